@@ -1,0 +1,104 @@
+"""The ``hipaa-lab`` command.
+
+Each subcommand imports only what it needs, so quick commands stay quick.
+Exit status: 0 success, 1 a failure the message explains, 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hipaa_lab.errors import HipaaLabError
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    from hipaa_lab import datasets
+
+    if args.action == "list":
+        for spec in datasets.catalogue().values():
+            print(f"{spec.name}\t{spec.description}")
+        return 0
+    key = datasets.build(args.name, args.out)
+    print(f"built {args.name}: {len(key.files())} files with {len(key.entries)} planted identifiers")
+    print(f"  learner tree: {Path(args.out) / 'studies'}")
+    print(f"  answer key:   {Path(args.out) / 'answer-key.json'} (keep it away from learners)")
+    return 0
+
+
+def _course(args: argparse.Namespace) -> int:
+    from hipaa_lab import course
+
+    return course.main(args)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from hipaa_lab import demo
+
+    demo.run(Path(args.out))
+    return 0
+
+
+def _lab(args: argparse.Namespace) -> int:
+    from hipaa_lab import course
+
+    return course.lab(Path(args.course_dir))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hipaa-lab", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("datasets", help="list or build the named synthetic datasets")
+    dsub = p.add_subparsers(dest="action", required=True)
+    dsub.add_parser("list", help="one dataset a line, its name first")
+    b = dsub.add_parser("build", help="build one dataset: DIR/studies and DIR/answer-key.json")
+    b.add_argument("name")
+    b.add_argument("--out", default=None, help="output folder, new or empty (default: ./NAME)")
+    p.set_defaults(func=_datasets)
+
+    p = sub.add_parser("course", help="build, release, autograde and return the nbgrader course")
+    csub = p.add_subparsers(dest="action", required=True)
+    for action, text in [
+        ("build", "make the course directory from notebooks/"),
+        ("release", "generate and release assignments to the exchange"),
+        ("autograde", "autograde submitted assignments"),
+        ("feedback", "write feedback for graded submissions"),
+        ("scores", "print per-learner, per-module scores as CSV"),
+    ]:
+        a = csub.add_parser(action, help=text)
+        a.add_argument("--course-dir", default="course", type=Path)
+        if action != "build":
+            a.add_argument("--assignment", action="append", help="one module (default: all)")
+        if action in ("autograde", "feedback"):
+            a.add_argument("--student", action="append", help="one learner (default: all)")
+        if action == "build":
+            a.add_argument("--notebooks", default=None, type=Path, help="source notebooks folder")
+    p.set_defaults(func=_course)
+
+    p = sub.add_parser("demo", help="run the whole loop headless on embedded defaults")
+    p.add_argument("--out", default="demo-output")
+    p.set_defaults(func=_demo)
+
+    p = sub.add_parser("lab", help="start JupyterLab with the course ready")
+    p.add_argument("--course-dir", default="course")
+    p.set_defaults(func=_lab)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "out", "") is None:
+        args.out = args.name
+    try:
+        return args.func(args)
+    except HipaaLabError as exc:
+        print(f"hipaa-lab: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

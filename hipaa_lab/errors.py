@@ -1,0 +1,65 @@
+"""The exception tree of hipaa-lab.
+
+Every error the package raises on purpose derives from :class:`HipaaLabError`, and also from
+the built-in exception a caller would expect, so ``except FileExistsError`` keeps working::
+
+    HipaaLabError
+    ├── UnknownDatasetError     (LookupError)   a dataset name not in the catalogue
+    ├── OutputNotEmptyError     (FileExistsError) refusing to write into a folder that holds files
+    ├── CourseError             (RuntimeError)  an nbgrader step failed
+    │   └── StaleCourseError                    a course directory from an older build
+    └── GradingError            (AssertionError) a learner's answer fell short (shown in notebooks)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CourseError",
+    "GradingError",
+    "HipaaLabError",
+    "OutputNotEmptyError",
+    "StaleCourseError",
+    "UnknownDatasetError",
+]
+
+
+class HipaaLabError(Exception):
+    """Root of every error hipaa-lab raises on purpose."""
+
+
+class UnknownDatasetError(HipaaLabError, LookupError):
+    """A dataset name that is not in the catalogue."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        self.known = known
+        super().__init__(
+            f"no dataset named {name!r}; the catalogue has: {', '.join(known)} "
+            "(see `hipaa-lab datasets list`)"
+        )
+
+    def __str__(self) -> str:  # LookupError would otherwise quote the message
+        return self.args[0]
+
+
+class OutputNotEmptyError(HipaaLabError, FileExistsError):
+    """An output folder that already holds files: nothing is overwritten."""
+
+    def __init__(self, path: object) -> None:
+        self.path = path
+        super().__init__(
+            f"output folder {path} is not empty; choose a new folder or empty this one "
+            "(nothing in it was changed)"
+        )
+
+
+class CourseError(HipaaLabError, RuntimeError):
+    """An nbgrader step (generate, release, autograde, feedback) failed."""
+
+
+class StaleCourseError(CourseError):
+    """A course directory made by an older build of hipaa-lab."""
+
+
+class GradingError(HipaaLabError, AssertionError):
+    """A learner's answer fell short; the message says what to fix."""

@@ -1,0 +1,284 @@
+"""Protected health information: the 18 Safe Harbor identifiers, tag paths, and answer keys.
+
+A *tag path* names one element anywhere in a dataset, through sequences and private blocks::
+
+    PatientName
+    OtherPatientIDsSequence[0].PatientID
+    (0009,"ACME_PACS 1",10)              a private element: group, private creator, element byte
+    (0011,1001)                          a public element with no keyword in this pydicom
+
+An *answer key* lists every identifier planted in a generated tree: its file, where it is (a tag
+path, a pixel or overlay box, or the file name), its Safe Harbor category and its value.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from pydicom.datadict import keyword_for_tag, tag_for_keyword
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag, Tag
+
+__all__ = [
+    "AnswerKey",
+    "Location",
+    "PHIEntry",
+    "SafeHarborCategory",
+    "get_element",
+    "iter_elements",
+    "tag_path",
+]
+
+
+class SafeHarborCategory(str, enum.Enum):
+    """The 18 identifiers of HIPAA Safe Harbor, 45 CFR 164.514(b)(2)(i)(A)-(R)."""
+
+    NAMES = "names"
+    GEOGRAPHIC = "geographic"
+    DATES = "dates"
+    TELEPHONE = "telephone"
+    FAX = "fax"
+    EMAIL = "email"
+    SSN = "ssn"
+    MEDICAL_RECORD = "medical_record"
+    HEALTH_PLAN = "health_plan"
+    ACCOUNT = "account"
+    LICENSE = "license"
+    VEHICLE = "vehicle"
+    DEVICE = "device"
+    URL = "url"
+    IP_ADDRESS = "ip_address"
+    BIOMETRIC = "biometric"
+    PHOTO = "photo"
+    OTHER = "other"
+
+    @property
+    def paragraph(self) -> str:
+        """The paragraph letter in 164.514(b)(2)(i), ``"A"`` for names."""
+        return "ABCDEFGHIJKLMNOPQR"[list(SafeHarborCategory).index(self)]
+
+    @property
+    def description(self) -> str:
+        """The identifier as the rule words it."""
+        return _DESCRIPTIONS[self]
+
+
+_DESCRIPTIONS = {
+    SafeHarborCategory.NAMES: "Names",
+    SafeHarborCategory.GEOGRAPHIC: "Geographic subdivisions smaller than a state, incl. street address, city and ZIP code",
+    SafeHarborCategory.DATES: "All elements of dates (except year) related to an individual, and ages over 89",
+    SafeHarborCategory.TELEPHONE: "Telephone numbers",
+    SafeHarborCategory.FAX: "Fax numbers",
+    SafeHarborCategory.EMAIL: "Electronic mail addresses",
+    SafeHarborCategory.SSN: "Social security numbers",
+    SafeHarborCategory.MEDICAL_RECORD: "Medical record numbers",
+    SafeHarborCategory.HEALTH_PLAN: "Health plan beneficiary numbers",
+    SafeHarborCategory.ACCOUNT: "Account numbers",
+    SafeHarborCategory.LICENSE: "Certificate/license numbers",
+    SafeHarborCategory.VEHICLE: "Vehicle identifiers and serial numbers, incl. license plates",
+    SafeHarborCategory.DEVICE: "Device identifiers and serial numbers",
+    SafeHarborCategory.URL: "Web Universal Resource Locators (URLs)",
+    SafeHarborCategory.IP_ADDRESS: "Internet Protocol (IP) address numbers",
+    SafeHarborCategory.BIOMETRIC: "Biometric identifiers, incl. finger and voice prints",
+    SafeHarborCategory.PHOTO: "Full face photographic images and any comparable images",
+    SafeHarborCategory.OTHER: "Any other unique identifying number, characteristic, or code",
+}
+
+
+class Location(str, enum.Enum):
+    """Where in a file an identifier sits."""
+
+    HEADER = "header"
+    PIXELS = "pixels"
+    OVERLAY = "overlay"
+    FILENAME = "filename"
+
+
+@dataclass(frozen=True)
+class PHIEntry:
+    """One planted identifier.
+
+    Parameters
+    ----------
+    file
+        The file's path relative to the tree's root, with ``/`` separators.
+    location
+        Header, pixels, overlay or file name.
+    category
+        Its Safe Harbor category.
+    value
+        The identifier as planted (for a header element, ``str`` of its value).
+    path
+        The tag path, for a header element.
+    box
+        ``(x, y, width, height)`` in pixels, for text in pixels or an overlay.
+    """
+
+    file: str
+    location: Location
+    category: SafeHarborCategory
+    value: str
+    path: str | None = None
+    box: tuple[int, int, int, int] | None = None
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["location"] = self.location.value
+        data["category"] = self.category.value
+        data["box"] = list(self.box) if self.box else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> PHIEntry:
+        return cls(
+            file=data["file"],
+            location=Location(data["location"]),
+            category=SafeHarborCategory(data["category"]),
+            value=data["value"],
+            path=data.get("path"),
+            box=tuple(data["box"]) if data.get("box") else None,
+        )
+
+
+@dataclass
+class AnswerKey:
+    """Every identifier planted in one generated tree."""
+
+    dataset: str
+    seed: int
+    entries: list[PHIEntry] = field(default_factory=list)
+
+    def for_file(self, file: str) -> list[PHIEntry]:
+        """The entries of one file (path relative to the tree's root)."""
+        return [e for e in self.entries if e.file == file]
+
+    def files(self) -> list[str]:
+        return sorted({e.file for e in self.entries})
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the key as JSON, atomically: a reader never sees half a key."""
+        data = {
+            "dataset": self.dataset,
+            "seed": self.seed,
+            "entries": [e.to_json() for e in self.entries],
+        }
+        write_atomic(Path(path), json.dumps(data, indent=1, ensure_ascii=False).encode())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> AnswerKey:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls(data["dataset"], data["seed"], [PHIEntry.from_json(e) for e in data["entries"]])
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _private_creator(ds: Dataset, tag: BaseTag) -> str | None:
+    if not tag.is_private or tag.is_private_creator:
+        return None
+    creator = ds.get(Tag(tag.group, tag.element >> 8))
+    return None if creator is None else str(creator.value)
+
+
+def _segment(ds: Dataset, elem: DataElement) -> str:
+    tag = elem.tag
+    creator = _private_creator(ds, tag)
+    if creator is not None:
+        return f'({tag.group:04X},"{creator}",{tag.element & 0xFF:02X})'
+    keyword = keyword_for_tag(tag)
+    return keyword or f"({tag.group:04X},{tag.element:04X})"
+
+
+def iter_elements(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, DataElement]]:
+    """Yield ``(tag path, element)`` for every element of ``ds``, depth first, sequences included.
+
+    Examples
+    --------
+    >>> from pydicom.dataset import Dataset
+    >>> ds = Dataset()
+    >>> ds.PatientName = "Doe^Jane"
+    >>> item = Dataset()
+    >>> item.PatientID = "MRN0001"
+    >>> ds.OtherPatientIDsSequence = [item]
+    >>> [path for path, _ in iter_elements(ds)]
+    ['PatientName', 'OtherPatientIDsSequence', 'OtherPatientIDsSequence[0].PatientID']
+    """
+    for elem in ds:
+        path = prefix + _segment(ds, elem)
+        yield path, elem
+        if elem.VR == "SQ" and elem.value is not None:
+            for i, item in enumerate(elem.value):
+                yield from iter_elements(item, f"{path}[{i}].")
+
+
+def tag_path(ds: Dataset, elem: DataElement, prefix: str = "") -> str:
+    """The tag path of ``elem``, a direct child of ``ds`` (which sits at ``prefix``)."""
+    return prefix + _segment(ds, elem)
+
+
+_SEGMENT = re.compile(
+    r'(?:(?P<kw>[A-Za-z][A-Za-z0-9]*)'
+    r'|\((?P<pg>[0-9A-Fa-f]{4}),"(?P<creator>[^"]*)",(?P<pe>[0-9A-Fa-f]{2})\)'
+    r'|\((?P<g>[0-9A-Fa-f]{4}),(?P<e>[0-9A-Fa-f]{4})\))'
+    r'(?:\[(?P<index>\d+)\])?'
+    r'(?:\.|$)'
+)
+
+
+def get_element(ds: Dataset, path: str) -> DataElement:
+    """The element at ``path`` in ``ds``.
+
+    Raises
+    ------
+    KeyError
+        When no element sits at ``path``; the message names the first segment not found.
+    ValueError
+        When ``path`` is not a tag path.
+    """
+    pos, current, elem = 0, ds, None
+    while pos < len(path):
+        m = _SEGMENT.match(path, pos)
+        if not m or m.end() == pos:
+            raise ValueError(f"not a tag path: {path!r} (stuck at character {pos})")
+        if m["kw"]:
+            tag = tag_for_keyword(m["kw"])
+            if tag is None:
+                raise ValueError(f"{m['kw']!r} in {path!r} is not a DICOM keyword")
+        elif m["creator"] is not None:
+            group = int(m["pg"], 16)
+            try:
+                block = current.private_block(group, m["creator"])
+            except KeyError:
+                raise KeyError(f"no private creator {m['creator']!r} in group {group:04X} of {path!r}") from None
+            tag = block.get_tag(int(m["pe"], 16))
+        else:
+            tag = Tag(int(m["g"], 16), int(m["e"], 16))
+        if tag not in current:
+            raise KeyError(f"{m.group(0).rstrip('.')!r} of {path!r} is not in the dataset")
+        elem = current[tag]
+        if m["index"] is not None:
+            current = elem.value[int(m["index"])]
+        pos = m.end()
+    if elem is None:
+        raise ValueError("an empty tag path names no element")
+    return elem
