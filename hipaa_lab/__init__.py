@@ -1,7 +1,12 @@
 """hipaa-lab: graded training in handling protected health information in medical images.
 
-Notebooks use it as ``import hipaa_lab as hl``.
+Notebooks use it as ``import hipaa_lab as hl``. The submodules that need the notebook stack
+(``widgets``, ``course``, ``grading``) load on first use, so ``import hipaa_lab`` stays light.
 """
+
+from __future__ import annotations
+
+import importlib
 
 from hipaa_lab import errors, phi
 from hipaa_lab.errors import HipaaLabError
@@ -9,14 +14,32 @@ from hipaa_lab.phi import AnswerKey, Location, PHIEntry, SafeHarborCategory, get
 
 __version__ = "0.1.0"
 
+_SUBMODULES = ("course", "datasets", "demo", "grading", "studies", "widgets")
+
 __all__ = [
     "AnswerKey",
     "HipaaLabError",
     "Location",
     "PHIEntry",
     "SafeHarborCategory",
+    "course",
+    "datasets",
+    "demo",
     "errors",
     "get_element",
+    "grading",
     "iter_elements",
     "phi",
+    "studies",
+    "widgets",
 ]
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"hipaa_lab.{name}")
+    raise AttributeError(f"module 'hipaa_lab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -34,7 +34,9 @@ __all__ = [
     "SafeHarborCategory",
     "get_element",
     "iter_elements",
+    "safe_harbor_table",
     "tag_path",
+    "write_atomic",
 ]
 
 
@@ -282,3 +284,18 @@ def get_element(ds: Dataset, path: str) -> DataElement:
     if elem is None:
         raise ValueError("an empty tag path names no element")
     return elem
+
+
+def safe_harbor_table():
+    """The 18 Safe Harbor identifiers as a table: paragraph, identifier, category name.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    import pandas as pd
+
+    return pd.DataFrame(
+        [(c.paragraph, c.description, c.value) for c in SafeHarborCategory],
+        columns=["paragraph", "identifier", "category"],
+    ).set_index("paragraph")
