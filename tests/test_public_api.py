@@ -1,0 +1,36 @@
+"""The public API: __all__ is sorted and names exactly what the package offers."""
+
+import importlib
+
+import pytest
+
+import hipaa_lab
+
+MODULES = ["hipaa_lab", "hipaa_lab.errors", "hipaa_lab.phi", "hipaa_lab.grading", "hipaa_lab.widgets"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_all_is_sorted_and_resolves(name):
+    module = importlib.import_module(name)
+    assert list(module.__all__) == sorted(module.__all__)
+    for attr in module.__all__:
+        assert getattr(module, attr) is not None
+
+
+def test_importing_the_package_does_not_load_the_notebook_stack():
+    import subprocess
+    import sys
+
+    code = "import sys, hipaa_lab; print(sorted(m for m in ('nbgrader', 'jupyterlab', 'pandas', 'ipywidgets') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_errors_subclass_the_builtin_a_caller_expects():
+    from hipaa_lab import errors
+
+    assert issubclass(errors.OutputNotEmptyError, FileExistsError)
+    assert issubclass(errors.UnknownDatasetError, LookupError)
+    assert issubclass(errors.GradingError, AssertionError)
+    assert issubclass(errors.StaleCourseError, errors.CourseError)
+    assert all(issubclass(getattr(errors, n), errors.HipaaLabError) for n in errors.__all__)
