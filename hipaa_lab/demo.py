@@ -1,0 +1,122 @@
+"""``hipaa-lab demo``: the whole loop, headless, into one new folder.
+
+It builds the module-1 sample dataset, builds the nbgrader course from ``notebooks/``, releases every
+module, lets three simulated learners submit (one correct, one partial, one blank), autogrades them,
+writes their feedback and exports the completion records::
+
+    OUT/
+    ├── dataset/          the m01-sample studies and their answer key (trainers only)
+    ├── course/           the nbgrader course: gradebook, releases, submissions, grades, feedback
+    └── completion.csv    one row per learner and module, with the score
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from hipaa_lab import course
+from hipaa_lab.errors import CourseError, OutputNotEmptyError
+from hipaa_lab.phi import write_atomic
+
+__all__ = ["LEARNERS", "run"]
+
+#: The simulated learners, by id: what each submits.
+LEARNERS = {
+    "learner-correct": "correct",
+    "learner-partial": "partial",
+    "learner-blank": "blank",
+}
+DATASET = "m01-sample"
+_CSV_COLUMNS = ["learner", "module", "score", "max_score", "percent", "auto_score", "max_auto_score",
+                "needs_manual_grade", "submitted_at", "autograded_at"]
+
+
+def _partial_answers(notebooks: Path, module: str) -> dict[str, str]:
+    path = notebooks / module / "simulated-learners.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["partial"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise CourseError(
+            f"{path}: expected a JSON object with a 'partial' learner ({{grade_id: answer}}); {exc}"
+        ) from None
+
+
+def run(out: Path, *, notebooks: Path | None = None, quiet: bool = False) -> pd.DataFrame:
+    """Run the demo into ``out`` (new or empty) and return the completion records.
+
+    Parameters
+    ----------
+    out
+        The folder everything is written to; it must not hold files.
+    notebooks
+        The course's source notebooks (default: :func:`hipaa_lab.course.find_notebooks`).
+    quiet
+        No progress bars and no summary.
+
+    Raises
+    ------
+    OutputNotEmptyError
+        ``out`` already holds files; nothing in it is changed.
+    """
+    from hipaa_lab import datasets
+
+    out = Path(out).resolve()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise OutputNotEmptyError(out)
+    notebooks = Path(notebooks).resolve() if notebooks is not None else course.find_notebooks()
+    modules = course.assignments(notebooks)
+    partial = {m: _partial_answers(notebooks, m) for m in modules}  # fail before writing anything
+    out.mkdir(parents=True, exist_ok=True)
+
+    steps = tqdm(total=3 + 2 * len(modules) * len(LEARNERS), desc="demo", unit="step", disable=quiet)
+    steps.set_postfix_str(f"building dataset {DATASET}")
+    key = datasets.build(DATASET, out / "dataset")
+    steps.update()
+    steps.set_postfix_str("building the course")
+    course_dir = course.build(out / "course", notebooks, students=list(LEARNERS))
+    steps.update()
+    steps.set_postfix_str("releasing")
+    course.release(course_dir, modules)
+    steps.update()
+    for module in modules:
+        released = course.released_notebook(course_dir, module)
+        source = course.source_notebook(course_dir, module)
+        for learner, kind in LEARNERS.items():
+            answers = partial[module] if kind == "partial" else kind
+            course.submit(course_dir, learner, module, course.simulate_submission(released, source, answers))
+        for learner in LEARNERS:
+            steps.set_postfix_str(f"autograding {module} of {learner}")
+            course.autograde(course_dir, module, [learner])
+            steps.update()
+        for learner in LEARNERS:
+            steps.set_postfix_str(f"feedback on {module} to {learner}")
+            course.feedback(course_dir, module, [learner])
+            steps.update()
+    steps.close()
+
+    records = course.scores(course_dir)
+    records = records[records.learner.isin(list(LEARNERS))][_CSV_COLUMNS].reset_index(drop=True)
+    write_atomic(out / "completion.csv", records.to_csv(index=False).encode())
+    if not quiet:
+        _summary(out, course_dir, key, records)
+    return records
+
+
+def _summary(out: Path, course_dir: Path, key, records: pd.DataFrame) -> None:
+    table = records.assign(
+        score=[f"{s:g} / {m:g}" for s, m in zip(records.score, records.max_score)],
+        autograded=[f"{s:g} / {m:g}" for s, m in zip(records.auto_score, records.max_auto_score)],
+        percent=[f"{p:.0f}%" for p in records.percent],
+    )[["learner", "module", "autograded", "score", "percent"]]
+    print(f"\nhipaa-lab demo: everything is in {out}")
+    print(f"  dataset/         {DATASET}: {len(key.files())} files, {len(key.entries)} planted identifiers "
+          "(dataset/answer-key.json is for trainers only)")
+    print(f"  course/          the nbgrader course: {', '.join(sorted(set(records.module)))}")
+    print("  course/feedback/ feedback HTML for each learner")
+    print("  completion.csv   one row per learner and module\n")
+    print(table.to_string(index=False))
+    print("\nWritten answers count once a trainer grades them in the formgrader (`make lab`).")

@@ -1,0 +1,56 @@
+"""``hipaa-lab demo``: one run into a new folder, as `make demo` does it."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from hipaa_lab import cli, course, demo
+from hipaa_lab.errors import OutputNotEmptyError
+
+pytestmark = pytest.mark.slow
+
+MODULES = course.assignments()
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "demo-output"
+    status = cli.main(["demo", "--out", str(out)])
+    return out, status
+
+
+def test_demo_exits_cleanly_and_keeps_everything_under_out(demo_run):
+    out, status = demo_run
+    assert status == 0
+    assert sorted(p.name for p in out.iterdir()) == ["completion.csv", "course", "dataset"]
+    assert (out / "dataset" / "answer-key.json").is_file()
+    assert (out / "course" / "gradebook.db").is_file()
+
+
+def test_completion_csv_orders_the_learners(demo_run):
+    out, _ = demo_run
+    records = pd.read_csv(out / "completion.csv")
+    assert "m01-phi-in-images" in MODULES
+    assert len(records) == 3 * len(MODULES)
+    for module in MODULES:
+        rows = records[records.module == module].set_index("learner")
+        assert sorted(rows.index) == ["learner-blank", "learner-correct", "learner-partial"]
+        correct, partial, blank = (rows.loc[f"learner-{k}", "score"] for k in ("correct", "partial", "blank"))
+        assert correct > partial > blank == 0
+        assert rows.loc["learner-correct", "auto_score"] == rows.loc["learner-correct", "max_auto_score"]
+
+
+def test_feedback_for_every_learner(demo_run):
+    out, _ = demo_run
+    for module in MODULES:
+        for learner in demo.LEARNERS:
+            assert (out / "course" / "feedback" / learner / module / f"{module}.html").is_file()
+
+
+def test_demo_refuses_a_folder_that_holds_files(tmp_path):
+    (tmp_path / "keep.txt").write_text("mine")
+    with pytest.raises(OutputNotEmptyError):
+        demo.run(tmp_path, quiet=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+    assert cli.main(["demo", "--out", str(tmp_path)]) == 1
