@@ -27,6 +27,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -618,11 +619,19 @@ def lab(course_dir: Path) -> int:
     print(f"  JupyterLab (learner: Nbgrader > Assignments): {server.url}")
     print(f"  formgrader (trainer):                         {server.endpoint('formgrader')}")
     print("  stop with Ctrl-C", flush=True)
+
+    def _stop(signum, frame):  # a terminated `make lab` must not leave JupyterLab running
+        raise KeyboardInterrupt
+
+    old = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP) if hasattr(signal, sig.name)}
     try:
         return server.process.wait()
     except KeyboardInterrupt:
-        server.stop()
         return 0
+    finally:
+        server.stop()
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 # --------------------------------------------------------------------------- CLI

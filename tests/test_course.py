@@ -227,14 +227,50 @@ def test_cli_scores_and_unknown_module(fixture_course, capsys):
     assert "m90-fixture" in capsys.readouterr().err
 
 
+def test_lab_command_prints_urls_and_stops_jupyterlab_when_terminated(fixture_course, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    d = tmp_path / "course"
+    shutil.copytree(fixture_course["dir"], d)
+    course.build(d, fixture_course["notebooks"])  # the copy's config now names the copy
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    proc = subprocess.Popen([sys.executable, "-m", "hipaa_lab.cli", "lab", "--course-dir", str(d)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        lines = [proc.stdout.readline() for _ in range(3)]
+        url = re.search(r"(http://127\.0\.0\.1:\d+)/formgrader\?token=(\w+)", lines[2])
+        assert url, lines
+        with urllib.request.urlopen(f"{url[1]}/assignments?course_id={course.COURSE_ID}&token={url[2]}",
+                                    timeout=30) as r:
+            assert json.load(r)["success"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url[1]}/api/status", timeout=1)
+        except OSError:
+            break
+        time.sleep(0.3)
+    else:
+        pytest.fail("JupyterLab still answers after `hipaa-lab lab` was terminated")
+
+
 def test_lab_serves_assignment_list_and_formgrader(fixture_course):
     server = course.start_lab(fixture_course["dir"])
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())  # keeps the login cookie
     try:
-        with urllib.request.urlopen(server.endpoint("formgrader"), timeout=30) as r:
+        with browser.open(server.endpoint("formgrader"), timeout=30) as r:
             page = r.read().decode()
-        assert r.status == 200 and "formgrader" in page.lower()
+        assert r.url.endswith("/formgrader/manage_assignments"), r.url  # not the login page
+        assert "Manage Assignments" in page
         url = server.endpoint("formgrader/api/assignments")
-        with urllib.request.urlopen(url, timeout=30) as r:
+        with browser.open(url, timeout=30) as r:
             names = [a["name"] for a in json.load(r)]
         assert FIXTURE in names
         with urllib.request.urlopen(server.endpoint(f"assignments?course_id={course.COURSE_ID}"), timeout=30) as r:
