@@ -32,6 +32,7 @@ import hashlib
 import random
 import re
 import unicodedata
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
 from pydicom.pixels import pack_bits
-from pydicom.uid import PYDICOM_ROOT_UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import PYDICOM_ROOT_UID, ExplicitVRLittleEndian
 
 from hipaa_lab import phantoms
 from hipaa_lab.phi import AnswerKey, Location, PHIEntry, SafeHarborCategory, iter_elements
@@ -107,6 +108,7 @@ _MANUFACTURERS = [("ACME Medical Systems", "Acme"), ("Globex Imaging", "Glx"), (
 _PRIVATE_CREATORS = ["ACME_PACS 1", "NORTHWIND RIS 2", "GLOBEX_IMG_PRIV", "CONTOSO CLINICAL", "INITECH WS 3.1"]
 _PRIVATE_GROUPS = [0x0009, 0x0011, 0x0013, 0x0019, 0x0029, 0x0033, 0x0043]
 _LOCALES = ["en_US"] * 6 + ["es_MX"] * 2 + ["de_DE", "fr_FR"] + ["ja_JP"] * 2
+_UID_NAMESPACE = uuid.UUID("5b1f0c44-0c0e-4b8e-9d43-6a1e0c1f4a11")  # hipaa-lab synthetic studies
 _RELATIONS = ["PARENT", "CHILD", "SPOUSE", "SIBLING", "GUARDIAN", "RELATIVE"]
 
 
@@ -461,7 +463,9 @@ class _Ctx:
         self.counter_folder = f"study-{digest}"
 
     def uid(self, *parts: object) -> str:
-        return generate_uid(prefix=None, entropy_srcs=[str(self.seed), self.modality.value, *map(str, parts)])
+        """A 2.25 UID from a name-based (version 5) UUID: unique, and the same for the same seed."""
+        name = ":".join([str(self.seed), self.modality.value, str(int(self.level)), *map(str, parts)])
+        return f"2.25.{uuid.uuid5(_UID_NAMESPACE, name).int}"
 
     def fmt(self, d: dt.date) -> str:
         return self.date_format(d)
