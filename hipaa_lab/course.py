@@ -161,16 +161,12 @@ def _venv_on_path() -> Iterator[None]:
         os.environ["PATH"] = old
 
 
-def _api(course_dir: Path, **extra) -> NbGraderAPI:
+def _api(course_dir: Path, *, force_release: bool = False) -> NbGraderAPI:
     from nbgrader.apps import NbGraderAPI
-    from traitlets.config import Config
 
     config = _load_config(course_dir)
-    more = Config()
-    for dotted, value in extra.items():
-        cls, attr = dotted.split("__")
-        more[cls][attr] = value
-    config.merge(more)
+    if force_release:  # a release replaces an earlier release of the same module
+        config.ExchangeReleaseAssignment.force = True
     return NbGraderAPI(config=config)
 
 
@@ -316,7 +312,7 @@ def release(course_dir: Path, assignments: Iterable[str] | None = None) -> list[
     course_dir = Path(course_dir).resolve()
     names = _assignment_list(course_dir, assignments)
     with _venv_on_path():
-        api = _api(course_dir, ExchangeReleaseAssignment__force=True)
+        api = _api(course_dir, force_release=True)
         for name in names:
             _check(api.generate_assignment(name, force=True), f"generating {name}")
             _check(api.release_assignment(name), f"releasing {name}")

@@ -180,10 +180,11 @@ def test_rebuild_refreshes_sources_and_keeps_work(fixture_course, tmp_path):
     nb = nbformat.read(nbs / FIXTURE / f"{FIXTURE}.ipynb", as_version=4)
     nb.cells[0].source = "import math  # refreshed"
     nbformat.write(nb, nbs / FIXTURE / f"{FIXTURE}.ipynb")
-    # the copy's config still points at the original: rewrite it the way build does
     before = _checksums(d / "submitted")
     course.build(d, nbs)
     assert "# refreshed" in (d / "source" / FIXTURE / f"{FIXTURE}.ipynb").read_text()
+    course.release(d)  # a second release replaces the first
+    assert course.released_notebook(d, FIXTURE).cells[1].source == "import math  # refreshed"
     assert _checksums(d / "submitted") == before
     assert str(d / "exchange") in (d / "nbgrader_config.py").read_text()
     assert set(course.scores(d).learner) == {"blank", "correct", "hardcoded", "partial"}
@@ -261,8 +262,14 @@ def test_lab_command_prints_urls_and_stops_jupyterlab_when_terminated(fixture_co
         pytest.fail("JupyterLab still answers after `hipaa-lab lab` was terminated")
 
 
-def test_lab_serves_assignment_list_and_formgrader(fixture_course):
-    server = course.start_lab(fixture_course["dir"])
+def test_lab_round_trip_fetch_submit_collect(fixture_course, tmp_path):
+    """A learner fetches and submits in JupyterLab; the trainer's `course autograde` collects it."""
+    import getpass
+
+    d = tmp_path / "course"
+    shutil.copytree(fixture_course["dir"], d)
+    course.build(d, fixture_course["notebooks"])
+    server = course.start_lab(d)
     browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())  # keeps the login cookie
     try:
         with browser.open(server.endpoint("formgrader"), timeout=30) as r:
@@ -283,11 +290,20 @@ def test_lab_serves_assignment_list_and_formgrader(fixture_course):
             headers={"Authorization": f"token {server.token}"}, method="POST")
         with urllib.request.urlopen(fetch, timeout=30) as r:
             assert json.load(r)["success"]
-        fetched = fixture_course["dir"] / "learner" / FIXTURE / f"{FIXTURE}.ipynb"
+        fetched = d / "learner" / FIXTURE / f"{FIXTURE}.ipynb"
         assert "return x * 2" not in fetched.read_text()
+        submit = urllib.request.Request(
+            f"http://127.0.0.1:{server.port}/assignments/submit",
+            data=f"course_id={course.COURSE_ID}&assignment_id={FIXTURE}".encode(),
+            headers={"Authorization": f"token {server.token}"}, method="POST")
+        with urllib.request.urlopen(submit, timeout=30) as r:
+            assert json.load(r)["success"]
     finally:
         server.stop()
     assert server.process.poll() is not None
+    assert cli.main(["course", "autograde", "--course-dir", str(d)]) == 0
+    row = course.scores(d).set_index("learner").loc[getpass.getuser()]
+    assert row.score == 0 and row.max_score == 4  # submitted as fetched: blank
 
 
 # --------------------------------------------------------------------------- the real modules
