@@ -37,13 +37,24 @@ Box = tuple[int, int, int, int]
 # ----------------------------------------------------------------------------- text
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=64)
 def _font(size: int, mono: bool = False) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(FONT_PATH_MONO if mono else FONT_PATH), size)
 
 
+@functools.lru_cache(maxsize=512)
+def _text_mask(text: str, size: int, mono: bool) -> np.ndarray:
+    mask = _render(text, size, mono)
+    mask.setflags(write=False)
+    return mask
+
+
 def text_mask(text: str, size: int, *, mono: bool = False) -> np.ndarray:
-    """A tight boolean mask of ``text`` rendered at ``size`` pixels (True where ink is)."""
+    """A tight boolean mask of ``text`` rendered at ``size`` pixels (True where ink is); read-only."""
+    return _text_mask(text, size, mono)
+
+
+def _render(text: str, size: int, mono: bool) -> np.ndarray:
     font = _font(size, mono)
     left, top, right, bottom = font.getbbox(text)
     img = Image.new("L", (max(1, right - left), max(1, bottom - top)), 0)

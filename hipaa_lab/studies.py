@@ -461,6 +461,7 @@ class _Ctx:
         self.frame_uid = self.uid("frame")
         digest = hashlib.sha256(f"{seed}:{modality.value}:{patient.seed}:{int(level)}".encode()).hexdigest()[:8]
         self.counter_folder = f"study-{digest}"
+        self._overlays: dict[tuple[int, int], tuple[bytes, list[PHIEntry]]] = {}
 
     def uid(self, *parts: object) -> str:
         """A 2.25 UID from a name-based (version 5) UUID: unique, and the same for the same seed."""
@@ -696,6 +697,22 @@ class _Ctx:
 
     def add_overlay(self, ds: Dataset, rows: int, cols: int, file: str) -> list[PHIEntry]:
         """An Overlay Plane (group 6000) with the patient's name and MRN drawn as a 1-bit bitmap."""
+        cached = self._overlays.get((rows, cols))
+        if cached is None:
+            cached = self._overlays[(rows, cols)] = self._render_overlay(rows, cols)
+        packed, entries = cached
+        ds.add_new(0x60000010, "US", rows)
+        ds.add_new(0x60000011, "US", cols)
+        ds.add_new(0x60000022, "LO", "Technologist annotation")
+        ds.add_new(0x60000040, "CS", "G")
+        ds.add_new(0x60000050, "SS", [1, 1])
+        ds.add_new(0x60000100, "US", 1)
+        ds.add_new(0x60000102, "US", 0)
+        ds.add_new(0x60003000, "OW", packed)
+        return [dataclasses.replace(e, file=file) for e in entries]
+
+    def _render_overlay(self, rows: int, cols: int) -> tuple[bytes, list[PHIEntry]]:
+        """The overlay bitmap (packed, even length) and its entries; the same on every slice."""
         p, re_ = self.p, random.Random(f"overlay:{self.seed}:{self.modality.value}")
         mask = np.zeros((rows, cols), bool)
         size = max(9, rows // 28)
@@ -706,19 +723,11 @@ class _Ctx:
         entries = []
         for i, (text, cat) in enumerate(runs):
             box = phantoms.draw_text(mask, x, y + i * (size + 4), text, size, True)
-            entries.append(PHIEntry(file, Location.OVERLAY, cat, text, box=box))
-        ds.add_new(0x60000010, "US", rows)
-        ds.add_new(0x60000011, "US", cols)
-        ds.add_new(0x60000022, "LO", "Technologist annotation")
-        ds.add_new(0x60000040, "CS", "G")
-        ds.add_new(0x60000050, "SS", [1, 1])
-        ds.add_new(0x60000100, "US", 1)
-        ds.add_new(0x60000102, "US", 0)
+            entries.append(PHIEntry("", Location.OVERLAY, cat, text, box=box))
         packed = pack_bits(mask)
         if len(packed) % 2:
             packed += b"\0"
-        ds.add_new(0x60003000, "OW", packed)
-        return entries
+        return packed, entries
 
     def corner(self, img: np.ndarray, value: int, file: str) -> list[PHIEntry]:
         """A label burned into a corner, like older CR readers and film digitisers print."""
