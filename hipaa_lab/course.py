@@ -34,6 +34,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,17 +149,23 @@ def _load_config(course_dir: Path):
 
 @contextlib.contextmanager
 def _venv_on_path() -> Iterator[None]:
-    """nbgrader runs ``alembic`` as a subprocess: make this interpreter's scripts findable."""
+    """nbgrader runs ``alembic`` as a subprocess: make this interpreter's scripts findable.
+
+    Also hides the SQLAlchemy warnings nbgrader's gradebook emits on every autograde (they are
+    about its own session handling and say nothing a trainer can act on).
+    """
     bindir = str(Path(sys.executable).parent)
     old = os.environ.get("PATH", "")
-    if bindir in old.split(os.pathsep):
-        yield
-        return
-    os.environ["PATH"] = bindir + os.pathsep + old
-    try:
-        yield
-    finally:
-        os.environ["PATH"] = old
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Object of type <Submitted\w+> not in session")
+        if bindir in old.split(os.pathsep):
+            yield
+            return
+        os.environ["PATH"] = bindir + os.pathsep + old
+        try:
+            yield
+        finally:
+            os.environ["PATH"] = old
 
 
 def _api(course_dir: Path, *, force_release: bool = False) -> NbGraderAPI:

@@ -7,12 +7,15 @@ writes their feedback and exports the completion records::
     OUT/
     ├── dataset/          the m01-sample studies and their answer key (trainers only)
     ├── course/           the nbgrader course: gradebook, releases, submissions, grades, feedback
+    ├── cache/            the datasets the notebooks load while they are graded
     └── completion.csv    one row per learner and module, with the score
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -62,8 +65,6 @@ def run(out: Path, *, notebooks: Path | None = None, quiet: bool = False) -> pd.
     OutputNotEmptyError
         ``out`` already holds files; nothing in it is changed.
     """
-    from hipaa_lab import datasets
-
     out = Path(out).resolve()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise OutputNotEmptyError(out)
@@ -72,9 +73,30 @@ def run(out: Path, *, notebooks: Path | None = None, quiet: bool = False) -> pd.
     partial = {m: _partial_answers(notebooks, m) for m in modules}  # fail before writing anything
     out.mkdir(parents=True, exist_ok=True)
 
+    # the notebooks load their sample through hipaa_lab.datasets.load: keep that cache under out too
+    # (the grading kernels inherit the environment)
+    saved_cache = os.environ.get("HIPAA_LAB_CACHE")
+    os.environ["HIPAA_LAB_CACHE"] = str(out / "cache")
+    try:
+        records, key, course_dir = _run(out, notebooks, modules, partial, quiet)
+    finally:
+        if saved_cache is None:
+            os.environ.pop("HIPAA_LAB_CACHE", None)
+        else:
+            os.environ["HIPAA_LAB_CACHE"] = saved_cache
+    write_atomic(out / "completion.csv", records.to_csv(index=False).encode())
+    if not quiet:
+        _summary(out, course_dir, key, records)
+    return records
+
+
+def _run(out: Path, notebooks: Path, modules: list[str], partial: dict, quiet: bool):
+    from hipaa_lab import datasets
+
     steps = tqdm(total=3 + 2 * len(modules) * len(LEARNERS), desc="demo", unit="step", disable=quiet)
     steps.set_postfix_str(f"building dataset {DATASET}")
-    key = datasets.build(DATASET, out / "dataset")
+    key = datasets.build(DATASET, out / "dataset", progress=False)
+    shutil.copytree(out / "dataset", datasets.cache_dir(DATASET))  # the same build, where load() looks
     steps.update()
     steps.set_postfix_str("building the course")
     course_dir = course.build(out / "course", notebooks, students=list(LEARNERS))
@@ -100,10 +122,7 @@ def run(out: Path, *, notebooks: Path | None = None, quiet: bool = False) -> pd.
 
     records = course.scores(course_dir)
     records = records[records.learner.isin(list(LEARNERS))][_CSV_COLUMNS].reset_index(drop=True)
-    write_atomic(out / "completion.csv", records.to_csv(index=False).encode())
-    if not quiet:
-        _summary(out, course_dir, key, records)
-    return records
+    return records, key, course_dir
 
 
 def _summary(out: Path, course_dir: Path, key, records: pd.DataFrame) -> None:
@@ -117,6 +136,7 @@ def _summary(out: Path, course_dir: Path, key, records: pd.DataFrame) -> None:
           "(dataset/answer-key.json is for trainers only)")
     print(f"  course/          the nbgrader course: {', '.join(sorted(set(records.module)))}")
     print("  course/feedback/ feedback HTML for each learner")
+    print("  cache/           the datasets the notebooks loaded while they were graded")
     print("  completion.csv   one row per learner and module\n")
     print(table.to_string(index=False))
     print("\nWritten answers count once a trainer grades them in the formgrader (`make lab`).")

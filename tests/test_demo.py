@@ -23,7 +23,7 @@ def demo_run(tmp_path_factory):
 def test_demo_exits_cleanly_and_keeps_everything_under_out(demo_run):
     out, status = demo_run
     assert status == 0
-    assert sorted(p.name for p in out.iterdir()) == ["completion.csv", "course", "dataset"]
+    assert sorted(p.name for p in out.iterdir()) == ["cache", "completion.csv", "course", "dataset"]
     assert (out / "dataset" / "answer-key.json").is_file()
     assert (out / "course" / "gradebook.db").is_file()
 
