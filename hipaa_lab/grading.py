@@ -78,7 +78,7 @@ def _fresh_studies(seed: int) -> tuple[tuple[str, tuple[tuple[Dataset, tuple[PHI
 
     studies = []
     for i, modality in enumerate(GRADING_MODALITIES):
-        study = make_study(modality, seed=seed + i, level=PHILevel.NESTED, slices=2, rows=128, columns=128)
+        study = make_study(modality, seed=seed + i, level=PHILevel.NESTED, slices=2)
         instances = tuple(
             (inst.dataset, tuple(e for e in inst.entries if e.location is Location.HEADER))
             for inst in study.instances
