@@ -18,6 +18,13 @@ from hipaa_lab.phi import AnswerKey, Location, PHIEntry, iter_elements
 __all__ = ["StudyBrowser", "display_pixels", "header_table", "report_text", "show_image"]
 
 _PHI_STYLE = "background-color: #ffd6d6; color: #7a0000; font-weight: bold"
+# JupyterLab right-aligns table cells and lets long values widen the table past the output area,
+# which pushed the value and PHI columns out of sight: align left and wrap long values.
+_TABLE_STYLES = [
+    {"selector": "th, td", "props": "text-align: left; vertical-align: top"},
+    {"selector": "td.col0", "props": "min-width: 12em; overflow-wrap: anywhere"},
+    {"selector": "td.col3", "props": "min-width: 16em; max-width: 30em; overflow-wrap: anywhere"},
+]
 
 
 def display_pixels(ds: Dataset, frame: int = 0) -> np.ndarray:
@@ -141,7 +148,7 @@ def header_table(ds: Dataset, entries: Iterable[PHIEntry] = (), phi_only: bool =
         frame = frame[frame["PHI"] != ""].reset_index(drop=True)
     return frame.style.apply(
         lambda row: [_PHI_STYLE if row["PHI"] else "" for _ in row], axis=1
-    ).hide(axis="index")
+    ).hide(axis="index").set_table_styles(_TABLE_STYLES)
 
 
 class StudyBrowser:
@@ -176,12 +183,13 @@ class StudyBrowser:
             labels[uid] = f"{ds.get('Modality', '?')} · {ds.get('SeriesDescription', '') or 'series'}"
         for uid, paths in self.series.items():
             paths.sort(key=lambda p: (int(pydicom.dcmread(p, stop_before_pixels=True).get("InstanceNumber", 0) or 0), p))
-            labels[uid] += f" ({len(paths)} files)"
+            labels[uid] += f" ({len(paths)} file{'s' if len(paths) > 1 else ''})"
         options = [(labels[uid], uid) for uid in self.series]
         self.series_picker = w.Dropdown(options=options, description="Series", layout=w.Layout(width="480px"))
         self.instance_slider = w.IntSlider(min=1, max=1, value=1, description="Instance", continuous_update=False)
         self.view = w.ToggleButtons(options=["image", "header", "PHI only"], description="Show")
         self.output = w.Output()
+        self._resetting = False
         self.series_picker.observe(self._series_changed, names="value")
         self.instance_slider.observe(self._render, names="value")
         self.view.observe(self._render, names="value")
@@ -194,15 +202,20 @@ class StudyBrowser:
         return self.series[self.series_picker.value][self.instance_slider.value - 1]
 
     def _series_changed(self, *_: object) -> None:
-        self.instance_slider.max = max(1, len(self.series.get(self.series_picker.value, [])))
-        self.instance_slider.value = 1
+        # Resetting the slider fires its observer (once for the clamp, once for the value): draw once.
+        self._resetting = True
+        try:
+            self.instance_slider.max = max(1, len(self.series.get(self.series_picker.value, [])))
+            self.instance_slider.value = 1
+        finally:
+            self._resetting = False
         self._render()
 
     def _render(self, *_: object) -> None:
         import matplotlib.pyplot as plt
         from IPython.display import display
 
-        if not self.series:
+        if not self.series or self._resetting:
             return
         path = self.current_path()
         ds = pydicom.dcmread(path)
