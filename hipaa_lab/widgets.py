@@ -86,7 +86,7 @@ def show_image(ds: Dataset, entries: Iterable[PHIEntry] = (), ax=None, title: st
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6))
     ax.set_axis_off()
-    ax.set_title(title if title is not None else f"{ds.get('Modality', '')} {ds.get('SeriesDescription', '')}".strip())
+    ax.set_title(title if title is not None else str(ds.get("SeriesDescription", "") or ds.get("Modality", "")))
     if "PixelData" not in ds:
         ax.text(0, 1, report_text(ds, 70), va="top", ha="left", family="monospace", fontsize=8, transform=ax.transAxes)
         return ax
