@@ -1,0 +1,787 @@
+"""De-identification per DICOM PS3.15 Annex E (Table E.1-1, edition 2026d) and HIPAA Safe Harbor.
+
+:class:`Deidentifier` cleans one dataset in place; :func:`deidentify_tree` runs a batch (the
+``hipaa-lab deid`` command).  How each element is decided:
+
+* a row of Table E.1-1 (:mod:`hipaa_lab.annex_e`), with the chosen options; combined actions
+  (``X/Z``, ``Z/D`` ...) by the attribute's Type in the IOD (:data:`ATTRIBUTE_TYPES`);
+* overlays (60xx) and curves (50xx) by their repeating-group rows; an overlay whose data goes
+  loses its whole group;
+* private elements: removed, except with Retain Safe Private the numeric ones in
+  :data:`SAFE_PRIVATE` (their private creators stay);
+* public elements outside the table, by VR: PN removed, dates and times like the table's dates,
+  UIDs replaced (registered UIDs such as SOP classes kept), short text kept unless it holds an
+  identifier of this patient, long text cleaned; elements unknown to the data dictionary removed
+  (but sequences, whose items are cleaned, and UIDs, replaced);
+* every sequence item at any depth, SR content items by Table E.3.4-1 where their concept is listed;
+* PatientID and AccessionNumber become keyed pseudonyms; with Retain Longitudinal Temporal
+  Information Modified Dates, dates move by a keyed per-patient shift.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydicom import dcmread
+from pydicom.datadict import DicomDictionary, dictionary_VR
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filewriter import dcmwrite
+from pydicom.sequence import Sequence
+from pydicom.uid import UID, ImplicitVRLittleEndian
+
+from hipaa_lab import annex_e
+from hipaa_lab.annex_e import BASIC_CODE, EDITION, Option, Profile, resolve, resolve_by_type
+from hipaa_lab.pseudonyms import Pseudonymizer, load_key
+
+__all__ = [
+    "ATTRIBUTE_TYPES",
+    "BatchReport",
+    "Change",
+    "Deidentifier",
+    "FileResult",
+    "RESTRICTED_ZIP3",
+    "SAFE_PRIVATE",
+    "deidentify_file",
+    "deidentify_tree",
+]
+
+IMPLEMENTATION_CLASS_UID = "2.25.236218384066915427722574542738372539937"  # fixed, hipaa-lab's own
+IMPLEMENTATION_VERSION = "HIPAALAB_0.1"
+
+#: Type in the IODs hipaa-lab meets (CT, MR, CR, DX, MG, US, SC, Basic Text SR) of the attributes
+#: whose row has a combined action.  Others are unknown: X where allowed, else Z, else D.
+ATTRIBUTE_TYPES: dict[int, int] = {
+    0x00080020: 2, 0x00080030: 2,  # Study Date/Time (General Study)
+    0x00080023: 2, 0x00080033: 2,  # Content Date/Time: 2C in General Image
+    0x00100020: 2,  # Patient ID
+    0x00180010: 2,  # Contrast/Bolus Agent (Contrast/Bolus module)
+    0x00080080: 3, 0x00081010: 3, 0x00181000: 3, 0x00081070: 3,  # General Equipment, Series
+    0x00080022: 3, 0x00080032: 3, 0x0008002A: 3, 0x00080021: 3, 0x00080031: 3,
+    0x00080012: 3, 0x00080013: 3, 0x00181030: 3, 0x00080082: 3, 0x00081111: 3, 0x00081110: 3,
+    0x00081140: 3, 0x00082112: 3, 0x00400555: 3, 0x00181400: 3, 0x00321060: 3,
+}
+#: Overrides for one SOP class family (prefix of the SOP Class UID).
+_TYPES_BY_CLASS = {
+    "1.2.840.10008.5.1.4.1.1.88.": {0x00080023: 1, 0x00080033: 1},  # SR Document General
+}
+
+#: Retain Safe Private: (private creator, group, element byte) known to hold only numbers that
+#: describe the acquisition. Kept only when their VR is numeric, too.
+SAFE_PRIVATE: frozenset[tuple[str, int, int]] = frozenset({
+    ("SIEMENS MR HEADER", 0x0019, 0x0C),  # B value
+    ("SIEMENS MR HEADER", 0x0019, 0x0E),  # diffusion gradient direction
+    ("GEMS_PARM_01", 0x0043, 0x39),  # slop_int_6..9 (b value)
+    ("GEMS_ACQU_01", 0x0019, 0x18),  # first scan RAS? no: acquisition matrix numbers
+    ("Philips MR Imaging DD 001", 0x2005, 0x0D),  # scale intercept
+    ("Philips MR Imaging DD 001", 0x2005, 0x0E),  # scale slope
+    ("Philips Imaging DD 001", 0x2001, 0x03),  # diffusion b factor
+})
+_NUMERIC = {"US", "SS", "UL", "SL", "FL", "FD", "DS", "IS", "SV", "UV"}
+#: Three-digit ZIP codes of 20,000 people or fewer (2000 census), which Safe Harbor turns into 000.
+RESTRICTED_ZIP3 = frozenset("036 059 063 102 203 556 692 790 821 823 830 831 878 879 884 890 893".split())
+#: Modalities whose pixels often carry text.
+_TEXT_MODALITIES = {"US", "OT", "SC", "DOC", "XC", "ES", "GM", "SM", "IVUS", "OP", "XA", "RF"}
+_TEXT_SOP_PREFIXES = ("1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.6.", "1.2.840.10008.5.1.4.1.1.3.1",
+                      "1.2.840.10008.5.1.4.1.1.77.")
+
+_DUMMY = {
+    "DA": "19000101", "TM": "000000", "DT": "19000101000000.000000", "AS": "000Y", "IS": "0", "DS": "0",
+    "US": 0, "SS": 0, "UL": 0, "SL": 0, "FL": 0.0, "FD": 0.0, "SV": 0, "UV": 0, "AT": 0,
+    "OB": b"\0\0", "OW": b"\0\0", "OF": b"\0\0\0\0", "OD": b"\0" * 8, "OL": b"\0" * 4, "OV": b"\0" * 8,
+    "UN": b"\0\0", "UR": "", "CS": "ANONYMIZED",
+}
+_TEXT_VRS = {"LO", "SH", "PN", "ST", "LT", "UT", "UC", "CS", "AE"}
+_LONG_TEXT = {"ST", "LT", "UT", "UC"}
+_DATE_VRS = {"DA", "DT", "TM"}
+# values of SR content items
+_ITEM_VALUES = {0x0040A160, 0x0040A123, 0x0040A121, 0x0040A122, 0x0040A120, 0x0040A124}
+_CONTENT_SEQUENCE = 0x0040A730
+
+#: Words a cleaned descriptor may keep: procedure, anatomy and technique, never a name or number.
+SAFE_WORDS = frozenset("""
+ct mr mri cr dx us mg xr pet nm spect sc sr ot cta mra mrv dwi dti adc swi flair stir tse fse gre epi
+bold perfusion diffusion localizer scout topogram survey axial coronal sagittal oblique ax cor sag
+t1 t2 pd pdw mprage vibe dixon fat sat water in out phase post pre contrast with without w wo and
+or of the to iv oral arterial venous portal delayed late early dynamic routine standard protocol
+head brain skull face facial orbit orbits sinus sinuses neck cervical thoracic lumbar sacral spine
+chest thorax lung lungs cardiac heart coronary aorta abdomen abdominal pelvis pelvic liver kidney
+kidneys renal pancreas spleen bladder prostate breast breasts bilateral left right lt rt upper lower
+extremity arm leg hip hips knee knees ankle foot feet shoulder elbow wrist hand hands femur tibia
+humerus whole body bone soft tissue lung window mediastinum recon reconstruction mip mpr 3d 2d
+thin thick slice slices series image images view views ap pa lateral lat decubitus supine prone
+erect screening diagnostic mammogram mammography tomosynthesis cc mlo ultrasound doppler duplex
+echo obstetric fetal thyroid carotid venous renal study exam examination scan helical spiral low
+dose high resolution hr angio angiography urography enterography colonography trauma stroke
+pulmonary embolism pe abscess mass follow up followup fu limited complete report dose sheet
+requisition scanned document page summary findings impression
+""".split())
+
+_DATE_PATTERNS = re.compile(
+    r"\b\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}\b|\b(?:19|20)\d{6}\b"
+    r"|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{2,4}\b"
+    r"|\b\d{1,2}\.?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{2,4}\b",
+    re.IGNORECASE,
+)
+_PATTERNS = re.compile(
+    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # e-mail
+    r"|\bhttps?://\S+|\bwww\.\S+"  # URL
+    r"|\b\d{1,3}(?:\.\d{1,3}){3}\b"  # IP address
+    r"|\(?\+?\d[\d ()./-]{5,}\d"  # phone numbers, SSNs, long digit runs
+    r"|\b[A-Za-z]*\d[A-Za-z0-9-]{3,}\b",  # MRN-like: a token of 4+ characters with a digit
+)
+_TOKEN = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One element changed: where (tag path), what (action), and why (rule). No values."""
+
+    path: str
+    action: str
+    rule: str
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "action": self.action, "rule": self.rule}
+
+
+@dataclass
+class _Ctx:
+    sop_class: str
+    shift: int
+    identities: set[str]
+    tokens: set[str]
+    birth_over_89: bool
+    changes: list[Change] = field(default_factory=list)
+
+    def log(self, path: str, action: str, rule: str) -> None:
+        self.changes.append(Change(path, action, rule))
+
+
+def _segment(ds: Dataset, tag: int) -> str:
+    kw = DicomDictionary.get(tag, (None, None, None, None, None))[4]
+    if kw:
+        return kw
+    group = tag >> 16
+    if group & 1 and tag & 0xFF00:
+        creator = ds.get((group << 16) | ((tag & 0xFFFF) >> 8))
+        if creator is not None:
+            return f'({group:04X},"{creator.value}",{tag & 0xFF:02X})'
+    return f"({group:04X},{tag & 0xFFFF:04X})"
+
+
+def _date_formats(value: str) -> set[str]:
+    try:
+        d = dt.date(int(value[:4]), int(value[4:6]), int(value[6:8]))
+    except (ValueError, IndexError):
+        return set()
+    return {d.strftime(f) for f in ("%Y%m%d", "%Y-%m-%d", "%m/%d/%Y", "%d.%m.%Y", "%d/%m/%Y", "%Y/%m/%d",
+                                    "%B %d, %Y", "%d %B %Y", "%b %d, %Y", "%m-%d-%Y")} | {
+        f"{d.month}/{d.day}/{d.year}", f"{d.day}.{d.month}.{d.year}"}
+
+
+def clean_text(text: str, identities: set[str] = frozenset(), tokens: set[str] = frozenset()) -> str:
+    """Free text with dates, numbers, contacts and the patient's own identifiers taken out.
+
+    Examples
+    --------
+    >>> clean_text("Seen 03/04/2021 by Dr Smith, call 555-0101", tokens={"smith"})
+    'Seen *** by Dr ***, call ***'
+    """
+    out = _DATE_PATTERNS.sub("***", text)
+    out = _PATTERNS.sub("***", out)
+    low = out.lower()
+    for value in sorted(identities, key=len, reverse=True):
+        if len(value) >= 4 and value in low:
+            out = re.sub(re.escape(value), "***", out, flags=re.IGNORECASE)
+            low = out.lower()
+    return _TOKEN.sub(lambda m: "***" if m.group(0).lower() in tokens else m.group(0), out)
+
+
+def clean_descriptor(text: str, tokens: set[str] = frozenset()) -> str:
+    """A descriptor reduced to words of :data:`SAFE_WORDS` that are not the patient's.
+
+    Examples
+    --------
+    >>> clean_descriptor("CT CHEST W CONTRAST for John Smith MRN 12345")
+    'CT CHEST W CONTRAST'
+    """
+    words = [w for w in _TOKEN.findall(text) if w.lower() in SAFE_WORDS and w.lower() not in tokens]
+    return " ".join(words)
+
+
+class Deidentifier:
+    """Cleans datasets in place under one key, profile and set of options.
+
+    Parameters
+    ----------
+    key
+        The secret behind pseudonyms, UIDs and date shifts (see :func:`hipaa_lab.pseudonyms.load_key`).
+    options
+        :class:`~hipaa_lab.annex_e.Option` values or their names (``"retain-uids"``...).
+    profile
+        ``"basic"`` or ``"safe-harbor"``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown option or profile, or options that contradict each other or the profile.
+    """
+
+    def __init__(self, key: bytes, options=(), profile: str | Profile = Profile.BASIC) -> None:
+        self.options = annex_e._parse_options(options)
+        try:
+            self.profile = Profile(profile)
+        except ValueError:
+            raise ValueError(f"unknown profile {profile!r}; choose basic or safe-harbor") from None
+        if self.profile is Profile.SAFE_HARBOR and self.options & {
+                Option.RETAIN_LONG_FULL_DATES, Option.RETAIN_LONG_MODIFIED_DATES, Option.RETAIN_UIDS}:
+            raise ValueError("the safe-harbor profile keeps only years of dates and no original UID: "
+                             "drop retain-long-*-dates and retain-uids, or use --profile basic")
+        self.table = annex_e.load_table()
+        self.pseudo = Pseudonymizer(key)
+        effective = set(self.options)
+        if self.profile is Profile.SAFE_HARBOR:
+            effective.add(Option.RETAIN_PATIENT_CHARACTERISTICS)
+        self._effective = frozenset(effective)
+        self.actions = self.table.actions(effective)
+        if self.profile is Profile.SAFE_HARBOR:
+            for tag, rule in self.table.by_tag.items():
+                if rule.options.get("retain_longitudinal_full_dates") == "K" and dictionary_VR(tag) in ("DA", "DT"):
+                    self.actions[tag] = "Y"
+            self.actions[0x00100030] = "Y"  # Patient's Birth Date: the year, unless over 89
+            self.actions[0x00101040] = "ZIP"  # Patient's Address: the 3-digit ZIP
+        self.overlay = {el: resolve(rule, effective) for el, rule in self.table.overlay.items()}
+        self.curve = resolve(self.table.curve, effective)
+        self.private = resolve(self.table.private, effective)
+        self.items = {code: resolve(rule, effective) for code, rule in self.table.content_items.items()}
+        self._dates = ("K" if Option.RETAIN_LONG_FULL_DATES in self.options else
+                       "C" if Option.RETAIN_LONG_MODIFIED_DATES in self.options else
+                       "Y" if self.profile is Profile.SAFE_HARBOR else "X")
+
+    # ------------------------------------------------------------------ marking
+    def method_text(self) -> list[str]:
+        """DeidentificationMethod values (LO, 64 characters each): profile, edition, options."""
+        head = f"hipaa-lab 0.1 DICOM PS3.15 {EDITION} Basic Profile"
+        values = [head] + (["HIPAA Safe Harbor 45 CFR 164.514(b)(2)"] if self.profile is Profile.SAFE_HARBOR else [])
+        return values + sorted(o.code[1][:64] for o in self.options)
+
+    def _mark(self, ds: Dataset, pixel_cleaned: bool) -> None:
+        codes = [BASIC_CODE] + sorted(o.code for o in self.options if o is not Option.CLEAN_PIXEL_DATA)
+        if pixel_cleaned:
+            codes.append(Option.CLEAN_PIXEL_DATA.code)
+        items = []
+        for value, meaning in codes:
+            item = Dataset()
+            item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, "DCM", meaning
+            items.append(item)
+        ds.PatientIdentityRemoved = "YES"
+        ds.DeidentificationMethod = self.method_text()
+        ds.DeidentificationMethodCodeSequence = items
+        ds.LongitudinalTemporalInformationModified = {
+            "K": "UNMODIFIED", "C": "MODIFIED", "Y": "MODIFIED", "X": "REMOVED"}[self._dates]
+
+    # ------------------------------------------------------------------ one dataset
+    def _context(self, ds: Dataset) -> _Ctx:
+        identities: set[str] = set()
+        tokens: set[str] = set()
+        self._collect(ds, identities, tokens, 0)
+        pid = str(ds.get("PatientID", "") or "")
+        issuer = str(ds.get("IssuerOfPatientID", "") or "")
+        over = False
+        age = str(ds.get("PatientAge", "") or "")
+        if age.endswith("Y") and age[:-1].isdigit() and int(age[:-1]) > 89:
+            over = True
+        birth = str(ds.get("PatientBirthDate", "") or "")[:4]
+        study = str(ds.get("StudyDate", "") or ds.get("ContentDate", "") or "")[:4]
+        if birth.isdigit() and (int(study) if study.isdigit() else dt.date.today().year) - int(birth) > 89:
+            over = True
+        return _Ctx(str(ds.get("SOPClassUID", "") or ""), self.pseudo.date_shift(pid, issuer),
+                    identities, tokens, over)
+
+    def _collect(self, ds: Dataset, identities: set[str], tokens: set[str], depth: int) -> None:
+        for tag in list(ds.keys()):
+            raw = ds.get_item(tag)
+            vr = raw.VR or (dictionary_VR(tag) if tag in DicomDictionary else "UN")
+            action = self.actions.get(tag, "X" if tag >> 16 & 1 else "K")
+            if vr == "SQ":
+                if depth < 32:
+                    try:
+                        for item in ds[tag].value or ():
+                            self._collect(item, identities, tokens, depth + 1)
+                    except Exception:
+                        pass
+                continue
+            if (action == "K" and vr != "PN") or vr not in _TEXT_VRS | _DATE_VRS - {"TM"}:
+                continue
+            try:
+                value = ds[tag].value
+            except Exception:
+                continue
+            for v in (value if isinstance(value, (list, tuple, Sequence)) or type(value).__name__ == "MultiValue" else [value]):
+                text = str(v).strip() if v is not None else ""
+                if not text:
+                    continue
+                if vr in ("DA", "DT"):
+                    identities |= _date_formats(text[:8])
+                    continue
+                identities.add(text.lower())
+                if vr == "PN":
+                    parts = re.split(r"[\^=\s,.]+", text)
+                    identities.add(" ".join(p for p in parts if p).lower())
+                    tokens |= {p.lower() for p in parts if len(p) >= 2 and p.lower() not in SAFE_WORDS}
+                elif any(c.isdigit() for c in text):
+                    tokens |= {t.lower() for t in _TOKEN.findall(text) if len(t) >= 3 and any(c.isdigit() for c in t)}
+
+    def deidentify(self, ds: Dataset, *, pixel_cleaned: bool = False) -> list[Change]:
+        """Clean ``ds`` in place (header only; see :func:`deidentify_file` for pixels); return the changes."""
+        ctx = self._context(ds)
+        self._clean(ds, "", ctx, 0, None)
+        _cap_age(ds, ctx, self)
+        self._mark(ds, pixel_cleaned)
+        return ctx.changes
+
+    def _type(self, tag: int, ctx: _Ctx) -> int | None:
+        for prefix, types in _TYPES_BY_CLASS.items():
+            if ctx.sop_class.startswith(prefix) and tag in types:
+                return types[tag]
+        return ATTRIBUTE_TYPES.get(tag)
+
+    def _decide(self, tag: int, vr: str) -> tuple[str, str]:
+        """(action, rule) for one element outside the item-value rules."""
+        group, el = tag >> 16, tag & 0xFFFF
+        if el == 0:
+            return "X", "group length"
+        if group & 1:
+            return ("P" if self.private == "C" else "X"), "E.1-1 private attributes"
+        if group < 0x0008:
+            return "X", "command or file meta group in the data set"
+        if 0x5000 <= group <= 0x501E:
+            return self.curve, "E.1-1 50xxxxxx Curve Data"
+        if 0x6000 <= group <= 0x601E:
+            rule = self.table.overlay.get(el)
+            return (self.overlay[el], rule.label()) if rule else ("K", "")
+        action = self.actions.get(tag)
+        if action is not None:
+            return action, self.table.by_tag[tag].label() if tag in self.table.by_tag else "Safe Harbor"
+        known = tag in DicomDictionary
+        if vr == "SQ":
+            return "K", ""
+        if vr == "UI":
+            return "U", f"VR rule UI"
+        if not known:
+            return "X", f"VR rule {vr}: not in the data dictionary"
+        if vr == "PN":
+            return "X", "VR rule PN"
+        if vr in _DATE_VRS:
+            return ("X" if vr == "TM" and self._dates == "Y" else self._dates), f"VR rule {vr}"
+        if vr in _LONG_TEXT:
+            return "T", f"VR rule {vr}: free text"
+        if vr in _TEXT_VRS:
+            return "I", f"VR rule {vr}"
+        return "K", ""
+
+    def _clean(self, ds: Dataset, prefix: str, ctx: _Ctx, depth: int, item_action: str | None) -> None:
+        drop_groups: set[int] = set()
+        kept_creators: set[int] = set()
+        for tag in list(ds.keys()):
+            raw = ds.get_item(tag)
+            vr = raw.VR or (dictionary_VR(tag) if tag in DicomDictionary else "UN")
+            if vr in ("US or SS", "OB or OW", "US or OW", "US or SS or OW"):
+                vr = ds[tag].VR
+            group = tag >> 16
+            if group & 1 and 0x10 <= (tag & 0xFFFF) <= 0xFF:
+                continue  # private creators: decided after their blocks
+            if item_action is not None and tag in _ITEM_VALUES:
+                action, rule = item_action, "E.3.4-1 content item"
+            else:
+                action, rule = self._decide(tag, vr)
+            if action == "K" and vr != "SQ":
+                continue
+            path = prefix + _segment(ds, tag)
+            try:
+                self._apply(ds, tag, vr, action, rule, path, ctx, depth, drop_groups, kept_creators)
+            except Exception as exc:  # an unreadable value: remove it
+                if tag in ds:
+                    del ds[tag]
+                ctx.log(path, "X", f"{rule}; value unreadable ({type(exc).__name__})")
+        for tag in list(ds.keys()):
+            group = tag >> 16
+            if group in drop_groups:
+                del ds[tag]
+            elif group & 1 and 0x10 <= (tag & 0xFFFF) <= 0xFF and (group, tag & 0xFF) not in kept_creators:
+                ctx.log(prefix + f"({group:04X},{tag & 0xFFFF:04X})", "X", "E.1-1 private attributes (creator)")
+                del ds[tag]
+
+    def _apply(self, ds, tag, vr, action, rule, path, ctx, depth, drop_groups, kept_creators) -> None:
+        if action == "P":  # Retain Safe Private
+            creator = ds.get((tag >> 16 << 16) | ((tag & 0xFFFF) >> 8))
+            key = (str(creator.value) if creator is not None else "", tag >> 16, tag & 0xFF)
+            if key in SAFE_PRIVATE and vr in _NUMERIC:
+                kept_creators.add((tag >> 16, (tag & 0xFFFF) >> 8))
+                return
+            action = "X"
+        if "/" in action:
+            action = resolve_by_type(action, self._type(tag, ctx))
+            rule += f" (by Type: {action})"
+        if action == "X" and 0x6000 <= tag >> 16 <= 0x601E and tag & 0xFFFF == 0x3000:
+            drop_groups.add(tag >> 16)
+            rule += "; the whole overlay group"
+        if action == "X":
+            del ds[tag]
+            ctx.log(path, "X", rule)
+            return
+        elem = ds[tag]
+        if vr == "SQ":
+            if action == "Z":
+                elem.value = Sequence()
+                ctx.log(path, "Z", rule)
+                return
+            self._sequence(elem, tag, path, ctx, depth)
+            return
+        if tag in (0x00100020, 0x00080050) and action in ("Z", "D", "C"):  # keyed pseudonyms
+            if elem.value:
+                if tag == 0x00080050:
+                    elem.value = self.pseudo.accession(str(elem.value))
+                else:
+                    elem.value = self.pseudo.patient_id(str(elem.value), str(ds.get("IssuerOfPatientID", "") or ""))
+                ctx.log(path, "D", rule + "; keyed pseudonym")
+            return
+        if action == "U" or (vr == "UI" and action in ("C", "D")):
+            self._uid(elem, path, ctx, rule)
+            return
+        if action == "Z":
+            elem.value = elem.empty_value
+        elif action == "D":
+            elem.value = _DUMMY.get(vr, "ANONYMIZED")
+        elif action == "C":
+            self._clean_value(elem, vr, ctx, rule)
+        elif action == "Y":
+            self._year(elem, vr, ctx)
+        elif action == "ZIP":
+            self._zip(elem)
+        elif action == "I":
+            text = str(elem.value or "").lower()
+            if any(v in text for v in ctx.identities if len(v) >= 4) or any(
+                    t.lower() in ctx.tokens for t in _TOKEN.findall(text)):
+                del ds[tag]
+                ctx.log(path, "X", rule + ": holds an identifier of this patient")
+            return
+        elif action == "T":
+            old = elem.value
+            elem.value = _map_text(old, lambda s: clean_text(s, ctx.identities, ctx.tokens))
+            if elem.value == old:
+                return
+        ctx.log(path, action, rule)
+
+    def _sequence(self, elem, tag, path, ctx, depth) -> None:
+        if depth >= 64:
+            raise ValueError("sequences nested deeper than 64")
+        kept = []
+        for i, item in enumerate(elem.value or ()):
+            item_action = None
+            if tag == _CONTENT_SEQUENCE:
+                concept = item.get("ConceptNameCodeSequence")
+                if concept:
+                    code = concept[0]
+                    key = (str(code.get("CodeValue", "")), str(code.get("CodingSchemeDesignator", "")))
+                    item_action = self.items.get(key)
+                if item_action == "X":
+                    ctx.log(f"{path}[{i}]", "X", "E.3.4-1 content item")
+                    continue
+                if item_action is not None and "/" in item_action:
+                    item_action = resolve_by_type(item_action, None)
+            self._clean(item, f"{path}[{i}].", ctx, depth + 1, item_action)
+            kept.append(item)
+        if len(kept) != len(elem.value or ()):
+            elem.value = kept
+
+    def _uid(self, elem, path, ctx, rule) -> None:
+        if Option.RETAIN_UIDS in self.options and self.profile is Profile.BASIC and rule.startswith("VR rule"):
+            return
+        def one(v):
+            v = str(v).strip("\0 ")
+            if not v or UID(v).is_valid and UID(v).name != v:  # registered: a SOP class, a syntax
+                return v
+            return self.pseudo.uid(v)
+        old = elem.value
+        elem.value = _map_text(old, one)
+        if elem.value != old:
+            ctx.log(path, "U", rule)
+
+    def _clean_value(self, elem, vr, ctx, rule) -> None:
+        if vr in ("DA", "DT"):
+            def shift(v):
+                v = str(v)
+                new = Pseudonymizer.shift_date(v[:8], ctx.shift)
+                return "" if new is None else new + v[8:]
+            elem.value = _map_text(elem.value, shift)
+        elif vr == "TM":
+            pass  # a whole-day shift leaves times of day as they were
+        elif vr in _TEXT_VRS - {"PN", "AE"}:
+            elem.value = _map_text(elem.value, lambda s: clean_descriptor(s, ctx.tokens))
+        elif vr in ("PN", "AE"):
+            elem.value = "ANONYMIZED"
+        else:
+            elem.value = _DUMMY.get(vr, elem.empty_value)
+
+    def _year(self, elem, vr, ctx) -> None:
+        if elem.tag == 0x00100030 and ctx.birth_over_89:
+            elem.value = elem.empty_value
+            return
+        def year(v):
+            v = str(v).strip()
+            if len(v) < 4 or not v[:4].isdigit():
+                return ""
+            return v[:4] if vr == "DT" else v[:4] + "0101"
+        elem.value = _map_text(elem.value, year)
+
+    def _zip(self, elem) -> None:
+        zips = re.findall(r"\b(\d{5})(?:-\d{4})?\b", str(elem.value or ""))
+        z3 = zips[-1][:3] if zips else ""
+        elem.value = ("000" if z3 in RESTRICTED_ZIP3 else z3) if z3 else elem.empty_value
+
+
+def _map_text(value, fn):
+    if value is None or value == "":
+        return value
+    if isinstance(value, (str, bytes, int, float)) and not isinstance(value, bytes):
+        return fn(str(value) if not isinstance(value, str) else value)
+    if isinstance(value, bytes):
+        return fn(value.decode("latin-1"))
+    return [fn(str(v)) for v in value]
+
+
+def _cap_age(ds: Dataset, ctx: _Ctx, deid: Deidentifier) -> None:
+    age = str(ds.get("PatientAge", "") or "")
+    if deid.profile is Profile.SAFE_HARBOR and age.endswith("Y") and age[:-1].isdigit() and int(age[:-1]) > 89:
+        ds.PatientAge = "090Y"
+        ctx.log("PatientAge", "C", "Safe Harbor: ages over 89 become 90 or more")
+
+
+# ====================================================================== files and batches
+@dataclass
+class FileResult:
+    """What happened to one input: ``output`` relative to DST when done, else the skip ``reason``."""
+
+    source: str
+    output: str | None = None
+    reason: str | None = None
+    changes: int = 0
+
+
+@dataclass
+class BatchReport:
+    processed: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    options: list[str] = field(default_factory=list)
+    profile: str = "basic"
+    edition: str = EDITION
+
+    def to_json(self) -> dict:
+        return {"processed": self.processed, "skipped": dict(sorted(self.skipped.items())),
+                "skipped_total": sum(self.skipped.values()), "profile": self.profile,
+                "options": self.options, "edition": f"DICOM PS3.15 {self.edition} Table E.1-1"}
+
+
+class SkipFile(Exception):
+    """An input that cannot be de-identified safely; the message is its reason."""
+
+
+_KNOWN = (0x00080016, 0x00080018, 0x00080060, 0x0020000D, 0x0020000E, 0x00100010, 0x00100020, 0x00080020)
+
+
+def _read(path: Path) -> Dataset:
+    with open(path, "rb") as f:
+        head = f.read(132)
+    if not head:
+        raise SkipFile("empty file")
+    preamble = len(head) == 132 and head[128:132] == b"DICM"
+    try:
+        ds = dcmread(path, force=True)
+    except Exception as exc:
+        raise SkipFile(f"not readable as DICOM ({type(exc).__name__}: {str(exc)[:80]})") from None
+    if not preamble and sum(t in ds for t in _KNOWN) < 2:
+        raise SkipFile("not DICOM (no preamble and no recognisable data set)")
+    if "SOPInstanceUID" not in ds or not str(ds.SOPInstanceUID).strip():
+        raise SkipFile("no SOP Instance UID")
+    try:
+        for elem in ds.iterall():  # parse every value now: damage shows here, not in the writer
+            _ = elem.value
+    except Exception as exc:
+        raise SkipFile(f"damaged data set ({type(exc).__name__})") from None
+    if "EncapsulatedDocument" in ds:
+        raise SkipFile("encapsulated document (PDF/CDA) cannot be cleaned")
+    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if "PixelData" in ds and (ts is None or not UID(ts).is_compressed):
+        try:
+            frames = int(ds.get("NumberOfFrames", 1) or 1)
+            need = ds.Rows * ds.Columns * int(ds.get("SamplesPerPixel", 1)) * frames
+            need = need // 8 if ds.BitsAllocated == 1 else need * (ds.BitsAllocated // 8)
+        except Exception:
+            raise SkipFile("pixel data without a readable image description") from None
+        if len(ds.PixelData) < need:
+            raise SkipFile(f"truncated pixel data ({len(ds.PixelData)} of {need} bytes)")
+    return ds
+
+
+def _needs_pixel_cleaning(ds: Dataset, options) -> bool:
+    if "PixelData" not in ds:
+        return False
+    bia = str(ds.get("BurnedInAnnotation", "") or "").upper()
+    if Option.CLEAN_PIXEL_DATA in options or bia == "YES":
+        return True
+    if bia == "NO":
+        return False
+    sop = str(ds.get("SOPClassUID", "") or "")
+    return str(ds.get("Modality", "")).upper() in _TEXT_MODALITIES or sop.startswith(_TEXT_SOP_PREFIXES)
+
+
+def _output_name(ds: Dataset, deid: Deidentifier) -> str:
+    def part(keyword):
+        uid = str(ds.get(keyword, "") or "unknown")
+        return uid if uid.startswith("2.25.") else "x" + deid.pseudo.digest(uid)
+    return f"{part('StudyInstanceUID')}/{part('SeriesInstanceUID')}/{part('SOPInstanceUID')}.dcm"
+
+
+def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
+    """De-identify one file into the tree ``dst``; never raises for a bad input (see ``reason``)."""
+    result = FileResult(str(src))
+    try:
+        ds = _read(Path(src))
+        ts = ds.file_meta.get("TransferSyntaxUID") if getattr(ds, "file_meta", None) else None
+        ts = UID(ts) if ts else ImplicitVRLittleEndian
+        pixel_cleaned = False
+        if _needs_pixel_cleaning(ds, deid.options):
+            try:
+                from hipaa_lab import pixels
+            except ImportError:
+                raise SkipFile("burned-in text may be present and the pixel cleaner is not installed") from None
+            outcome = pixels.clean_burned_in(ds)
+            if outcome.status == "failed":
+                raise SkipFile(f"burned-in text could not be removed: {outcome.reason}")
+            pixel_cleaned = outcome.status == "cleaned" or Option.CLEAN_PIXEL_DATA in deid.options
+            if getattr(ds, "file_meta", None) and ds.file_meta.get("TransferSyntaxUID"):
+                ts = UID(ds.file_meta.TransferSyntaxUID)
+        ctx_changes = deid.deidentify(ds, pixel_cleaned=pixel_cleaned)
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = ds.get("SOPClassUID", "1.2.840.10008.5.1.4.1.1.7")
+        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        meta.TransferSyntaxUID = ts
+        meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+        meta.ImplementationVersionName = IMPLEMENTATION_VERSION
+        ds.file_meta = meta
+        ds.preamble = b"\0" * 128
+        name = _output_name(ds, deid)
+        out = dst / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                dcmwrite(f, ds, enforce_file_format=True)
+            try:
+                os.link(tmp, out)  # never overwrite: a second input with the same UID is a duplicate
+            except FileExistsError:
+                raise SkipFile("duplicate SOP Instance UID (an output with this UID exists)") from None
+        finally:
+            os.unlink(tmp)
+        log = dst / "provenance" / (name[:-4] + ".jsonl")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        text = "".join(json.dumps(c.to_json()) + "\n" for c in ctx_changes)
+        fd, tmp = tempfile.mkstemp(dir=log.parent, prefix=".", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, log)
+        result.output, result.changes = name, len(ctx_changes)
+    except SkipFile as exc:
+        result.reason = str(exc)
+    except Exception as exc:  # never stop the batch
+        result.reason = f"could not be de-identified ({type(exc).__name__}: {str(exc)[:80]})"
+    return result
+
+
+_WORKER: Deidentifier | None = None
+
+
+def _init_worker(key: bytes, options: list[str], profile: str) -> None:
+    global _WORKER
+    _WORKER = Deidentifier(key, options, profile)
+
+
+def _work(args: tuple[str, str]) -> FileResult:
+    return deidentify_file(Path(args[0]), Path(args[1]), _WORKER)
+
+
+def _inside(a: Path, b: Path) -> bool:
+    return a == b or b in a.parents
+
+
+def deidentify_tree(src, dst, *, key_file, options=(), profile: str = "basic", jobs: int = 1,
+                    linkage=None, progress: bool = True, err=None) -> BatchReport:
+    """De-identify every file under ``src`` into ``dst`` (the ``hipaa-lab deid`` command).
+
+    Raises
+    ------
+    ValueError
+        For a DST inside SRC (or SRC inside DST), a linkage file inside DST, a DST that is not
+        empty, or bad options.
+    """
+    err = err or sys.stderr
+    src, dst = Path(src).resolve(), Path(dst).resolve()
+    if not src.is_dir():
+        raise ValueError(f"SRC {src} is not a folder")
+    if _inside(dst, src) or _inside(src, dst):
+        raise ValueError(f"DST {dst} and SRC {src} must not contain one another")
+    if linkage is not None and _inside(Path(linkage).resolve(), dst):
+        raise ValueError("the linkage file is PHI: write it outside DST")
+    if dst.exists() and any(dst.iterdir()):
+        raise ValueError(f"DST {dst} is not empty; choose a new or empty folder")
+    key = load_key(key_file)
+    deid = Deidentifier(key, options, profile)  # validates the options before any work
+    files = sorted(p for p in src.rglob("*") if p.is_file() and not p.is_symlink())
+    dst.mkdir(parents=True, exist_ok=True)
+    report = BatchReport(options=sorted(o.value for o in deid.options), profile=deid.profile.value)
+    links = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(files), unit="file", desc="deid", file=sys.stderr)
+    tasks = [(str(p), str(dst)) for p in files]
+    if jobs <= 1:
+        results = (deidentify_file(p, dst, deid) for p in files)
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(jobs, initializer=_init_worker,
+                                   initargs=(key, [o.value for o in deid.options], deid.profile.value))
+        results = pool.map(_work, tasks, chunksize=max(1, min(32, len(tasks) // (jobs * 4) or 1)))
+    try:
+        for res in results:
+            if res.output:
+                report.processed += 1
+                links.append({"source": res.source, "output": res.output})
+            else:
+                reason = res.reason or "unknown"
+                report.skipped[reason.split(" (")[0]] += 1
+                print(f"hipaa-lab deid: skipped {res.source}: {reason}", file=err)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+        if jobs > 1:
+            pool.shutdown(cancel_futures=True)
+    from hipaa_lab.phi import write_atomic
+
+    write_atomic(dst / "deid-report.json", json.dumps(report.to_json(), indent=1).encode())
+    if linkage is not None:
+        write_atomic(Path(linkage), "".join(json.dumps(x) + "\n" for x in links).encode())
+    return report
