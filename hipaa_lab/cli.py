@@ -46,6 +46,12 @@ def _lab(args: argparse.Namespace) -> int:
     return course.lab(Path(args.course_dir))
 
 
+def _scan(args: argparse.Namespace) -> int:
+    from hipaa_lab import scan
+
+    return scan.main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hipaa-lab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -80,6 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the whole loop headless on embedded defaults")
     p.add_argument("--out", default="demo-output")
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser("scan", help="find identifiers left in files and trees (exit 1 when any)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files and folders, scanned recursively")
+    p.add_argument("--key", default=None, help="an answer key: also search for its exact values")
+    p.add_argument("--original", default=None, help="the original tree: also search for its values")
+    p.add_argument("--no-ocr", action="store_true", help="do not read text burned into pixels")
+    p.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes (default 1)")
+    p.add_argument("--show-paths", action="store_true",
+                   help="print file paths unmasked (names that hold identifiers are masked by default)")
+    p.set_defaults(func=_scan)
 
     p = sub.add_parser("lab", help="start JupyterLab with the course ready")
     p.add_argument("--course-dir", default="course")
