@@ -33,6 +33,24 @@ def _course(args: argparse.Namespace) -> int:
     return course.main(args)
 
 
+def _deid(args: argparse.Namespace) -> int:
+    from hipaa_lab import deid
+    from hipaa_lab.pseudonyms import DEFAULT_KEY_FILE
+
+    key_file = args.key_file or DEFAULT_KEY_FILE.expanduser()
+    try:
+        report = deid.deidentify_tree(
+            args.src, args.dst, key_file=key_file, options=args.option or (), profile=args.profile,
+            jobs=args.jobs, linkage=args.linkage, progress=not args.quiet,
+        )
+    except ValueError as exc:
+        print(f"hipaa-lab deid: {exc}", file=sys.stderr)
+        return 2
+    skipped = sum(report.skipped.values())
+    print(f"de-identified {report.processed} files into {args.dst}; skipped {skipped}", file=sys.stderr)
+    return 1 if skipped else 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from hipaa_lab import demo
 
@@ -82,6 +100,23 @@ def build_parser() -> argparse.ArgumentParser:
         if action == "build":
             a.add_argument("--notebooks", default=None, type=Path, help="source notebooks folder")
     p.set_defaults(func=_course)
+
+    from hipaa_lab.annex_e import Option  # light: no pydicom, no notebook stack
+
+    p = sub.add_parser("deid", help="de-identify every DICOM file under SRC into DST (PS3.15 Annex E)")
+    p.add_argument("src", type=Path, metavar="SRC")
+    p.add_argument("dst", type=Path, metavar="DST")
+    p.add_argument("--key-file", type=Path, default=None,
+                   help="secret key for pseudonyms, UIDs and date shifts; created (mode 600) when missing "
+                        "(default: ~/.config/hipaa-lab/deid.key)")
+    p.add_argument("--option", action="append", choices=[o.value for o in Option], metavar="NAME",
+                   help="a PS3.15 E.3 option, repeatable: " + ", ".join(o.value for o in Option))
+    p.add_argument("--profile", choices=["basic", "safe-harbor"], default="basic")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--linkage", type=Path, default=None,
+                   help="write source-to-output linkage (PHI) here, outside DST")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_deid)
 
     p = sub.add_parser("demo", help="run the whole loop headless on embedded defaults")
     p.add_argument("--out", default="demo-output")
