@@ -1,0 +1,554 @@
+"""Text burned into pixels: find it, blank it in the stored values, and prove it is gone.
+
+Three steps, each a public function, and one that runs them all:
+
+* :func:`find_text` renders each frame as a viewer would (Modality LUT, then the VOI window, to
+  8 bits), upscales small images, binarises it twice (bright text on dark, dark text on light) and
+  runs Tesseract once per polarity. Words with confidence of at least :data:`MIN_CONFIDENCE` and
+  two or more letters or digits are kept. Region rules add what OCR may miss:
+
+  - ``"us-banner"``: an ultrasound machine writes the patient's name, ID and the date in a band at
+    the top of the image, above the sector. Every text line in the top :data:`US_BANNER_FRACTION`
+    of the rows that ends before the sector begins is blanked across the full width, read or not.
+  - ``"document"``: a scanned document (``ConversionType`` DI or SD, or Modality DOC) is text
+    from edge to edge: every line of ink on the page (found from the page's row and column
+    profiles) and every OCR'd line, with a margin. A Secondary Capture of another kind is treated
+    the same way (OCR'd lines only) once OCR finds :data:`SC_TEXT_WORDS` words in it.
+
+* :func:`blank_regions` writes the fill value into the stored pixel values of every frame and
+  every sample. Native (uncompressed) input, including implicit VR, big endian and deflated, is
+  written back as Explicit VR Little Endian; compressed input is re-encoded as RLE Lossless, or
+  written uncompressed when RLE cannot hold it. Colour data comes back from pydicom as RGB and is
+  stored as RGB (``PhotometricInterpretation`` updated), so YBR_FULL_422 is not half-converted.
+  The SOP Instance UID is left alone: replacing UIDs is the de-identifier's job.
+
+* :func:`clean_burned_in` detects, blanks, decodes the result again and runs OCR on it. Text that
+  was read before and is read again means the blanking failed. New legible text (three or more
+  characters at :data:`VERIFY_CONFIDENCE`), which Tesseract can find once the text around it is
+  gone, is blanked in up to :data:`EXTRA_ROUNDS` further rounds. Only then is
+  ``BurnedInAnnotation`` set to ``NO``. Whatever cannot be decoded, cleaned or verified comes back
+  ``"failed"`` for quarantine; nothing passes through unchecked.
+
+Multi-frame images (ultrasound cine) are read on a sample of frames (all of them up to
+:data:`MAX_OCR_FRAMES`, else evenly spaced frames including the first and the last): machines
+write
+their banner and labels in the same place on every frame, so the union of the boxes is blanked
+in every frame and verification reads the same sample. This keeps OCR at a few passes per file.
+
+Tesseract runs single-threaded (``OMP_THREAD_LIMIT=1`` unless the caller set it): on images this
+small its threads cost far more than they save (0.2 s instead of 2 s a pass), and the batch runner
+parallelises across files.
+
+Overlay planes (60xx,3000) are graphics, not pixel data: the de-identifier removes or cleans them
+under the Clean Graphics option, with :func:`remove_overlays`.
+
+Examples
+--------
+>>> from hipaa_lab.studies import make_study
+>>> ds = make_study("CT", seed=1, slices=1, level=1).instances[0].dataset
+>>> remove_overlays(ds)
+0
+>>> clean_burned_in(ds).status if ocr_available() else "clean"
+'clean'
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import re
+import shutil
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import UID, ExplicitVRLittleEndian, RLELossless
+
+from hipaa_lab.errors import HipaaLabError
+
+__all__ = [
+    "EXTRA_ROUNDS",
+    "MAX_OCR_FRAMES",
+    "MIN_CONFIDENCE",
+    "OCRUnavailableError",
+    "PixelCleanResult",
+    "SC_TEXT_WORDS",
+    "TextBox",
+    "US_BANNER_FRACTION",
+    "VERIFY_CONFIDENCE",
+    "blank_regions",
+    "clean_burned_in",
+    "find_text",
+    "ocr_available",
+    "remove_overlays",
+]
+
+MIN_CONFIDENCE = 60  #: Tesseract confidence (0-100) a word needs to count as text
+VERIFY_CONFIDENCE = 80  #: confidence at which new text read after blanking counts as legible
+EXTRA_ROUNDS = 2  #: blank-and-verify rounds for text that only shows once its neighbours are gone
+MAX_OCR_FRAMES = 4  #: frames read per multi-frame image
+US_BANNER_FRACTION = 0.12  #: how far down an ultrasound banner may reach, as a fraction of the rows
+SC_TEXT_WORDS = 3  #: words that make a Secondary Capture a document
+PAD = 3  #: pixels added around every box
+
+_SCANNED = {"DI", "SD"}  # ConversionType: digitised film / scanned document
+_SC_PREFIX = "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture and its multi-frame kinds
+_US_CLASSES = {"1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.5.1.4.1.1.3.1",
+               "1.2.840.10008.5.1.4.1.1.6.2", "1.2.840.10008.5.1.4.1.1.6", "1.2.840.10008.5.1.4.1.1.3"}
+_UNAVAILABLE = "OCR unavailable (install tesseract-ocr)"
+
+
+class OCRUnavailableError(HipaaLabError, RuntimeError):
+    """Tesseract (Debian's ``tesseract-ocr``) or pytesseract is not installed."""
+
+    def __init__(self) -> None:
+        super().__init__(f"{_UNAVAILABLE}: `apt-get install tesseract-ocr tesseract-ocr-eng` "
+                         "and `pip install pytesseract`")
+
+
+@dataclass
+class TextBox:
+    """A rectangle of text in an image, in pixels of the stored image.
+
+    ``frame`` is the 0-based frame it was found in (``None``: a single-frame image, or every frame
+    when passed to :func:`blank_regions`). ``source`` is ``"ocr"`` or the name of the region rule.
+    """
+
+    x: int
+    y: int
+    width: int
+    height: int
+    frame: int | None
+    text: str
+    source: str
+
+    def slices(self) -> tuple[slice, slice]:
+        """Row and column slices of the box (clipped at 0; numpy clips the far side)."""
+        return slice(max(0, self.y), max(0, self.y + self.height)), slice(max(0, self.x), max(0, self.x + self.width))
+
+
+@dataclass
+class PixelCleanResult:
+    """What :func:`clean_burned_in` did.
+
+    ``status`` is ``"clean"`` (no text found, pixels untouched), ``"cleaned"`` (text found,
+    blanked and verified) or ``"failed"`` (could not decode, clean or verify: quarantine the file;
+    the dataset may be half changed and must not be written).
+    """
+
+    status: str
+    reason: str
+    boxes: list[TextBox] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- OCR
+
+
+@functools.lru_cache(maxsize=1)
+def ocr_available() -> bool:
+    """Whether Tesseract and pytesseract are installed and Tesseract runs."""
+    if shutil.which("tesseract") is None:
+        return False
+    try:
+        import pytesseract
+
+        pytesseract.get_tesseract_version()
+    except Exception:  # ImportError, TesseractNotFoundError, a broken install
+        return False
+    return True
+
+
+@dataclass
+class _Word:
+    x: int
+    y: int
+    w: int
+    h: int
+    text: str
+    conf: float
+    line: tuple[int, int, int, int]  # polarity, block, paragraph, line
+
+
+def _alnum(text: str) -> str:
+    return re.sub(r"[^0-9A-Za-z]", "", text).upper()
+
+
+def _scale(rows: int, cols: int) -> int:
+    """Upscale factor: Tesseract reads text 20-30 pixels high best; burned-in text is often 9-15."""
+    return 2 if max(rows, cols) <= 1400 else 1
+
+
+def _ocr(gray: np.ndarray) -> list[_Word]:
+    """Every word Tesseract reads in ``gray`` (uint8), both polarities, in ``gray``'s pixels."""
+    import pytesseract
+    from PIL import Image
+
+    if not ocr_available():
+        raise OCRUnavailableError()
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    rows, cols = gray.shape
+    k = _scale(rows, cols)
+    big = np.asarray(Image.fromarray(gray).resize((cols * k, rows * k), Image.BILINEAR)) if k > 1 else gray
+    words = []
+    for polarity, ink in enumerate((big >= 160, big <= 96)):  # bright text, then dark text
+        if not ink.any() or ink.all():
+            continue
+        binary = np.where(ink, 0, 255).astype(np.uint8)  # Tesseract wants black ink on white
+        d = pytesseract.image_to_data(Image.fromarray(binary), lang="eng", config="--psm 11",
+                                      output_type=pytesseract.Output.DICT)
+        for i, text in enumerate(d["text"]):
+            conf = float(d["conf"][i])
+            if not text.strip() or conf < 0:
+                continue
+            x0, y0 = d["left"][i] // k, d["top"][i] // k
+            x1, y1 = math.ceil((d["left"][i] + d["width"][i]) / k), math.ceil((d["top"][i] + d["height"][i]) / k)
+            line = (polarity, d["block_num"][i], d["par_num"][i], d["line_num"][i])
+            words.append(_Word(x0, y0, x1 - x0, y1 - y0, text.strip(), conf, line))
+    return words
+
+
+# --------------------------------------------------------------------------- pixels in and out
+
+
+def _frames_of(ds: Dataset) -> int:
+    try:
+        return max(1, int(ds.get("NumberOfFrames", 1) or 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _decode(ds: Dataset) -> np.ndarray:
+    """Stored values as (frames, rows, columns[, samples]); colour comes back as RGB."""
+    arr = ds.pixel_array
+    frames, rows, cols = _frames_of(ds), int(ds.Rows), int(ds.Columns)
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    shape = (frames, rows, cols) + ((samples,) if samples > 1 else ())
+    return arr.reshape(shape)
+
+
+def _render(ds: Dataset, frame: np.ndarray) -> np.ndarray:
+    """One frame as a viewer shows it, in 8 bits (colour as luminance)."""
+    from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
+
+    if frame.ndim == 3:
+        a = frame[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    elif ds.get("PhotometricInterpretation") == "PALETTE COLOR":
+        try:
+            rgb = apply_color_lut(frame, ds).astype(np.float32)
+            a = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+        except Exception:
+            a = frame.astype(np.float32)
+    else:
+        a = np.asarray(apply_modality_lut(frame, ds), np.float32)
+        if "WindowCenter" in ds or "VOILUTSequence" in ds:
+            try:
+                a = np.asarray(apply_voi_lut(a, ds), np.float32)
+            except Exception:  # a malformed window: fall back to the full range
+                pass
+        if ds.get("PhotometricInterpretation") == "MONOCHROME1":
+            a = -a
+    lo, hi = float(a.min()), float(a.max())
+    if hi <= lo:
+        return np.zeros(a.shape, np.uint8)
+    return ((a - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+
+
+def _sample(n: int) -> list[int]:
+    if n <= MAX_OCR_FRAMES:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (MAX_OCR_FRAMES - 1)) for i in range(MAX_OCR_FRAMES)})
+
+
+def _fill_value(arr: np.ndarray, fill: str) -> int | float:
+    if fill == "min":
+        return 0 if arr.ndim == 4 else arr.min()  # black for colour
+    if fill == "max":
+        return arr.max()
+    raise ValueError(f"fill must be 'min' or 'max', got {fill!r}")
+
+
+def _encode(ds: Dataset, arr: np.ndarray) -> None:
+    """Store ``arr`` as ``ds``'s pixel data: RLE Lossless if it was compressed, else Explicit VR LE."""
+    was_compressed = UID(ds.file_meta.get("TransferSyntaxUID", ExplicitVRLittleEndian)).is_compressed
+    colour = arr.ndim == 4
+    photometric = "RGB" if colour else str(ds.PhotometricInterpretation)
+    out = arr if "NumberOfFrames" in ds else arr[0]
+    bits = int(ds.BitsStored)
+    if was_compressed:
+        try:
+            ds.PhotometricInterpretation = photometric
+            if colour:
+                ds.PlanarConfiguration = 0
+            ds.compress(RLELossless, out, generate_instance_uid=False)
+            return
+        except Exception:  # RLE cannot hold it (e.g. 1-bit data): decompress instead
+            pass
+    ds.set_pixel_data(out, photometric, bits, generate_instance_uid=False)
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+
+
+def blank_regions(ds: Dataset, boxes: Sequence[TextBox], *, fill: str = "min") -> None:
+    """Overwrite ``boxes`` in the stored pixel values of ``ds``, in place.
+
+    A box with ``frame=None`` is blanked in every frame, others in their frame only; every sample
+    of colour images. The fill is the image's lowest stored value (``"min"``, black for colour)
+    or its highest (``"max"``). See the module docstring for the transfer syntax written.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``fill`` or a dataset without Pixel Data.
+    Exception
+        Whatever pydicom raises when it cannot decode or encode the pixel data.
+
+    Examples
+    --------
+    >>> from hipaa_lab.studies import make_study
+    >>> ds = make_study("US", seed=1, slices=1).instances[0].dataset
+    >>> blank_regions(ds, [TextBox(0, 0, 40, 10, None, "", "manual")])
+    >>> int(ds.pixel_array[:10, :40].max())
+    0
+    """
+    if "PixelData" not in ds:
+        raise ValueError("the dataset has no Pixel Data (7FE0,0010) to blank")
+    if ds.file_meta is None or not isinstance(ds.file_meta, FileMetaDataset):
+        ds.file_meta = FileMetaDataset()
+    if "TransferSyntaxUID" not in ds.file_meta:  # read without file meta: pydicom knows the encoding
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    arr = _decode(ds).copy()
+    value = _fill_value(arr, fill)
+    for box in boxes:
+        rows, cols = box.slices()
+        frames = range(arr.shape[0]) if box.frame is None else [box.frame]
+        for f in frames:
+            arr[f, rows, cols] = value
+    _encode(ds, arr)
+
+
+def remove_overlays(ds: Dataset) -> int:
+    """Delete every Overlay Plane (repeating groups 6000-601E) from ``ds``; return how many.
+
+    Examples
+    --------
+    >>> from pydicom.dataset import Dataset
+    >>> ds = Dataset()
+    >>> ds.add_new(0x60000010, "US", 8); ds.add_new(0x60020010, "US", 8)
+    >>> remove_overlays(ds), len(ds)
+    (2, 0)
+    """
+    tags = [t for t in ds.keys() if 0x6000 <= t.group <= 0x601E and t.group % 2 == 0]
+    for t in tags:
+        del ds[t]
+    return len({t.group for t in tags})
+
+
+# --------------------------------------------------------------------------- region rules
+
+
+def _runs(flags: np.ndarray, max_gap: int = 0) -> list[tuple[int, int]]:
+    """Runs of True in a 1-D array as (start, stop), merging runs separated by <= max_gap."""
+    idx = np.flatnonzero(flags)
+    if idx.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(idx) > max_gap + 1)
+    starts = np.concatenate([[idx[0]], idx[breaks + 1]])
+    stops = np.concatenate([idx[breaks], [idx[-1]]]) + 1
+    return list(zip(starts.tolist(), stops.tolist()))
+
+
+def _is_us(ds: Dataset) -> bool:
+    return ds.get("Modality") == "US" or str(ds.get("SOPClassUID", "")) in _US_CLASSES
+
+
+def _is_scanned(ds: Dataset) -> bool:
+    return ds.get("Modality") == "DOC" or (
+        ds.get("Modality") in ("SC", "OT", "DOC", None) and ds.get("ConversionType") in _SCANNED
+    ) or (str(ds.get("SOPClassUID", "")).startswith(_SC_PREFIX) and ds.get("ConversionType") in _SCANNED)
+
+
+def _us_banner(gray: np.ndarray, frame: int | None) -> list[TextBox]:
+    """Text lines in the band above an ultrasound sector, each across the full width.
+
+    Rows whose pixels differ from the background form runs; a run that starts within the top
+    :data:`US_BANNER_FRACTION` of the rows and is short (a line of text, not the sector, which runs
+    on down the image) is a banner line. The first tall run ends the banner.
+    """
+    rows, cols = gray.shape
+    limit = max(8, int(rows * US_BANNER_FRACTION))
+    area = gray[: min(rows, 3 * limit)].astype(np.int16)
+    background = int(np.median(area[: max(2, limit // 4)]))
+    busy = (np.abs(area - background) > 60).sum(axis=1) >= 2
+    boxes = []
+    for start, stop in _runs(busy, max_gap=1):
+        if start >= limit or stop - start > max(12, limit // 2):
+            break
+        y0, y1 = max(0, start - PAD), min(rows, stop + PAD)
+        boxes.append(TextBox(0, y0, cols, y1 - y0, frame, "", "us-banner"))
+    return boxes
+
+
+def _page_lines(gray: np.ndarray, frame: int | None) -> list[TextBox]:
+    """Every line of ink on a scanned page, found from row and column profiles."""
+    rows, cols = gray.shape
+    background = int(np.median(gray))
+    ink = np.abs(gray.astype(np.int16) - background) > 60
+    ink[:, ink.mean(axis=0) > 0.5] = False  # scanner edges, margins, vertical rules
+    ink[ink.mean(axis=1) > 0.5, :] = False  # horizontal rules
+    boxes = []
+    for y0, y1 in _runs(ink.any(axis=1), max_gap=1):
+        height = y1 - y0
+        for x0, x1 in _runs(ink[y0:y1].any(axis=0), max_gap=max(4, height)):
+            m = max(PAD, height // 3)
+            bx0, by0 = max(0, x0 - m), max(0, y0 - m)
+            boxes.append(TextBox(bx0, by0, min(cols, x1 + m) - bx0, min(rows, y1 + m) - by0, frame, "", "document"))
+    return boxes
+
+
+def _word_box(w: _Word, frame: int | None, source: str = "ocr", margin: int = PAD) -> TextBox:
+    return TextBox(w.x - margin, w.y - margin, w.w + 2 * margin, w.h + 2 * margin, frame, w.text, source)
+
+
+def _ocr_lines(words: list[_Word], frame: int | None) -> list[TextBox]:
+    """OCR'd words grouped into their lines, with a margin of half a line height (documents)."""
+    lines: dict[tuple, list[_Word]] = {}
+    for w in words:
+        if _alnum(w.text):
+            lines.setdefault(w.line, []).append(w)
+    out = []
+    for ws in lines.values():
+        x0, y0 = min(w.x for w in ws), min(w.y for w in ws)
+        x1, y1 = max(w.x + w.w for w in ws), max(w.y + w.h for w in ws)
+        m = max(PAD, (y1 - y0) // 2)
+        out.append(TextBox(x0 - m, y0 - m, x1 - x0 + 2 * m, y1 - y0 + 2 * m, frame,
+                           " ".join(w.text for w in ws), "document"))
+    return out
+
+
+def _legible(w: _Word, *, chars: int = 2, conf: float = MIN_CONFIDENCE) -> bool:
+    return w.conf >= conf and len(_alnum(w.text)) >= chars
+
+
+# --------------------------------------------------------------------------- the public steps
+
+
+def _detect(ds: Dataset, arr: np.ndarray, frames: Iterable[int]) -> list[TextBox]:
+    single = arr.shape[0] == 1
+    us, scanned = _is_us(ds), _is_scanned(ds)
+    sc = str(ds.get("SOPClassUID", "")).startswith(_SC_PREFIX)
+    boxes: list[TextBox] = []
+    for f in frames:
+        label = None if single else f
+        gray = _render(ds, arr[f])
+        words = _ocr(gray)
+        legible = [w for w in words if _legible(w)]
+        boxes += [_word_box(w, label) for w in legible]
+        if us:
+            boxes += _us_banner(gray, label)
+        if scanned or (sc and len(legible) >= SC_TEXT_WORDS):
+            boxes += _ocr_lines(words, label)
+            if scanned:
+                boxes += _page_lines(gray, label)
+    rows, cols = arr.shape[1:3]
+    return [b for b in map(lambda b: _clip(b, rows, cols), boxes) if b.width > 0 and b.height > 0]
+
+
+def _clip(b: TextBox, rows: int, cols: int) -> TextBox:
+    x0, y0 = max(0, b.x), max(0, b.y)
+    x1, y1 = min(cols, b.x + b.width), min(rows, b.y + b.height)
+    return TextBox(x0, y0, x1 - x0, y1 - y0, b.frame, b.text, b.source)
+
+
+def find_text(ds: Dataset, *, frames: Iterable[int] | None = None) -> list[TextBox]:
+    """Boxes of text burned into the pixels of ``ds``: OCR words and region rules.
+
+    Parameters
+    ----------
+    ds
+        A dataset with Pixel Data.
+    frames
+        0-based frames to read (default: all, or a sample of :data:`MAX_OCR_FRAMES` for cine).
+
+    Raises
+    ------
+    OCRUnavailableError
+        When Tesseract is not installed.
+    ValueError
+        For a dataset without Pixel Data or a frame out of range.
+    """
+    if "PixelData" not in ds:
+        raise ValueError("the dataset has no Pixel Data (7FE0,0010) to read")
+    if not ocr_available():
+        raise OCRUnavailableError()
+    arr = _decode(ds)
+    chosen = _sample(arr.shape[0]) if frames is None else list(frames)
+    bad = [f for f in chosen if not 0 <= f < arr.shape[0]]
+    if bad:
+        raise ValueError(f"frames {bad} out of range: the image has frames 0 to {arr.shape[0] - 1}")
+    return _detect(ds, arr, chosen)
+
+
+def clean_burned_in(ds: Dataset) -> PixelCleanResult:
+    """Find text in the pixels of ``ds``, blank it in every frame, verify by OCR; in place.
+
+    Sets ``BurnedInAnnotation`` to ``NO`` only when the result is ``"cleaned"``. A dataset that
+    says ``BurnedInAnnotation`` YES but shows no text fails: the text may be where OCR cannot see
+    it, and a person should look.
+
+    Examples
+    --------
+    >>> from hipaa_lab.studies import make_study
+    >>> ds = make_study("US", seed=3, slices=1).instances[0].dataset
+    >>> result = clean_burned_in(ds) if ocr_available() else PixelCleanResult("cleaned", "", [])
+    >>> result.status
+    'cleaned'
+    """
+    if "PixelData" not in ds:
+        if any(k in ds for k in ("FloatPixelData", "DoubleFloatPixelData")):
+            return PixelCleanResult("failed", "float pixel data cannot be cleaned")
+        return PixelCleanResult("clean", "no pixel data")
+    if not ocr_available():
+        return PixelCleanResult("failed", _UNAVAILABLE)
+    ts = ds.file_meta.get("TransferSyntaxUID", "") if ds.get("file_meta") is not None else ""
+    try:
+        arr = _decode(ds)
+    except Exception as exc:
+        name = UID(ts).name if ts else "unknown transfer syntax"
+        return PixelCleanResult("failed", f"cannot decode the pixel data ({name}): {exc}")
+    frames = _sample(arr.shape[0])
+    boxes = _detect(ds, arr, frames)
+    if not boxes:
+        if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
+            return PixelCleanResult("failed", "BurnedInAnnotation is YES but no text was found; check by hand")
+        return PixelCleanResult("clean", "no text found")
+    read = {_alnum(b.text) for b in boxes if b.source == "ocr" and len(_alnum(b.text)) >= 3}
+    applied: list[TextBox] = []
+    todo = boxes
+    for _ in range(1 + EXTRA_ROUNDS):
+        everywhere = [TextBox(b.x, b.y, b.width, b.height, None, b.text, b.source) for b in todo]
+        applied += everywhere
+        try:
+            blank_regions(ds, everywhere)
+            arr = _decode(ds)  # verify what is stored, not what we meant to store
+        except Exception as exc:
+            return PixelCleanResult("failed", f"cannot write the blanked pixel data: {exc}", applied)
+        fill = _fill_value(arr, "min")
+        for b in applied:
+            rows, cols = b.slices()
+            if np.any(arr[:, rows, cols] != fill):
+                return PixelCleanResult("failed", f"box {b} was not blanked in the stored pixels", applied)
+        again = []
+        for f in frames:
+            for w in _ocr(_render(ds, arr[f])):
+                if len(_alnum(w.text)) >= 3 and _alnum(w.text) in read:
+                    return PixelCleanResult("failed", f"text read before blanking is still legible: {w.text!r}", applied)
+                if _legible(w, chars=3, conf=VERIFY_CONFIDENCE):
+                    again.append(_word_box(w, None))
+        if not again:
+            ds.BurnedInAnnotation = "NO"
+            return PixelCleanResult("cleaned", f"{len(applied)} boxes blanked in {arr.shape[0]} frames, verified by OCR",
+                                    applied)
+        todo = again
+    return PixelCleanResult("failed", f"text still legible after {1 + EXTRA_ROUNDS} rounds: "
+                            f"{[b.text for b in todo]!r}", applied)
