@@ -222,6 +222,7 @@ def _frames_of(ds: Dataset) -> int:
 def _decode(ds: Dataset) -> np.ndarray:
     """Stored values as (frames, rows, columns[, samples]); colour comes back as RGB."""
     arr = ds.pixel_array
+    arr = arr.astype(arr.dtype.newbyteorder("="), copy=False)  # big-endian input decodes as ">u2"
     frames, rows, cols = _frames_of(ds), int(ds.Rows), int(ds.Columns)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     shape = (frames, rows, cols) + ((samples,) if samples > 1 else ())
@@ -285,8 +286,27 @@ def _encode(ds: Dataset, arr: np.ndarray) -> None:
             return
         except Exception:  # RLE cannot hold it (e.g. 1-bit data): decompress instead
             pass
-    ds.set_pixel_data(out, photometric, bits, generate_instance_uid=False)
+    # native data in any byte order or deflated comes out as plain Explicit VR Little Endian
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.set_pixel_data(out, photometric, bits, generate_instance_uid=False)
+    if ds.original_encoding[1] is False:
+        _now_little_endian(ds)
+
+
+def _now_little_endian(ds: Dataset) -> None:
+    """Record that a dataset read as big endian is now little endian, so ``save_as`` writes it.
+
+    Every element still raw (bytes in big-endian order) is parsed first, at every depth, so no
+    big-endian bytes are written out as they were read.
+    """
+    ds.walk(lambda _ds, _elem: None)  # __getitem__ parses each raw element, nested items too
+    stack = [ds]
+    while stack:
+        d = stack.pop()
+        d.set_original_encoding(d.original_encoding[0] or False, True, d.original_character_set)
+        for elem in d:
+            if elem.VR == "SQ":
+                stack.extend(elem.value)
 
 
 def blank_regions(ds: Dataset, boxes: Sequence[TextBox], *, fill: str = "min") -> None:
