@@ -254,7 +254,8 @@ class Deidentifier:
         self.actions = self.table.actions(effective)
         if self.profile is Profile.SAFE_HARBOR:
             for tag, rule in self.table.by_tag.items():
-                if rule.options.get("retain_longitudinal_full_dates") == "K" and dictionary_VR(tag) in ("DA", "DT"):
+                if rule.options.get("retain_longitudinal_full_dates") == "K" and tag in DicomDictionary \
+                        and dictionary_VR(tag) in ("DA", "DT"):
                     self.actions[tag] = "Y"
             self.actions[0x00100030] = "Y"  # Patient's Birth Date: the year, unless over 89
             self.actions[0x00101040] = "ZIP"  # Patient's Address: the 3-digit ZIP
@@ -404,6 +405,9 @@ class Deidentifier:
             else:
                 action, rule = self._decide(tag, vr)
             if action == "K" and vr != "SQ":
+                if vr in _MAX_LEN and not _plausible(raw.value, vr):
+                    del ds[tag]  # damaged length: the value swallowed other elements
+                    ctx.log(prefix + _segment(ds, tag), "X", f"value not valid for VR {vr} (damaged file?)")
                 continue
             path = prefix + _segment(ds, tag)
             try:
@@ -547,6 +551,24 @@ class Deidentifier:
         zips = re.findall(r"\b(\d{5})(?:-\d{4})?\b", str(elem.value or ""))
         z3 = zips[-1][:3] if zips else ""
         elem.value = ("000" if z3 in RESTRICTED_ZIP3 else z3) if z3 else elem.empty_value
+
+
+_MAX_LEN = {"AE": 16, "AS": 4, "CS": 16, "DA": 18, "DS": 16, "DT": 54, "IS": 12, "LO": 64, "SH": 16,
+            "TM": 28, "UI": 64, "PN": 324, "ST": 1024, "LT": 10240}
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
+
+
+def _plausible(value, vr: str) -> bool:
+    """Whether a kept string value fits its VR: no control characters, no value over its maximum."""
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        value = "\\".join(str(v) for v in value)
+    if not isinstance(value, bytes):
+        value = str(value).encode("utf-8", "replace") if value is not None else b""
+    value = value.rstrip(b"\0 ")
+    if _CONTROL.search(value):
+        return False
+    limit = _MAX_LEN[vr]
+    return all(len(v) <= limit for v in value.split(b"\\"))
 
 
 def _map_text(value, fn):
