@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need, when missing: dicom3tools (dciodvfy),
-# dcmtk (dcmdump) and chromium (the browser test).
+# dcmtk (dcmdump), chromium (the browser test) and tesseract-ocr with its English data
+# (burned-in text; hipaa_lab.pixels).
 set -euo pipefail
-declare -A wanted=([dciodvfy]=dicom3tools [dcmdump]=dcmtk [chromium]=chromium)
+declare -A wanted=([dciodvfy]=dicom3tools [dcmdump]=dcmtk [chromium]=chromium [tesseract]="tesseract-ocr tesseract-ocr-eng")
 missing=()
 for cmd in "${!wanted[@]}"; do
-    command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}")
+    command -v "$cmd" >/dev/null 2>&1 || missing+=(${wanted[$cmd]})
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 sudo=""
