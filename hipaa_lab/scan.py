@@ -22,7 +22,7 @@ rule                   what it flags
                        ``address``, ``zip``, ``url``, ``ip``, ``name`` (a name next to Pt,
                        Patient, Dr, Mr, Mrs...; ``LAST, First``; a name before DOB or MRN;
                        in file names ``Family^Given``), ``age`` (over 89)
-``private:name``       a private text value that is nothing but two or three capitalised words
+``private:name``       a private text value that is nothing but two to five name words
 ``uid:date``           a UID with a component that is an 8-digit date
 ``overlay``            an overlay plane holding any set bit (graphics can hold text)
 ``burned-in``          BurnedInAnnotation is YES
@@ -113,7 +113,7 @@ PROVIDER_ATTRIBUTES = frozenset({"InstitutionName", "InstitutionalDepartmentName
 TEXT_VRS = frozenset({"LO", "LT", "SH", "ST", "UT", "UC", "UR"})
 # technical text: codes and versions, where digit runs are not identifiers
 NO_PATTERN_KEYWORDS = frozenset({
-    "SoftwareVersions", "ImplementationVersionName", "CodeValue", "LongCodeValue", "CodingSchemeDesignator",
+    "SoftwareVersions", "CodeValue", "LongCodeValue", "CodingSchemeDesignator",
     "CodingSchemeVersion", "ContextIdentifier", "MappingResource", "MappingResourceName",
     "ContextGroupVersion", "TemplateIdentifier", "CodingSchemeRegistry", "CodingSchemeExternalID",
 })
@@ -157,7 +157,7 @@ _STREET = (
     r"Terrace|Circle|Cir|Parkway|Pkwy|Highway|Hwy|Freeway|Expressway|Square|Sq|Trail|Trl|Plaza|Loop|"
     r"Crossing|Route|Pike|Alley|Row|Walk|Path|Run|Bridge|Heights|Hills?|Glens?|Springs?|Landing|"
     r"Locks?|Orchard|Pines?|Viaduct|Mountains?|Ridge|Valley|Park|Point|Harbor|Estates?|Village|"
-    r"Gardens?|Meadows?|Creek|Lake|Island|Shore|Station|Turnpike|Crescent|Manor|Mill|Fork|Field)"
+    r"Gardens?|Meadows?|Harbors?|Lands?|Creek|Lake|Island|Shore|Station|Turnpike|Crescent|Manor|Mill|Fork|Field)"
 )
 _NAME_WORD = r"[A-Z][a-z]+(?:[-'][A-Z][a-z]+)?"
 _CAPS_WORD = r"[A-Z]{2,}(?:[-'][A-Z]{2,})?"
@@ -220,6 +220,7 @@ _PATTERNS: list[tuple[str, SafeHarborCategory, object]] = [
     ("address", C.GEOGRAPHIC, _regex(
         rf"\b\d{{1,6}}\s+(?:[A-Z][A-Za-z]+\.?\s+){{1,3}}{_STREET}\b\.?(?:,?\s+(?:Apt|Suite|Unit|#)\.?\s*\w+)?")),
     ("address", C.GEOGRAPHIC, _regex(r"\b(?:Apt|Suite|Unit)\.?\s+\d+[A-Z]?\b")),
+    ("address", C.GEOGRAPHIC, _regex(r"\b(?:Address|Addr|Residence|Lives at)\b\s*[:.]?\s*(\w.{3,})", re.I)),
     ("mrn", C.ACCOUNT, _regex(r"\b(?:Acct|Account|Acc|Billing)\s*(?:No\.?|#)?\s*[#:.]?\s*(\d{4,})(?!\d)", re.I)),
     ("mrn", C.HEALTH_PLAN, _regex(r"\b(?:Insurance|Member|Policy|Plan)\s*(?:ID|No\.?|#)?\s*[#:.]?\s*([A-Z]{0,4}\d{6,})\b", re.I)),
     ("mrn", C.MEDICAL_RECORD, _regex(r"(?:\b|_)(?:MRN|MR|ID|Chart|Patient ID|Pt ID)\s*(?:No\.?|#)?\s*[#:.]?\s*(\d{4,})(?!\d)", re.I)),
@@ -564,12 +565,29 @@ def _is_pseudonym(value: str) -> bool:
     return bool(PSEUDONYM.match(value.strip().strip("^=").strip()))
 
 
+_PARTICLES = frozenset("de del della der den di da das do dos du la le van von y bin al el st".split())
+
+
 def _name_like(text: str) -> bool:
-    """Nothing but two or three capitalised words (a name as vendors store it in a private tag)."""
-    text = text.strip()
-    return bool(re.fullmatch(rf"{_NAME_WORD}(?:\s+{_NAME_WORD}){{1,2}}", text)) and not any(
-        w.lower() in _NOT_NAMES for w in text.split()
-    )
+    """Nothing but two or three name words (a name as vendors store it in a private tag).
+
+    Latin words are capitalised (``Rolando Regalado``, ``Michelle Börner``, ``REGALADO ROLANDO``);
+    CJK words are short (``小林 幹``); particles may sit between (``Linda de Anda``).
+    """
+    words = text.strip().split()
+    if not 2 <= len(words) <= 5 or words[0] in _PARTICLES or words[-1] in _PARTICLES:
+        return False
+    for word in words:
+        if word in _PARTICLES:
+            continue
+        if not all(ch.isalpha() or ch in "-'" for ch in word) or word.lower() in _NOT_NAMES:
+            return False
+        if _is_cjk(word):
+            if len(word) > 5:
+                return False
+        elif len(word) < 2 or not word[0].isupper():
+            return False
+    return True
 
 
 def _text(elem: DataElement) -> str:
@@ -742,14 +760,52 @@ def _ocr(ds: Dataset, found: _Collector, known: KnownValues | None) -> None:
     except Exception as exc:  # undecodable pixels: say so, go on
         found.add(Location.PIXELS, None, C.OTHER, "ocr:error", f"pixels not read: {type(exc).__name__}")
         return
-    for box in boxes:
-        text = str(getattr(box, "text", "") or "")
-        if not text.strip():
-            continue
-        source = str(getattr(box, "source", "") or "")
-        location = Location.OVERLAY if "overlay" in source.lower() else Location.PIXELS
-        label = f"frame {getattr(box, 'frame', 0)} at ({getattr(box, 'x', 0)},{getattr(box, 'y', 0)}): "
+    for location, frame, text in _ocr_lines(boxes):
+        label = "" if frame is None else f"frame {frame}: "
         found.text(location, None, label, text, known, prefix="ocr:", loose=True)
+
+
+def _overlap(a, b) -> float:
+    w = min(a.x + a.width, b.x + b.width) - max(a.x, b.x)
+    h = min(a.y + a.height, b.y + b.height) - max(a.y, b.y)
+    if w <= 0 or h <= 0:
+        return 0.0
+    return w * h / max(1, min(a.width * a.height, b.width * b.height))
+
+
+def _ocr_lines(boxes) -> list[tuple[Location, int | None, str]]:
+    """OCR boxes (words, or lines from region rules) joined into lines of text, left to right.
+
+    Boxes of one source that read the same text at the same place (several OCR passes) count once;
+    different readings of one place are all kept (``1787035 1787635``), for recall.
+    """
+    groups: dict[tuple, list] = {}
+    for box in boxes:
+        if str(getattr(box, "text", "") or "").strip():
+            source = str(getattr(box, "source", "") or "")
+            location = Location.OVERLAY if "overlay" in source.lower() else Location.PIXELS
+            groups.setdefault((location, getattr(box, "frame", None), source), []).append(box)
+    out = []
+    for (location, frame, _), items in groups.items():
+        kept: list = []
+        for box in items:
+            if all(_overlap(box, k) <= 0.5 or str(box.text).strip() != str(k.text).strip() for k in kept):
+                kept.append(box)
+        kept.sort(key=lambda b: (b.x, b.y))
+        lines: list[list] = []  # [top, bottom, right, boxes]
+        for box in kept:
+            centre = box.y + box.height / 2
+            for line in lines:
+                if line[0] <= centre <= line[1] and box.x - line[2] < 8 * max(1, line[1] - line[0]):
+                    line[2] = max(line[2], box.x + box.width)
+                    line[3].append(box)
+                    break
+            else:
+                lines.append([box.y, box.y + box.height, box.x + box.width, [box]])
+        lines.sort(key=lambda line: line[0])
+        for line in lines:
+            out.append((location, frame, " ".join(str(b.text).strip() for b in line[3])))
+    return out
 
 
 # --------------------------------------------------------------------------- files and trees
