@@ -9,7 +9,8 @@ the pixels. Two kinds of evidence:
 =====================  ====================================================================
 rule                   what it flags
 =====================  ====================================================================
-``vr:PN``              a non-empty person name, unless a pseudonym (``^HL[A-Z0-9]{6,}$``)
+``vr:PN``              a non-empty person name, unless a pseudonym (``^HL[A-Z0-9]{6,}$``; an
+                       AccessionNumber may also start ``HA``, as hipaa_lab.pseudonyms writes it)
 ``vr:DA``, ``vr:DT``   a non-empty date (a date-time that is only a year is allowed)
 ``shifted-date``       a DA/DT value in a dataset whose LongitudinalTemporalInformationModified
                        is ``MODIFIED``: reported, but at *low* severity (see below)
@@ -79,6 +80,7 @@ __all__ = ["Finding", "KnownValues", "ScanReport", "mask", "scan_dataset", "scan
 C = SafeHarborCategory
 
 PSEUDONYM = re.compile(r"^HL[A-Z0-9]{6,}$")
+ACCESSION_PSEUDONYM = re.compile(r"^H[AL][A-Z0-9]{6,}$")  # hipaa_lab.pseudonyms writes "HA" + code
 LOW_RULES = frozenset({"shifted-date"})
 
 # attributes that identify by definition: any non-empty value is a finding (pseudonyms aside)
@@ -425,7 +427,7 @@ class KnownValues:
                     for form in _date_forms(part.strip()):
                         self._digits(form, C.DATES)
             elif keyword in IDENTIFYING_ATTRIBUTES and keyword != "PatientBirthTime":
-                if not _is_pseudonym(text):
+                if not _is_pseudonym(text, keyword):
                     self.add(text, IDENTIFYING_ATTRIBUTES[keyword])
             elif keyword in PROVIDER_ATTRIBUTES:
                 self.add(text, C.OTHER)
@@ -561,8 +563,9 @@ class Finding:
         return "\t".join([file if file is not None else self.file, where, self.category.value, rule, self.excerpt])
 
 
-def _is_pseudonym(value: str) -> bool:
-    return bool(PSEUDONYM.match(value.strip().strip("^=").strip()))
+def _is_pseudonym(value: str, keyword: str = "") -> bool:
+    pattern = ACCESSION_PSEUDONYM if keyword == "AccessionNumber" else PSEUDONYM
+    return bool(pattern.match(value.strip().strip("^=").strip()))
 
 
 _PARTICLES = frozenset("de del della der den di da das do dos du la le van von y bin al el st".split())
@@ -712,9 +715,10 @@ def scan_dataset(
             if keyword in IDENTIFYING_ATTRIBUTES:
                 found.add(Location.HEADER, path, IDENTIFYING_ATTRIBUTES[keyword], "attribute", label + mask(text))
             if known_values is not None and vr != "DS":
-                found.text(Location.HEADER, path, label, text, known_values)
+                for start, end, cat in known_values.find(text):
+                    found.add(Location.HEADER, path, cat, "exact-value", label + mask(text[start:end]))
             continue
-        if keyword in IDENTIFYING_ATTRIBUTES and not (keyword in PSEUDONYMISED and _is_pseudonym(text)):
+        if keyword in IDENTIFYING_ATTRIBUTES and not (keyword in PSEUDONYMISED and _is_pseudonym(text, keyword)):
             found.add(Location.HEADER, path, IDENTIFYING_ATTRIBUTES[keyword], "attribute", label + mask(text))
         if vr in TEXT_VRS or vr in ("UN", "OB"):
             if keyword not in NO_PATTERN_KEYWORDS:
@@ -958,10 +962,17 @@ class ScanReport:
         return "\n".join(lines)
 
 
-def _scan_one(args: tuple[str, str, KnownValues | None, bool]) -> tuple[list[Finding], str | None]:
-    path, rel, known, ocr = args
+_WORKER: dict[str, object] = {}
+
+
+def _init_worker(known: KnownValues | None, ocr: bool) -> None:
+    _WORKER["known"], _WORKER["ocr"] = known, ocr
+
+
+def _scan_one(task: tuple[str, str]) -> tuple[list[Finding], str | None]:
+    path, rel = task
     try:
-        return scan_file(path, rel=rel, known_values=known, ocr=ocr), None
+        return scan_file(path, rel=rel, known_values=_WORKER.get("known"), ocr=bool(_WORKER.get("ocr"))), None  # type: ignore[arg-type]
     except Exception as exc:  # a damaged file is reported; the scan goes on
         return [], f"{type(exc).__name__}: {exc}"[:200]
 
@@ -1014,15 +1025,16 @@ def scan_paths(
     tasks = []
     for root in roots:
         for file in _walk(root):
-            rel = file.name if root.is_file() else file.relative_to(root).as_posix()
-            tasks.append((str(file), rel, known, ocr))
+            tasks.append((str(file), file.name if root.is_file() else file.relative_to(root).as_posix()))
     report.files = len(tasks)
     if jobs > 1 and len(tasks) > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(_scan_one, tasks, chunksize=max(1, len(tasks) // (jobs * 8))))
+        # the known values go to each worker once, not with every file
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(known, ocr)) as pool:
+            results = list(pool.map(_scan_one, tasks, chunksize=max(1, min(64, len(tasks) // (jobs * 8)))))
     else:
+        _init_worker(known, ocr)
         results = [_scan_one(t) for t in tasks]
-    for (path, rel, _, _), (findings, error) in zip(tasks, results):
+    for (_, rel), (findings, error) in zip(tasks, results):
         report.findings.extend(findings)
         if error is not None:
             report.errors.append((rel, error))

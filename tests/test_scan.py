@@ -158,11 +158,12 @@ def test_an_empty_overlay_is_not_a_finding_and_one_with_bits_is(clean_ct):
 def test_pseudonyms_are_not_findings_but_other_ids_are(clean_ct):
     clean_ct.PatientName = "HL7K2M9QX4"
     clean_ct.PatientID = "HLQ4ZR8N2B"
-    clean_ct.AccessionNumber = "HL2B7XK9MM"
+    clean_ct.AccessionNumber = "HA2B7XK9MM"  # what hipaa_lab.pseudonyms writes
     assert scan_dataset(clean_ct) == []
-    clean_ct.PatientID = "A1234"
-    [finding] = scan_dataset(clean_ct)
-    assert (finding.path, finding.rule, finding.category) == ("PatientID", "attribute", C.MEDICAL_RECORD)
+    clean_ct.PatientID = "HA2B7XK9MM"  # an accession pseudonym is no patient pseudonym
+    clean_ct.PatientName = "HLDOE^JANE"
+    found = {(f.path, f.rule, f.category) for f in scan_dataset(clean_ct)}
+    assert found == {("PatientID", "attribute", C.MEDICAL_RECORD), ("PatientName", "vr:PN", C.NAMES)}
 
 
 def test_shifted_dates_are_low_severity_and_free_text_dates_are_not(clean_ct, tmp_path, capsys):
@@ -173,6 +174,7 @@ def test_shifted_dates_are_low_severity_and_free_text_dates_are_not(clean_ct, tm
     clean_ct.save_as(tmp_path / "a.dcm")
     assert cli_main(["scan", str(tmp_path), "--no-ocr"]) == 0
     assert "1 low-severity finding(s)" in capsys.readouterr().out
+    clean_ct.StudyTime = "093000"  # times are not dates, and no digit run
     clean_ct.ImageComments = "prior exam on 02/14/2031"
     assert [f.rule for f in scan_dataset(clean_ct) if f.severity == "high"] == ["pattern:date"]
 
