@@ -64,7 +64,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import UID, ExplicitVRLittleEndian, RLELossless
+from pydicom.uid import (
+    UID,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    RLELossless,
+)
 
 from hipaa_lab.errors import HipaaLabError
 
@@ -219,6 +225,26 @@ def _frames_of(ds: Dataset) -> int:
         return 1
 
 
+def _ensure_transfer_syntax(ds: Dataset) -> None:
+    """Give a dataset read without file meta (old archives) the transfer syntax it was read in.
+
+    Native pixel data only: encapsulated data without a transfer syntax names no codec, and
+    pydicom then refuses to decode it (the caller reports that).
+    """
+    if ds.get("file_meta") is None:
+        ds.file_meta = FileMetaDataset()
+    if "TransferSyntaxUID" in ds.file_meta:
+        return
+    implicit, little = ds.original_encoding
+    elem = ds["PixelData"] if "PixelData" in ds else None
+    if implicit is None or (elem is not None and elem.is_undefined_length):
+        return
+    if little:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+    elif not implicit:
+        ds.file_meta.TransferSyntaxUID = ExplicitVRBigEndian
+
+
 def _decode(ds: Dataset) -> np.ndarray:
     """Stored values as (frames, rows, columns[, samples]); colour comes back as RGB."""
     arr = ds.pixel_array
@@ -333,10 +359,7 @@ def blank_regions(ds: Dataset, boxes: Sequence[TextBox], *, fill: str = "min") -
     """
     if "PixelData" not in ds:
         raise ValueError("the dataset has no Pixel Data (7FE0,0010) to blank")
-    if ds.file_meta is None or not isinstance(ds.file_meta, FileMetaDataset):
-        ds.file_meta = FileMetaDataset()
-    if "TransferSyntaxUID" not in ds.file_meta:  # read without file meta: pydicom knows the encoding
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    _ensure_transfer_syntax(ds)
     arr = _decode(ds).copy()
     value = _fill_value(arr, fill)
     for box in boxes:
@@ -501,6 +524,7 @@ def find_text(ds: Dataset, *, frames: Iterable[int] | None = None) -> list[TextB
         raise ValueError("the dataset has no Pixel Data (7FE0,0010) to read")
     if not ocr_available():
         raise OCRUnavailableError()
+    _ensure_transfer_syntax(ds)
     arr = _decode(ds)
     chosen = _sample(arr.shape[0]) if frames is None else list(frames)
     bad = [f for f in chosen if not 0 <= f < arr.shape[0]]
@@ -530,7 +554,8 @@ def clean_burned_in(ds: Dataset) -> PixelCleanResult:
         return PixelCleanResult("clean", "no pixel data")
     if not ocr_available():
         return PixelCleanResult("failed", _UNAVAILABLE)
-    ts = ds.file_meta.get("TransferSyntaxUID", "") if ds.get("file_meta") is not None else ""
+    _ensure_transfer_syntax(ds)
+    ts = ds.file_meta.get("TransferSyntaxUID", "")
     try:
         arr = _decode(ds)
     except Exception as exc:

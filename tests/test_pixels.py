@@ -153,6 +153,24 @@ def test_cleaned_in_every_transfer_syntax_pydicom_can_write(modality, seed, synt
 
 
 @needs_ocr
+def test_file_without_file_meta_is_cleaned_in_the_encoding_it_was_read_in():
+    """Old archives hold implicit VR files with no preamble and no file meta."""
+    instance = make_study("US", seed=1, slices=1).instances[0]
+    ds = instance.dataset
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    buf = io.BytesIO()
+    pydicom.dcmwrite(buf, ds, implicit_vr=True, little_endian=True)
+    old = pydicom.dcmread(io.BytesIO(buf.getvalue()), force=True)
+    assert "TransferSyntaxUID" not in old.file_meta
+    result = px.clean_burned_in(old)
+    assert result.status == "cleaned", result.reason
+    out = _roundtrip(old)
+    assert out.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    x, y, w, h = _pixel_keys(instance)[0].box
+    assert (out.pixel_array[y : y + h, x : x + w] == 0).all()
+
+
+@needs_ocr
 def test_colour_ybr_full_422_is_stored_as_rgb_with_the_text_black():
     instance = make_study("US", seed=1, slices=1).instances[0]
     ds = instance.dataset
