@@ -11,7 +11,9 @@ rule                   what it flags
 =====================  ====================================================================
 ``vr:PN``              a non-empty person name, unless a pseudonym (``^HL[A-Z0-9]{6,}$``; an
                        AccessionNumber may also start ``HA``, as hipaa_lab.pseudonyms writes it)
-``vr:DA``, ``vr:DT``   a non-empty date (a date-time that is only a year is allowed)
+                       or a placeholder (``ANONYMIZED``, ``REMOVED``...)
+``vr:DA``, ``vr:DT``   a non-empty date (a date-time that is only a year is allowed, and so is
+                       the dummy date 19000101 that de-identifiers write for action D)
 ``shifted-date``       a DA/DT value in a dataset whose LongitudinalTemporalInformationModified
                        is ``MODIFIED``: reported, but at *low* severity (see below)
 ``attribute``          a non-empty value of an attribute that identifies by definition
@@ -82,6 +84,11 @@ C = SafeHarborCategory
 PSEUDONYM = re.compile(r"^HL[A-Z0-9]{6,}$")
 ACCESSION_PSEUDONYM = re.compile(r"^H[AL][A-Z0-9]{6,}$")  # hipaa_lab.pseudonyms writes "HA" + code
 LOW_RULES = frozenset({"shifted-date"})
+# dummy values de-identifiers write where an attribute must stay (Annex E action D): not identifiers
+PLACEHOLDERS = frozenset(
+    "anonymized anonymised anonymous anon removed redacted deidentified de-identified unknown".split()
+)
+PLACEHOLDER_DATES = ("19000101", "00010101")
 
 # attributes that identify by definition: any non-empty value is a finding (pseudonyms aside)
 IDENTIFYING_ATTRIBUTES: dict[str, SafeHarborCategory] = {
@@ -564,8 +571,12 @@ class Finding:
 
 
 def _is_pseudonym(value: str, keyword: str = "") -> bool:
+    """A pseudonym or a placeholder (``ANONYMIZED``): a value that names nobody."""
+    value = value.strip().strip("^=").strip()
+    if value.casefold() in PLACEHOLDERS:
+        return True
     pattern = ACCESSION_PSEUDONYM if keyword == "AccessionNumber" else PSEUDONYM
-    return bool(pattern.match(value.strip().strip("^=").strip()))
+    return bool(pattern.match(value))
 
 
 _PARTICLES = frozenset("de del della der den di da das do dos du la le van von y bin al el st".split())
@@ -695,6 +706,8 @@ def scan_dataset(
         elif vr in ("DA", "DT"):
             for part in text.split("\\"):
                 part = part.strip()
+                if part.startswith(PLACEHOLDER_DATES):
+                    continue
                 if len(part) > 4 or (vr == "DA" and part):
                     found.add(Location.HEADER, path, C.DATES, "shifted-date" if modified else f"vr:{vr}",
                               label + mask(part))

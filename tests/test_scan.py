@@ -159,6 +159,8 @@ def test_pseudonyms_are_not_findings_but_other_ids_are(clean_ct):
     clean_ct.PatientName = "HL7K2M9QX4"
     clean_ct.PatientID = "HLQ4ZR8N2B"
     clean_ct.AccessionNumber = "HA2B7XK9MM"  # what hipaa_lab.pseudonyms writes
+    clean_ct.ReferringPhysicianName = "ANONYMIZED"  # dummy values for Annex E action D
+    clean_ct.StudyDate = "19000101"
     assert scan_dataset(clean_ct) == []
     clean_ct.PatientID = "HA2B7XK9MM"  # an accession pseudonym is no patient pseudonym
     clean_ct.PatientName = "HLDOE^JANE"
