@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 import re
@@ -634,11 +635,7 @@ def _read(path: Path) -> Dataset:
         raise SkipFile("not DICOM (no preamble and no recognisable data set)")
     if "SOPInstanceUID" not in ds or not str(ds.SOPInstanceUID).strip():
         raise SkipFile("no SOP Instance UID")
-    try:
-        for elem in ds.iterall():  # parse every value now: damage shows here, not in the writer
-            _ = elem.value
-    except Exception as exc:
-        raise SkipFile(f"damaged data set ({type(exc).__name__})") from None
+    # values are converted lazily; one that cannot be converted is removed by the engine
     if "EncapsulatedDocument" in ds:
         raise SkipFile("encapsulated document (PDF/CDA) cannot be cleaned")
     ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
@@ -706,8 +703,13 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
         out.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".", suffix=".tmp")
         try:
+            buf = io.BytesIO()
+            try:
+                dcmwrite(buf, ds, enforce_file_format=True)
+            except Exception as exc:  # a value that pydicom cannot encode: a damaged element
+                raise SkipFile(f"damaged data set ({type(exc).__name__}: {str(exc)[:60]})") from None
             with os.fdopen(fd, "wb") as f:
-                dcmwrite(f, ds, enforce_file_format=True)
+                f.write(buf.getbuffer())
             try:
                 os.link(tmp, out)  # never overwrite: a second input with the same UID is a duplicate
             except FileExistsError:
