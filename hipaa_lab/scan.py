@@ -957,7 +957,13 @@ class ScanReport:
         flagged = {f.excerpt for f in self.findings if f.file == file and f.location is Location.FILENAME}
         if not flagged:
             return file
-        return "/".join(mask(p, 10_000) if f"name {mask(p, 64)}" in flagged else p for p in file.split("/"))
+        def one(part: str) -> str:
+            if f"name {mask(part, 64)}" not in flagged:
+                return part
+            stem, dot, ext = part.rpartition(".")
+            return mask(stem, 10_000) + dot + ext if dot and stem and len(ext) <= 5 else mask(part, 10_000)
+
+        return "/".join(one(p) for p in file.split("/"))
 
     def summary(self) -> str:
         """A few lines: counts by category, low-severity notes, unreadable files, notes."""
