@@ -364,13 +364,11 @@ class KnownValues:
                     for word in re.split(r"[\s,]+", comp):
                         self._phrase([t for _, _, t in _tokens(word)], category)
             return
-        if re.fullmatch(r"\d+(\.\d+){3,}", value):  # a UID: its long numeric components
-            for comp in value.split("."):
-                if _date_forms(comp) and len(comp) == 8:
+        if re.fullmatch(r"\d+(\.\d+){3,}", value):  # a UID: only the dates it embeds (roots and
+            for comp in value.split("."):          # counters identify nobody; MRNs come from PatientID)
+                if len(comp) == 8:
                     for form in _date_forms(comp):
                         self._digits(form, C.DATES)
-                elif len(comp) >= 7 and not comp.startswith("0"):
-                    pass  # UID roots and counters are not identifiers by themselves
             return
         if category is C.DATES and re.fullmatch(r"\d{8}(\d{6}([.]\d+)?)?([+-]\d{4})?", value):
             for form in _date_forms(value):
