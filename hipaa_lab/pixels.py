@@ -29,11 +29,11 @@ Three steps, each a public function, and one that runs them all:
   ``BurnedInAnnotation`` set to ``NO``. Whatever cannot be decoded, cleaned or verified comes back
   ``"failed"`` for quarantine; nothing passes through unchecked.
 
-Multi-frame images (ultrasound cine) are read on a sample of frames (all of them up to
-:data:`MAX_OCR_FRAMES`, else evenly spaced frames including the first and the last): machines
-write
-their banner and labels in the same place on every frame, so the union of the boxes is blanked
-in every frame and verification reads the same sample. This keeps OCR at a few passes per file.
+Multi-frame images (ultrasound cine) are read on a sample of frames: all of them up to
+:data:`MAX_OCR_FRAMES`, else that many evenly spaced, the first and the last included. Machines
+write their banner and labels in the same place on every frame, so the union of the boxes is
+blanked in every frame and verification reads the same sample. This keeps OCR at a few passes
+per file, however long the loop.
 
 Tesseract runs single-threaded (``OMP_THREAD_LIMIT=1`` unless the caller set it): on images this
 small its threads cost far more than they save (0.2 s instead of 2 s a pass), and the batch runner
