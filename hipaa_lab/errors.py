@@ -8,7 +8,9 @@ the built-in exception a caller would expect, so ``except FileExistsError`` keep
     ├── OutputNotEmptyError     (FileExistsError) refusing to write into a folder that holds files
     ├── CourseError             (RuntimeError)  an nbgrader step failed
     │   └── StaleCourseError                    a course directory from an older build
-    └── GradingError            (AssertionError) a learner's answer fell short (shown in notebooks)
+    ├── GradingError            (AssertionError) a learner's answer fell short (shown in notebooks)
+    ├── OCRUnavailableError     (RuntimeError)  Tesseract is not installed: burned-in text cannot be checked
+    └── TableError              (RuntimeError)  the Annex E table is missing or not the expected edition
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ __all__ = [
     "CourseError",
     "GradingError",
     "HipaaLabError",
+    "OCRUnavailableError",
     "OutputNotEmptyError",
     "StaleCourseError",
+    "TableError",
     "UnknownDatasetError",
 ]
 
@@ -63,3 +67,15 @@ class StaleCourseError(CourseError):
 
 class GradingError(HipaaLabError, AssertionError):
     """A learner's answer fell short; the message says what to fix."""
+
+
+class OCRUnavailableError(HipaaLabError, RuntimeError):
+    """Tesseract (Debian's ``tesseract-ocr``) or pytesseract is not installed."""
+
+    def __init__(self) -> None:
+        super().__init__("OCR unavailable (install tesseract-ocr): `apt-get install tesseract-ocr "
+                         "tesseract-ocr-eng` and `pip install pytesseract`")
+
+
+class TableError(HipaaLabError, RuntimeError):
+    """The Annex E table could not be found or is not the expected one."""

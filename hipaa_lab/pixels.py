@@ -72,7 +72,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from hipaa_lab.errors import HipaaLabError
+from hipaa_lab.errors import OCRUnavailableError
 
 __all__ = [
     "EXTRA_ROUNDS",
@@ -104,14 +104,6 @@ _SC_PREFIX = "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture and its multi-fram
 _US_CLASSES = {"1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.5.1.4.1.1.3.1",
                "1.2.840.10008.5.1.4.1.1.6.2", "1.2.840.10008.5.1.4.1.1.6", "1.2.840.10008.5.1.4.1.1.3"}
 _UNAVAILABLE = "OCR unavailable (install tesseract-ocr)"
-
-
-class OCRUnavailableError(HipaaLabError, RuntimeError):
-    """Tesseract (Debian's ``tesseract-ocr``) or pytesseract is not installed."""
-
-    def __init__(self) -> None:
-        super().__init__(f"{_UNAVAILABLE}: `apt-get install tesseract-ocr tesseract-ocr-eng` "
-                         "and `pip install pytesseract`")
 
 
 @dataclass

@@ -6,7 +6,11 @@ import pytest
 
 import hipaa_lab
 
-MODULES = ["hipaa_lab", "hipaa_lab.errors", "hipaa_lab.phi", "hipaa_lab.grading", "hipaa_lab.widgets"]
+MODULES = [
+    "hipaa_lab", "hipaa_lab.errors", "hipaa_lab.phi", "hipaa_lab.grading", "hipaa_lab.widgets",
+    "hipaa_lab.deid", "hipaa_lab.scan", "hipaa_lab.pixels", "hipaa_lab.annex_e", "hipaa_lab.pseudonyms",
+    "hipaa_lab.studies", "hipaa_lab.datasets", "hipaa_lab.course",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
