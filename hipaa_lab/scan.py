@@ -125,7 +125,10 @@ NO_PATTERN_KEYWORDS = frozenset({
     "SoftwareVersions", "CodeValue", "LongCodeValue", "CodingSchemeDesignator",
     "CodingSchemeVersion", "ContextIdentifier", "MappingResource", "MappingResourceName",
     "ContextGroupVersion", "TemplateIdentifier", "CodingSchemeRegistry", "CodingSchemeExternalID",
+    "DeidentificationMethod",  # the de-identifier's own marking: profile and option names
 })
+#: Sequences whose text is the de-identifier's own marking (CID 7050 code meanings).
+NO_PATTERN_SEQUENCES = ("DeidentificationMethodCodeSequence",)
 
 # --------------------------------------------------------------------------- masking
 
@@ -732,7 +735,7 @@ def scan_dataset(
         if keyword in IDENTIFYING_ATTRIBUTES and not (keyword in PSEUDONYMISED and _is_pseudonym(text, keyword)):
             found.add(Location.HEADER, path, IDENTIFYING_ATTRIBUTES[keyword], "attribute", label + mask(text))
         if vr in TEXT_VRS or vr in ("UN", "OB"):
-            if keyword not in NO_PATTERN_KEYWORDS:
+            if keyword not in NO_PATTERN_KEYWORDS and not path.startswith(NO_PATTERN_SEQUENCES):
                 found.text(Location.HEADER, path, label, text, None)
             if elem.tag.is_private and _name_like(text):
                 found.add(Location.HEADER, path, C.NAMES, "private:name", label + mask(text))

@@ -299,3 +299,17 @@ def test_mask_hides_every_word():
     assert mask("Doe^Jane") == "D*e^J**e"
     assert mask("jane.doe7@example.org") == "j**e.d*e*@e*****e.o*g"
     assert "4321" not in mask("987-65-4321")
+
+
+def test_the_deidentifiers_own_marking_is_not_a_finding():
+    """Option names such as 'Retain Patient Characteristics' are not people's names."""
+    import os
+
+    from hipaa_lab.deid import Deidentifier
+    from hipaa_lab.studies import PHILevel, make_study
+
+    deid = Deidentifier(os.urandom(32), options=["retain-patient-characteristics", "retain-long-modified-dates"])
+    ds = make_study("MR", seed=3, level=PHILevel.NESTED, slices=1).instances[0].dataset
+    deid.deidentify(ds)
+    paths = {f.path for f in scan_dataset(ds) if f.severity == "high"}
+    assert not {p for p in paths if p and p.startswith("Deidentification")}
