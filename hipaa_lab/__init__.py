@@ -10,7 +10,15 @@ import importlib
 
 from hipaa_lab import errors, phi
 from hipaa_lab.errors import HipaaLabError
-from hipaa_lab.phi import AnswerKey, Location, PHIEntry, SafeHarborCategory, get_element, iter_elements
+from hipaa_lab.phi import (
+    AnswerKey,
+    Location,
+    PHIEntry,
+    SafeHarborCategory,
+    get_element,
+    iter_elements,
+    remove_element,
+)
 
 __version__ = "0.1.0"
 
@@ -37,6 +45,7 @@ __all__ = [
     "phi",
     "pixels",
     "pseudonyms",
+    "remove_element",
     "scan",
     "studies",
     "widgets",

@@ -30,6 +30,7 @@ __all__ = [
     "Rule",
     "Table",
     "TableError",
+    "actions_table",
     "load_table",
     "resolve",
     "resolve_by_type",
@@ -279,3 +280,54 @@ def load_table() -> Table:
         rule = Rule(f"{row['code']}^{row['scheme']}", row["meaning"], row["basic"], dict(row["options"]))
         items[(row["code"], row["scheme"])] = rule
     return Table(edition, rules, by_tag, overlay, curve, private, items)
+
+
+_ACTION_WORDS = {
+    "D": "D: replace with a dummy", "Z": "Z: empty or dummy", "X": "X: remove", "K": "K: keep",
+    "C": "C: clean", "U": "U: new UID",
+}
+
+
+def _describe(action: str) -> str:
+    if action in _ACTION_WORDS:
+        return _ACTION_WORDS[action]
+    return f"{action}: by the attribute's Type in the IOD"
+
+
+def actions_table(keywords: list[str], options=()):
+    """What the Basic Profile, and each option, does to some attributes: a table for people.
+
+    Parameters
+    ----------
+    keywords
+        DICOM keywords, e.g. ``["PatientName", "StudyDate"]``.
+    options
+        Options whose columns to show (default: every option that changes one of the rows).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per attribute: its tag, the Basic Profile's action, then the action under each
+        option where it differs ("" where the option leaves the basic action).
+    """
+    import pandas as pd
+    from pydicom.datadict import tag_for_keyword
+
+    table = load_table()
+    rules = []
+    for keyword in keywords:
+        tag = tag_for_keyword(keyword)
+        if tag is None or tag not in table.by_tag:
+            raise ValueError(f"{keyword!r} is not a row of Table E.1-1 ({table.edition})")
+        rules.append((keyword, table.by_tag[tag]))
+    shown = list(_parse_options(options)) if options else [
+        o for o in Option if any(o.table_key and r.options.get(o.table_key) for _, r in rules)]
+    rows = []
+    for keyword, rule in rules:
+        row = {"attribute": keyword, "tag": f"({rule.tag[:4]},{rule.tag[4:]})",
+               "basic profile": _describe(rule.basic)}
+        for opt in shown:
+            action = rule.options.get(opt.table_key) if opt.table_key else None
+            row[opt.value] = _describe(action) if action else ""
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("attribute")

@@ -10,6 +10,7 @@ Nothing here writes to standard error: nbgrader scores a grade cell that does as
 
 from __future__ import annotations
 
+import copy
 import functools
 import secrets
 import warnings
@@ -19,14 +20,22 @@ from dataclasses import dataclass
 from pydicom.dataset import Dataset
 
 from hipaa_lab.errors import GradingError
-from hipaa_lab.phi import Location, PHIEntry, SafeHarborCategory, iter_elements
+from hipaa_lab.phi import AnswerKey, Location, PHIEntry, SafeHarborCategory, iter_elements
 
 __all__ = [
     "CATEGORY_GROUPS",
+    "PREPARE_MODALITIES",
     "PhiSearchResult",
+    "RESEARCH_FORBIDS",
+    "RESEARCH_NEEDS",
     "check_choice",
     "check_find_phi",
     "check_find_phi_precision",
+    "check_options",
+    "check_prepared_identifiers",
+    "check_prepared_marking",
+    "check_prepared_pixels",
+    "check_prepared_research_value",
     "grade_find_phi",
 ]
 
@@ -131,7 +140,7 @@ def grade_find_phi(find_phi: Callable[[Dataset], Iterable[str]], seed: int | Non
         for modality, instances in _fresh_studies(seed):
             for ds, entries in instances:
                 try:
-                    reported = find_phi(ds.copy())
+                    reported = find_phi(copy.deepcopy(ds))
                 except NotImplementedError:
                     raise GradingError("find_phi is not written yet: replace `raise NotImplementedError()`") from None
                 except Exception as exc:
@@ -214,3 +223,202 @@ def check_choice(answer: object, options: str | Sequence[str]) -> None:
     valid = list(options)
     if not isinstance(answer, str) or answer.strip().lower() not in valid:
         raise GradingError(f"answer {answer!r} is not one of the options: {', '.join(valid)}")
+
+
+# ====================================================================== module 2: de-identification
+
+#: The research request of module 2: what the researchers need, and what they must not get.
+RESEARCH_NEEDS = frozenset({"retain-long-modified-dates", "retain-patient-characteristics"})
+RESEARCH_FORBIDS = frozenset({
+    "retain-long-full-dates", "retain-uids", "retain-device-identity", "retain-institution-identity",
+    "retain-safe-private",
+})
+
+
+def check_options(options: object) -> None:
+    """Check that ``options`` is a list of de-identification option names (not whether they fit).
+
+    Examples
+    --------
+    >>> check_options(["clean-descriptors"])
+    >>> check_options(["keep-names"])
+    Traceback (most recent call last):
+    ...
+    hipaa_lab.errors.GradingError: 'keep-names' is not an option; valid options: ...
+    """
+    from hipaa_lab.annex_e import Option
+
+    valid = [o.value for o in Option]
+    if isinstance(options, str) or not isinstance(options, (list, tuple, set, frozenset)):
+        raise GradingError(f"give the options as a list of names, such as ['clean-descriptors']; got {options!r:.60}")
+    for name in options:
+        if name not in valid:
+            raise GradingError(f"{name!r} is not an option; valid options: {', '.join(valid)}")
+
+
+@dataclass
+class _Prepared:
+    """One fresh instance before and after the learner's ``prepare``."""
+
+    role: str                      # "first" or "follow-up" study of its patient
+    modality: str
+    original: Dataset
+    entries: tuple[PHIEntry, ...]
+    result: Dataset | None         # None: the learner quarantined it
+    age_over_89: bool
+
+
+#: Modalities of the fresh studies module 2 grades on (one patient each gets two studies).
+PREPARE_MODALITIES = (("CT", "MR"), ("CR", "US"), ("MG", "SC"), ("DX", "SR"))
+
+
+def _old_patient_seed(seed: int) -> int:
+    """The first seed at or after ``seed`` whose patient is over 89 on their study dates."""
+    import datetime as dt
+
+    from hipaa_lab.studies import make_patient
+
+    s = seed
+    while make_patient(s).age_on(dt.date(2019, 1, 1)) <= 89:
+        s += 1
+    return s
+
+
+@functools.lru_cache(maxsize=2)
+def _prepared(prepare: Callable[[Dataset], object], seed: int) -> tuple[_Prepared, ...]:
+    from hipaa_lab.studies import PHILevel, make_patient, make_study
+
+    done = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i, pair in enumerate(PREPARE_MODALITIES):
+            pseed = _old_patient_seed(seed + 1000 * i) if i == 0 else seed + 1000 * i
+            patient = make_patient(pseed)
+            for role, modality, study_seed in zip(("first", "follow-up"), pair, (pseed, pseed + 1)):
+                study = make_study(modality, seed=study_seed, level=PHILevel.EVERYWHERE, patient=patient, slices=2)
+                for inst in study.instances:
+                    original = inst.dataset
+                    ds = copy.deepcopy(original)
+                    try:
+                        kept = prepare(ds)
+                    except NotImplementedError:
+                        raise GradingError("prepare is not written yet: replace `raise NotImplementedError()`") from None
+                    except Exception as exc:
+                        raise GradingError(
+                            f"prepare raised {type(exc).__name__}: {exc} on a fresh {modality} study"
+                        ) from exc
+                    age = patient.age_on(_date(original.StudyDate))
+                    done.append(_Prepared(role, modality, original, tuple(inst.entries),
+                                          None if kept is False else ds, age > 89))
+    return tuple(done)
+
+
+def _date(da: str):
+    import datetime as dt
+
+    return dt.date(int(da[:4]), int(da[4:6]), int(da[6:8]))
+
+
+def _prepared_for(prepare: Callable[[Dataset], object], seed: int | None) -> tuple[_Prepared, ...]:
+    return _prepared(prepare, _grading_seed() if seed is None else seed)
+
+
+def check_prepared_identifiers(prepare: Callable[[Dataset], object], seed: int | None = None) -> None:
+    """Check that no identifier survives ``prepare`` on fresh studies: header, pixels, ages over 89.
+
+    Each output is scanned twice: for patterns that suggest PHI (names, dates, numbers, ages
+    over 89) and for the exact values planted in it, from the study's answer key.
+    """
+    from hipaa_lab.scan import KnownValues, scan_dataset
+
+    problems = []
+    for p in _prepared_for(prepare, seed):
+        if p.result is None:
+            continue
+        known = KnownValues.from_key(AnswerKey("fresh", 0, list(p.entries)))
+        for finding in scan_dataset(p.result, known_values=known):
+            if finding.severity == "high":
+                problems.append(f"  - {finding.path or finding.location.value}: {finding.category.description.split(',')[0].lower()} ({p.modality}, {finding.rule})")
+    if problems:
+        shown = sorted(set(problems))
+        raise GradingError(
+            f"{len(problems)} identifiers survived prepare on fresh studies, for example:\n"
+            + "\n".join(shown[:8]) + "\nScan what the de-identifier leaves (hl.scan.scan_dataset) and fix it."
+        )
+
+
+def check_prepared_pixels(prepare: Callable[[Dataset], object], seed: int | None = None) -> None:
+    """Check that text burned into fresh images is blanked, and images without text are untouched."""
+    import numpy as np
+
+    for p in _prepared_for(prepare, seed):
+        boxes = [e.box for e in p.entries if e.location is Location.PIXELS and e.box]
+        if p.result is None:
+            if not boxes:
+                raise GradingError(f"prepare quarantined a {p.modality} image that has no burned-in text")
+            continue
+        if "PixelData" not in p.original:
+            continue
+        after = p.result.pixel_array
+        if not boxes:
+            if not np.array_equal(after, p.original.pixel_array):
+                raise GradingError(f"prepare changed the pixels of a {p.modality} image that has no burned-in text")
+            continue
+        if str(p.result.get("BurnedInAnnotation", "")).upper() != "NO":
+            raise GradingError(
+                f"a {p.modality} image still says BurnedInAnnotation YES: clean its pixels with "
+                "hl.pixels.clean_burned_in(ds), which sets NO once the text is gone"
+            )
+        for x, y, w, h in boxes:
+            region = after[y:y + h, x:x + w]
+            if region.size and region.std() > 0:
+                raise GradingError(f"text burned into a {p.modality} image is still visible at x={x}, y={y}")
+
+
+def check_prepared_research_value(prepare: Callable[[Dataset], object], seed: int | None = None) -> None:
+    """Check that what the researchers asked for survives: sex, age, intervals, linkable pseudonyms."""
+    by_patient: dict[str, list[_Prepared]] = {}
+    for p in _prepared_for(prepare, seed):
+        if p.result is None:
+            continue
+        ds, orig = p.result, p.original
+        if "PatientSex" in orig and ds.get("PatientSex") != orig.PatientSex:
+            raise GradingError(f"PatientSex was lost on a {p.modality} study; the researchers need it")
+        if "PatientAge" in orig and not p.age_over_89 and ds.get("PatientAge") != orig.PatientAge:
+            raise GradingError(f"PatientAge was lost on a {p.modality} study; the researchers need it")
+        by_patient.setdefault(str(orig.PatientID), []).append(p)
+    for prepared in by_patient.values():
+        ids = {str(p.result.get("PatientID", "")) for p in prepared}
+        if len(ids) != 1 or "" in ids or str(prepared[0].original.PatientID) in ids:
+            raise GradingError(
+                "the studies of one patient must share one pseudonymous PatientID (not the original), "
+                "so researchers can link follow-ups"
+            )
+        first = [p for p in prepared if p.role == "first"]
+        follow = [p for p in prepared if p.role == "follow-up"]
+        if first and follow:
+            before = (_date(follow[0].original.StudyDate) - _date(first[0].original.StudyDate)).days
+            dates = [str(p.result.get("StudyDate", "") or "") for p in (first[0], follow[0])]
+            if not all(len(d) == 8 for d in dates):
+                raise GradingError("StudyDate was removed: the researchers need the intervals between studies")
+            after = (_date(dates[1]) - _date(dates[0])).days
+            if after != before:
+                raise GradingError(f"the interval between a patient's studies changed from {before} to {after} days")
+            if dates[0] == str(first[0].original.StudyDate):
+                raise GradingError("StudyDate is the original date: shift dates, keep only the intervals")
+
+
+def check_prepared_marking(prepare: Callable[[Dataset], object], seed: int | None = None) -> None:
+    """Check that outputs say they are de-identified, and how (PatientIdentityRemoved, CID 7050 codes)."""
+    for p in _prepared_for(prepare, seed):
+        if p.result is None:
+            continue
+        ds = p.result
+        if ds.get("PatientIdentityRemoved") != "YES":
+            raise GradingError(f"a {p.modality} output lacks PatientIdentityRemoved YES")
+        codes = {item.CodeValue for item in ds.get("DeidentificationMethodCodeSequence", [])}
+        for code, meaning in [("113100", "Basic Application Confidentiality Profile"),
+                              ("113107", "Retain Longitudinal Temporal Information Modified Dates"),
+                              ("113108", "Retain Patient Characteristics")]:
+            if code not in codes:
+                raise GradingError(f"a {p.modality} output's DeidentificationMethodCodeSequence lacks {code} ({meaning})")

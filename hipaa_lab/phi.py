@@ -34,6 +34,7 @@ __all__ = [
     "SafeHarborCategory",
     "get_element",
     "iter_elements",
+    "remove_element",
     "safe_harbor_table",
     "tag_path",
     "write_atomic",
@@ -247,6 +248,38 @@ _SEGMENT = re.compile(
 )
 
 
+def _locate(ds: Dataset, path: str) -> tuple[Dataset, BaseTag]:
+    """The dataset that holds the element at ``path``, and its tag."""
+    pos, current, parent, tag = 0, ds, ds, None
+    while pos < len(path):
+        m = _SEGMENT.match(path, pos)
+        if not m or m.end() == pos:
+            raise ValueError(f"not a tag path: {path!r} (stuck at character {pos})")
+        if m["kw"]:
+            tag = tag_for_keyword(m["kw"])
+            if tag is None:
+                raise ValueError(f"{m['kw']!r} in {path!r} is not a DICOM keyword")
+            tag = Tag(tag)
+        elif m["creator"] is not None:
+            group = int(m["pg"], 16)
+            try:
+                block = current.private_block(group, m["creator"])
+            except KeyError:
+                raise KeyError(f"no private creator {m['creator']!r} in group {group:04X} of {path!r}") from None
+            tag = Tag(block.get_tag(int(m["pe"], 16)))
+        else:
+            tag = Tag(int(m["g"], 16), int(m["e"], 16))
+        if tag not in current:
+            raise KeyError(f"{m.group(0).rstrip('.')!r} of {path!r} is not in the dataset")
+        parent = current
+        if m["index"] is not None:
+            current = current[tag].value[int(m["index"])]
+        pos = m.end()
+    if tag is None:
+        raise ValueError("an empty tag path names no element")
+    return parent, tag
+
+
 def get_element(ds: Dataset, path: str) -> DataElement:
     """The element at ``path`` in ``ds``.
 
@@ -257,33 +290,26 @@ def get_element(ds: Dataset, path: str) -> DataElement:
     ValueError
         When ``path`` is not a tag path.
     """
-    pos, current, elem = 0, ds, None
-    while pos < len(path):
-        m = _SEGMENT.match(path, pos)
-        if not m or m.end() == pos:
-            raise ValueError(f"not a tag path: {path!r} (stuck at character {pos})")
-        if m["kw"]:
-            tag = tag_for_keyword(m["kw"])
-            if tag is None:
-                raise ValueError(f"{m['kw']!r} in {path!r} is not a DICOM keyword")
-        elif m["creator"] is not None:
-            group = int(m["pg"], 16)
-            try:
-                block = current.private_block(group, m["creator"])
-            except KeyError:
-                raise KeyError(f"no private creator {m['creator']!r} in group {group:04X} of {path!r}") from None
-            tag = block.get_tag(int(m["pe"], 16))
-        else:
-            tag = Tag(int(m["g"], 16), int(m["e"], 16))
-        if tag not in current:
-            raise KeyError(f"{m.group(0).rstrip('.')!r} of {path!r} is not in the dataset")
-        elem = current[tag]
-        if m["index"] is not None:
-            current = elem.value[int(m["index"])]
-        pos = m.end()
-    if elem is None:
-        raise ValueError("an empty tag path names no element")
-    return elem
+    parent, tag = _locate(ds, path)
+    return parent[tag]
+
+
+def remove_element(ds: Dataset, path: str) -> None:
+    """Delete the element at ``path`` (at any depth) from ``ds``.
+
+    Examples
+    --------
+    >>> from pydicom.dataset import Dataset
+    >>> item = Dataset()
+    >>> item.PatientID = "MRN0001"
+    >>> ds = Dataset()
+    >>> ds.OtherPatientIDsSequence = [item]
+    >>> remove_element(ds, "OtherPatientIDsSequence[0].PatientID")
+    >>> "PatientID" in ds.OtherPatientIDsSequence[0]
+    False
+    """
+    parent, tag = _locate(ds, path)
+    del parent[tag]
 
 
 def safe_harbor_table():

@@ -714,7 +714,7 @@ def scan_dataset(
                               label + mask(part))
         elif vr == "AS":
             m = re.fullmatch(r"(\d{3})Y", text.strip())
-            if m and int(m[1]) > 89:
+            if m and int(m[1]) > 90:  # 090Y is Safe Harbor's "90 or older"
                 found.add(Location.HEADER, path, C.DATES, "pattern:age", label + mask(text))
             continue
         elif vr == "UI":
