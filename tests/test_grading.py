@@ -3,6 +3,7 @@
 import pytest
 
 import hipaa_lab as hl
+from hipaa_lab import grading
 from hipaa_lab.errors import GradingError
 from hipaa_lab.grading import (
     CATEGORY_GROUPS,
@@ -111,3 +112,87 @@ def test_check_choice():
     check_choice(" B ", "abcd")
     with pytest.raises(GradingError):
         check_choice(None, "abcd")
+
+
+# ---------------------------------------------------------------- module 2: prepare() for research
+
+M02_SEED = 4321
+
+
+def _prepare_with(options, *, clean_pixels=True, fix_findings=True):
+    import os
+
+    deidentifier = hl.deid.Deidentifier(os.urandom(32), options=options)
+
+    def prepare(ds):
+        cleaned = False
+        if clean_pixels and "PixelData" in ds and ds.get("BurnedInAnnotation", "YES") != "NO":
+            result = hl.pixels.clean_burned_in(ds)
+            if result.status == "failed":
+                return False
+            cleaned = result.status == "cleaned"
+        deidentifier.deidentify(ds, pixel_cleaned=cleaned)
+        for finding in hl.scan.scan_dataset(ds) if fix_findings else []:
+            if finding.severity == "high" and finding.path == "PatientAge":
+                ds.PatientAge = "090Y"
+            elif finding.severity == "high" and finding.path:
+                hl.remove_element(ds, finding.path)
+        return True
+
+    return prepare
+
+
+RESEARCH = ["retain-long-modified-dates", "retain-patient-characteristics", "clean-descriptors"]
+M02_CHECKS = [
+    grading.check_prepared_identifiers,
+    grading.check_prepared_pixels,
+    grading.check_prepared_research_value,
+    grading.check_prepared_marking,
+]
+
+
+@pytest.fixture(scope="module")
+def model_prepare():
+    return _prepare_with(RESEARCH)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("check", M02_CHECKS, ids=lambda c: c.__name__)
+def test_the_model_answer_passes_every_module_2_check(model_prepare, check):
+    check(model_prepare, seed=M02_SEED)
+
+
+@pytest.mark.slow
+def test_keeping_ages_over_89_fails_the_identifier_check():
+    with pytest.raises(GradingError, match="PatientAge"):
+        grading.check_prepared_identifiers(_prepare_with(RESEARCH, fix_findings=False), seed=M02_SEED)
+
+
+def test_leaving_burned_in_text_fails_the_pixel_check():
+    with pytest.raises(GradingError, match="BurnedInAnnotation YES"):
+        grading.check_prepared_pixels(_prepare_with(RESEARCH, clean_pixels=False), seed=M02_SEED)
+
+
+def test_quarantining_everything_fails_the_pixel_check():
+    with pytest.raises(GradingError, match="no burned-in text"):
+        grading.check_prepared_pixels(lambda ds: False, seed=M02_SEED)
+
+
+def test_removing_dates_or_characteristics_fails_the_research_check():
+    with pytest.raises(GradingError, match="PatientSex|PatientAge|StudyDate"):
+        grading.check_prepared_research_value(_prepare_with([], clean_pixels=False), seed=M02_SEED)
+
+
+def test_a_study_left_as_it_was_fails_marking_and_linkage():
+    with pytest.raises(GradingError, match="PatientIdentityRemoved"):
+        grading.check_prepared_marking(lambda ds: True, seed=M02_SEED)
+    with pytest.raises(GradingError, match="pseudonymous PatientID"):
+        grading.check_prepared_research_value(lambda ds: True, seed=M02_SEED)
+
+
+def test_options_are_checked_by_name():
+    grading.check_options(RESEARCH)
+    with pytest.raises(GradingError, match="valid options: retain-safe-private"):
+        grading.check_options(["retain-names"])
+    with pytest.raises(GradingError, match="as a list"):
+        grading.check_options("retain-uids")
