@@ -60,6 +60,7 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import unicodedata
@@ -117,8 +118,9 @@ IDENTIFYING_ATTRIBUTES: dict[str, SafeHarborCategory] = {
 PSEUDONYMISED = frozenset({"PatientName", "PatientID", "AccessionNumber"})
 # provider identity: not one of the 18 identifiers (and kept on purpose by Annex E's Retain
 # Institution Identity option), so no pattern flags it; the values of the originals are searched
-# for exactly. IssuerOfPatientID is different: it names who issued the patient's MRN.
-PROVIDER_ATTRIBUTES = frozenset({"InstitutionName", "InstitutionalDepartmentName", "VerifyingOrganization"})
+# for exactly. IssuerOfPatientID is different: it names who issued the patient's MRN. A department
+# name is not searched: it is generic words ("Radiology") that equipment and report titles share.
+PROVIDER_ATTRIBUTES = frozenset({"InstitutionName", "VerifyingOrganization"})
 TEXT_VRS = frozenset({"LO", "LT", "SH", "ST", "UT", "UC", "UR"})
 # technical text: codes and versions, where digit runs are not identifiers
 NO_PATTERN_KEYWORDS = frozenset({
@@ -389,7 +391,8 @@ class KnownValues:
         self._phrase(words, category)
         if category is C.NAMES and len(words) <= 3 and not any(t.isdigit() for t in words):
             for w in words:
-                self._phrase([w], category)
+                if w not in _NOT_NAMES:  # "CHAUVEAU, Alex MRN": the label is not a name
+                    self._phrase([w], category)
         for w in words:
             if w.isdigit():
                 self._digits(w, category)
@@ -439,6 +442,8 @@ class KnownValues:
                     self.add(text, IDENTIFYING_ATTRIBUTES[keyword])
             elif keyword in PROVIDER_ATTRIBUTES:
                 self.add(text, C.OTHER)
+            elif keyword in NO_PATTERN_KEYWORDS:
+                continue  # codes and versions: digit runs there identify nobody
             elif elem.VR in TEXT_VRS or (elem.tag.is_private and elem.VR in ("UN", "OB")):
                 for rule, cat, start, end in find_patterns(text):
                     self.add(text[start:end], cat)
@@ -895,6 +900,19 @@ def _scan_name(rel: str, found: _Collector, known: KnownValues | None) -> None:
                 found.add(Location.FILENAME, None, cat, "exact-value", f"name {mask(part, 64)}")
 
 
+def _provenance_path(line: str) -> str:
+    """Of a line of the de-identifier's provenance log, the tag path: the action and the rule (a table
+    row's number and name, "Referring Physician's Name") are the tool's own words, not the input's."""
+    if line.startswith('{"path": '):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return line
+        if isinstance(record, dict) and set(record) == {"path", "action", "rule"}:
+            return str(record["path"])
+    return line
+
+
 def scan_file(
     path: str | os.PathLike,
     *,
@@ -924,7 +942,7 @@ def scan_file(
     if text is not None:
         for n, line in enumerate(text.splitlines(), 1):
             if line.strip():
-                found.text(Location.HEADER, f"line {n}", "", line, known_values, loose=False)
+                found.text(Location.HEADER, f"line {n}", "", _provenance_path(line), known_values, loose=False)
     return found.out
 
 
