@@ -71,7 +71,10 @@ ATTRIBUTE_TYPES: dict[int, int] = {
 }
 #: Overrides for one SOP class family (prefix of the SOP Class UID).
 _TYPES_BY_CLASS = {
-    "1.2.840.10008.5.1.4.1.1.88.": {0x00080023: 1, 0x00080033: 1},  # SR Document General
+    "1.2.840.10008.5.1.4.1.1.88.": {0x00080023: 1, 0x00080033: 1,  # SR Document General
+                                    # Type 2 in SR Document Series and the Referenced Request Sequence
+                                    0x00081111: 2, 0x00081110: 2, 0x00321060: 2},
+    "1.2.840.10008.5.1.4.1.1.1.": {0x00400555: 2},  # DX, MG, IO: Acquisition Context module
 }
 
 #: Retain Safe Private: (private creator, group, element byte) known to hold only numbers that
@@ -346,6 +349,9 @@ class Deidentifier:
         """Clean ``ds`` in place (header only; see :func:`deidentify_file` for pixels); return the changes."""
         ctx = self._context(ds)
         self._clean(ds, "", ctx, 0, None)
+        if "ResponsiblePersonRole" in ds and not ds.get("ResponsiblePerson"):
+            del ds.ResponsiblePersonRole  # Type 1C: present only with a Responsible Person
+            ctx.log("ResponsiblePersonRole", "X", "Type 1C: required only if Responsible Person is present")
         _cap_age(ds, ctx, self)
         self._mark(ds, pixel_cleaned)
         return ctx.changes
@@ -502,7 +508,8 @@ class Deidentifier:
                     ctx.log(f"{path}[{i}]", "X", "E.3.4-1 content item")
                     continue
                 if item_action is not None and "/" in item_action:
-                    item_action = resolve_by_type(item_action, None)
+                    # the item stays, so its value is required (Type 1C by its Value Type): D, not X
+                    item_action = resolve_by_type(item_action, 1)
             self._clean(item, f"{path}[{i}].", ctx, depth + 1, item_action)
             kept.append(item)
         if len(kept) != len(elem.value or ()):
