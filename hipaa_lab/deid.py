@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import json
 import os
@@ -105,6 +106,9 @@ _DUMMY = {
 _TEXT_VRS = {"LO", "SH", "PN", "ST", "LT", "UT", "UC", "CS", "AE"}
 _LONG_TEXT = {"ST", "LT", "UT", "UC"}
 _DATE_VRS = {"DA", "DT", "TM"}
+_COLLECTED_VRS = frozenset(_TEXT_VRS | _DATE_VRS - {"TM"})
+#: VRs whose value is one string: a backslash in it is text, not a value delimiter.
+_SINGLE_VALUED = frozenset({"ST", "LT", "UT", "UR"})
 # values of SR content items
 _ITEM_VALUES = {0x0040A160, 0x0040A123, 0x0040A121, 0x0040A122, 0x0040A120, 0x0040A124}
 _CONTENT_SEQUENCE = 0x0040A730
@@ -164,6 +168,7 @@ class _Ctx:
     tokens: set[str]
     birth_over_89: bool
     changes: list[Change] = field(default_factory=list)
+    encoding: str | None = "latin-1"  # codec of the data set being cleaned (see _encoding)
 
     def log(self, path: str, action: str, rule: str) -> None:
         self.changes.append(Change(path, action, rule))
@@ -181,14 +186,15 @@ def _segment(ds: Dataset, tag: int) -> str:
     return f"({group:04X},{tag & 0xFFFF:04X})"
 
 
-def _date_formats(value: str) -> set[str]:
+@functools.lru_cache(maxsize=4096)  # a series repeats its dates in every file
+def _date_formats(value: str) -> frozenset[str]:
     try:
         d = dt.date(int(value[:4]), int(value[4:6]), int(value[6:8]))
     except (ValueError, IndexError):
-        return set()
-    return {d.strftime(f) for f in ("%Y%m%d", "%Y-%m-%d", "%m/%d/%Y", "%d.%m.%Y", "%d/%m/%Y", "%Y/%m/%d",
+        return frozenset()
+    return frozenset({d.strftime(f) for f in ("%Y%m%d", "%Y-%m-%d", "%m/%d/%Y", "%d.%m.%Y", "%d/%m/%Y", "%Y/%m/%d",
                                     "%B %d, %Y", "%d %B %Y", "%b %d, %Y", "%m-%d-%Y")} | {
-        f"{d.month}/{d.day}/{d.year}", f"{d.day}.{d.month}.{d.year}"}
+        f"{d.month}/{d.day}/{d.year}", f"{d.day}.{d.month}.{d.year}"})
 
 
 def clean_text(text: str, identities: set[str] = frozenset(), tokens: set[str] = frozenset()) -> str:
@@ -251,6 +257,7 @@ class Deidentifier:
                              "drop retain-long-*-dates and retain-uids, or use --profile basic")
         self.table = annex_e.load_table()
         self.pseudo = Pseudonymizer(key)
+        self._uid_cache: dict[str, str] = {}
         effective = set(self.options)
         if self.profile is Profile.SAFE_HARBOR:
             effective.add(Option.RETAIN_PATIENT_CHARACTERISTICS)
@@ -311,25 +318,28 @@ class Deidentifier:
         return _Ctx(str(ds.get("SOPClassUID", "") or ""), self.pseudo.date_shift(pid, issuer),
                     identities, tokens, over)
 
-    def _collect(self, ds: Dataset, identities: set[str], tokens: set[str], depth: int) -> None:
-        for tag in list(ds.keys()):
-            raw = ds.get_item(tag)
+    def _collect(self, ds: Dataset, identities: set[str], tokens: set[str], depth: int,
+                 encoding: str | None = "latin-1") -> None:
+        encoding = _encoding(ds, encoding)
+        for tag, raw in list(ds.items()):
             vr = raw.VR or (dictionary_VR(tag) if tag in DicomDictionary else "UN")
             action = self.actions.get(tag, "X" if tag >> 16 & 1 else "K")
             if vr == "SQ":
                 if depth < 32:
                     try:
                         for item in ds[tag].value or ():
-                            self._collect(item, identities, tokens, depth + 1)
+                            self._collect(item, identities, tokens, depth + 1, encoding)
                     except Exception:
                         pass
                 continue
-            if (action == "K" and vr != "PN") or vr not in _TEXT_VRS | _DATE_VRS - {"TM"}:
+            if (action == "K" and vr != "PN") or vr not in _COLLECTED_VRS:
                 continue
-            try:
-                value = ds[tag].value
-            except Exception:
-                continue
+            value = _raw_strings(raw, vr, encoding)
+            if value is None:
+                try:
+                    value = ds[tag].value
+                except Exception:
+                    continue
             for v in (value if isinstance(value, (list, tuple, Sequence)) or type(value).__name__ == "MultiValue" else [value]):
                 text = str(v).strip() if v is not None else ""
                 if not text:
@@ -399,8 +409,9 @@ class Deidentifier:
     def _clean(self, ds: Dataset, prefix: str, ctx: _Ctx, depth: int, item_action: str | None) -> None:
         drop_groups: set[int] = set()
         kept_creators: set[int] = set()
-        for tag in list(ds.keys()):
-            raw = ds.get_item(tag)
+        outer = ctx.encoding
+        ctx.encoding = _encoding(ds, outer)
+        for tag, raw in list(ds.items()):
             vr = raw.VR or (dictionary_VR(tag) if tag in DicomDictionary else "UN")
             if vr in ("US or SS", "OB or OW", "US or OW", "US or SS or OW"):
                 vr = ds[tag].VR
@@ -430,6 +441,7 @@ class Deidentifier:
             elif group & 1 and 0x10 <= (tag & 0xFFFF) <= 0xFF and (group, tag & 0xFF) not in kept_creators:
                 ctx.log(prefix + f"({group:04X},{tag & 0xFFFF:04X})", "X", "E.1-1 private attributes (creator)")
                 del ds[tag]
+        ctx.encoding = outer
 
     def _apply(self, ds, tag, vr, action, rule, path, ctx, depth, drop_groups, kept_creators) -> None:
         if action == "P":  # Retain Safe Private
@@ -448,6 +460,9 @@ class Deidentifier:
         if action == "X":
             del ds[tag]
             ctx.log(path, "X", rule)
+            return
+        raw = ds.get_item(tag)
+        if raw.is_raw and vr != "SQ" and raw.VR != "UN" and self._apply_raw(ds, raw, vr, action, rule, path, ctx):
             return
         elem = ds[tag]
         if vr == "SQ":
@@ -491,6 +506,65 @@ class Deidentifier:
             if elem.value == old:
                 return
         ctx.log(path, action, rule)
+
+    def _apply_raw(self, ds, raw, vr, action, rule, path, ctx) -> bool:
+        """The common actions on an element's raw bytes, so that a value that stays is never decoded
+        and encoded again; ``False`` when pydicom must convert the element first."""
+        values = _raw_strings(raw, vr, ctx.encoding)
+        if values is None:
+            return False
+        tag = raw.tag
+        if tag in (0x00100020, 0x00080050) and action in ("Z", "D", "C"):  # keyed pseudonyms
+            if len(values) > 1:
+                return False
+            if values and values[0]:
+                if tag == 0x00080050:
+                    new = self.pseudo.accession(values[0])
+                else:
+                    new = self.pseudo.patient_id(values[0], str(ds.get("IssuerOfPatientID", "") or ""))
+                ds[tag] = _raw_with(raw, vr, [new], ctx.encoding)
+                ctx.log(path, "D", rule + "; keyed pseudonym")
+            return True
+        if action == "U" or (vr == "UI" and action in ("C", "D")):
+            if Option.RETAIN_UIDS in self.options and self.profile is Profile.BASIC and rule.startswith("VR rule"):
+                return True
+            new = [self._uid_one(v) for v in values]
+            if new != values:
+                ds[tag] = _raw_with(raw, vr, new, ctx.encoding)
+                ctx.log(path, "U", rule)
+            return True
+        if action == "Z":
+            ds[tag] = raw._replace(value=b"", length=0)
+        elif action == "D":
+            dummy = _DUMMY.get(vr, "ANONYMIZED")
+            if not isinstance(dummy, str):
+                return False
+            ds[tag] = _raw_with(raw, vr, [dummy], ctx.encoding)
+        elif action == "I":
+            text = "\\".join(values).lower()
+            if any(v in text for v in ctx.identities if len(v) >= 4) or any(
+                    t in ctx.tokens for t in _TOKEN.findall(text)):
+                del ds[tag]
+                ctx.log(path, "X", rule + ": holds an identifier of this patient")
+            elif vr in _MAX_LEN and not _plausible(raw.value, vr):
+                del ds[tag]  # damaged length: the value swallowed other elements
+                ctx.log(path, "X", f"value not valid for VR {vr} (damaged file?)")
+            return True
+        else:
+            return False
+        ctx.log(path, action, rule)
+        return True
+
+    def _uid_one(self, v: str) -> str:
+        """The replacement of one UID (registered UIDs such as SOP classes stay), cached per batch."""
+        new = self._uid_cache.get(v)
+        if new is None:
+            if len(self._uid_cache) > 100_000:
+                self._uid_cache.clear()
+            u = v.strip("\0 ")
+            new = u if not u or UID(u).is_valid and UID(u).name != u else self.pseudo.uid(u)
+            self._uid_cache[v] = new
+        return new
 
     def _sequence(self, elem, tag, path, ctx, depth) -> None:
         if depth >= 64:
@@ -577,6 +651,43 @@ def _plausible(value, vr: str) -> bool:
         return False
     limit = _MAX_LEN[vr]
     return all(len(v) <= limit for v in value.split(b"\\"))
+
+
+def _encoding(ds: Dataset, parent: str | None) -> str | None:
+    """The Python codec of ``ds``'s text when it is one-byte Latin-1 or UTF-8 (else ``None``).
+
+    Values in those character sets can be read straight from the raw bytes, as pydicom would
+    decode them; for any other (ISO 2022 code extensions, ...) pydicom decodes the element.
+    """
+    raw = ds.get_item(0x00080005)
+    if raw is None:
+        return parent
+    value = raw.value
+    if isinstance(value, bytes):
+        value = value.decode("latin-1").split("\\")
+    names = [str(v).strip(" \0") for v in ([value] if isinstance(value, str) else value or [""])]
+    if len(names) != 1:
+        return None
+    return {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}.get(names[0])
+
+
+def _raw_strings(raw, vr: str, encoding: str | None) -> list[str] | None:
+    """The values of a raw (not yet converted) string element, or ``None`` when pydicom must decode it."""
+    if not raw.is_raw or encoding is None or raw.is_buffered:
+        return None
+    value = raw.value
+    if not value:
+        return []
+    text = value.decode(encoding, "replace")
+    return [text.strip(" \0")] if vr in _SINGLE_VALUED else [v.strip(" \0") for v in text.split("\\")]
+
+
+def _raw_with(raw, vr: str, values: list[str], encoding: str):
+    """``raw`` with new string values, encoded and padded to even length as DICOM wants."""
+    data = "\\".join(values).encode(encoding)
+    if len(data) % 2:
+        data += b"\0" if vr == "UI" else b" "
+    return raw._replace(value=data, length=len(data))
 
 
 def _map_text(value, fn):
