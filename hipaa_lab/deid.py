@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import io
 import json
 import os
 import re
@@ -322,6 +321,7 @@ class Deidentifier:
                  encoding: str | None = "latin-1") -> None:
         encoding = _encoding(ds, encoding)
         for tag, raw in list(ds.items()):
+            tag = int(tag)  # a plain int: BaseTag compares in Python on every dict lookup
             vr = raw.VR or (dictionary_VR(tag) if tag in DicomDictionary else "UN")
             action = self.actions.get(tag, "X" if tag >> 16 & 1 else "K")
             if vr == "SQ":
@@ -412,6 +412,7 @@ class Deidentifier:
         outer = ctx.encoding
         ctx.encoding = _encoding(ds, outer)
         for tag, raw in list(ds.items()):
+            tag = int(tag)  # a plain int: BaseTag compares in Python on every dict lookup
             vr = raw.VR or (dictionary_VR(tag) if tag in DicomDictionary else "UN")
             if vr in ("US or SS", "OB or OW", "US or OW", "US or SS or OW"):
                 vr = ds[tag].VR
@@ -513,7 +514,7 @@ class Deidentifier:
         values = _raw_strings(raw, vr, ctx.encoding)
         if values is None:
             return False
-        tag = raw.tag
+        tag = int(raw.tag)
         if tag in (0x00100020, 0x00080050) and action in ("Z", "D", "C"):  # keyed pseudonyms
             if len(values) > 1:
                 return False
@@ -742,13 +743,14 @@ _KNOWN = (0x00080016, 0x00080018, 0x00080060, 0x0020000D, 0x0020000E, 0x00100010
 def _read(path: Path) -> Dataset:
     with open(path, "rb") as f:
         head = f.read(132)
-    if not head:
-        raise SkipFile("empty file")
-    preamble = len(head) == 132 and head[128:132] == b"DICM"
-    try:
-        ds = dcmread(path, force=True)
-    except Exception as exc:
-        raise SkipFile(f"not readable as DICOM ({type(exc).__name__}: {str(exc)[:80]})") from None
+        if not head:
+            raise SkipFile("empty file")
+        preamble = len(head) == 132 and head[128:132] == b"DICM"
+        f.seek(0)
+        try:
+            ds = dcmread(f, force=True)
+        except Exception as exc:
+            raise SkipFile(f"not readable as DICOM ({type(exc).__name__}: {str(exc)[:80]})") from None
     if not preamble and sum(t in ds for t in _KNOWN) < 2:
         raise SkipFile("not DICOM (no preamble and no recognisable data set)")
     if "SOPInstanceUID" not in ds or not str(ds.SOPInstanceUID).strip():
@@ -764,8 +766,9 @@ def _read(path: Path) -> Dataset:
             need = need // 8 if ds.BitsAllocated == 1 else need * (ds.BitsAllocated // 8)
         except Exception:
             raise SkipFile("pixel data without a readable image description") from None
-        if len(ds.PixelData) < need:
-            raise SkipFile(f"truncated pixel data ({len(ds.PixelData)} of {need} bytes)")
+        have = len(ds.get_item(0x7FE00010).value or b"")
+        if have < need:
+            raise SkipFile(f"truncated pixel data ({have} of {need} bytes)")
     return ds
 
 
@@ -821,13 +824,11 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
         out.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".", suffix=".tmp")
         try:
-            buf = io.BytesIO()
-            try:
-                dcmwrite(buf, ds, enforce_file_format=True)
-            except Exception as exc:  # a value that pydicom cannot encode: a damaged element
-                raise SkipFile(f"damaged data set ({type(exc).__name__}: {str(exc)[:60]})") from None
             with os.fdopen(fd, "wb") as f:
-                f.write(buf.getbuffer())
+                try:
+                    dcmwrite(f, ds, enforce_file_format=True)
+                except Exception as exc:  # a value that pydicom cannot encode: a damaged element
+                    raise SkipFile(f"damaged data set ({type(exc).__name__}: {str(exc)[:60]})") from None
             try:
                 os.link(tmp, out)  # never overwrite: a second input with the same UID is a duplicate
             except FileExistsError:
