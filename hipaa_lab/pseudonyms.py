@@ -74,10 +74,12 @@ class Pseudonymizer:
             raise ValueError("a pseudonym key needs at least 16 bytes")
         self._key = key
         self._uids: dict[str, str] = {}
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)  # copied per value: the key is set up once
 
     def _mac(self, kind: str, value: str) -> bytes:
-        return hmac.new(self._key, kind.encode() + b"\0" + value.encode("utf-8", "surrogateescape"),
-                        hashlib.sha256).digest()
+        mac = self._keyed.copy()
+        mac.update(kind.encode() + b"\0" + value.encode("utf-8", "surrogateescape"))
+        return mac.digest()
 
     def uid(self, original: str) -> str:
         """A 2.25 UID (at most 44 characters) for ``original``; the same for the same UID."""
