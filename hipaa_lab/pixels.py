@@ -76,6 +76,8 @@ from hipaa_lab.errors import OCRUnavailableError
 
 __all__ = [
     "EXTRA_ROUNDS",
+    "LINE_CONTRAST",
+    "LINE_HEIGHTS",
     "MAX_OCR_FRAMES",
     "MIN_CONFIDENCE",
     "OCRUnavailableError",
@@ -98,6 +100,8 @@ MAX_OCR_FRAMES = 4  #: frames read per multi-frame image
 US_BANNER_FRACTION = 0.12  #: how far down an ultrasound banner may reach, as a fraction of the rows
 SC_TEXT_WORDS = 3  #: words that make a Secondary Capture a document
 PAD = 3  #: pixels added around every box
+LINE_CONTRAST = 80  #: grey levels (of 255) a stroke stands out from its local background, for text-lines
+LINE_HEIGHTS = (6, 40)  #: heights in pixels of a line of text the text-lines detector looks for
 
 _SCANNED = {"DI", "SD"}  # ConversionType: digitised film / scanned document
 _SC_PREFIX = "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture and its multi-frame kinds
@@ -441,6 +445,70 @@ def _page_lines(gray: np.ndarray, frame: int | None) -> list[TextBox]:
     return boxes
 
 
+_STROKE_WINDOW = 7  # a square wider than a stroke of text: a grey opening or closing with it wipes text out
+_JOIN = 6  # glyphs this close on a row belong to one line
+
+
+def _text_lines(gray: np.ndarray, frame: int | None) -> list[TextBox]:
+    """Lines of text-like marks, found without reading them: OCR misses small and cramped fonts.
+
+    A stroke is a pixel that stands out by :data:`LINE_CONTRAST` from its local background, the
+    grey opening (bright text) or closing (dark text) of the image with a square wider than a
+    stroke. Strokes join into glyphs (connected components no taller than a line), and glyphs close
+    to each other on a row into lines. A line counts as text when it is :data:`LINE_HEIGHTS` high
+    and at least 1.5 times as wide, holds three glyphs or more of about its height, and stands on a
+    clean background: (almost) nothing stands out in the ring of pixels around it. That last test
+    keeps ultrasound speckle, the edge of a sector and anatomy out. Images over 1400 pixels are
+    searched at a reduced scale too, for their larger fonts.
+    """
+    rows, cols = gray.shape
+    k = max(1, round(max(rows, cols) / 1000))
+    boxes = _lines_at(gray, frame, 1)
+    if k > 1 and min(rows, cols) >= 2 * k:
+        r, c = rows // k, cols // k
+        small = gray[: r * k, : c * k].reshape(r, k, c, k).mean(axis=(1, 3))
+        boxes += _lines_at(small.astype(np.uint8), frame, k)
+    return boxes
+
+
+def _lines_at(gray: np.ndarray, frame: int | None, k: int) -> list[TextBox]:
+    """:func:`_text_lines` at one scale; boxes are multiplied by ``k`` and padded."""
+    from scipy import ndimage as ndi
+
+    g = gray.astype(np.int16)
+    low, high = LINE_HEIGHTS
+    size = (_STROKE_WINDOW, _STROKE_WINDOW)
+    out = []
+    for hat in (g - ndi.grey_opening(g, size=size), ndi.grey_closing(g, size=size) - g):  # bright, dark
+        strokes = hat >= LINE_CONTRAST
+        glyphs, n = ndi.label(strokes, structure=np.ones((3, 3), bool))
+        if n == 0:
+            continue
+        heights = np.zeros(n + 1, int)
+        small = np.zeros(n + 1, bool)
+        for i, sl in enumerate(ndi.find_objects(glyphs), 1):
+            h, w = sl[0].stop - sl[0].start, sl[1].stop - sl[1].start
+            heights[i], small[i] = h, h <= high and w <= max(high, 3 * h)
+        marks = small[glyphs]
+        lines, _ = ndi.label(ndi.binary_dilation(marks, structure=np.ones((1, 2 * _JOIN + 1), bool)))
+        for j, sl in enumerate(ndi.find_objects(lines), 1):
+            y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
+            h, w = y1 - y0, x1 - x0
+            if not (low <= h <= high and w >= 1.5 * h):
+                continue
+            ids = np.unique(glyphs[sl][(lines[sl] == j) & marks[sl]])
+            if len(ids) < 3 or np.median(heights[ids]) < 0.4 * h:
+                continue
+            ry0, rx0 = max(0, y0 - 2), max(0, x0 - 2)
+            around = hat[ry0 : y1 + 2, rx0 : x1 + 2] >= LINE_CONTRAST / 3
+            ring = around.size - h * w
+            around[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0] = False
+            if ring and around.sum() > 0.05 * ring:
+                continue
+            out.append(TextBox(k * x0 - PAD, k * y0 - PAD, k * w + 2 * PAD, k * h + 2 * PAD, frame, "", "text-lines"))
+    return out
+
+
 def _word_box(w: _Word, frame: int | None, source: str = "ocr", margin: int = PAD) -> TextBox:
     return TextBox(w.x - margin, w.y - margin, w.w + 2 * margin, w.h + 2 * margin, frame, w.text, source)
 
@@ -479,6 +547,7 @@ def _detect(ds: Dataset, arr: np.ndarray, frames: Iterable[int]) -> list[TextBox
         words = _ocr(gray)
         legible = [w for w in words if _legible(w)]
         boxes += [_word_box(w, label) for w in legible]
+        boxes += _text_lines(gray, label)
         if us:
             boxes += _us_banner(gray, label)
         if scanned or (sc and len(legible) >= SC_TEXT_WORDS):
@@ -487,6 +556,16 @@ def _detect(ds: Dataset, arr: np.ndarray, frames: Iterable[int]) -> list[TextBox
                 boxes += _page_lines(gray, label)
     rows, cols = arr.shape[1:3]
     return [b for b in map(lambda b: _clip(b, rows, cols), boxes) if b.width > 0 and b.height > 0]
+
+
+_TEXT_MODALITIES = {"US", "OT", "SC", "DOC", "XC", "ES", "GM", "SM", "IVUS", "OP", "XA", "RF"}
+
+
+def _expects_text(ds: Dataset) -> bool:
+    """Whether text in the pixels is to be expected: marked so, or a kind of image that carries it."""
+    return (str(ds.get("BurnedInAnnotation", "")).upper() == "YES" or _is_us(ds) or _is_scanned(ds)
+            or str(ds.get("Modality", "")).upper() in _TEXT_MODALITIES
+            or str(ds.get("SOPClassUID", "")).startswith(_SC_PREFIX))
 
 
 def _clip(b: TextBox, rows: int, cols: int) -> TextBox:
@@ -559,6 +638,9 @@ def clean_burned_in(ds: Dataset) -> PixelCleanResult:
         if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
             return PixelCleanResult("failed", "BurnedInAnnotation is YES but no text was found; check by hand")
         return PixelCleanResult("clean", "no text found")
+    if all(b.source == "text-lines" for b in boxes) and not _expects_text(ds):
+        return PixelCleanResult("failed", f"{len(boxes)} lines of text-like marks that OCR cannot read, in an image "
+                                "not marked as carrying text; check by hand", boxes)
     read = {_alnum(b.text) for b in boxes if b.source == "ocr" and len(_alnum(b.text)) >= 3}
     applied: list[TextBox] = []
     todo = boxes
@@ -577,15 +659,18 @@ def clean_burned_in(ds: Dataset) -> PixelCleanResult:
                 return PixelCleanResult("failed", f"box {b} was not blanked in the stored pixels", applied)
         again = []
         for f in frames:
-            for w in _ocr(_render(ds, arr[f])):
+            gray = _render(ds, arr[f])
+            again += [TextBox(b.x, b.y, b.width, b.height, None, b.text, b.source) for b in _text_lines(gray, None)]
+            for w in _ocr(gray):
                 if len(_alnum(w.text)) >= 3 and _alnum(w.text) in read:
                     return PixelCleanResult("failed", f"text read before blanking is still legible: {w.text!r}", applied)
                 if _legible(w, chars=3, conf=VERIFY_CONFIDENCE):
                     again.append(_word_box(w, None))
         if not again:
             ds.BurnedInAnnotation = "NO"
-            return PixelCleanResult("cleaned", f"{len(applied)} boxes blanked in {arr.shape[0]} frames, verified by OCR",
+            return PixelCleanResult("cleaned", f"{len(applied)} boxes blanked in {arr.shape[0]} frames, verified by OCR "
+                                    "and the text-lines detector",
                                     applied)
         todo = again
     return PixelCleanResult("failed", f"text still legible after {1 + EXTRA_ROUNDS} rounds: "
-                            f"{[b.text for b in todo]!r}", applied)
+                            f"{[b.text or f'{b.source} at {b.x},{b.y}' for b in todo]!r}", applied)
