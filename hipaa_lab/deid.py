@@ -27,6 +27,8 @@ import os
 import re
 import sys
 import tempfile
+import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -856,6 +858,14 @@ _WORKER: Deidentifier | None = None
 def _init_worker(key: bytes, options: list[str], profile: str) -> None:
     global _WORKER
     _WORKER = Deidentifier(key, options, profile)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker when the runner that started it dies (killed, out of memory): no orphans."""
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    os._exit(1)
 
 
 def _work(args: tuple[str, str]) -> FileResult:

@@ -258,11 +258,13 @@ def test_generated_tree_graded_against_the_answer_key(tree, fake_pixels, tmp_pat
         values = [entry.value] + (entry.value.split("^") if "^" in entry.value else [])
         for v in values:
             if len(v.strip()) >= 4:
-                if v.isdigit() and len(v) < 8:  # short numbers: as whole tokens, not inside a UID
-                    assert not re.search(rf"(?<![\d.]){v}(?![\d.])", text), (entry.category, entry.path)
+                if v.isdigit():  # numbers: as whole tokens, not by chance inside a 2.25 UID's digits
+                    token = re.compile(rf"(?<![\d.]){v}(?![\d.])")
+                    assert not token.search(text), (entry.category, entry.path)
+                    assert not token.search(names), (entry.category, entry.path)
                 else:
                     assert v.lower() not in text, (entry.category, entry.path)
-                assert v.lower() not in names
+                    assert v.lower() not in names, (entry.category, entry.path)
     # references: every ReferencedSOPInstanceUID names an output (or a file outside this tree, remapped)
     src_uids = {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in before}
     mapped = {Pseudonymizer(bytes.fromhex((tmp_path / "k").read_text())).uid(u) for u in src_uids}

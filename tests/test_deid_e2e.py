@@ -369,8 +369,6 @@ def test_kill_mid_batch_leaves_no_half_written_file(tmp_path):
     assert again.returncode == 2 and "not empty" in again.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="workers of a killed runner go on writing, then wait forever: "
-                   "they should exit when the runner dies (e.g. watch os.getppid() in deid._init_worker)")
 def test_workers_die_with_a_killed_runner(tmp_path):
     src = tmp_path / "src"
     write_tree([make_study("CT", seed=80 + i, slices=60, level=PHILevel.NESTED) for i in range(4)], src)
