@@ -109,6 +109,123 @@ def test_image_without_text_is_clean_and_untouched(modality):
     assert "BurnedInAnnotation" not in ds
 
 
+# --------------------------------------------------------------------------- every modality with text in its pixels
+
+TEXT_MODALITIES = ("CR", "DX", "MG", "US", "SC")  # the ones whose studies burn text into pixels
+
+
+def _seeds_with_text(modality: str, n: int = 10) -> list[int]:
+    """The first ``n`` seeds whose first image has text burned in (CR, DX, MG: a corner label 60% of the time)."""
+    seeds, s = [], 0
+    while len(seeds) < n:
+        if _pixel_keys(make_study(modality, seed=s, slices=1).instances[0]):
+            seeds.append(s)
+        s += 1
+    return seeds
+
+
+def _assert_nothing_left(instance, result) -> None:
+    """``"failed"`` (quarantined), or ``"cleaned"`` with every answer-key box one uniform fill."""
+    assert result.status in ("cleaned", "failed"), (result.status, result.reason)
+    if result.status == "failed":
+        return
+    out = _roundtrip(instance.dataset)
+    assert out.BurnedInAnnotation == "NO"
+    arr = out.pixel_array
+    for e in _pixel_keys(instance):
+        x, y, w, h = e.box
+        box = arr[y : y + h, x : x + w]
+        assert (box == box.flat[0]).all(), f"{e.value!r} at {e.box} is still in the pixels: {result.reason}"
+
+
+@needs_ocr
+@pytest.mark.parametrize(("modality", "seed"), [(m, s) for m in TEXT_MODALITIES for s in _seeds_with_text(m)])
+def test_no_planted_text_survives_cleaning(modality, seed):
+    """Cleaned means every key box is blank: CR 6, DX 2 and DX 10 once kept a value OCR never read."""
+    instance = make_study(modality, seed=seed, level=PHILevel.EVERYWHERE, slices=1).instances[0]
+    assert _pixel_keys(instance)
+    _assert_nothing_left(instance, px.clean_burned_in(instance.dataset))
+
+
+@needs_ocr
+def test_date_ocr_cannot_read_in_a_cr_corner_block_is_blanked():
+    """The module-2 grader's CR (seed 1222): OCR read the name and MRN, never the date below them."""
+    instance = make_study("CR", seed=1222, level=PHILevel.EVERYWHERE, slices=1).instances[0]
+    assert "06/27/1988" in [e.value for e in _pixel_keys(instance)]
+    result = px.clean_burned_in(instance.dataset)
+    assert result.status == "cleaned", result.reason
+    _assert_nothing_left(instance, result)
+
+
+@needs_ocr
+@pytest.mark.parametrize(("modality", "seed"), [("CR", 1222), ("DX", 1), ("MG", 0), ("US", 1)])
+def test_text_ocr_does_not_read_is_blanked_all_the_same(modality, seed, monkeypatch):
+    """OCR that reads only the first value: the text-lines detector finds the rest, read or not."""
+    instance = make_study(modality, seed=seed, level=PHILevel.EVERYWHERE, slices=1).instances[0]
+    first = _pixel_keys(instance)[0].box
+    real = px._ocr
+
+    def first_value_only(gray):
+        return [w for w in real(gray) if w.y < first[1] + first[3] and w.x < first[0] + first[2]]
+
+    monkeypatch.setattr(px, "_ocr", first_value_only)
+    result = px.clean_burned_in(instance.dataset)
+    assert result.status == "cleaned", result.reason
+    assert "text-lines" in {b.source for b in result.boxes}
+    _assert_nothing_left(instance, result)
+
+
+@needs_ocr
+def test_verification_finds_text_that_detection_missed(monkeypatch):
+    """Detection that finds only the name: verification sees the other lines and blanks them (or fails)."""
+    instance = make_study("CR", seed=1222, level=PHILevel.EVERYWHERE, slices=1).instances[0]
+    x, y, w, h = _pixel_keys(instance)[0].box
+    monkeypatch.setattr(px, "_detect", lambda ds, arr, frames: [px.TextBox(x - 3, y - 3, w + 6, h + 6, None, "", "ocr")])
+    result = px.clean_burned_in(instance.dataset)
+    assert len(result.boxes) > 1, "verification did not look past what detection found"
+    _assert_nothing_left(instance, result)
+
+
+def test_text_lines_find_every_planted_line_and_nothing_in_anatomy():
+    """No OCR: every key box lies in a text-lines box; CT, MR, the ultrasound sector, and unlabelled
+    radiographs give none."""
+    for modality in ("CR", "DX", "MG", "US", "SC", "CT", "MR"):
+        for seed in range(6):
+            for level in (PHILevel.EVERYWHERE, PHILevel.NESTED):
+                for instance in make_study(modality, seed=seed, level=level).instances:
+                    ds = instance.dataset
+                    gray = px._render(ds, px._decode(ds)[0])
+                    boxes = px._text_lines(gray, None)
+                    covered = _in_boxes(gray.shape, boxes)
+                    keys = _pixel_keys(instance)
+                    where = f"{modality} seed {seed} {level.name} {instance.file}"
+                    for e in keys:
+                        x, y, w, h = e.box
+                        assert covered[y : y + h, x : x + w].all(), f"{e.value!r} missed in {where}"
+                    keyed = _in_boxes(gray.shape, [px.TextBox(*e.box, None, "", "") for e in keys])
+                    if modality == "US":  # the machine's own labels share the banner
+                        keyed[: int(ds.Rows * px.US_BANNER_FRACTION)] = True
+                    if modality == "SC":  # a page of text
+                        keyed[:] = True
+                    stray = [b for b in boxes if not keyed[b.slices()].any()]
+                    assert not stray, f"text-lines in anatomy in {where}: {stray}"
+
+
+@needs_ocr
+def test_text_like_lines_in_an_image_not_marked_for_text_fail(monkeypatch):
+    """A CT that says nothing of burned-in text, with a line OCR cannot read: quarantined, untouched."""
+    ds = make_study("CT", seed=4, level=PHILevel.NESTED, slices=1).instances[0].dataset
+    arr = ds.pixel_array.copy()
+    phantoms.draw_text(arr, 20, 8, "DOE^JANE 4417023", 12, 3000)
+    ds.PixelData = arr.tobytes()
+    monkeypatch.setattr(px, "_ocr", lambda gray: [])
+    before = ds.PixelData
+    result = px.clean_burned_in(ds)
+    assert result.status == "failed" and "check by hand" in result.reason
+    assert {b.source for b in result.boxes} == {"text-lines"}
+    assert ds.PixelData == before and "BurnedInAnnotation" not in ds
+
+
 # --------------------------------------------------------------------------- transfer syntaxes
 
 
