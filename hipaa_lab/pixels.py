@@ -178,8 +178,12 @@ def _alnum(text: str) -> str:
 
 
 def _scale(rows: int, cols: int) -> int:
-    """Upscale factor: Tesseract reads text 20-30 pixels high best; burned-in text is often 9-15."""
-    return 2 if max(rows, cols) <= 1400 else 1
+    """Upscale factor: Tesseract reads text 20-30 pixels high best; burned-in text is often 9-15.
+
+    Small images (up to 512 pixels) carry the smallest fonts, 8-12 pixels high: 3x reads more of
+    them (a date in a CR corner block that 2x missed) at about the same cost.
+    """
+    return 3 if max(rows, cols) <= 512 else 2 if max(rows, cols) <= 1400 else 1
 
 
 def _ocr(gray: np.ndarray) -> list[_Word]:
