@@ -7,6 +7,12 @@ Three steps, each a public function, and one that runs them all:
   runs Tesseract once per polarity. Words with confidence of at least :data:`MIN_CONFIDENCE` and
   two or more letters or digits are kept. Region rules add what OCR may miss:
 
+  - ``"text-lines"``: lines of small high-contrast marks on a clean background, found without
+    reading them (:func:`_text_lines`). OCR misses small fonts: a CR's corner block once gave up
+    the name and MRN and kept the date. In an image that is not expected to carry text (no
+    ``BurnedInAnnotation`` YES, not US, SC or a scanned page) text-lines that OCR reads none of
+    make the result ``"failed"``, for a person to look; elsewhere they are blanked.
+
   - ``"us-banner"``: an ultrasound machine writes the patient's name, ID and the date in a band at
     the top of the image, above the sector. Every text line in the top :data:`US_BANNER_FRACTION`
     of the rows that ends before the sector begins is blanked across the full width, read or not.
@@ -22,10 +28,11 @@ Three steps, each a public function, and one that runs them all:
   stored as RGB (``PhotometricInterpretation`` updated), so YBR_FULL_422 is not half-converted.
   The SOP Instance UID is left alone: replacing UIDs is the de-identifier's job.
 
-* :func:`clean_burned_in` detects, blanks, decodes the result again and runs OCR on it. Text that
-  was read before and is read again means the blanking failed. New legible text (three or more
-  characters at :data:`VERIFY_CONFIDENCE`), which Tesseract can find once the text around it is
-  gone, is blanked in up to :data:`EXTRA_ROUNDS` further rounds. Only then is
+* :func:`clean_burned_in` detects, blanks, decodes the result again and runs OCR and the text-lines
+  detector on it. Text that was read before and is read again means the blanking failed. New
+  legible text (three or more characters at :data:`VERIFY_CONFIDENCE`), which Tesseract can find
+  once the text around it is gone, and every text-line still there (verification does not rely on
+  OCR having read it before) are blanked in up to :data:`EXTRA_ROUNDS` further rounds. Only then is
   ``BurnedInAnnotation`` set to ``NO``. Whatever cannot be decoded, cleaned or verified comes back
   ``"failed"`` for quarantine; nothing passes through unchecked.
 
@@ -476,7 +483,7 @@ def _text_lines(gray: np.ndarray, frame: int | None) -> list[TextBox]:
 
 
 def _lines_at(gray: np.ndarray, frame: int | None, k: int) -> list[TextBox]:
-    """:func:`_text_lines` at one scale; boxes are multiplied by ``k`` and padded."""
+    """:func:`_text_lines` at one scale; boxes are multiplied by ``k`` and padded by a quarter line."""
     from scipy import ndimage as ndi
 
     g = gray.astype(np.int16)
@@ -509,7 +516,8 @@ def _lines_at(gray: np.ndarray, frame: int | None, k: int) -> list[TextBox]:
             around[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0] = False
             if ring and around.sum() > 0.05 * ring:
                 continue
-            out.append(TextBox(k * x0 - PAD, k * y0 - PAD, k * w + 2 * PAD, k * h + 2 * PAD, frame, "", "text-lines"))
+            m = max(PAD, k * h // 4)  # faint serifs and comma tails fall short of the contrast
+            out.append(TextBox(k * x0 - m, k * y0 - m, k * w + 2 * m, k * h + 2 * m, frame, "", "text-lines"))
     return out
 
 
