@@ -54,6 +54,7 @@ __all__ = [
     "SAFE_PRIVATE",
     "deidentify_file",
     "deidentify_tree",
+    "needs_pixel_cleaning",
 ]
 
 IMPLEMENTATION_CLASS_UID = "2.25.236218384066915427722574542738372539937"  # fixed, hipaa-lab's own
@@ -774,7 +775,14 @@ def _read(path: Path) -> Dataset:
     return ds
 
 
-def _needs_pixel_cleaning(ds: Dataset, options) -> bool:
+def needs_pixel_cleaning(ds: Dataset, options=()) -> bool:
+    """Whether ``ds``'s pixels may carry burned-in text, so must be cleaned before sharing.
+
+    Yes when BurnedInAnnotation is YES or Clean Pixel Data is chosen; no when it is NO; when it is
+    absent, yes for the modalities and SOP classes where machines write text into images
+    (ultrasound, secondary capture, endoscopy, angiography...).
+    """
+    options = annex_e._parse_options(options)
     if "PixelData" not in ds:
         return False
     bia = str(ds.get("BurnedInAnnotation", "") or "").upper()
@@ -801,7 +809,7 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
         ts = ds.file_meta.get("TransferSyntaxUID") if getattr(ds, "file_meta", None) else None
         ts = UID(ts) if ts else ImplicitVRLittleEndian
         pixel_cleaned = False
-        if _needs_pixel_cleaning(ds, deid.options):
+        if needs_pixel_cleaning(ds, deid.options):
             try:
                 from hipaa_lab import pixels
             except ImportError:

@@ -126,7 +126,7 @@ def _prepare_with(options, *, clean_pixels=True, fix_findings=True):
 
     def prepare(ds):
         cleaned = False
-        if clean_pixels and "PixelData" in ds and ds.get("BurnedInAnnotation", "YES") != "NO":
+        if clean_pixels and hl.deid.needs_pixel_cleaning(ds):
             result = hl.pixels.clean_burned_in(ds)
             if result.status == "failed":
                 return False
