@@ -354,7 +354,9 @@ class Deidentifier:
                 if vr == "PN":
                     parts = re.split(r"[\^=\s,.]+", text)
                     identities.add(" ".join(p for p in parts if p).lower())
-                    tokens |= {p.lower() for p in parts if len(p) >= 2 and p.lower() not in SAFE_WORDS}
+                    # every part of a name, even one that is also a protocol word ("Dixon"):
+                    # a descriptor loses a word before a text keeps a name
+                    tokens |= {p.lower() for p in parts if len(p) >= 2}
                 elif any(c.isdigit() for c in text):
                     tokens |= {t.lower() for t in _TOKEN.findall(text) if len(t) >= 3 and any(c.isdigit() for c in t)}
 

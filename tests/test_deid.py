@@ -383,3 +383,19 @@ def test_mutations_never_crash_or_leak(tree, tmp_path, fake_pixels):
     for p in (tmp_path / "o").rglob("*.dcm"):
         text = _texts(pydicom.dcmread(p))
         assert not [v for v in values if v in text]
+
+
+def test_a_name_that_is_also_a_protocol_word_is_cleaned_from_descriptors(tmp_path):
+    """Dr Dixon's name goes, although "Dixon" is also an MR technique kept in descriptors."""
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    ds.PatientName = "Wright^Mark"
+    ds.ReferringPhysicianName = "Dixon^Adam^^Dr"
+    item = Dataset()
+    item.ReasonForTheRequestedProcedure = "Pt WRIGHT, Mark MRN 4517246; ordered by Dr Dixon"
+    ds.RequestAttributesSequence = [item]
+    ds.StudyDescription = "MR LIVER DIXON for Dr Dixon"
+    Deidentifier(b"k" * 32, options=["clean-descriptors"]).deidentify(ds)
+    text = " ".join(str(e.value) for _, e in iter_elements(ds) if e.VR != "SQ").lower()
+    assert "dixon" not in text and "wright" not in text
