@@ -356,7 +356,8 @@ class Deidentifier:
                     identities.add(" ".join(p for p in parts if p).lower())
                     # every part of a name, even one that is also a protocol word ("Dixon"):
                     # a descriptor loses a word before a text keeps a name
-                    tokens |= {p.lower() for p in parts if len(p) >= 2}
+                    # (a one-character given name is common in Chinese and Japanese)
+                    tokens |= {p.lower() for p in parts if len(p) >= 2 or not p.isascii()}
                 elif any(c.isdigit() for c in text):
                     tokens |= {t.lower() for t in _TOKEN.findall(text) if len(t) >= 3 and any(c.isdigit() for c in t)}
 

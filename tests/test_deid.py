@@ -399,3 +399,14 @@ def test_a_name_that_is_also_a_protocol_word_is_cleaned_from_descriptors(tmp_pat
     Deidentifier(b"k" * 32, options=["clean-descriptors"]).deidentify(ds)
     text = " ".join(str(e.value) for _, e in iter_elements(ds) if e.VR != "SQ").lower()
     assert "dixon" not in text and "wright" not in text
+
+
+def test_a_one_character_ideographic_given_name_is_cleaned_from_text():
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.PatientName = "Hasegawa^Mai=長谷川^舞=ハセガワ^マイ"
+    ds.StudyDescription = "長谷川 舞 CT CHEST"
+    Deidentifier(b"k" * 32, options=["clean-descriptors"]).deidentify(ds)
+    assert "舞" not in str(ds.get("StudyDescription", "")) and "長谷川" not in str(ds.get("StudyDescription", ""))
