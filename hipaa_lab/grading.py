@@ -11,11 +11,12 @@ Nothing here writes to standard error: nbgrader scores a grade cell that does as
 from __future__ import annotations
 
 import copy
-import functools
+import re
 import secrets
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
 
@@ -24,10 +25,9 @@ from hipaa_lab.phi import AnswerKey, Location, PHIEntry, SafeHarborCategory, ite
 
 __all__ = [
     "CATEGORY_GROUPS",
+    "MIN_PRECISION",
     "PREPARE_MODALITIES",
     "PhiSearchResult",
-    "RESEARCH_FORBIDS",
-    "RESEARCH_NEEDS",
     "check_choice",
     "check_find_phi",
     "check_find_phi_precision",
@@ -72,6 +72,14 @@ class PhiSearchResult:
     """(modality, entry) for each planted header identifier reported."""
     false_alarms: list[tuple[str, str, str]]
     """(modality, tag path, VR) for each technical element reported as PHI."""
+    extra: list[tuple[str, str]] = field(default_factory=list)
+    """(modality, tag path) for each reported element that holds no planted identifier."""
+    reported: int = 0
+    """How many elements (not sequences) were reported in all."""
+
+    def precision(self) -> float:
+        """The share of reported elements that hold a planted identifier."""
+        return 1.0 - len(self.extra) / self.reported if self.reported else 1.0
 
     def recall(self, categories: Iterable[SafeHarborCategory] | None = None) -> float:
         wanted = set(categories) if categories is not None else set(SafeHarborCategory)
@@ -80,7 +88,6 @@ class PhiSearchResult:
         return hit / total if total else 1.0
 
 
-@functools.lru_cache(maxsize=4)
 def _fresh_studies(seed: int) -> tuple[tuple[str, tuple[tuple[Dataset, tuple[PHIEntry, ...]], ...]], ...]:
     """One small study per modality, PHI planted everywhere a header can hold it."""
     from hipaa_lab.studies import PHILevel, make_study
@@ -96,9 +103,8 @@ def _fresh_studies(seed: int) -> tuple[tuple[str, tuple[tuple[Dataset, tuple[PHI
     return tuple(studies)
 
 
-@functools.cache
 def _grading_seed() -> int:
-    """A seed drawn once per grading run, so every grade cell sees the same fresh studies."""
+    """A new seed for every check: nothing a learner's code could look up beforehand."""
     return secrets.randbelow(2**31)
 
 
@@ -131,7 +137,7 @@ def grade_find_phi(find_phi: Callable[[Dataset], Iterable[str]], seed: int | Non
         The learner's function: takes a :class:`pydicom.Dataset`, returns the tag paths
         (as :func:`hipaa_lab.iter_elements` spells them) of the elements that hold PHI.
     seed
-        The studies' seed; by default one drawn at random once per grading run.
+        The studies' seed; by default a new one drawn at random.
     """
     seed = _grading_seed() if seed is None else seed
     result = PhiSearchResult([], [], [])
@@ -152,8 +158,13 @@ def grade_find_phi(find_phi: Callable[[Dataset], Iterable[str]], seed: int | Non
                     (result.found if entry.path in paths else result.missed).append((modality, entry))
                 planted = {e.path for e in entries}
                 for path, elem in iter_elements(ds):
-                    if path in paths and path not in planted and elem.VR in TECHNICAL_VRS:
-                        result.false_alarms.append((modality, path, elem.VR))
+                    if path not in paths or elem.VR == "SQ":
+                        continue
+                    result.reported += 1
+                    if path not in planted:
+                        result.extra.append((modality, path))
+                        if elem.VR in TECHNICAL_VRS:
+                            result.false_alarms.append((modality, path, elem.VR))
     return result
 
 
@@ -193,20 +204,38 @@ def check_find_phi(find_phi: Callable[[Dataset], Iterable[str]], group: str, see
         )
 
 
+#: The least share of reported elements that must hold a planted identifier.
+MIN_PRECISION = 0.75
+
+
 def check_find_phi_precision(find_phi: Callable[[Dataset], Iterable[str]], seed: int | None = None) -> None:
-    """Check that ``find_phi`` does not report technical elements (numbers, codes, pixels) as PHI.
+    """Check that ``find_phi`` reports PHI, not everything: no technical element, few others.
 
     Reporting everything would find every identifier, and would also destroy the image's
-    usefulness once those elements are removed.
+    usefulness once those elements are removed. A technical element (a number, code or pixels)
+    is never PHI; of all reported elements, at least :data:`MIN_PRECISION` must hold a planted
+    identifier.
     """
     result = grade_find_phi(find_phi, seed)
     if result.false_alarms:
-        kinds = sorted({path.rsplit(".", 1)[-1] for _, path, _ in result.false_alarms})
+        kinds = sorted({_last(path) for _, path, _ in result.false_alarms})
         raise GradingError(
             f"find_phi reported {len(result.false_alarms)} elements that cannot identify anyone "
             f"(numbers, codes or pixels), such as: {', '.join(kinds[:8])}. Report only elements "
             "that hold one of the 18 Safe Harbor identifiers."
         )
+    if result.precision() < MIN_PRECISION:
+        common = Counter(_last(path) for _, path in result.extra).most_common(8)
+        raise GradingError(
+            f"only {result.precision():.0%} of the elements find_phi reported hold PHI (at least "
+            f"{MIN_PRECISION:.0%} must). It also reported, for example: "
+            f"{', '.join(name for name, _ in common)}. Report what identifies a person, not everything."
+        )
+
+
+def _last(path: str) -> str:
+    """The last segment of a tag path, without an item index: ``PatientID`` of ``A[0].PatientID``."""
+    return re.sub(r"\[\d+\]$", "", re.split(r"\.(?=[A-Z(])", path)[-1])
 
 
 def check_choice(answer: object, options: str | Sequence[str]) -> None:
@@ -227,24 +256,16 @@ def check_choice(answer: object, options: str | Sequence[str]) -> None:
 
 # ====================================================================== module 2: de-identification
 
-#: The research request of module 2: what the researchers need, and what they must not get.
-RESEARCH_NEEDS = frozenset({"retain-long-modified-dates", "retain-patient-characteristics"})
-RESEARCH_FORBIDS = frozenset({
-    "retain-long-full-dates", "retain-uids", "retain-device-identity", "retain-institution-identity",
-    "retain-safe-private",
-})
-
-
 def check_options(options: object) -> None:
     """Check that ``options`` is a list of de-identification option names (not whether they fit).
 
     Examples
     --------
     >>> check_options(["clean-descriptors"])
-    >>> check_options(["keep-names"])
+    >>> check_options(["keep-names"])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    hipaa_lab.errors.GradingError: 'keep-names' is not an option; valid options: ...
+    hipaa_lab.errors.GradingError: 'keep-names' is not an option; valid options: retain-safe-private, ...
     """
     from hipaa_lab.annex_e import Option
 
@@ -284,7 +305,6 @@ def _old_patient_seed(seed: int) -> int:
     return s
 
 
-@functools.lru_cache(maxsize=2)
 def _prepared(prepare: Callable[[Dataset], object], seed: int) -> tuple[_Prepared, ...]:
     from hipaa_lab.studies import PHILevel, make_patient, make_study
 
@@ -323,6 +343,18 @@ def _prepared_for(prepare: Callable[[Dataset], object], seed: int | None) -> tup
     return _prepared(prepare, _grading_seed() if seed is None else seed)
 
 
+def _kept(prepare: Callable[[Dataset], object], seed: int | None) -> list[_Prepared]:
+    """The outputs ``prepare`` kept; quarantining a study that could be shared is a failure."""
+    done = _prepared_for(prepare, seed)
+    for p in done:
+        if p.result is None and not any(e.location is Location.PIXELS for e in p.entries):
+            raise GradingError(
+                f"prepare quarantined a {p.modality} study with no burned-in text: it could have been "
+                "de-identified and shared. Return False only when hl.pixels.clean_burned_in failed."
+            )
+    return [p for p in done if p.result is not None]
+
+
 def check_prepared_identifiers(prepare: Callable[[Dataset], object], seed: int | None = None) -> None:
     """Check that no identifier survives ``prepare`` on fresh studies: header, pixels, ages over 89.
 
@@ -332,9 +364,7 @@ def check_prepared_identifiers(prepare: Callable[[Dataset], object], seed: int |
     from hipaa_lab.scan import KnownValues, scan_dataset
 
     problems = []
-    for p in _prepared_for(prepare, seed):
-        if p.result is None:
-            continue
+    for p in _kept(prepare, seed):
         known = KnownValues.from_key(AnswerKey("fresh", 0, list(p.entries)))
         for finding in scan_dataset(p.result, known_values=known):
             if finding.severity == "high":
@@ -378,9 +408,7 @@ def check_prepared_pixels(prepare: Callable[[Dataset], object], seed: int | None
 def check_prepared_research_value(prepare: Callable[[Dataset], object], seed: int | None = None) -> None:
     """Check that what the researchers asked for survives: sex, age, intervals, linkable pseudonyms."""
     by_patient: dict[str, list[_Prepared]] = {}
-    for p in _prepared_for(prepare, seed):
-        if p.result is None:
-            continue
+    for p in _kept(prepare, seed):
         ds, orig = p.result, p.original
         if "PatientSex" in orig and ds.get("PatientSex") != orig.PatientSex:
             raise GradingError(f"PatientSex was lost on a {p.modality} study; the researchers need it")
@@ -410,9 +438,7 @@ def check_prepared_research_value(prepare: Callable[[Dataset], object], seed: in
 
 def check_prepared_marking(prepare: Callable[[Dataset], object], seed: int | None = None) -> None:
     """Check that outputs say they are de-identified, and how (PatientIdentityRemoved, CID 7050 codes)."""
-    for p in _prepared_for(prepare, seed):
-        if p.result is None:
-            continue
+    for p in _kept(prepare, seed):
         ds = p.result
         if ds.get("PatientIdentityRemoved") != "YES":
             raise GradingError(f"a {p.modality} output lacks PatientIdentityRemoved YES")

@@ -55,6 +55,17 @@ def test_reporting_every_element_finds_all_but_fails_precision():
         check_find_phi_precision(everything, seed=SEED)
 
 
+def test_reporting_every_non_technical_element_fails_precision():
+    """Names, descriptions, UIDs, times: reporting all text is not finding PHI."""
+    def greedy(ds):
+        return [p for p, e in hl.iter_elements(ds) if e.VR not in grading.TECHNICAL_VRS and e.VR != "SQ"]
+
+    for group in CATEGORY_GROUPS:
+        check_find_phi(greedy, group, seed=SEED)
+    with pytest.raises(GradingError, match="hold PHI"):
+        check_find_phi_precision(greedy, seed=SEED)
+
+
 def test_partial_answers_get_partial_credit_by_group():
     result = grade_find_phi(names_only, seed=SEED)
     assert 0 < result.recall() < 1
@@ -173,9 +184,10 @@ def test_leaving_burned_in_text_fails_the_pixel_check():
         grading.check_prepared_pixels(_prepare_with(RESEARCH, clean_pixels=False), seed=M02_SEED)
 
 
-def test_quarantining_everything_fails_the_pixel_check():
+@pytest.mark.parametrize("check", M02_CHECKS, ids=lambda c: c.__name__)
+def test_quarantining_everything_fails_every_check(check):
     with pytest.raises(GradingError, match="no burned-in text"):
-        grading.check_prepared_pixels(lambda ds: False, seed=M02_SEED)
+        check(lambda ds: False, seed=M02_SEED)
 
 
 def test_removing_dates_or_characteristics_fails_the_research_check():
