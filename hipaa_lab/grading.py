@@ -10,6 +10,7 @@ Nothing here writes to standard error: nbgrader scores a grade cell that does as
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 import secrets
@@ -128,6 +129,22 @@ def _paths_from(result: object, modality: str) -> set[str]:
     return paths
 
 
+@contextlib.contextmanager
+def _own_work_only():
+    """While a learner's find_phi runs, hipaa-lab's own PHI finders refuse to do the work."""
+    from hipaa_lab import deid, scan
+
+    def refuse(*args, **kwargs):
+        raise GradingError("find_phi must find PHI itself: it may not call hl.scan or hl.deid")
+
+    saved = scan.scan_dataset, scan.find_patterns, deid.Deidentifier.deidentify
+    scan.scan_dataset = scan.find_patterns = deid.Deidentifier.deidentify = refuse
+    try:
+        yield
+    finally:
+        scan.scan_dataset, scan.find_patterns, deid.Deidentifier.deidentify = saved
+
+
 def grade_find_phi(find_phi: Callable[[Dataset], Iterable[str]], seed: int | None = None) -> PhiSearchResult:
     """Run ``find_phi`` on every instance of fresh studies and compare with their answer keys.
 
@@ -146,9 +163,12 @@ def grade_find_phi(find_phi: Callable[[Dataset], Iterable[str]], seed: int | Non
         for modality, instances in _fresh_studies(seed):
             for ds, entries in instances:
                 try:
-                    reported = find_phi(copy.deepcopy(ds))
+                    with _own_work_only():
+                        reported = find_phi(copy.deepcopy(ds))
                 except NotImplementedError:
                     raise GradingError("find_phi is not written yet: replace `raise NotImplementedError()`") from None
+                except GradingError:
+                    raise
                 except Exception as exc:
                     raise GradingError(
                         f"find_phi raised {type(exc).__name__}: {exc} on a fresh {modality} study"

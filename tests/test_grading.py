@@ -208,3 +208,12 @@ def test_options_are_checked_by_name():
         grading.check_options(["retain-names"])
     with pytest.raises(GradingError, match="as a list"):
         grading.check_options("retain-uids")
+
+
+def test_find_phi_may_not_hand_the_work_to_the_scanner():
+    def lazy(ds):
+        return [f.path for f in hl.scan.scan_dataset(ds) if f.path]
+
+    with pytest.raises(GradingError, match="find PHI itself"):
+        check_find_phi(lazy, "names", seed=SEED)
+    assert hl.scan.scan_dataset.__name__ == "scan_dataset"  # restored afterwards
