@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+import hipaa_lab
 from hipaa_lab import deid
 from hipaa_lab.deid import Deidentifier, clean_descriptor, clean_text, deidentify_tree
 from hipaa_lab.phi import iter_elements
@@ -38,6 +39,8 @@ def fake_pixels(monkeypatch):
         return _Result("cleaned")
     mod.clean_burned_in = clean_burned_in
     monkeypatch.setitem(sys.modules, "hipaa_lab.pixels", mod)
+    # `from hipaa_lab import pixels` takes the package's attribute once an earlier test imported it
+    monkeypatch.setattr(hipaa_lab, "pixels", mod, raising=False)
     return calls
 
 
@@ -311,6 +314,7 @@ def test_burned_in_failure_quarantines(tree, monkeypatch, tmp_path):
     mod = types.ModuleType("hipaa_lab.pixels")
     mod.clean_burned_in = lambda ds: _Result("failed", "text remains after blanking")
     monkeypatch.setitem(sys.modules, "hipaa_lab.pixels", mod)
+    monkeypatch.setattr(hipaa_lab, "pixels", mod, raising=False)
     errors = __import__("io").StringIO()
     report = deidentify_tree(src, tmp_path / "o", key_file=tmp_path / "k", progress=False, err=errors)
     assert sum(report.skipped.values()) > 0
