@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import functools
 import json
 import os
@@ -42,6 +43,7 @@ from pydicom.uid import UID, ImplicitVRLittleEndian
 
 from hipaa_lab import annex_e
 from hipaa_lab.annex_e import BASIC_CODE, EDITION, Option, Profile, resolve, resolve_by_type
+from hipaa_lab.phi import tag_path
 from hipaa_lab.pseudonyms import Pseudonymizer, load_key
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "FileResult",
     "RESTRICTED_ZIP3",
     "SAFE_PRIVATE",
+    "SkipReason",
     "deidentify_file",
     "deidentify_tree",
     "needs_pixel_cleaning",
@@ -91,6 +94,7 @@ SAFE_PRIVATE: frozenset[tuple[str, int, int]] = frozenset({
     ("Philips MR Imaging DD 001", 0x2005, 0x0E),  # scale slope
     ("Philips Imaging DD 001", 0x2001, 0x03),  # diffusion b factor
 })
+_SAFE_CREATORS = frozenset(creator for creator, _, _ in SAFE_PRIVATE)
 _NUMERIC = {"US", "SS", "UL", "SL", "FL", "FD", "DS", "IS", "SV", "UV"}
 #: Three-digit ZIP codes of 20,000 people or fewer (2000 census), which Safe Harbor turns into 000.
 RESTRICTED_ZIP3 = frozenset("036 059 063 102 203 556 692 790 821 823 830 831 878 879 884 890 893".split())
@@ -177,15 +181,17 @@ class _Ctx:
 
 
 def _segment(ds: Dataset, tag: int) -> str:
-    kw = DicomDictionary.get(tag, (None, None, None, None, None))[4]
-    if kw:
-        return kw
+    """The :func:`hipaa_lab.phi.tag_path` segment of ``tag`` in ``ds``, for the provenance log in DST.
+
+    A private creator is the input's own text, so it is named only when it is one of
+    :data:`SAFE_PRIVATE`'s; any other private element is written as its tag, ``(0009,1010)``.
+    """
     group = tag >> 16
     if group & 1 and tag & 0xFF00:
         creator = ds.get((group << 16) | ((tag & 0xFFFF) >> 8))
-        if creator is not None:
-            return f'({group:04X},"{creator.value}",{tag & 0xFF:02X})'
-    return f"({group:04X},{tag & 0xFFFF:04X})"
+        if creator is None or str(creator.value) not in _SAFE_CREATORS:
+            return f"({group:04X},{tag & 0xFFFF:04X})"
+    return tag_path(ds, ds.get_item(tag))
 
 
 @functools.lru_cache(maxsize=4096)  # a series repeats its dates in every file
@@ -715,14 +721,34 @@ def _cap_age(ds: Dataset, ctx: _Ctx, deid: Deidentifier) -> None:
 
 
 # ====================================================================== files and batches
+class SkipReason(str, enum.Enum):
+    """Why an input was skipped: the fixed words the report in DST counts skips by.
+
+    The full reason (which may quote a value or text read from the input) goes only to the
+    operator's console; these words hold nothing from the input.
+    """
+
+    EMPTY = "empty file"
+    NOT_DICOM = "not DICOM"
+    NO_SOP_INSTANCE_UID = "no SOP Instance UID"
+    ENCAPSULATED_DOCUMENT = "encapsulated document"
+    TRUNCATED = "truncated pixel data"
+    DAMAGED = "damaged data set"
+    BURNED_IN_TEXT = "burned-in text could not be verified"
+    DUPLICATE = "duplicate SOP Instance UID"
+    FAILED = "could not be de-identified"
+
+
 @dataclass
 class FileResult:
-    """What happened to one input: ``output`` relative to DST when done, else the skip ``reason``."""
+    """What happened to one input: ``output`` relative to DST when done, else why it was skipped:
+    ``code``, one of :class:`SkipReason`, and ``reason``, the full text for the operator."""
 
     source: str
     output: str | None = None
     reason: str | None = None
     changes: int = 0
+    code: SkipReason | None = None
 
 
 @dataclass
@@ -734,13 +760,19 @@ class BatchReport:
     edition: str = EDITION
 
     def to_json(self) -> dict:
-        return {"processed": self.processed, "skipped": dict(sorted(self.skipped.items())),
+        skipped = {SkipReason(k).value: n for k, n in self.skipped.items()}  # fixed words only
+        return {"processed": self.processed, "skipped": dict(sorted(skipped.items())),
                 "skipped_total": sum(self.skipped.values()), "profile": self.profile,
                 "options": self.options, "edition": f"DICOM PS3.15 {self.edition} Table E.1-1"}
 
 
-class SkipFile(Exception):
-    """An input that cannot be de-identified safely; the message is its reason."""
+class _SkipFile(Exception):
+    """An input that cannot be de-identified safely: a :class:`SkipReason` and the detail (which
+    may quote the input, so it is for the operator's console only)."""
+
+    def __init__(self, code: SkipReason, detail: str = "") -> None:
+        self.code = code
+        super().__init__(f"{code.value} ({detail})" if detail else code.value)
 
 
 _KNOWN = (0x00080016, 0x00080018, 0x00080060, 0x0020000D, 0x0020000E, 0x00100010, 0x00100020, 0x00080020)
@@ -750,20 +782,20 @@ def _read(path: Path) -> Dataset:
     with open(path, "rb") as f:
         head = f.read(132)
         if not head:
-            raise SkipFile("empty file")
+            raise _SkipFile(SkipReason.EMPTY)
         preamble = len(head) == 132 and head[128:132] == b"DICM"
         f.seek(0)
         try:
             ds = dcmread(f, force=True)
         except Exception as exc:
-            raise SkipFile(f"not readable as DICOM ({type(exc).__name__}: {str(exc)[:80]})") from None
+            raise _SkipFile(SkipReason.NOT_DICOM, f"not readable: {type(exc).__name__}: {str(exc)[:80]}") from None
     if not preamble and sum(t in ds for t in _KNOWN) < 2:
-        raise SkipFile("not DICOM (no preamble and no recognisable data set)")
+        raise _SkipFile(SkipReason.NOT_DICOM, "no preamble and no recognisable data set")
     if "SOPInstanceUID" not in ds or not str(ds.SOPInstanceUID).strip():
-        raise SkipFile("no SOP Instance UID")
+        raise _SkipFile(SkipReason.NO_SOP_INSTANCE_UID)
     # values are converted lazily; one that cannot be converted is removed by the engine
     if "EncapsulatedDocument" in ds:
-        raise SkipFile("encapsulated document (PDF/CDA) cannot be cleaned")
+        raise _SkipFile(SkipReason.ENCAPSULATED_DOCUMENT, "PDF/CDA cannot be cleaned")
     ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     if "PixelData" in ds and (ts is None or not UID(ts).is_compressed):
         try:
@@ -771,10 +803,10 @@ def _read(path: Path) -> Dataset:
             need = ds.Rows * ds.Columns * int(ds.get("SamplesPerPixel", 1)) * frames
             need = need // 8 if ds.BitsAllocated == 1 else need * (ds.BitsAllocated // 8)
         except Exception:
-            raise SkipFile("pixel data without a readable image description") from None
+            raise _SkipFile(SkipReason.DAMAGED, "pixel data without a readable image description") from None
         have = len(ds.get_item(0x7FE00010).value or b"")
         if have < need:
-            raise SkipFile(f"truncated pixel data ({have} of {need} bytes)")
+            raise _SkipFile(SkipReason.TRUNCATED, f"{have} of {need} bytes")
     return ds
 
 
@@ -816,10 +848,11 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
             try:
                 from hipaa_lab import pixels
             except ImportError:
-                raise SkipFile("burned-in text may be present and the pixel cleaner is not installed") from None
+                raise _SkipFile(SkipReason.BURNED_IN_TEXT,
+                                "burned-in text may be present and the pixel cleaner is not installed") from None
             outcome = pixels.clean_burned_in(ds)
             if outcome.status == "failed":
-                raise SkipFile(f"burned-in text could not be removed: {outcome.reason}")
+                raise _SkipFile(SkipReason.BURNED_IN_TEXT, f"not removed: {outcome.reason}")
             pixel_cleaned = outcome.status == "cleaned" or Option.CLEAN_PIXEL_DATA in deid.options
             if getattr(ds, "file_meta", None) and ds.file_meta.get("TransferSyntaxUID"):
                 ts = UID(ds.file_meta.TransferSyntaxUID)
@@ -841,11 +874,11 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
                 try:
                     dcmwrite(f, ds, enforce_file_format=True)
                 except Exception as exc:  # a value that pydicom cannot encode: a damaged element
-                    raise SkipFile(f"damaged data set ({type(exc).__name__}: {str(exc)[:60]})") from None
+                    raise _SkipFile(SkipReason.DAMAGED, f"{type(exc).__name__}: {str(exc)[:60]}") from None
             try:
                 os.link(tmp, out)  # never overwrite: a second input with the same UID is a duplicate
             except FileExistsError:
-                raise SkipFile("duplicate SOP Instance UID (an output with this UID exists)") from None
+                raise _SkipFile(SkipReason.DUPLICATE, "an output with this UID exists") from None
         finally:
             os.unlink(tmp)
         log = dst / "provenance" / (name[:-4] + ".jsonl")
@@ -856,10 +889,11 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
             f.write(text)
         os.replace(tmp, log)
         result.output, result.changes = name, len(ctx_changes)
-    except SkipFile as exc:
-        result.reason = str(exc)
+    except _SkipFile as exc:
+        result.code, result.reason = exc.code, str(exc)
     except Exception as exc:  # never stop the batch
-        result.reason = f"could not be de-identified ({type(exc).__name__}: {str(exc)[:80]})"
+        result.code = SkipReason.FAILED
+        result.reason = f"{SkipReason.FAILED.value} ({type(exc).__name__}: {str(exc)[:80]})"
     return result
 
 
@@ -941,9 +975,9 @@ def deidentify_tree(src, dst, *, key_file, options=(), profile: str = "basic", j
                 report.processed += 1
                 links.append({"source": res.source, "output": res.output})
             else:
-                reason = res.reason or "unknown"
-                report.skipped[reason.split(" (")[0]] += 1
-                print(f"hipaa-lab deid: skipped {res.source}: {reason}", file=err)
+                # the report counts the fixed code; the full reason may quote the input: console only
+                report.skipped[(res.code or SkipReason.FAILED).value] += 1
+                print(f"hipaa-lab deid: skipped {res.source}: {res.reason or res.code.value}", file=err)
             if bar is not None:
                 bar.update(1)
     finally:

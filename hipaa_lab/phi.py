@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag, Tag
 
@@ -203,8 +203,8 @@ def _private_creator(ds: Dataset, tag: BaseTag) -> str | None:
     return None if creator is None else str(creator.value)
 
 
-def _segment(ds: Dataset, elem: DataElement) -> str:
-    tag = elem.tag
+def _segment(ds: Dataset, elem: DataElement | RawDataElement) -> str:
+    tag = Tag(elem.tag)
     creator = _private_creator(ds, tag)
     if creator is not None:
         return f'({tag.group:04X},"{creator}",{tag.element & 0xFF:02X})'
@@ -234,7 +234,7 @@ def iter_elements(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, DataElem
                 yield from iter_elements(item, f"{path}[{i}].")
 
 
-def tag_path(ds: Dataset, elem: DataElement, prefix: str = "") -> str:
+def tag_path(ds: Dataset, elem: DataElement | RawDataElement, prefix: str = "") -> str:
     """The tag path of ``elem``, a direct child of ``ds`` (which sits at ``prefix``)."""
     return prefix + _segment(ds, elem)
 

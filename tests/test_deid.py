@@ -414,3 +414,32 @@ def test_a_one_character_ideographic_given_name_is_cleaned_from_text():
     ds.StudyDescription = "長谷川 舞 CT CHEST"
     Deidentifier(b"k" * 32, options=["clean-descriptors"]).deidentify(ds)
     assert "舞" not in str(ds.get("StudyDescription", "")) and "長谷川" not in str(ds.get("StudyDescription", ""))
+
+
+def test_report_counts_skips_by_fixed_reason_and_quotes_nothing_from_the_input(tree, monkeypatch, tmp_path):
+    """A reason may quote OCR'd text or a value: the operator sees it, the report in DST does not."""
+    _, src, _ = tree
+    mod = types.ModuleType("hipaa_lab.pixels")
+    mod.clean_burned_in = lambda ds: _Result("failed", "text still legible: 'QDOEJANE (MRN 555-0101)'")
+    monkeypatch.setitem(sys.modules, "hipaa_lab.pixels", mod)
+    monkeypatch.setattr(hipaa_lab, "pixels", mod, raising=False)
+    mixed = tmp_path / "mixed"
+    for p in sorted(src.rglob("*")):
+        if p.is_file():
+            (mixed / p.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
+            (mixed / p.relative_to(src)).write_bytes(p.read_bytes())
+    (mixed / "QSMITH (MRN 1234).txt").write_text("QSMITH (MRN 1234) is not dicom\n")
+    ds = _ds(PatientName="Qprivate^Qname")
+    ds.private_block(0x0009, "QPRIVATECREATOR SMITH", create=True).add_new(0x10, "LO", "x")
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.save_as(mixed / "private.dcm", enforce_file_format=True)
+    errors = __import__("io").StringIO()
+    report = deidentify_tree(mixed, tmp_path / "o", key_file=tmp_path / "k", progress=False, err=errors)
+    text = (tmp_path / "o" / "deid-report.json").read_text()
+    assert set(report.skipped) <= {r.value for r in deid.SkipReason}
+    assert report.skipped[deid.SkipReason.BURNED_IN_TEXT] > 0 and report.skipped[deid.SkipReason.NOT_DICOM] == 1
+    assert "QDOEJANE" in errors.getvalue() and "QSMITH" in errors.getvalue()  # the operator's console
+    everything = "\n".join(p.read_text() for p in (tmp_path / "o").rglob("*.json*"))
+    for word in ("QDOEJANE", "555-0101", "QSMITH", "MRN", "QPRIVATECREATOR"):
+        assert word not in text and word not in everything, word
