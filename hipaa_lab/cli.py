@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from hipaa_lab.errors import HipaaLabError
+from hipaa_lab.errors import HipaaLabError, UsageError
 
 
 def _datasets(args: argparse.Namespace) -> int:
@@ -144,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         args.out = args.name
     try:
         return args.func(args)
+    except UsageError as exc:
+        print(f"hipaa-lab {args.command}: {exc}", file=sys.stderr)
+        return 2
     except HipaaLabError as exc:
         print(f"hipaa-lab: {exc}", file=sys.stderr)
         return 1

@@ -214,6 +214,9 @@ def _stale(course_dir: Path, found: str) -> StaleCourseError:
 
 def _check_course(course_dir: Path) -> None:
     """Raise unless ``course_dir`` is a course of the current format."""
+    if not Path(course_dir).is_dir():
+        raise CourseError(f"no course in {course_dir}: the folder does not exist; make the course first "
+                          f"with `hipaa-lab course build --course-dir {course_dir}`")
     stamp = _stamp(course_dir)
     if stamp is None:
         if _looks_like_nbgrader(course_dir):
@@ -303,6 +306,7 @@ def build(
 
 
 def _assignment_list(course_dir: Path, wanted: Iterable[str] | None) -> list[str]:
+    _check_course(course_dir)  # a missing folder: say to build the course first
     have = sorted(p.name for p in (course_dir / "source").iterdir() if p.is_dir() and _MODULE.match(p.name))
     if wanted is None:
         return have

@@ -43,6 +43,7 @@ from pydicom.uid import UID, ImplicitVRLittleEndian
 
 from hipaa_lab import annex_e
 from hipaa_lab.annex_e import BASIC_CODE, EDITION, Option, Profile, resolve, resolve_by_type
+from hipaa_lab.errors import UsageError
 from hipaa_lab.phi import tag_path
 from hipaa_lab.pseudonyms import Pseudonymizer, load_key
 
@@ -927,32 +928,45 @@ def deidentify_tree(src, dst, *, key_file, options=(), profile: str = "basic", j
 
     Raises
     ------
+    UsageError
+        (a :class:`ValueError`) For a DST inside SRC (or SRC inside DST), a linkage file inside
+        DST or SRC, a new key file inside SRC, a DST that is a file or not empty, a key file that
+        cannot be used.
     ValueError
-        For a DST inside SRC (or SRC inside DST), a linkage file inside DST or SRC, a new key file
-        inside SRC, a DST that is not empty, or bad options.
+        For bad options.
     """
     err = err or sys.stderr
     src, dst = Path(src).resolve(), Path(dst).resolve()
     if not src.is_dir():
-        raise ValueError(f"SRC {src} is not a folder")
+        raise UsageError(f"SRC {src} is not a folder")
     if _inside(dst, src) or _inside(src, dst):
-        raise ValueError(f"DST {dst} and SRC {src} must not contain one another")
+        raise UsageError(f"DST {dst} and SRC {src} must not contain one another")
     if linkage is not None and _inside(Path(linkage).resolve(), dst):
-        raise ValueError("the linkage file is PHI: write it outside DST")
+        raise UsageError("the linkage file is PHI: write it outside DST")
     # SRC is never changed: nothing may be written there, not even the key or the linkage
     if linkage is not None and _inside(Path(linkage).resolve(), src):
-        raise ValueError(f"the linkage file {linkage} is inside SRC {src}, which is never changed: "
+        raise UsageError(f"the linkage file {linkage} is inside SRC {src}, which is never changed: "
                          "write it outside SRC (and outside DST)")
     key_path = Path(key_file).expanduser().resolve()
     if not key_path.exists() and _inside(key_path, src):
-        raise ValueError(f"the key file {key_file} does not exist and would be created inside SRC {src}, "
+        raise UsageError(f"the key file {key_file} does not exist and would be created inside SRC {src}, "
                          "which is never changed: keep the key outside SRC")
+    if dst.exists() and not dst.is_dir():
+        raise UsageError(f"DST {dst} is a file, not a folder; choose a new or empty folder")
     if dst.exists() and any(dst.iterdir()):
-        raise ValueError(f"DST {dst} is not empty; choose a new or empty folder")
-    key = load_key(key_file)
+        raise UsageError(f"DST {dst} is not empty; choose a new or empty folder")
+    try:
+        key = load_key(key_file)
+    except OSError as exc:  # a folder, no permission...
+        raise UsageError(f"cannot use {key_file} as the key file ({type(exc).__name__}: {exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     deid = Deidentifier(key, options, profile)  # validates the options before any work
     files = sorted(p for p in src.rglob("*") if p.is_file() and not p.is_symlink())
-    dst.mkdir(parents=True, exist_ok=True)
+    try:
+        dst.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a parent that is a file, no permission...
+        raise UsageError(f"cannot make DST {dst} ({type(exc).__name__}: {exc.strerror or exc})") from None
     report = BatchReport(options=sorted(o.value for o in deid.options), profile=deid.profile.value)
     links = []
     bar = None

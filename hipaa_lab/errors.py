@@ -4,6 +4,8 @@ Every error the package raises on purpose derives from :class:`HipaaLabError`, a
 the built-in exception a caller would expect, so ``except FileExistsError`` keeps working::
 
     HipaaLabError
+    ├── UsageError              (ValueError)    a command-line argument that cannot be used (exit status 2)
+    ├── AnswerKeyError          (ValueError)    a file that is not an answer key
     ├── UnknownDatasetError     (LookupError)   a dataset name not in the catalogue
     ├── OutputNotEmptyError     (FileExistsError) refusing to write into a folder that holds files
     ├── CourseError             (RuntimeError)  an nbgrader step failed
@@ -16,6 +18,7 @@ the built-in exception a caller would expect, so ``except FileExistsError`` keep
 from __future__ import annotations
 
 __all__ = [
+    "AnswerKeyError",
     "CourseError",
     "GradingError",
     "HipaaLabError",
@@ -24,11 +27,21 @@ __all__ = [
     "StaleCourseError",
     "TableError",
     "UnknownDatasetError",
+    "UsageError",
 ]
 
 
 class HipaaLabError(Exception):
     """Root of every error hipaa-lab raises on purpose."""
+
+
+class UsageError(HipaaLabError, ValueError):
+    """A command-line argument that cannot be used (a DST inside SRC, a DST that is a file...);
+    ``hipaa-lab`` exits with status 2."""
+
+
+class AnswerKeyError(HipaaLabError, ValueError):
+    """A file that is not an answer key (not JSON, or without its dataset, seed and entries)."""
 
 
 class UnknownDatasetError(HipaaLabError, LookupError):

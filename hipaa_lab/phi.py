@@ -27,6 +27,8 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag, Tag
 
+from hipaa_lab.errors import AnswerKeyError
+
 __all__ = [
     "AnswerKey",
     "Location",
@@ -177,8 +179,20 @@ class AnswerKey:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> AnswerKey:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return cls(data["dataset"], data["seed"], [PHIEntry.from_json(e) for e in data["entries"]])
+        """The key saved in ``path`` by :meth:`save`.
+
+        Raises
+        ------
+        AnswerKeyError
+            When the file is not an answer key (not UTF-8 JSON, or not its fields).
+        """
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            return cls(data["dataset"], data["seed"], [PHIEntry.from_json(e) for e in data["entries"]])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # JSONDecodeError, UnicodeError...
+            raise AnswerKeyError(
+                f"{path} is not an answer key (expected the JSON of `hipaa-lab datasets build`, with "
+                f"dataset, seed and entries; {type(exc).__name__}: {str(exc)[:80]})") from None
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -76,6 +76,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 
+from hipaa_lab.errors import AnswerKeyError
 from hipaa_lab.phi import AnswerKey, Location, SafeHarborCategory, iter_elements
 
 __all__ = ["Finding", "KnownValues", "ScanReport", "mask", "scan_dataset", "scan_file", "scan_paths"]
@@ -1095,7 +1096,11 @@ def main(args) -> int:
     if args.jobs < 1:
         print(f"hipaa-lab scan: --jobs must be at least 1, got {args.jobs}", file=sys.stderr)
         return 2
-    key = AnswerKey.load(args.key) if args.key else None
+    try:
+        key = AnswerKey.load(args.key) if args.key else None
+    except AnswerKeyError as exc:
+        print(f"hipaa-lab scan: --key: {exc}", file=sys.stderr)
+        return 2
     known = None
     if key is not None or args.original:
         known = KnownValues.from_key(key) if key is not None else KnownValues()

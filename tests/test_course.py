@@ -398,3 +398,10 @@ def test_feedback_html_is_written(module_course, module):
     for who in ("correct", "blank", "partial"):
         html = module_course[0] / "feedback" / who / module / f"{module}.html"
         assert html.is_file() and re.search(r"<html", html.read_text(), re.I)
+
+
+@pytest.mark.parametrize("action", ["release", "autograde", "feedback"])
+def test_a_missing_course_dir_says_to_build_first(action, tmp_path, capsys):
+    assert cli.main(["course", action, "--course-dir", str(tmp_path / "missing")]) == 1
+    err = capsys.readouterr().err
+    assert "hipaa-lab course build" in err and "missing" in err

@@ -90,3 +90,11 @@ def test_key_and_linkage_inside_src_refused(src, tmp_path):
     assert r.returncode == 2 and "SRC" in r.stderr and "linkage" in r.stderr
     assert _sums(src) == before and not (src / "new.key").exists() and not (src / "link.jsonl").exists()
     assert not (tmp_path / "o").exists() and not (tmp_path / "o2").exists()
+
+
+def test_dst_that_is_a_file_is_a_usage_error(src, tmp_path):
+    (tmp_path / "file").write_text("x")
+    r = _run(src, tmp_path / "file", "--key-file", tmp_path / "k")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "not a folder" in r.stderr, r.stderr
+    r = _run(src, tmp_path / "o", "--key-file", tmp_path)  # a folder is not a key file
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr

@@ -313,3 +313,11 @@ def test_the_deidentifiers_own_marking_is_not_a_finding():
     deid.deidentify(ds)
     paths = {f.path for f in scan_dataset(ds) if f.severity == "high"}
     assert not {p for p in paths if p and p.startswith("Deidentification")}
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"dataset": "x"}', "\xff\xfe"])
+def test_a_broken_answer_key_is_a_usage_error(clean_ct, tmp_path, capsys, content):
+    (tmp_path / "broken.json").write_text(content, encoding="latin-1")
+    assert cli_main(["scan", str(tmp_path), "--no-ocr", "--key", str(tmp_path / "broken.json")]) == 2
+    err = capsys.readouterr().err
+    assert "broken.json" in err and "answer key" in err
