@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import functools
+import itertools
 import json
 import os
 import re
@@ -737,6 +738,8 @@ class SkipReason(str, enum.Enum):
     DAMAGED = "damaged data set"
     BURNED_IN_TEXT = "burned-in text could not be verified"
     DUPLICATE = "duplicate SOP Instance UID"
+    SYMLINK = "symbolic link"
+    NOT_A_FILE = "not a regular file"
     FAILED = "could not be de-identified"
 
 
@@ -962,7 +965,15 @@ def deidentify_tree(src, dst, *, key_file, options=(), profile: str = "basic", j
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     deid = Deidentifier(key, options, profile)  # validates the options before any work
-    files = sorted(p for p in src.rglob("*") if p.is_file() and not p.is_symlink())
+    files, unread = [], []
+    for p in sorted(src.rglob("*")):  # rglob does not descend into a linked folder
+        if p.is_symlink():  # not followed: it may point outside SRC
+            unread.append(FileResult(str(p), code=SkipReason.SYMLINK,
+                                     reason=f"{SkipReason.SYMLINK.value} (not followed: it may point outside SRC)"))
+        elif p.is_file():
+            files.append(p)
+        elif not p.is_dir():  # a FIFO, a socket, a device: reading could block
+            unread.append(FileResult(str(p), code=SkipReason.NOT_A_FILE, reason=SkipReason.NOT_A_FILE.value))
     try:
         dst.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a parent that is a file, no permission...
@@ -973,7 +984,7 @@ def deidentify_tree(src, dst, *, key_file, options=(), profile: str = "basic", j
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(files), unit="file", desc="deid", file=sys.stderr)
+        bar = tqdm(total=len(files) + len(unread), unit="file", desc="deid", file=sys.stderr)
     tasks = [(str(p), str(dst)) for p in files]
     if jobs <= 1:
         results = (deidentify_file(p, dst, deid) for p in files)
@@ -984,7 +995,7 @@ def deidentify_tree(src, dst, *, key_file, options=(), profile: str = "basic", j
                                    initargs=(key, [o.value for o in deid.options], deid.profile.value))
         results = pool.map(_work, tasks, chunksize=max(1, min(32, len(tasks) // (jobs * 4) or 1)))
     try:
-        for res in results:
+        for res in itertools.chain(unread, results):
             if res.output:
                 report.processed += 1
                 links.append({"source": res.source, "output": res.output})

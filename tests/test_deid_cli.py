@@ -98,3 +98,22 @@ def test_dst_that_is_a_file_is_a_usage_error(src, tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr and "not a folder" in r.stderr, r.stderr
     r = _run(src, tmp_path / "o", "--key-file", tmp_path)  # a folder is not a key file
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+
+
+def test_symlinks_are_skipped_with_a_reason_not_followed(src, tmp_path):
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    first = next(p for p in sorted(src.rglob("*")) if p.is_file())
+    (tree / "a.dcm").write_bytes(first.read_bytes())
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "b.dcm").write_bytes(first.read_bytes())
+    (tree / "link.dcm").symlink_to(outside / "b.dcm")
+    (tree / "linked-folder").symlink_to(outside)
+    (tree / "dangling").symlink_to(tmp_path / "nowhere")
+    r = _run(tree, tmp_path / "out", "--key-file", tmp_path / "k")
+    assert r.returncode == 1, r.stderr
+    for name in ("link.dcm", "linked-folder", "dangling"):
+        assert f"{name}: symbolic link" in r.stderr, r.stderr
+    report = json.loads((tmp_path / "out" / "deid-report.json").read_text())
+    assert report["processed"] == 1 and report["skipped"] == {"symbolic link": 3}
