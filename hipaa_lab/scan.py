@@ -115,6 +115,9 @@ IDENTIFYING_ATTRIBUTES: dict[str, SafeHarborCategory] = {
     "DeviceSerialNumber": C.DEVICE,
     "PatientBirthTime": C.DATES,
 }
+# what Safe Harbor keeps of a PatientAddress: the first three digits of the ZIP code (or 000 where
+# those three cover 20,000 people or fewer), 45 CFR 164.514(b)(2)(i)(B)
+_ZIP3 = re.compile(r"\d{3}")
 # attributes whose values a de-identifier replaces with a pseudonym
 PSEUDONYMISED = frozenset({"PatientName", "PatientID", "AccessionNumber"})
 # provider identity: not one of the 18 identifiers (and kept on purpose by Annex E's Retain
@@ -738,7 +741,8 @@ def scan_dataset(
                 for start, end, cat in known_values.find(text):
                     found.add(Location.HEADER, path, cat, "exact-value", label + mask(text[start:end]))
             continue
-        if keyword in IDENTIFYING_ATTRIBUTES and not (keyword in PSEUDONYMISED and _is_pseudonym(text, keyword)):
+        if keyword in IDENTIFYING_ATTRIBUTES and not (keyword in PSEUDONYMISED and _is_pseudonym(text, keyword)) \
+                and not (keyword == "PatientAddress" and _ZIP3.fullmatch(text)):
             found.add(Location.HEADER, path, IDENTIFYING_ATTRIBUTES[keyword], "attribute", label + mask(text))
         if vr in TEXT_VRS or vr in ("UN", "OB"):
             if keyword not in NO_PATTERN_KEYWORDS and not path.startswith(NO_PATTERN_SEQUENCES):

@@ -459,6 +459,18 @@ def test_safe_harbor_caps_age_at_90_and_keeps_three_zip_digits(small):
         assert _day(out.StudyDate).strftime("%m%d") == "0101"
 
 
+def test_safe_harbor_output_passes_the_scanner(small, tmp_path):
+    """The 3-digit ZIP Safe Harbor keeps in PatientAddress is not a finding; nothing else is either."""
+    from hipaa_lab.scan import scan_paths
+
+    dst = tmp_path / "sh"
+    r = _run("deid", small.src, dst, "--key-file", small.key, "--profile", "safe-harbor", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert {str(pydicom.dcmread(p).PatientAddress) for p in dst.rglob("*.dcm")} == {"627", "000"}
+    report = scan_paths([dst], ocr=False)
+    assert not report.high, [f.format(f.file) for f in report.high]
+
+
 def test_retain_uids_keeps_uids(small):
     pairs = _option_run(small, "retain-uids", "--option", "retain-uids")
     for source, out in pairs.values():

@@ -321,3 +321,12 @@ def test_a_broken_answer_key_is_a_usage_error(clean_ct, tmp_path, capsys, conten
     assert cli_main(["scan", str(tmp_path), "--no-ocr", "--key", str(tmp_path / "broken.json")]) == 2
     err = capsys.readouterr().err
     assert "broken.json" in err and "answer key" in err
+
+
+def test_a_three_digit_zip_in_patient_address_is_what_safe_harbor_keeps(clean_ct):
+    from hipaa_lab.scan import scan_dataset
+
+    for value, found in (("627", False), ("000", False), ("62704", True), ("Springfield 627", True)):
+        ds = copy.deepcopy(clean_ct)
+        ds.PatientAddress = value
+        assert bool([f for f in scan_dataset(ds) if f.path == "PatientAddress"]) is found, value
