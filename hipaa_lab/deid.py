@@ -9,10 +9,12 @@
   loses its whole group;
 * private elements: removed, except with Retain Safe Private the numeric ones in
   :data:`SAFE_PRIVATE` (their private creators stay);
-* public elements outside the table, by VR: PN removed, dates and times like the table's dates,
-  UIDs replaced (registered UIDs such as SOP classes kept), short text kept unless it holds an
-  identifier of this patient, long text cleaned; elements unknown to the data dictionary removed
-  (but sequences, whose items are cleaned, and UIDs, replaced);
+* public elements outside the table, by VR, so that an attribute the table does not list cannot
+  leak: PN removed, dates and times like the table's dates, UIDs replaced (registered UIDs such as
+  SOP classes kept), text (LO, SH, ST, LT, UT, UC) cleaned of dates, numbers, contacts and the
+  patient's names (codes kept), and removed in the Patient group (0010,xxxx); CS and AE kept unless
+  they hold an identifier of this patient; elements unknown to the data dictionary removed (but
+  sequences, whose items are cleaned, and UIDs, replaced);
 * every sequence item at any depth, SR content items by Table E.3.4-1 where their concept is listed;
 * PatientID and AccessionNumber become keyed pseudonyms; with Retain Longitudinal Temporal
   Information Modified Dates, dates move by a keyed per-patient shift.
@@ -113,6 +115,16 @@ _DUMMY = {
 }
 _TEXT_VRS = {"LO", "SH", "PN", "ST", "LT", "UT", "UC", "CS", "AE"}
 _LONG_TEXT = {"ST", "LT", "UT", "UC"}
+#: Public elements outside Table E.1-1 with these VRs have their text cleaned (dates, numbers,
+#: contacts, the patient's names), so an attribute the table does not list cannot leak.
+_FREE_TEXT = frozenset(_LONG_TEXT | {"LO", "SH"})
+#: Codes and versions outside the table, where digit runs identify nobody (the scanner's list),
+#: and the equipment's make and model ("DR 7500"): kept unless they hold this patient's identifier.
+_CODE_TAGS = frozenset({
+    0x00080100, 0x00080102, 0x00080103, 0x00080105, 0x0008010F, 0x00080112, 0x00080114, 0x00080119,
+    0x00080122, 0x0040DB00, 0x00181020,
+    0x00080070, 0x00081090,  # Manufacturer, Manufacturer's Model Name
+})
 _DATE_VRS = {"DA", "DT", "TM"}
 _COLLECTED_VRS = frozenset(_TEXT_VRS | _DATE_VRS - {"TM"})
 #: VRs whose value is one string: a backslash in it is text, not a value delimiter.
@@ -414,8 +426,12 @@ class Deidentifier:
             return "X", "VR rule PN"
         if vr in _DATE_VRS:
             return ("X" if vr == "TM" and self._dates == "Y" else self._dates), f"VR rule {vr}"
-        if vr in _LONG_TEXT:
-            return "T", f"VR rule {vr}: free text"
+        if vr in _FREE_TEXT:
+            if group == 0x0010:  # the Patient module: whatever it holds is about this patient
+                return "X", f"VR rule {vr}: patient text outside Table E.1-1"
+            if tag in _CODE_TAGS:  # a code's digits are not an identifier
+                return "I", f"VR rule {vr}: code"
+            return "T", f"VR rule {vr}: text"
         if vr in _TEXT_VRS:
             return "I", f"VR rule {vr}"
         return "K", ""

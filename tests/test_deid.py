@@ -1,5 +1,6 @@
 """The de-identification engine: every action, options, pseudonyms, bad input, and grading against the key."""
 
+import datetime as dt
 import hashlib
 import random
 import re
@@ -184,6 +185,24 @@ def test_text_cleaners():
 
 # ---------------------------------------------------------------- property tests
 _VALUE = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ", min_size=6, max_size=10).map(lambda s: "Q" + s)
+_WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=4, max_size=9)
+_DIGITS = st.text(alphabet="0123456789", min_size=8, max_size=10)
+#: Identifiers of several shapes: a name token, an MRN, a phone number, an e-mail, a person's name, a date.
+_KINDS = {
+    "token": _VALUE,
+    "mrn": st.builds(lambda p, d: p + d, st.sampled_from(["", "MRN", "A"]), _DIGITS),
+    "phone": st.builds(lambda a, b, c, f: f.format(a, b, c), st.integers(200, 999), st.integers(200, 999),
+                       st.integers(1000, 9999), st.sampled_from(["({}) {}-{}", "{}-{}-{}", "+1 {} {} {}"])),
+    "email": st.builds(lambda u, d: f"{u}@{d}.org", _WORD, _WORD),
+    "name": st.builds(lambda a, b: f"Q{a.title()} Q{b.title()}", _WORD, _WORD),
+    "date": st.builds(lambda d, f: d.strftime(f), st.dates(dt.date(1920, 1, 1), dt.date(2025, 12, 31)),
+                      st.sampled_from(["%m/%d/%Y", "%Y%m%d", "%d.%m.%Y", "%Y-%m-%d", "%B %d, %Y"])),
+}
+#: Public attributes in the data dictionary but not in Table E.1-1 (LO).
+_PATIENT_NOT_IN_TABLE = ["PatientSpeciesDescription", "PatientBirthDateInAlternativeCalendar",
+                         "PatientDeathDateInAlternativeCalendar", "PatientBreedDescription"]
+_OTHER_NOT_IN_TABLE = ["ContentDescription", "CodeMeaning", "DisplaySetLabel", "DetectorDescription",
+                       "PositionReferenceIndicator"]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -199,9 +218,10 @@ def test_planted_values_never_leak(data):
         current.add_new(tag, "SQ", [item])
         current = item
     for _ in range(data.draw(st.integers(1, 6))):
-        value = data.draw(_VALUE)
+        kind = data.draw(st.sampled_from(sorted(_KINDS)))
+        value = data.draw(_KINDS[kind])
         planted.append(value.lower())
-        where = data.draw(st.sampled_from(["private", "pn", "da", "lo", "known"]))
+        where = data.draw(st.sampled_from(["private", "pn", "da", "lo", "known", "patient", "other"]))
         if where == "private":
             creator = "VENDOR " + data.draw(_VALUE)
             group = data.draw(st.sampled_from([0x0009, 0x0011, 0x0029, 0x0041]))
@@ -215,6 +235,10 @@ def test_planted_values_never_leak(data):
             current.add_new(0x00580000 | data.draw(st.integers(1, 0xFF)) << 4, "DA", date)
         elif where == "lo":
             current.add_new(0x005A0000 | data.draw(st.integers(1, 0xFF)) << 4, "LO", value)
+        elif where == "patient":  # in the data dictionary, not in Table E.1-1: the patient's own
+            setattr(current, data.draw(st.sampled_from(_PATIENT_NOT_IN_TABLE)), value)
+        elif where == "other" and kind not in ("name", "token"):  # not in the table, nor about the patient
+            setattr(current, data.draw(st.sampled_from(_OTHER_NOT_IN_TABLE)), value)
         else:
             kw = data.draw(st.sampled_from(["PatientName", "OtherPatientNames", "PatientComments",
                                             "StudyDescription", "InstitutionName", "OperatorsName"]))
@@ -443,3 +467,17 @@ def test_report_counts_skips_by_fixed_reason_and_quotes_nothing_from_the_input(t
     everything = "\n".join(p.read_text() for p in (tmp_path / "o").rglob("*.json*"))
     for word in ("QDOEJANE", "555-0101", "QSMITH", "MRN", "QPRIVATECREATOR"):
         assert word not in text and word not in everything, word
+
+
+def test_public_attributes_outside_the_table_are_cleaned_by_vr():
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "121071", "DCM", "Finding"
+    ds = _ds(PatientBirthDateInAlternativeCalendar="13690524", PatientSpeciesDescription="call Dr Q Jones 555-867-5309",
+             PatientBreedDescription="jones@example.org", Manufacturer="ACME", ManufacturerModelName="Scanner 2000",
+             ContentDescription="sent 03/04/2021 to jane@example.org, ref 99887766", ConceptNameCodeSequence=[code])
+    Deidentifier(KEY).deidentify(ds)
+    for kw in ("PatientBirthDateInAlternativeCalendar", "PatientSpeciesDescription", "PatientBreedDescription"):
+        assert kw not in ds, kw  # the Patient group: all of it is about the patient
+    assert ds.Manufacturer == "ACME" and ds.ManufacturerModelName == "Scanner 2000"  # nothing to clean
+    assert ds.ContentDescription == "sent *** to ***, ref ***"
+    assert ds.ConceptNameCodeSequence[0].CodeValue == "121071"  # a code, not an identifier
