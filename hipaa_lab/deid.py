@@ -5,8 +5,9 @@
 
 * a row of Table E.1-1 (:mod:`hipaa_lab.annex_e`), with the chosen options; combined actions
   (``X/Z``, ``Z/D`` ...) by the attribute's Type in the IOD (:data:`ATTRIBUTE_TYPES`);
-* overlays (60xx) and curves (50xx) by their repeating-group rows; an overlay whose data goes
-  loses its whole group;
+* overlays (60xx) and curves (50xx) by their repeating-group rows; an overlay whose data would
+  be removed, emptied or cleaned (Clean Graphics) loses its whole group, so no overlay is left
+  that cannot be decoded;
 * private elements: removed, except with Retain Safe Private the numeric ones in
   :data:`SAFE_PRIVATE` (their private creators stay);
 * public elements outside the table, by VR, so that an attribute the table does not list cannot
@@ -485,7 +486,10 @@ class Deidentifier:
         if "/" in action:
             action = resolve_by_type(action, self._type(tag, ctx))
             rule += f" (by Type: {action})"
-        if action == "X" and 0x6000 <= tag >> 16 <= 0x601E and tag & 0xFFFF == 0x3000:
+        if action != "K" and 0x6000 <= tag >> 16 <= 0x601E and tag & 0xFFFF == 0x3000:
+            # a bitmap cannot be cleaned, emptied or replaced by a dummy and still decode against
+            # its Overlay Rows and Columns: the overlay goes whole (Clean Graphics too)
+            action = "X"
             drop_groups.add(tag >> 16)
             rule += "; the whole overlay group"
         if action == "X":

@@ -481,3 +481,18 @@ def test_public_attributes_outside_the_table_are_cleaned_by_vr():
     assert ds.Manufacturer == "ACME" and ds.ManufacturerModelName == "Scanner 2000"  # nothing to clean
     assert ds.ContentDescription == "sent *** to ***, ref ***"
     assert ds.ConceptNameCodeSequence[0].CodeValue == "121071"  # a code, not an identifier
+
+
+@pytest.mark.parametrize("options", [(), ("clean-graphics",)])
+def test_an_overlay_is_kept_whole_or_dropped_whole(options):
+    """Clean Graphics cannot clean a bitmap: the overlay goes as a group, never as a 2-byte stub."""
+    ds = _ds(Rows=8, Columns=8)
+    ds.add_new(0x60000010, "US", 8)
+    ds.add_new(0x60000011, "US", 8)
+    ds.add_new(0x60000040, "CS", "G")
+    ds.add_new(0x60000050, "SS", [1, 1])
+    ds.add_new(0x60000100, "US", 1)
+    ds.add_new(0x60000102, "US", 0)
+    ds.add_new(0x60003000, "OW", b"\xff" * 8)
+    Deidentifier(KEY, options).deidentify(ds)
+    assert not [t for t in ds.keys() if t.group == 0x6000]
