@@ -48,7 +48,7 @@ from pydicom.uid import UID, ImplicitVRLittleEndian
 from hipaa_lab import annex_e
 from hipaa_lab.annex_e import BASIC_CODE, EDITION, Option, Profile, resolve, resolve_by_type
 from hipaa_lab.errors import UsageError
-from hipaa_lab.phi import tag_path
+from hipaa_lab.phi import tag_path, write_atomic
 from hipaa_lab.pseudonyms import Pseudonymizer, load_key
 
 __all__ = [
@@ -899,19 +899,24 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
                     dcmwrite(f, ds, enforce_file_format=True)
                 except Exception as exc:  # a value that pydicom cannot encode: a damaged element
                     raise _SkipFile(SkipReason.DAMAGED, f"{type(exc).__name__}: {str(exc)[:60]}") from None
-            try:
-                os.link(tmp, out)  # never overwrite: a second input with the same UID is a duplicate
+            # the provenance first: an output is there only with its log (a failure leaves neither)
+            log = dst / "provenance" / (name[:-4] + ".jsonl")
+            text = "".join(json.dumps(c.to_json()) + "\n" for c in ctx_changes)
+            log.parent.mkdir(parents=True, exist_ok=True)
+            try:  # never overwrite: a second input with the same UID is a duplicate
+                write_atomic(log, text.encode(), replace=False)
             except FileExistsError:
                 raise _SkipFile(SkipReason.DUPLICATE, "an output with this UID exists") from None
+            try:
+                os.link(tmp, out)
+            except FileExistsError:
+                log.unlink(missing_ok=True)
+                raise _SkipFile(SkipReason.DUPLICATE, "an output with this UID exists") from None
+            except BaseException:
+                log.unlink(missing_ok=True)
+                raise
         finally:
             os.unlink(tmp)
-        log = dst / "provenance" / (name[:-4] + ".jsonl")
-        log.parent.mkdir(parents=True, exist_ok=True)
-        text = "".join(json.dumps(c.to_json()) + "\n" for c in ctx_changes)
-        fd, tmp = tempfile.mkstemp(dir=log.parent, prefix=".", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, log)
         result.output, result.changes = name, len(ctx_changes)
     except _SkipFile as exc:
         result.code, result.reason = exc.code, str(exc)
@@ -1030,8 +1035,6 @@ def deidentify_tree(src, dst, *, key_file, options=(), profile: str = "basic", j
             bar.close()
         if jobs > 1:
             pool.shutdown(cancel_futures=True)
-    from hipaa_lab.phi import write_atomic
-
     write_atomic(dst / "deid-report.json", json.dumps(report.to_json(), indent=1).encode())
     if linkage is not None:
         write_atomic(Path(linkage), "".join(json.dumps(x) + "\n" for x in links).encode())

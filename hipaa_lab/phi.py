@@ -195,8 +195,12 @@ class AnswerKey:
                 f"dataset, seed and entries; {type(exc).__name__}: {str(exc)[:80]})") from None
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
+def write_atomic(path: Path, data: bytes, *, replace: bool = True) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename: a reader sees all or nothing.
+
+    With ``replace=False`` an existing ``path`` is never overwritten (the temporary file is linked,
+    not renamed): :class:`FileExistsError` instead.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -204,10 +208,12 @@ def write_atomic(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _private_creator(ds: Dataset, tag: BaseTag) -> str | None:

@@ -496,3 +496,32 @@ def test_an_overlay_is_kept_whole_or_dropped_whole(options):
     ds.add_new(0x60003000, "OW", b"\xff" * 8)
     Deidentifier(KEY, options).deidentify(ds)
     assert not [t for t in ds.keys() if t.group == 0x6000]
+
+
+def test_an_output_whose_provenance_cannot_be_written_is_not_left_behind(tmp_path):
+    src = tmp_path / "in.dcm"
+    ds = _ds(Rows=2)
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.save_as(src, enforce_file_format=True)
+    dst = tmp_path / "out"
+    dst.mkdir()
+    (dst / "provenance").write_text("a file where the provenance folder should be")
+    result = deid.deidentify_file(src, dst, Deidentifier(KEY))
+    assert result.output is None and result.code is deid.SkipReason.FAILED
+    assert not list(dst.rglob("*.dcm")) and not [p for p in dst.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_a_duplicate_keeps_the_first_output_and_its_provenance(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for name, comment in (("a.dcm", "first"), ("b.dcm", "second")):
+        ds = _ds(Rows=2, StudyDescription=comment) if name == "a.dcm" else _ds(Rows=2)
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.save_as(src / name, enforce_file_format=True)
+    report = deidentify_tree(src, tmp_path / "o", key_file=tmp_path / "k", progress=False,
+                             err=__import__("io").StringIO())
+    assert report.processed == 1 and report.skipped == {"duplicate SOP Instance UID": 1}
+    (log,) = (tmp_path / "o" / "provenance").rglob("*.jsonl")
+    assert "StudyDescription" in log.read_text()  # the first input's changes, not the duplicate's
