@@ -49,6 +49,7 @@ from hipaa_lab import annex_e
 from hipaa_lab.annex_e import BASIC_CODE, EDITION, Option, Profile, resolve, resolve_by_type
 from hipaa_lab.errors import UsageError
 from hipaa_lab.phi import tag_path, write_atomic
+from hipaa_lab.pixels import needs_cleaning as _needs_cleaning
 from hipaa_lab.pseudonyms import Pseudonymizer, load_key
 
 __all__ = [
@@ -103,10 +104,6 @@ _SAFE_CREATORS = frozenset(creator for creator, _, _ in SAFE_PRIVATE)
 _NUMERIC = {"US", "SS", "UL", "SL", "FL", "FD", "DS", "IS", "SV", "UV"}
 #: Three-digit ZIP codes of 20,000 people or fewer (2000 census), which Safe Harbor turns into 000.
 RESTRICTED_ZIP3 = frozenset("036 059 063 102 203 556 692 790 821 823 830 831 878 879 884 890 893".split())
-#: Modalities whose pixels often carry text.
-_TEXT_MODALITIES = {"US", "OT", "SC", "DOC", "XC", "ES", "GM", "SM", "IVUS", "OP", "XA", "RF"}
-_TEXT_SOP_PREFIXES = ("1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.6.", "1.2.840.10008.5.1.4.1.1.3.1",
-                      "1.2.840.10008.5.1.4.1.1.77.")
 
 _DUMMY = {
     "DA": "19000101", "TM": "000000", "DT": "19000101000000.000000", "AS": "000Y", "IS": "0", "DS": "0",
@@ -835,22 +832,9 @@ def _read(path: Path) -> Dataset:
 
 
 def needs_pixel_cleaning(ds: Dataset, options=()) -> bool:
-    """Whether ``ds``'s pixels may carry burned-in text, so must be cleaned before sharing.
-
-    Yes when BurnedInAnnotation is YES or Clean Pixel Data is chosen; no when it is NO; when it is
-    absent, yes for the modalities and SOP classes where machines write text into images
-    (ultrasound, secondary capture, endoscopy, angiography...).
-    """
-    options = annex_e._parse_options(options)
-    if "PixelData" not in ds:
-        return False
-    bia = str(ds.get("BurnedInAnnotation", "") or "").upper()
-    if Option.CLEAN_PIXEL_DATA in options or bia == "YES":
-        return True
-    if bia == "NO":
-        return False
-    sop = str(ds.get("SOPClassUID", "") or "")
-    return str(ds.get("Modality", "")).upper() in _TEXT_MODALITIES or sop.startswith(_TEXT_SOP_PREFIXES)
+    """Whether ``ds``'s pixels may carry burned-in text, so must be cleaned before sharing:
+    :func:`hipaa_lab.pixels.needs_cleaning`, with Clean Pixel Data when it is among ``options``."""
+    return _needs_cleaning(ds, Option.CLEAN_PIXEL_DATA in annex_e._parse_options(options))
 
 
 def _output_name(ds: Dataset, deid: Deidentifier) -> str:

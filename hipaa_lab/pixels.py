@@ -96,6 +96,7 @@ __all__ = [
     "blank_regions",
     "clean_burned_in",
     "find_text",
+    "needs_cleaning",
     "ocr_available",
     "remove_overlays",
 ]
@@ -570,14 +571,47 @@ def _detect(ds: Dataset, arr: np.ndarray, frames: Iterable[int]) -> list[TextBox
     return [b for b in map(lambda b: _clip(b, rows, cols), boxes) if b.width > 0 and b.height > 0]
 
 
+#: Modalities whose pixels often carry text.
 _TEXT_MODALITIES = {"US", "OT", "SC", "DOC", "XC", "ES", "GM", "SM", "IVUS", "OP", "XA", "RF"}
+#: SOP classes whose pixels often carry text: Secondary Capture, ultrasound, visible light.
+_TEXT_SOP_PREFIXES = (_SC_PREFIX, "1.2.840.10008.5.1.4.1.1.6.", "1.2.840.10008.5.1.4.1.1.3.1",
+                      "1.2.840.10008.5.1.4.1.1.77.")
 
 
 def _expects_text(ds: Dataset) -> bool:
     """Whether text in the pixels is to be expected: marked so, or a kind of image that carries it."""
     return (str(ds.get("BurnedInAnnotation", "")).upper() == "YES" or _is_us(ds) or _is_scanned(ds)
             or str(ds.get("Modality", "")).upper() in _TEXT_MODALITIES
-            or str(ds.get("SOPClassUID", "")).startswith(_SC_PREFIX))
+            or str(ds.get("SOPClassUID", "")).startswith(_TEXT_SOP_PREFIXES))
+
+
+def needs_cleaning(ds: Dataset, clean_pixel_data: bool = False) -> bool:
+    """Whether the pixels of ``ds`` may carry burned-in text, so must be cleaned before sharing.
+
+    Yes when ``BurnedInAnnotation`` is YES or ``clean_pixel_data`` (the Clean Pixel Data option)
+    is asked for; no when it is NO or there is no Pixel Data; when it is absent, yes for the
+    modalities and SOP classes where machines write text into images (ultrasound, secondary
+    capture, scanned documents, endoscopy, angiography...).
+
+    Examples
+    --------
+    >>> from pydicom.dataset import Dataset
+    >>> ds = Dataset()
+    >>> ds.Modality, ds.PixelData = "US", b"\\0\\0"
+    >>> needs_cleaning(ds)
+    True
+    >>> ds.BurnedInAnnotation = "NO"
+    >>> needs_cleaning(ds), needs_cleaning(ds, clean_pixel_data=True)
+    (False, True)
+    """
+    if "PixelData" not in ds:
+        return False
+    bia = str(ds.get("BurnedInAnnotation", "") or "").upper()
+    if clean_pixel_data or bia == "YES":
+        return True
+    if bia == "NO":
+        return False
+    return _expects_text(ds)
 
 
 def _clip(b: TextBox, rows: int, cols: int) -> TextBox:

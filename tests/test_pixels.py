@@ -442,3 +442,22 @@ def test_dataset_without_pixels():
     assert px.clean_burned_in(ds).status == "clean"
     with pytest.raises(ValueError, match="no Pixel Data"):
         px.find_text(ds)
+
+
+def test_needs_cleaning_is_the_one_rule_deid_uses():
+    from hipaa_lab import deid, pixels
+    from hipaa_lab.studies import make_study
+
+    assert not hasattr(deid, "_TEXT_MODALITIES")  # one list, in pixels
+    for modality, expected in (("US", True), ("SC", True), ("CT", False), ("MR", False)):
+        ds = make_study(modality, seed=2, slices=1).instances[0].dataset
+        ds.pop("BurnedInAnnotation", None)
+        assert pixels.needs_cleaning(ds) is expected, modality
+        assert deid.needs_pixel_cleaning(ds) is expected, modality
+        assert pixels.needs_cleaning(ds, clean_pixel_data=True) and deid.needs_pixel_cleaning(ds, ["clean-pixel-data"])
+        ds.BurnedInAnnotation = "NO"
+        assert not pixels.needs_cleaning(ds) and not deid.needs_pixel_cleaning(ds)
+        ds.BurnedInAnnotation = "YES"
+        assert pixels.needs_cleaning(ds) and deid.needs_pixel_cleaning(ds)
+        del ds.PixelData
+        assert not pixels.needs_cleaning(ds, clean_pixel_data=True)
