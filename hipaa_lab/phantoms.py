@@ -78,7 +78,7 @@ def draw_text(
     >>> import numpy as np
     >>> img = np.zeros((40, 200), np.uint8)
     >>> x, y, w, h = draw_text(img, 5, 5, "DOE^JANE", 16, 255)
-    >>> (x, y) == (5, 5) and w > 40 and img[y : y + h, x : x + w].max() == 255
+    >>> (x, y) == (5, 5) and w > 40 and int(img[y : y + h, x : x + w].max()) == 255
     True
     """
     mask = text_mask(text, size, mono=mono)
