@@ -54,3 +54,15 @@ def test_demo_refuses_a_folder_that_holds_files(tmp_path):
         demo.run(tmp_path, quiet=True)
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
     assert cli.main(["demo", "--out", str(tmp_path)]) == 1
+
+
+def test_the_completion_export_passes_our_own_scanner(demo_run):
+    """An export for managers and auditors carries no identifier of the synthetic patients."""
+    from hipaa_lab.phi import AnswerKey
+    from hipaa_lab.scan import scan_paths
+
+    out, _ = demo_run
+    report = scan_paths([out / "completion.csv"], key=AnswerKey.load(out / "dataset" / "answer-key.json"), ocr=False)
+    assert report.files and not report.errors
+    # the export's own dates (when learners submitted) are its purpose; no patient value may appear
+    assert not [f.format() for f in report.findings if f.rule == "exact-value"]
