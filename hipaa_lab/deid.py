@@ -31,7 +31,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -844,6 +843,26 @@ def _output_name(ds: Dataset, deid: Deidentifier) -> str:
     return f"{part('StudyInstanceUID')}/{part('SeriesInstanceUID')}/{part('SOPInstanceUID')}.dcm"
 
 
+_TEMP_NAMES = itertools.count()
+
+
+def _create_temp(folder: Path) -> tuple[int, str]:
+    """A new, empty, hidden ``.<pid>-<n>.tmp`` in ``folder`` (made when missing): its fd and path.
+
+    Created with ``O_EXCL``, so it is never another's file; the folder is made only when the
+    creation finds it missing, so that a batch costs no ``mkdir`` per file.
+    """
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{os.getpid()}-{next(_TEMP_NAMES)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600), tmp
+        except FileNotFoundError:
+            folder.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:  # left by a process with this id that was killed
+            continue
+    raise FileExistsError(f"no free temporary name in {folder}")
+
+
 def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
     """De-identify one file into the tree ``dst``; never raises for a bad input (see ``reason``)."""
     result = FileResult(str(src))
@@ -875,32 +894,34 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
         ds.preamble = b"\0" * 128
         name = _output_name(ds, deid)
         out = dst / name
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".", suffix=".tmp")
+        log = dst / "provenance" / (name[:-4] + ".jsonl")
+        fd, tmp = _create_temp(out.parent)
+        tmp_log = None
         try:
             with os.fdopen(fd, "wb") as f:
                 try:
                     dcmwrite(f, ds, enforce_file_format=True)
                 except Exception as exc:  # a value that pydicom cannot encode: a damaged element
                     raise _SkipFile(SkipReason.DAMAGED, f"{type(exc).__name__}: {str(exc)[:60]}") from None
-            # the provenance first: an output is there only with its log (a failure leaves neither)
-            log = dst / "provenance" / (name[:-4] + ".jsonl")
-            text = "".join(json.dumps(c.to_json()) + "\n" for c in ctx_changes)
-            log.parent.mkdir(parents=True, exist_ok=True)
+            # the provenance first: an output is there only with its log (a failure leaves neither).
+            # No fsync: the temporary name and the link make it all or nothing under its final name
+            fd, tmp_log = _create_temp(log.parent)
+            with os.fdopen(fd, "wb") as f:
+                f.write("".join(json.dumps(c.to_json()) + "\n" for c in ctx_changes).encode())
             try:  # never overwrite: a second input with the same UID is a duplicate
-                write_atomic(log, text.encode(), replace=False)
+                os.link(tmp_log, log)
             except FileExistsError:
                 raise _SkipFile(SkipReason.DUPLICATE, "an output with this UID exists") from None
-            try:
-                os.link(tmp, out)
-            except FileExistsError:
-                log.unlink(missing_ok=True)
-                raise _SkipFile(SkipReason.DUPLICATE, "an output with this UID exists") from None
+            try:  # the log's link claimed the name: no other input is written to this output
+                os.rename(tmp, out)
+                tmp = None
             except BaseException:
                 log.unlink(missing_ok=True)
                 raise
         finally:
-            os.unlink(tmp)
+            for t in (tmp, tmp_log):
+                if t is not None:
+                    os.unlink(t)
         result.output, result.changes = name, len(ctx_changes)
     except _SkipFile as exc:
         result.code, result.reason = exc.code, str(exc)
