@@ -163,6 +163,7 @@ _PATTERNS = re.compile(
     r"|\b[A-Za-z]*\d[A-Za-z0-9-]{3,}\b",  # MRN-like: a token of 4+ characters with a digit
 )
 _TOKEN = re.compile(r"\w+")
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,13 @@ class _Ctx:
 
     def log(self, path: str, action: str, rule: str) -> None:
         self.changes.append(Change(path, action, rule))
+
+    def holds_identifier(self, text: str) -> bool:
+        """Whether lower-case ``text`` holds one of the patient's identifiers or tokens."""
+        long = self.__dict__.get("_long")
+        if long is None:  # the identities are complete once the context is made: listed once
+            long = self.__dict__["_long"] = tuple(v for v in self.identities if len(v) >= 4)
+        return any(v in text for v in long) or not self.tokens.isdisjoint(_TOKEN.findall(text))
 
 
 def _segment(ds: Dataset, tag: int) -> str:
@@ -383,8 +391,8 @@ class Deidentifier:
                     # a descriptor loses a word before a text keeps a name
                     # (a one-character given name is common in Chinese and Japanese)
                     tokens |= {p.lower() for p in parts if len(p) >= 2 or not p.isascii()}
-                elif any(c.isdigit() for c in text):
-                    tokens |= {t.lower() for t in _TOKEN.findall(text) if len(t) >= 3 and any(c.isdigit() for c in t)}
+                elif _DIGIT.search(text):
+                    tokens |= {t.lower() for t in _TOKEN.findall(text) if len(t) >= 3 and _DIGIT.search(t)}
 
     def deidentify(self, ds: Dataset, *, pixel_cleaned: bool = False) -> list[Change]:
         """Clean ``ds`` in place (header only; see :func:`deidentify_file` for pixels); return the changes."""
@@ -534,8 +542,7 @@ class Deidentifier:
             self._zip(elem)
         elif action == "I":
             text = str(elem.value or "").lower()
-            if any(v in text for v in ctx.identities if len(v) >= 4) or any(
-                    t.lower() in ctx.tokens for t in _TOKEN.findall(text)):
+            if ctx.holds_identifier(text):
                 del ds[tag]
                 ctx.log(path, "X", rule + ": holds an identifier of this patient")
             return
@@ -581,8 +588,7 @@ class Deidentifier:
             ds[tag] = _raw_with(raw, vr, [dummy], ctx.encoding)
         elif action == "I":
             text = "\\".join(values).lower()
-            if any(v in text for v in ctx.identities if len(v) >= 4) or any(
-                    t in ctx.tokens for t in _TOKEN.findall(text)):
+            if ctx.holds_identifier(text):
                 del ds[tag]
                 ctx.log(path, "X", rule + ": holds an identifier of this patient")
             elif vr in _MAX_LEN and not _plausible(raw.value, vr):
