@@ -340,17 +340,29 @@ class Deidentifier:
         identities: set[str] = set()
         tokens: set[str] = set()
         self._collect(ds, identities, tokens, 0)
-        pid = str(ds.get("PatientID", "") or "")
-        issuer = str(ds.get("IssuerOfPatientID", "") or "")
+        encoding = _encoding(ds, "latin-1")
+        def text(tag: int) -> str:  # str(ds.get(tag) or ""), from the raw bytes when they are plain
+            raw = ds.get_item(tag)
+            if raw is None:
+                return ""
+            values = None
+            if raw.is_raw and isinstance(raw.value, bytes) and not raw.value[:1].isspace():
+                vr = raw.VR or (dictionary_VR(tag) if tag in DicomDictionary else "UN")
+                values = _raw_strings(raw, vr, encoding) if vr != "UN" else None
+            if values is None or len(values) > 1:
+                return str(ds[tag].value or "")
+            return values[0] if values else ""
+        pid = text(0x00100020)
+        issuer = text(0x00100021)
         over = False
-        age = str(ds.get("PatientAge", "") or "")
+        age = text(0x00101010)
         if age.endswith("Y") and age[:-1].isdigit() and int(age[:-1]) > 89:
             over = True
-        birth = str(ds.get("PatientBirthDate", "") or "")[:4]
-        study = str(ds.get("StudyDate", "") or ds.get("ContentDate", "") or "")[:4]
+        birth = text(0x00100030)[:4]
+        study = (text(0x00080020) or text(0x00080023))[:4]
         if birth.isdigit() and (int(study) if study.isdigit() else dt.date.today().year) - int(birth) > 89:
             over = True
-        return _Ctx(str(ds.get("SOPClassUID", "") or ""), self.pseudo.date_shift(pid, issuer),
+        return _Ctx(text(0x00080016), self.pseudo.date_shift(pid, issuer),
                     identities, tokens, over)
 
     def _collect(self, ds: Dataset, identities: set[str], tokens: set[str], depth: int,
