@@ -1,7 +1,12 @@
 """De-identification per DICOM PS3.15 Annex E (Table E.1-1, edition 2026d) and HIPAA Safe Harbor.
 
 :class:`Deidentifier` cleans one dataset in place; :func:`deidentify_tree` runs a batch (the
-``hipaa-lab deid`` command).  How each element is decided:
+``hipaa-lab deid`` command).  A batch writes into DST the outputs, ``deid-report.json`` and the
+provenance log: ``provenance/part-N.jsonl``, one per process, one JSON line per output
+(``{"output": name, "changes": [{"path", "action", "rule"}...]}``, tag paths and the tool's own
+words, no values).  Every file is written under a hidden ``.*.tmp`` name and gets its final name
+only whole: an output by a link once written, a log by a rename once the batch has finished (a
+killed batch leaves its logs hidden, and no report).  How each element is decided:
 
 * a row of Table E.1-1 (:mod:`hipaa_lab.annex_e`), with the chosen options; combined actions
   (``X/Z``, ``Z/D`` ...) by the attribute's Type in the IOD (:data:`ATTRIBUTE_TYPES`);
@@ -872,14 +877,14 @@ def _output_name(ds: Dataset, deid: Deidentifier) -> str:
 _TEMP_NAMES = itertools.count()
 
 
-def _create_temp(folder: Path) -> tuple[int, str]:
-    """A new, empty, hidden ``.<pid>-<n>.tmp`` in ``folder`` (made when missing): its fd and path.
+def _create_temp(folder: Path, suffix: str = ".tmp") -> tuple[int, str]:
+    """A new, empty, hidden ``.<pid>-<n><suffix>`` in ``folder`` (made when missing): its fd and path.
 
     Created with ``O_EXCL``, so it is never another's file; the folder is made only when the
     creation finds it missing, so that a batch costs no ``mkdir`` per file.
     """
     for _ in range(100):
-        tmp = os.path.join(folder, f".{os.getpid()}-{next(_TEMP_NAMES)}.tmp")
+        tmp = os.path.join(folder, f".{os.getpid()}-{next(_TEMP_NAMES)}{suffix}")
         try:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600), tmp
         except FileNotFoundError:
@@ -889,8 +894,38 @@ def _create_temp(folder: Path) -> tuple[int, str]:
     raise FileExistsError(f"no free temporary name in {folder}")
 
 
+#: This process's open provenance logs, by DST: hidden ``provenance/.<pid>-<n>.jsonl.tmp`` files.
+_LOGS: dict[str, object] = {}
+
+
+def _provenance_log(dst: Path):
+    """This process's provenance log in ``dst``, opened (hidden, ``O_EXCL``) on first use."""
+    log = _LOGS.get(str(dst))
+    if log is None:
+        fd, tmp = _create_temp(dst / "provenance", ".jsonl.tmp")
+        log = _LOGS[str(dst)] = os.fdopen(fd, "w", encoding="utf-8")
+    return log
+
+
+def _finish_provenance(dst: Path) -> None:
+    """Close this process's log in ``dst`` and give every process's log its final name,
+    ``provenance/part-<n>.jsonl`` (called once every worker has ended)."""
+    log = _LOGS.pop(str(dst), None)
+    if log is not None:
+        log.close()
+    folder = dst / "provenance"
+    if folder.is_dir():
+        parts = sorted(p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".jsonl.tmp"))
+        for i, p in enumerate(parts, 1):
+            os.rename(p, folder / f"part-{i}.jsonl")
+
+
 def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
-    """De-identify one file into the tree ``dst``; never raises for a bad input (see ``reason``)."""
+    """De-identify one file into the tree ``dst``; never raises for a bad input (see ``reason``).
+
+    The output's provenance record is appended to this process's hidden log in ``dst``, which
+    :func:`deidentify_tree` names ``provenance/part-N.jsonl`` at the end of the batch.
+    """
     result = FileResult(str(src))
     try:
         ds = _read(Path(src))
@@ -920,34 +955,25 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
         ds.preamble = b"\0" * 128
         name = _output_name(ds, deid)
         out = dst / name
-        log = dst / "provenance" / (name[:-4] + ".jsonl")
+        log = _provenance_log(dst)  # before the output: a log that cannot be opened leaves no output
+        record = json.dumps({"output": name, "changes": [c.to_json() for c in ctx_changes]}) + "\n"
         fd, tmp = _create_temp(out.parent)
-        tmp_log = None
         try:
             with os.fdopen(fd, "wb") as f:
                 try:
                     dcmwrite(f, ds, enforce_file_format=True)
                 except Exception as exc:  # a value that pydicom cannot encode: a damaged element
                     raise _SkipFile(SkipReason.DAMAGED, f"{type(exc).__name__}: {str(exc)[:60]}") from None
-            # the provenance first: an output is there only with its log (a failure leaves neither).
-            # No fsync: the temporary name and the link make it all or nothing under its final name
-            fd, tmp_log = _create_temp(log.parent)
-            with os.fdopen(fd, "wb") as f:
-                f.write("".join(json.dumps(c.to_json()) + "\n" for c in ctx_changes).encode())
             try:  # never overwrite: a second input with the same UID is a duplicate
-                os.link(tmp_log, log)
+                os.link(tmp, out)
             except FileExistsError:
                 raise _SkipFile(SkipReason.DUPLICATE, "an output with this UID exists") from None
-            try:  # the log's link claimed the name: no other input is written to this output
-                os.rename(tmp, out)
-                tmp = None
-            except BaseException:
-                log.unlink(missing_ok=True)
-                raise
         finally:
-            for t in (tmp, tmp_log):
-                if t is not None:
-                    os.unlink(t)
+            os.unlink(tmp)
+        # the output's record, whole, right after it (one write; no fsync: the log has a final
+        # name only once the batch has finished, see _finish_provenance)
+        log.write(record)
+        log.flush()
         result.output, result.changes = name, len(ctx_changes)
     except _SkipFile as exc:
         result.code, result.reason = exc.code, str(exc)
@@ -1067,7 +1093,11 @@ def deidentify_tree(src, dst, *, key_file, options=(), profile: str = "basic", j
         if bar is not None:
             bar.close()
         if jobs > 1:
-            pool.shutdown(cancel_futures=True)
+            pool.shutdown(cancel_futures=True)  # waits for the workers: their logs are closed
+        log = _LOGS.pop(str(dst), None)
+        if log is not None:
+            log.close()
+    _finish_provenance(dst)
     write_atomic(dst / "deid-report.json", json.dumps(report.to_json(), indent=1).encode())
     if linkage is not None:
         write_atomic(Path(linkage), "".join(json.dumps(x) + "\n" for x in links).encode())

@@ -905,17 +905,26 @@ def _scan_name(rel: str, found: _Collector, known: KnownValues | None) -> None:
                 found.add(Location.FILENAME, None, cat, "exact-value", f"name {mask(part, 64)}")
 
 
-def _provenance_path(line: str) -> str:
-    """Of a line of the de-identifier's provenance log, the tag path: the action and the rule (a table
-    row's number and name, "Referring Physician's Name") are the tool's own words, not the input's."""
-    if line.startswith('{"path": '):
+def _provenance_paths(line: str) -> list[str]:
+    """Of a line of the de-identifier's provenance log, the text to scan: the tag paths.
+
+    A line is one output's record, ``{"output": name, "changes": [{"path", "action", "rule"}...]}``
+    (or, in logs of earlier versions, one change). The action and the rule (a table row's number
+    and name, "Referring Physician's Name") are the tool's own words, not the input's, and the
+    output's name is made of new UIDs and keyed hashes; any other line is scanned whole.
+    """
+    if line.startswith('{"path": ') or line.startswith('{"output": '):
         try:
             record = json.loads(line)
         except ValueError:
-            return line
+            return [line]
         if isinstance(record, dict) and set(record) == {"path", "action", "rule"}:
-            return str(record["path"])
-    return line
+            return [str(record["path"])]
+        if isinstance(record, dict) and set(record) == {"output", "changes"} \
+                and isinstance(record["output"], str) and isinstance(record["changes"], list) \
+                and all(isinstance(c, dict) and set(c) == {"path", "action", "rule"} for c in record["changes"]):
+            return [record["output"]] + [str(c["path"]) for c in record["changes"]]
+    return [line]
 
 
 def scan_file(
@@ -947,7 +956,8 @@ def scan_file(
     if text is not None:
         for n, line in enumerate(text.splitlines(), 1):
             if line.strip():
-                found.text(Location.HEADER, f"line {n}", "", _provenance_path(line), known_values, loose=False)
+                for text in _provenance_paths(line):
+                    found.text(Location.HEADER, f"line {n}", "", text, known_values, loose=False)
     return found.out
 
 

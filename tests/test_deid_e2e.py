@@ -51,7 +51,7 @@ CLI = [sys.executable, "-m", "hipaa_lab.cli"]
 #: Output names: 2.25 UIDs (or keyed hashes) only, three levels deep, plus the report and provenance.
 _UID_PART = r"(?:2\.25\.\d{1,39}|x[0-9a-f]{16})"
 _OUTPUT_NAME = re.compile(rf"{_UID_PART}/{_UID_PART}/{_UID_PART}\.dcm")
-_PROVENANCE_NAME = re.compile(rf"provenance/{_UID_PART}/{_UID_PART}/{_UID_PART}\.jsonl")
+_PROVENANCE_NAME = re.compile(r"provenance/part-\d+\.jsonl")
 _SKIP_LINE = re.compile(r"hipaa-lab deid: skipped (/.+?): (.+)")
 #: Damaged inputs the batch must skip, with a word its reason must hold.
 UNREADABLE = {"empty.dcm": "empty", "notes.txt": "not DICOM", "truncated.dcm": "truncated",
@@ -242,7 +242,10 @@ def test_dst_holds_only_outputs_report_and_provenance_with_safe_names(batch):
     dcm = [n for n in names if _OUTPUT_NAME.fullmatch(n)]
     prov = [n for n in names if _PROVENANCE_NAME.fullmatch(n)]
     assert sorted(dcm + prov + ["deid-report.json"]) == names, set(names) - set(dcm + prov)
-    assert len(dcm) == len(_links(batch.linkage)) == len(prov)
+    assert len(dcm) == len(_links(batch.linkage)) and prov
+    # one record per output, keyed by its name
+    records = [json.loads(line) for n in prov for line in (batch.dst / n).read_text().splitlines()]
+    assert sorted(r["output"] for r in records) == sorted(dcm)
     assert not (batch.dst / batch.linkage.name).exists()
     # no component of a source path, and no planted identifier, in a name or in the report
     report = (batch.dst / "deid-report.json").read_text()
@@ -513,6 +516,8 @@ def test_scanner_reads_its_own_provenance_log_as_tag_paths(tmp_path):
     lines = [{"path": "ReferringPhysicianName", "action": "Z", "rule": "E.1-1 00080090 Referring Physician's Name"},
              {"path": "OtherPatientIDsSequence[0].PatientID", "action": "D", "rule": "E.1-1 00100020 Patient ID"}]
     log.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    assert scan_file(log) == []
+    log.write_text(json.dumps({"output": "2.25.1/2.25.2/2.25.3.dcm", "changes": lines}) + "\n")
     assert scan_file(log) == []
     known = KnownValues()
     known.add("Smith^John", SafeHarborCategory.NAMES, person_name=True)
