@@ -298,6 +298,7 @@ class Deidentifier:
         self.table = annex_e.load_table()
         self.pseudo = Pseudonymizer(key)
         self._uid_cache: dict[str, str] = {}
+        self._decided: dict[tuple[int, str], tuple[str, str]] = {}
         effective = set(self.options)
         if self.profile is Profile.SAFE_HARBOR:
             effective.add(Option.RETAIN_PATIENT_CHARACTERISTICS)
@@ -429,7 +430,15 @@ class Deidentifier:
         return ATTRIBUTE_TYPES.get(tag)
 
     def _decide(self, tag: int, vr: str) -> tuple[str, str]:
-        """(action, rule) for one element outside the item-value rules."""
+        """(action, rule) for one element outside the item-value rules (decided once per tag and VR)."""
+        decided = self._decided.get((tag, vr))
+        if decided is None:
+            if len(self._decided) > 100_000:
+                self._decided.clear()
+            decided = self._decided[(tag, vr)] = self._decide_anew(tag, vr)
+        return decided
+
+    def _decide_anew(self, tag: int, vr: str) -> tuple[str, str]:
         group, el = tag >> 16, tag & 0xFFFF
         if el == 0:
             return "X", "group length"
