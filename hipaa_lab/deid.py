@@ -480,11 +480,13 @@ class Deidentifier:
         kept_creators: set[int] = set()
         outer = ctx.encoding
         ctx.encoding = _encoding(ds, outer)
-        for tag, raw in list(ds.items()):
-            tag = int(tag)  # a plain int: BaseTag compares in Python on every dict lookup
+        for key, raw in list(ds.items()):
+            # a plain int for this module's tables (BaseTag compares in Python on every dict
+            # lookup) and the data set's own key for the data set (found by identity)
+            tag = int(key)
             vr = raw.VR or (dictionary_VR(tag) if tag in DicomDictionary else "UN")
             if vr in ("US or SS", "OB or OW", "US or OW", "US or SS or OW"):
-                vr = ds[tag].VR
+                vr = ds[key].VR
             group = tag >> 16
             if group & 1 and 0x10 <= (tag & 0xFFFF) <= 0xFF:
                 continue  # private creators: decided after their blocks
@@ -494,15 +496,15 @@ class Deidentifier:
                 action, rule = self._decide(tag, vr)
             if action == "K" and vr != "SQ":
                 if vr in _MAX_LEN and not _plausible(raw.value, vr):
-                    del ds[tag]  # damaged length: the value swallowed other elements
+                    del ds[key]  # damaged length: the value swallowed other elements
                     ctx.log(prefix + _segment(ds, tag), "X", f"value not valid for VR {vr} (damaged file?)")
                 continue
             path = prefix + _segment(ds, tag)
             try:
-                self._apply(ds, tag, vr, action, rule, path, ctx, depth, drop_groups, kept_creators)
+                self._apply(ds, key, vr, action, rule, path, ctx, depth, drop_groups, kept_creators)
             except Exception as exc:  # an unreadable value: remove it
-                if tag in ds:
-                    del ds[tag]
+                if key in ds:
+                    del ds[key]
                 ctx.log(path, "X", f"{rule}; value unreadable ({type(exc).__name__})")
         for tag in list(ds.keys()):
             group = tag >> 16
@@ -522,7 +524,7 @@ class Deidentifier:
                 return
             action = "X"
         if "/" in action:
-            action = resolve_by_type(action, self._type(tag, ctx))
+            action = resolve_by_type(action, self._type(int(tag), ctx))
             rule += f" (by Type: {action})"
         if action != "K" and 0x6000 <= tag >> 16 <= 0x601E and tag & 0xFFFF == 0x3000:
             # a bitmap cannot be cleaned, emptied or replaced by a dummy and still decode against
@@ -594,7 +596,7 @@ class Deidentifier:
                     new = self.pseudo.accession(values[0])
                 else:
                     new = self.pseudo.patient_id(values[0], str(ds.get("IssuerOfPatientID", "") or ""))
-                ds[tag] = _raw_with(raw, vr, [new], ctx.encoding)
+                ds[raw.tag] = _raw_with(raw, vr, [new], ctx.encoding)
                 ctx.log(path, "D", rule + "; keyed pseudonym")
             return True
         if action == "U" or (vr == "UI" and action in ("C", "D")):
@@ -602,23 +604,23 @@ class Deidentifier:
                 return True
             new = [self._uid_one(v) for v in values]
             if new != values:
-                ds[tag] = _raw_with(raw, vr, new, ctx.encoding)
+                ds[raw.tag] = _raw_with(raw, vr, new, ctx.encoding)
                 ctx.log(path, "U", rule)
             return True
         if action == "Z":
-            ds[tag] = raw._replace(value=b"", length=0)
+            ds[raw.tag] = raw._replace(value=b"", length=0)
         elif action == "D":
             dummy = _DUMMY.get(vr, "ANONYMIZED")
             if not isinstance(dummy, str):
                 return False
-            ds[tag] = _raw_with(raw, vr, [dummy], ctx.encoding)
+            ds[raw.tag] = _raw_with(raw, vr, [dummy], ctx.encoding)
         elif action == "I":
             text = "\\".join(values).lower()
             if ctx.holds_identifier(text):
-                del ds[tag]
+                del ds[raw.tag]
                 ctx.log(path, "X", rule + ": holds an identifier of this patient")
             elif vr in _MAX_LEN and not _plausible(raw.value, vr):
-                del ds[tag]  # damaged length: the value swallowed other elements
+                del ds[raw.tag]  # damaged length: the value swallowed other elements
                 ctx.log(path, "X", f"value not valid for VR {vr} (damaged file?)")
             return True
         else:
