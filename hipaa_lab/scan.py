@@ -749,7 +749,8 @@ def scan_dataset(
                 found.text(Location.HEADER, path, label, text, None)
             if elem.tag.is_private and _name_like(text):
                 found.add(Location.HEADER, path, C.NAMES, "private:name", label + mask(text))
-        if known_values is not None:
+        # a keyed pseudonym (HL..., HA...) can contain a short name or number only by chance
+        if known_values is not None and not (keyword in PSEUDONYMISED and _is_pseudonym(text, keyword)):
             for start, end, cat in known_values.find(text):
                 found.add(Location.HEADER, path, cat, "exact-value", label + mask(text[start:end]))
     if ocr:

@@ -330,3 +330,16 @@ def test_a_three_digit_zip_in_patient_address_is_what_safe_harbor_keeps(clean_ct
         ds = copy.deepcopy(clean_ct)
         ds.PatientAddress = value
         assert bool([f for f in scan_dataset(ds) if f.path == "PatientAddress"]) is found, value
+
+
+def test_a_pseudonym_that_spells_a_known_name_by_chance_is_not_a_finding():
+    """Keyed pseudonyms are random letters and digits: "HL4KIM7Q2XZ" is not Ms Kim."""
+    from hipaa_lab.scan import KnownValues
+
+    known = KnownValues()
+    known.add("Kim^Min", SafeHarborCategory.NAMES, person_name=True)
+    ds = Dataset()
+    ds.PatientID = "HL4KIM7Q2XZ"
+    ds.StudyDescription = "CT for KIM"
+    paths = {f.path for f in scan_dataset(ds, known_values=known) if f.rule == "exact-value"}
+    assert paths == {"StudyDescription"}
