@@ -25,6 +25,7 @@ from pathlib import Path
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag, Tag
 
 from hipaa_lab.errors import AnswerKeyError
@@ -34,6 +35,7 @@ __all__ = [
     "Location",
     "PHIEntry",
     "SafeHarborCategory",
+    "element_text",
     "get_element",
     "iter_elements",
     "remove_element",
@@ -230,6 +232,27 @@ def _segment(ds: Dataset, elem: DataElement | RawDataElement) -> str:
         return f'({tag.group:04X},"{creator}",{tag.element & 0xFF:02X})'
     keyword = keyword_for_tag(tag)
     return keyword or f"({tag.group:04X},{tag.element:04X})"
+
+
+def element_text(elem: DataElement) -> str:
+    """The answer-key text of an element's value (see the module docstring for the rule).
+
+    Examples
+    --------
+    >>> from pydicom.dataelem import DataElement
+    >>> element_text(DataElement(0x00100010, "PN", "Doe^Jane"))
+    'Doe^Jane'
+    >>> element_text(DataElement(0x00102154, "SH", ["555-0101", "555-0102"]))
+    '555-0101\\\\555-0102'
+    """
+    value = elem.value
+    if value is None:
+        return ""
+    if isinstance(value, (MultiValue, list, tuple)):
+        return "\\".join(str(v) for v in value)
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return str(value)
 
 
 def iter_elements(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, DataElement]]:

@@ -74,10 +74,9 @@ from pydicom import dcmread
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.multival import MultiValue
 
 from hipaa_lab.errors import AnswerKeyError
-from hipaa_lab.phi import AnswerKey, Location, SafeHarborCategory, iter_elements
+from hipaa_lab.phi import AnswerKey, Location, SafeHarborCategory, element_text, iter_elements
 
 __all__ = ["Finding", "KnownValues", "ScanReport", "mask", "scan_dataset", "scan_file", "scan_paths"]
 
@@ -615,18 +614,15 @@ def _name_like(text: str) -> bool:
 
 
 def _text(elem: DataElement) -> str:
+    """:func:`hipaa_lab.phi.element_text`, except that bytes count only when they read as text."""
     value = elem.value
-    if value is None:
-        return ""
-    if isinstance(value, (MultiValue, list, tuple)):
-        return "\\".join(str(v) for v in value)
     if isinstance(value, (bytes, bytearray)):
         if len(value) > 65536:
             return ""
         text = bytes(value).rstrip(b"\0 ").decode("latin-1")
         printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
         return text if len(text) >= 4 and printable >= 0.9 * len(text) else ""
-    return str(value)
+    return element_text(elem)
 
 
 def _all_elements(ds: Dataset) -> Iterator[tuple[str, DataElement]]:

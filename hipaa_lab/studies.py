@@ -8,7 +8,7 @@ hard-codes the places of one study fails on the next.
 How much is planted is set by :class:`PHILevel`; each level keeps everything of the level below
 (a study made at ``NESTED`` has the same header identifiers as the same seed at ``HEADER``).
 
-Answer-key rule for values (:func:`element_text`): a header entry's ``value`` is ``str`` of the
+Answer-key rule for values (:func:`hipaa_lab.phi.element_text`): a header entry's ``value`` is ``str`` of the
 element's value, person names as ``str(PersonName)`` (all component groups, ``=``-separated), and a
 multi-valued element as its values joined with a backslash, as DICOM encodes them. An element that
 holds identifiers of more than one Safe Harbor category gets one entry per category (same path).
@@ -40,12 +40,11 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.multival import MultiValue
 from pydicom.pixels import pack_bits
 from pydicom.uid import PYDICOM_ROOT_UID, ExplicitVRLittleEndian
 
 from hipaa_lab import phantoms
-from hipaa_lab.phi import AnswerKey, Location, PHIEntry, SafeHarborCategory, iter_elements
+from hipaa_lab.phi import AnswerKey, Location, PHIEntry, SafeHarborCategory, element_text, iter_elements
 
 __all__ = [
     "Instance",
@@ -302,27 +301,6 @@ class Study:
     @property
     def entries(self) -> list[PHIEntry]:
         return [e for inst in self.instances for e in inst.entries]
-
-
-def element_text(elem: DataElement) -> str:
-    """The answer-key text of an element's value (see the module docstring for the rule).
-
-    Examples
-    --------
-    >>> from pydicom.dataelem import DataElement
-    >>> element_text(DataElement(0x00100010, "PN", "Doe^Jane"))
-    'Doe^Jane'
-    >>> element_text(DataElement(0x00102154, "SH", ["555-0101", "555-0102"]))
-    '555-0101\\\\555-0102'
-    """
-    value = elem.value
-    if value is None:
-        return ""
-    if isinstance(value, (MultiValue, list, tuple)):
-        return "\\".join(str(v) for v in value)
-    if isinstance(value, bytes):
-        return value.decode("latin-1")
-    return str(value)
 
 
 class _Marks:
