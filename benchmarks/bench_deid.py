@@ -91,10 +91,16 @@ def build_corpus(root: Path, n: int, others: int) -> dict:
     start = time.perf_counter()
     write_tree(_studies(n, others, OTHER_MODALITIES), root / "main")
     write_tree(_studies(0, others, OCR_MODALITIES), root / "ocr")
-    counts = {"main": _flatten(root / "main", root / "flat-main"), "ocr": _flatten(root / "ocr", root / "flat-ocr")}
+    counts = {
+        "main": _flatten(root / "main", root / "flat-main"),
+        "ocr": _flatten(root / "ocr", root / "flat-ocr"),
+    }
     info = {**want, "files": counts}
     manifest.write_text(json.dumps(info, indent=1))
-    print(f"built corpus in {root}: {counts} files in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    print(
+        f"built corpus in {root}: {counts} files in {time.perf_counter() - start:.0f} s",
+        file=sys.stderr,
+    )
     return info
 
 
@@ -127,9 +133,12 @@ def raw_loop(src: Path, flat: Path, out: Path) -> None:
 def _hipaa_lab(jobs: int):
     def run(src: Path, flat: Path, out: Path) -> None:
         err = io.StringIO()
-        deidentify_tree(src, out, key_file=out.parent / "bench.key", jobs=jobs, progress=False, err=err)
+        deidentify_tree(
+            src, out, key_file=out.parent / "bench.key", jobs=jobs, progress=False, err=err
+        )
         if err.getvalue():
             print("  " + err.getvalue().strip().replace("\n", "\n  "), file=sys.stderr)
+
     return run
 
 
@@ -140,14 +149,40 @@ def _command(argv, out: Path, ok=(0,)) -> None:
 
 
 def hipaa_lab_cli(src: Path, flat: Path, out: Path) -> None:
-    _command([sys.executable, "-m", "hipaa_lab.cli", "deid", str(src), str(out),
-              "--key-file", str(out.parent / "bench.key"), "--quiet"], out, ok=(0, 1))  # 1: some skipped
+    _command(
+        [
+            sys.executable,
+            "-m",
+            "hipaa_lab.cli",
+            "deid",
+            str(src),
+            str(out),
+            "--key-file",
+            str(out.parent / "bench.key"),
+            "--quiet",
+        ],
+        out,
+        ok=(0, 1),
+    )  # 1: some skipped
 
 
 def _dicognito(venv: Path):
     def run(src: Path, flat: Path, out: Path) -> None:
-        _command([str(venv / "bin" / "python"), "-m", "dicognito", "-o", str(out), "--seed", "42", "--quiet",
-                  str(src)], out)
+        _command(
+            [
+                str(venv / "bin" / "python"),
+                "-m",
+                "dicognito",
+                "-o",
+                str(out),
+                "--seed",
+                "42",
+                "--quiet",
+                str(src),
+            ],
+            out,
+        )
+
     return run
 
 
@@ -155,6 +190,7 @@ def _dicom_anonymizer(venv: Path):
     def run(src: Path, flat: Path, out: Path) -> None:
         out.mkdir()
         _command([str(venv / "bin" / "dicom-anonymizer"), str(flat), str(out)], out)
+
     return run
 
 
@@ -166,8 +202,10 @@ def peer_venv(venv: Path) -> Path:
         print(f"installing {', '.join(PEERS)} into {venv} ...", file=sys.stderr)
         if not python.exists():
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *PEERS],
-                       check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *PEERS],
+            check=True,
+        )
         marker.write_text("\n".join(PEERS))
     return venv
 
@@ -190,13 +228,21 @@ def timed(name: str, fn, src: Path, flat: Path, expected: int, work: Path, repea
         if error:
             return {"name": name, "error": error, "outputs": produced, "expected": expected}
         best = elapsed if best is None else min(best, elapsed)
-    return {"name": name, "seconds": best, "rate": expected / best, "outputs": produced, "expected": expected}
+    return {
+        "name": name,
+        "seconds": best,
+        "rate": expected / best,
+        "outputs": produced,
+        "expected": expected,
+    }
 
 
 def _line(r: dict) -> str:
     if "error" in r:
         return f"{r['name']:<22} FAILED: {r['error'][:120]}"
-    note = "" if r["outputs"] == r["expected"] else f"  !! {r['outputs']} of {r['expected']} outputs"
+    note = (
+        "" if r["outputs"] == r["expected"] else f"  !! {r['outputs']} of {r['expected']} outputs"
+    )
     return f"{r['name']:<22} {r['rate']:8.1f} files/s  ({r['seconds']:6.1f} s, {r['outputs']} outputs){note}"
 
 
@@ -207,26 +253,49 @@ def _ratio(label: str, a: dict | None, b: dict | None, aim: str) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=1000, help="CT instances of 512x512 (default 1000)")
-    parser.add_argument("--others", type=int, default=2, help="studies of each other modality (default 2)")
-    parser.add_argument("--corpus", type=Path, default=HERE / ".corpus", help="where the corpus is kept")
-    parser.add_argument("--peer-venv", type=Path, default=HERE / ".peer-venv", help="the peers' own venv")
-    parser.add_argument("--no-peers", action="store_true", help="skip dicognito and dicom-anonymizer")
-    parser.add_argument("--no-ocr-modalities", action="store_true", help="skip the US/SC (OCR) part")
+    parser.add_argument(
+        "--n", type=int, default=1000, help="CT instances of 512x512 (default 1000)"
+    )
+    parser.add_argument(
+        "--others", type=int, default=2, help="studies of each other modality (default 2)"
+    )
+    parser.add_argument(
+        "--corpus", type=Path, default=HERE / ".corpus", help="where the corpus is kept"
+    )
+    parser.add_argument(
+        "--peer-venv", type=Path, default=HERE / ".peer-venv", help="the peers' own venv"
+    )
+    parser.add_argument(
+        "--no-peers", action="store_true", help="skip dicognito and dicom-anonymizer"
+    )
+    parser.add_argument(
+        "--no-ocr-modalities", action="store_true", help="skip the US/SC (OCR) part"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per contender; the best counts")
     args = parser.parse_args(argv)
 
     info = build_corpus(args.corpus.resolve(), args.n, args.others)
     root = args.corpus.resolve()
-    contenders = [("raw pydicom loop", raw_loop), ("hipaa-lab 1 process", _hipaa_lab(1)),
-                  ("hipaa-lab --jobs 2", _hipaa_lab(2)), ("hipaa-lab CLI", hipaa_lab_cli)]
+    contenders = [
+        ("raw pydicom loop", raw_loop),
+        ("hipaa-lab 1 process", _hipaa_lab(1)),
+        ("hipaa-lab --jobs 2", _hipaa_lab(2)),
+        ("hipaa-lab CLI", hipaa_lab_cli),
+    ]
     if not args.no_peers:
         venv = peer_venv(args.peer_venv.resolve())
-        contenders += [("dicognito", _dicognito(venv)), ("dicom-anonymizer", _dicom_anonymizer(venv))]
-    parts = [("main", "CT + MR, CR, DX, MG, SR")] + ([] if args.no_ocr_modalities else [("ocr", "US, SC (OCR)")])
+        contenders += [
+            ("dicognito", _dicognito(venv)),
+            ("dicom-anonymizer", _dicom_anonymizer(venv)),
+        ]
+    parts = [("main", "CT + MR, CR, DX, MG, SR")] + (
+        [] if args.no_ocr_modalities else [("ocr", "US, SC (OCR)")]
+    )
 
     load = os.getloadavg()
-    print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at start")
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at start"
+    )
     work = Path(tempfile.mkdtemp(prefix="bench-deid-", dir=root))
     results: dict[str, dict[str, dict]] = {}
     try:
@@ -237,7 +306,9 @@ def main(argv=None) -> None:
                 with tempfile.TemporaryDirectory(dir=work) as tmp:
                     one = Path(tmp) / "one"
                     one.mkdir()
-                    shutil.copy(next(p for p in sorted(src.rglob("*")) if p.is_file()), one / "a.dcm")
+                    shutil.copy(
+                        next(p for p in sorted(src.rglob("*")) if p.is_file()), one / "a.dcm"
+                    )
                     fn(one, one, Path(tmp) / "out")
             print(f"\n{part}/: {expected} files ({what})")
             results[part] = {}
@@ -250,13 +321,22 @@ def main(argv=None) -> None:
 
     def report(res: dict[str, dict], title: str) -> None:
         print(f"\n{title}")
-        raw, one, two, cli = (res.get(k) for k in ("raw pydicom loop", "hipaa-lab 1 process",
-                                                     "hipaa-lab --jobs 2", "hipaa-lab CLI"))
+        raw, one, two, cli = (
+            res.get(k)
+            for k in (
+                "raw pydicom loop",
+                "hipaa-lab 1 process",
+                "hipaa-lab --jobs 2",
+                "hipaa-lab CLI",
+            )
+        )
         _ratio("hipaa-lab 1 process / raw pydicom loop", one, raw, "aim >= 0.7x")
         _ratio("hipaa-lab --jobs 2 / hipaa-lab 1 process", two, one, "aim >= 1.7x")
         for peer in ("dicognito", "dicom-anonymizer"):
             _ratio(f"hipaa-lab 1 process / {peer}", one, res.get(peer), "aim > 1x")
-            _ratio(f"hipaa-lab CLI / {peer}", cli, res.get(peer), "aim > 1x, start-up on both sides")
+            _ratio(
+                f"hipaa-lab CLI / {peer}", cli, res.get(peer), "aim > 1x, start-up on both sides"
+            )
 
     report(results["main"], "ratios without OCR modalities (main/):")
     if "ocr" in results:
@@ -265,8 +345,13 @@ def main(argv=None) -> None:
             b = results["ocr"].get(name, {})
             if "rate" in a and "rate" in b:
                 seconds = a["seconds"] + b["seconds"]
-                combined[name] = {"name": name, "seconds": seconds, "rate": (a["expected"] + b["expected"]) / seconds,
-                                  "outputs": a["outputs"] + b["outputs"], "expected": a["expected"] + b["expected"]}
+                combined[name] = {
+                    "name": name,
+                    "seconds": seconds,
+                    "rate": (a["expected"] + b["expected"]) / seconds,
+                    "outputs": a["outputs"] + b["outputs"],
+                    "expected": a["expected"] + b["expected"],
+                }
         print("\nwith OCR modalities (main/ + ocr/):")
         for r in combined.values():
             print(_line(r))

@@ -48,13 +48,24 @@ def raw_run(n: int, out: Path) -> int:
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
         ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Doe^Jane", "123", "", ""
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
-        ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber, ds.ReferringPhysicianName = "", "", "", "", ""
+        ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber, ds.ReferringPhysicianName = (
+            "",
+            "",
+            "",
+            "",
+            "",
+        )
         ds.Modality, ds.SeriesNumber, ds.InstanceNumber, ds.Manufacturer = "CT", 1, i + 1, ""
         ds.PositionReferenceIndicator, ds.ImageType = "", ["ORIGINAL", "PRIMARY", "AXIAL"]
         ds.PixelSpacing, ds.ImageOrientationPatient = [0.7, 0.7], [1, 0, 0, 0, 1, 0]
         ds.ImagePositionPatient, ds.SliceThickness = [0, 0, i * 2.5], 2.5
         ds.KVP, ds.AcquisitionNumber, ds.RescaleIntercept, ds.RescaleSlope = "", "", -1024, 1
-        ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.Rows, ds.Columns = 1, "MONOCHROME2", 512, 512
+        ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.Rows, ds.Columns = (
+            1,
+            "MONOCHROME2",
+            512,
+            512,
+        )
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
         ds.PixelData = rng.integers(0, 4096, (512, 512), dtype=np.uint16).tobytes()
         ds.save_as(out / f"IM{i:05d}.dcm", enforce_file_format=True)

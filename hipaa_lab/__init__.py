@@ -23,8 +23,17 @@ from hipaa_lab.phi import (
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "annex_e", "course", "datasets", "deid", "demo", "grading", "pixels", "pseudonyms", "scan",
-    "studies", "widgets",
+    "annex_e",
+    "course",
+    "datasets",
+    "deid",
+    "demo",
+    "grading",
+    "pixels",
+    "pseudonyms",
+    "scan",
+    "studies",
+    "widgets",
 )
 
 __all__ = [

@@ -81,9 +81,14 @@ _CODES = {
     Option.CLEAN_GRAPHICS: ("113103", "Clean Graphics Option"),
     Option.CLEAN_STRUCTURED_CONTENT: ("113104", "Clean Structured Content Option"),
     Option.CLEAN_DESCRIPTORS: ("113105", "Clean Descriptors Option"),
-    Option.RETAIN_LONG_FULL_DATES: ("113106", "Retain Longitudinal Temporal Information Full Dates Option"),
+    Option.RETAIN_LONG_FULL_DATES: (
+        "113106",
+        "Retain Longitudinal Temporal Information Full Dates Option",
+    ),
     Option.RETAIN_LONG_MODIFIED_DATES: (
-        "113107", "Retain Longitudinal Temporal Information Modified Dates Option"),
+        "113107",
+        "Retain Longitudinal Temporal Information Modified Dates Option",
+    ),
     Option.RETAIN_PATIENT_CHARACTERISTICS: ("113108", "Retain Patient Characteristics Option"),
     Option.RETAIN_DEVICE_IDENTITY: ("113109", "Retain Device Identity Option"),
     Option.RETAIN_UIDS: ("113110", "Retain UIDs Option"),
@@ -119,7 +124,9 @@ def _parse_options(options) -> frozenset[Option]:
                 f"unknown option {opt!r}; choose from {', '.join(o.value for o in Option)}"
             ) from None
     if {Option.RETAIN_LONG_FULL_DATES, Option.RETAIN_LONG_MODIFIED_DATES} <= out:
-        raise ValueError("choose at most one of retain-long-full-dates and retain-long-modified-dates")
+        raise ValueError(
+            "choose at most one of retain-long-full-dates and retain-long-modified-dates"
+        )
     return frozenset(out)
 
 
@@ -256,13 +263,24 @@ def load_table() -> Table:
     rules, by_tag, overlay = [], {}, {}
     curve = private = None
     for row in data["rules"]:
-        _check(isinstance(row, dict) and {"tag", "name", "basic", "options"} <= row.keys(), f"row {row!r}")
+        _check(
+            isinstance(row, dict) and {"tag", "name", "basic", "options"} <= row.keys(),
+            f"row {row!r}",
+        )
         _check(row["basic"] in _ACTIONS, f"action {row['basic']!r} of {row['tag']}")
-        _check(set(row["options"]) <= keys and set(row["options"].values()) <= {"C", "K"},
-               f"options {row['options']!r} of {row['tag']}")
+        _check(
+            set(row["options"]) <= keys and set(row["options"].values()) <= {"C", "K"},
+            f"options {row['options']!r} of {row['tag']}",
+        )
         tag = str(row["tag"]).upper()
-        rule = Rule(tag, row["name"], row["basic"], dict(row["options"]),
-                    bool(row.get("in_std_iod", True)), bool(row.get("retired", False)))
+        rule = Rule(
+            tag,
+            row["name"],
+            row["basic"],
+            dict(row["options"]),
+            bool(row.get("in_std_iod", True)),
+            bool(row.get("retired", False)),
+        )
         rules.append(rule)
         if tag == "PRIVATE":
             private = rule
@@ -277,14 +295,20 @@ def load_table() -> Table:
     _check(curve is not None and private is not None and 0x3000 in overlay, "repeating-group rows")
     items = {}
     for row in data.get("content_items", []):
-        rule = Rule(f"{row['code']}^{row['scheme']}", row["meaning"], row["basic"], dict(row["options"]))
+        rule = Rule(
+            f"{row['code']}^{row['scheme']}", row["meaning"], row["basic"], dict(row["options"])
+        )
         items[(row["code"], row["scheme"])] = rule
     return Table(edition, rules, by_tag, overlay, curve, private, items)
 
 
 _ACTION_WORDS = {
-    "D": "D: replace with a dummy", "Z": "Z: empty or dummy", "X": "X: remove", "K": "K: keep",
-    "C": "C: clean", "U": "U: new UID",
+    "D": "D: replace with a dummy",
+    "Z": "Z: empty or dummy",
+    "X": "X: remove",
+    "K": "K: keep",
+    "C": "C: clean",
+    "U": "U: new UID",
 }
 
 
@@ -320,12 +344,20 @@ def actions_table(keywords: list[str], options=()):
         if tag is None or tag not in table.by_tag:
             raise ValueError(f"{keyword!r} is not a row of Table E.1-1 ({table.edition})")
         rules.append((keyword, table.by_tag[tag]))
-    shown = list(_parse_options(options)) if options else [
-        o for o in Option if any(o.table_key and r.options.get(o.table_key) for _, r in rules)]
+    shown = (
+        list(_parse_options(options))
+        if options
+        else [
+            o for o in Option if any(o.table_key and r.options.get(o.table_key) for _, r in rules)
+        ]
+    )
     rows = []
     for keyword, rule in rules:
-        row = {"attribute": keyword, "tag": f"({rule.tag[:4]},{rule.tag[4:]})",
-               "basic profile": _describe(rule.basic)}
+        row = {
+            "attribute": keyword,
+            "tag": f"({rule.tag[:4]},{rule.tag[4:]})",
+            "basic profile": _describe(rule.basic),
+        }
         for opt in shown:
             action = rule.options.get(opt.table_key) if opt.table_key else None
             row[opt.value] = _describe(action) if action else ""

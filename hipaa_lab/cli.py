@@ -21,7 +21,9 @@ def _datasets(args: argparse.Namespace) -> int:
             print(f"{spec.name}\t{spec.description}")
         return 0
     key = datasets.build(args.name, args.out)
-    print(f"built {args.name}: {len(key.files())} files with {len(key.entries)} planted identifiers")
+    print(
+        f"built {args.name}: {len(key.files())} files with {len(key.entries)} planted identifiers"
+    )
     print(f"  learner tree: {Path(args.out) / 'studies'}")
     print(f"  answer key:   {Path(args.out) / 'answer-key.json'} (keep it away from learners)")
     return 0
@@ -40,14 +42,23 @@ def _deid(args: argparse.Namespace) -> int:
     key_file = args.key_file or DEFAULT_KEY_FILE.expanduser()
     try:
         report = deid.deidentify_tree(
-            args.src, args.dst, key_file=key_file, options=args.option or (), profile=args.profile,
-            jobs=args.jobs, linkage=args.linkage, progress=not args.quiet,
+            args.src,
+            args.dst,
+            key_file=key_file,
+            options=args.option or (),
+            profile=args.profile,
+            jobs=args.jobs,
+            linkage=args.linkage,
+            progress=not args.quiet,
         )
     except ValueError as exc:
         print(f"hipaa-lab deid: {exc}", file=sys.stderr)
         return 2
     skipped = sum(report.skipped.values())
-    print(f"de-identified {report.processed} files into {args.dst}; skipped {skipped}", file=sys.stderr)
+    print(
+        f"de-identified {report.processed} files into {args.dst}; skipped {skipped}",
+        file=sys.stderr,
+    )
     return 1 if skipped else 0
 
 
@@ -103,18 +114,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     from hipaa_lab.annex_e import Option  # light: no pydicom, no notebook stack
 
-    p = sub.add_parser("deid", help="de-identify every DICOM file under SRC into DST (PS3.15 Annex E)")
+    p = sub.add_parser(
+        "deid", help="de-identify every DICOM file under SRC into DST (PS3.15 Annex E)"
+    )
     p.add_argument("src", type=Path, metavar="SRC")
     p.add_argument("dst", type=Path, metavar="DST")
-    p.add_argument("--key-file", type=Path, default=None,
-                   help="secret key for pseudonyms, UIDs and date shifts; created (mode 600) when missing "
-                        "(default: ~/.config/hipaa-lab/deid.key)")
-    p.add_argument("--option", action="append", choices=[o.value for o in Option], metavar="NAME",
-                   help="a PS3.15 E.3 option, repeatable: " + ", ".join(o.value for o in Option))
+    p.add_argument(
+        "--key-file",
+        type=Path,
+        default=None,
+        help="secret key for pseudonyms, UIDs and date shifts; created (mode 600) when missing "
+        "(default: ~/.config/hipaa-lab/deid.key)",
+    )
+    p.add_argument(
+        "--option",
+        action="append",
+        choices=[o.value for o in Option],
+        metavar="NAME",
+        help="a PS3.15 E.3 option, repeatable: " + ", ".join(o.value for o in Option),
+    )
     p.add_argument("--profile", choices=["basic", "safe-harbor"], default="basic")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--linkage", type=Path, default=None,
-                   help="write source-to-output linkage (PHI) here, outside DST")
+    p.add_argument(
+        "--linkage",
+        type=Path,
+        default=None,
+        help="write source-to-output linkage (PHI) here, outside DST",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_deid)
 
@@ -123,13 +149,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("scan", help="find identifiers left in files and trees (exit 1 when any)")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files and folders, scanned recursively")
+    p.add_argument(
+        "paths", nargs="+", metavar="PATH", help="files and folders, scanned recursively"
+    )
     p.add_argument("--key", default=None, help="an answer key: also search for its exact values")
     p.add_argument("--original", default=None, help="the original tree: also search for its values")
     p.add_argument("--no-ocr", action="store_true", help="do not read text burned into pixels")
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes (default 1)")
-    p.add_argument("--show-paths", action="store_true",
-                   help="print file paths unmasked (names that hold identifiers are masked by default)")
+    p.add_argument(
+        "--show-paths",
+        action="store_true",
+        help="print file paths unmasked (names that hold identifiers are masked by default)",
+    )
     p.set_defaults(func=_scan)
 
     p = sub.add_parser("lab", help="start JupyterLab with the course ready")

@@ -100,7 +100,8 @@ def assignments(notebooks: Path | None = None) -> list[str]:
     """The module folders of ``notebooks`` (``mNN-slug`` holding ``mNN-slug.ipynb``), sorted."""
     notebooks = Path(notebooks) if notebooks is not None else find_notebooks()
     return sorted(
-        p.name for p in notebooks.iterdir()
+        p.name
+        for p in notebooks.iterdir()
         if p.is_dir() and _MODULE.match(p.name) and (p / f"{p.name}.ipynb").is_file()
     )
 
@@ -123,7 +124,9 @@ def _config_text(course_dir: Path, header: bool) -> str:
         f"c.Execute.timeout = {EXECUTE_TIMEOUT}",
     ]
     if header:
-        lines.append(f"c.IncludeHeaderFooter.header = {str(course_dir / 'source' / 'header.ipynb')!r}")
+        lines.append(
+            f"c.IncludeHeaderFooter.header = {str(course_dir / 'source' / 'header.ipynb')!r}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -200,7 +203,10 @@ def _stamp(course_dir: Path) -> dict | None:
 
 
 def _looks_like_nbgrader(course_dir: Path) -> bool:
-    return any((course_dir / name).exists() for name in ("nbgrader_config.py", "gradebook.db", "source", "release"))
+    return any(
+        (course_dir / name).exists()
+        for name in ("nbgrader_config.py", "gradebook.db", "source", "release")
+    )
 
 
 def _stale(course_dir: Path, found: str) -> StaleCourseError:
@@ -215,13 +221,19 @@ def _stale(course_dir: Path, found: str) -> StaleCourseError:
 def _check_course(course_dir: Path) -> None:
     """Raise unless ``course_dir`` is a course of the current format."""
     if not Path(course_dir).is_dir():
-        raise CourseError(f"no course in {course_dir}: the folder does not exist; make the course first "
-                          f"with `hipaa-lab course build --course-dir {course_dir}`")
+        raise CourseError(
+            f"no course in {course_dir}: the folder does not exist; make the course first "
+            f"with `hipaa-lab course build --course-dir {course_dir}`"
+        )
     stamp = _stamp(course_dir)
     if stamp is None:
         if _looks_like_nbgrader(course_dir):
-            raise _stale(course_dir, "an nbgrader course without a hipaa-lab stamp (an older build)")
-        raise CourseError(f"{course_dir} is not a hipaa-lab course; make one with `hipaa-lab course build`")
+            raise _stale(
+                course_dir, "an nbgrader course without a hipaa-lab stamp (an older build)"
+            )
+        raise CourseError(
+            f"{course_dir} is not a hipaa-lab course; make one with `hipaa-lab course build`"
+        )
     if stamp.get("format") != COURSE_FORMAT:
         raise _stale(
             course_dir,
@@ -272,7 +284,9 @@ def build(
         _check_course(course_dir)
     names = assignments(notebooks)
     if not names:
-        raise CourseError(f"no modules in {notebooks}: expected folders mNN-slug holding mNN-slug.ipynb")
+        raise CourseError(
+            f"no modules in {notebooks}: expected folders mNN-slug holding mNN-slug.ipynb"
+        )
     for name in names:  # read everything before writing anything
         nbformat.read(notebooks / name / f"{name}.ipynb", as_version=4)
     header = notebooks / "header.ipynb"
@@ -285,11 +299,15 @@ def build(
     for name in names:
         for nb in sorted((notebooks / name).glob("*.ipynb")):
             write_atomic(source / name / nb.name, nb.read_bytes())
-    write_atomic(course_dir / "nbgrader_config.py", _config_text(course_dir, header.is_file()).encode())
-    write_atomic(course_dir / "learner" / "nbgrader_config.py", _learner_config_text(course_dir).encode())
+    write_atomic(
+        course_dir / "nbgrader_config.py", _config_text(course_dir, header.is_file()).encode()
+    )
+    write_atomic(
+        course_dir / "learner" / "nbgrader_config.py", _learner_config_text(course_dir).encode()
+    )
     stamp = {"format": COURSE_FORMAT, "hipaa_lab_version": __version__, "course_id": COURSE_ID}
     old = _stamp(course_dir)
-    stamp["created"] = (old or {}).get("created") or dt.datetime.now(dt.timezone.utc).isoformat()
+    stamp["created"] = (old or {}).get("created") or dt.datetime.now(dt.UTC).isoformat()
     write_atomic(course_dir / STAMP, (json.dumps(stamp, indent=1) + "\n").encode())
 
     from nbgrader.api import Gradebook
@@ -307,13 +325,17 @@ def build(
 
 def _assignment_list(course_dir: Path, wanted: Iterable[str] | None) -> list[str]:
     _check_course(course_dir)  # a missing folder: say to build the course first
-    have = sorted(p.name for p in (course_dir / "source").iterdir() if p.is_dir() and _MODULE.match(p.name))
+    have = sorted(
+        p.name for p in (course_dir / "source").iterdir() if p.is_dir() and _MODULE.match(p.name)
+    )
     if wanted is None:
         return have
     wanted = list(wanted)
     unknown = [a for a in wanted if a not in have]
     if unknown:
-        raise CourseError(f"no module {', '.join(map(repr, unknown))} in {course_dir}; it has: {', '.join(have)}")
+        raise CourseError(
+            f"no module {', '.join(map(repr, unknown))} in {course_dir}; it has: {', '.join(have)}"
+        )
     return wanted
 
 
@@ -330,13 +352,17 @@ def release(course_dir: Path, assignments: Iterable[str] | None = None) -> list[
     return names
 
 
-def released_notebook(course_dir: Path, assignment: str, name: str | None = None) -> nbformat.NotebookNode:
+def released_notebook(
+    course_dir: Path, assignment: str, name: str | None = None
+) -> nbformat.NotebookNode:
     """The learner version of a module's notebook, as released."""
     path = Path(course_dir) / "release" / assignment / (name or f"{assignment}.ipynb")
     return nbformat.read(path, as_version=4)
 
 
-def source_notebook(course_dir: Path, assignment: str, name: str | None = None) -> nbformat.NotebookNode:
+def source_notebook(
+    course_dir: Path, assignment: str, name: str | None = None
+) -> nbformat.NotebookNode:
     """The trainer's source notebook of a module, as in the course."""
     path = Path(course_dir) / "source" / assignment / (name or f"{assignment}.ipynb")
     return nbformat.read(path, as_version=4)
@@ -365,7 +391,7 @@ def submit(
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    when = (timestamp or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    when = (timestamp or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     write_atomic(folder / (name or f"{assignment}.ipynb"), nbformat.writes(notebook).encode())
     write_atomic(folder / "timestamp.txt", when.strftime(_TIMESTAMP).encode())
     # as nbgrader's exchange submit writes it: feedback is returned under a hash of this secret
@@ -384,7 +410,9 @@ def collect(course_dir: Path, assignment: str) -> None:
 
 
 def _submitted(course_dir: Path, assignment: str, students: Iterable[str] | None) -> list[str]:
-    have = sorted(p.parent.name for p in (course_dir / "submitted").glob(f"*/{assignment}") if p.is_dir())
+    have = sorted(
+        p.parent.name for p in (course_dir / "submitted").glob(f"*/{assignment}") if p.is_dir()
+    )
     if students is None:
         return have
     students = list(students)
@@ -396,7 +424,9 @@ def _submitted(course_dir: Path, assignment: str, students: Iterable[str] | None
     return students
 
 
-def autograde(course_dir: Path, assignment: str, students: Iterable[str] | None = None) -> list[str]:
+def autograde(
+    course_dir: Path, assignment: str, students: Iterable[str] | None = None
+) -> list[str]:
     """Autograde (again, ``force``) the submissions of ``assignment``; default: every learner who
     submitted it. Returns the learners graded."""
     course_dir = Path(course_dir).resolve()
@@ -404,25 +434,40 @@ def autograde(course_dir: Path, assignment: str, students: Iterable[str] | None 
     with _venv_on_path():
         api = _api(course_dir)
         for student in names:
-            _check(api.autograde(assignment, student, force=True, create=True), f"autograding {assignment} of {student}")
+            _check(
+                api.autograde(assignment, student, force=True, create=True),
+                f"autograding {assignment} of {student}",
+            )
     return names
 
 
-def feedback(course_dir: Path, assignment: str, students: Iterable[str] | None = None) -> list[Path]:
+def feedback(
+    course_dir: Path, assignment: str, students: Iterable[str] | None = None
+) -> list[Path]:
     """Write feedback HTML for graded submissions and return it to the exchange, where learners
     fetch it. Returns the HTML files written."""
     course_dir = Path(course_dir).resolve()
-    graded = sorted(p.parent.name for p in (course_dir / "autograded").glob(f"*/{assignment}") if p.is_dir())
+    graded = sorted(
+        p.parent.name for p in (course_dir / "autograded").glob(f"*/{assignment}") if p.is_dir()
+    )
     names = graded if students is None else list(students)
     missing = [s for s in names if s not in graded]
     if missing:
-        raise CourseError(f"{assignment} of {', '.join(missing)} is not graded yet; run autograde first")
+        raise CourseError(
+            f"{assignment} of {', '.join(missing)} is not graded yet; run autograde first"
+        )
     written: list[Path] = []
     with _venv_on_path():
         api = _api(course_dir)
         for student in names:
-            _check(api.generate_feedback(assignment, student, force=True), f"feedback on {assignment} of {student}")
-            _check(api.release_feedback(assignment, student), f"returning feedback on {assignment} to {student}")
+            _check(
+                api.generate_feedback(assignment, student, force=True),
+                f"feedback on {assignment} of {student}",
+            )
+            _check(
+                api.release_feedback(assignment, student),
+                f"returning feedback on {assignment} to {student}",
+            )
             written += sorted((course_dir / "feedback" / student / assignment).glob("*.html"))
     return written
 
@@ -444,25 +489,47 @@ def scores(course_dir: Path) -> pd.DataFrame:
     with _venv_on_path(), Gradebook(config.CourseDirectory.db_url, COURSE_ID) as gb:
         for assignment in gb.assignments:
             for sub in gb.assignment_submissions(assignment.name):
-                graded = sorted((course_dir / "autograded" / sub.student.id / assignment.name).glob("*.ipynb"))
-                rows.append({
-                    "learner": sub.student.id,
-                    "module": assignment.name,
-                    "score": float(sub.score),
-                    "max_score": float(sub.max_score),
-                    "percent": round(100.0 * sub.score / sub.max_score, 1) if sub.max_score else float("nan"),
-                    "auto_score": float(sub.code_score),
-                    "max_auto_score": float(sub.max_code_score),
-                    "written_score": float(sub.written_score),
-                    "max_written_score": float(sub.max_written_score),
-                    "needs_manual_grade": bool(sub.needs_manual_grade),
-                    "submitted_at": pd.Timestamp(sub.timestamp, tz="UTC") if sub.timestamp else pd.NaT,
-                    "autograded_at": (
-                        pd.Timestamp(max(p.stat().st_mtime for p in graded), unit="s", tz="UTC") if graded else pd.NaT
-                    ),
-                })
-    columns = ["learner", "module", "score", "max_score", "percent", "auto_score", "max_auto_score",
-               "written_score", "max_written_score", "needs_manual_grade", "submitted_at", "autograded_at"]
+                graded = sorted(
+                    (course_dir / "autograded" / sub.student.id / assignment.name).glob("*.ipynb")
+                )
+                rows.append(
+                    {
+                        "learner": sub.student.id,
+                        "module": assignment.name,
+                        "score": float(sub.score),
+                        "max_score": float(sub.max_score),
+                        "percent": round(100.0 * sub.score / sub.max_score, 1)
+                        if sub.max_score
+                        else float("nan"),
+                        "auto_score": float(sub.code_score),
+                        "max_auto_score": float(sub.max_code_score),
+                        "written_score": float(sub.written_score),
+                        "max_written_score": float(sub.max_written_score),
+                        "needs_manual_grade": bool(sub.needs_manual_grade),
+                        "submitted_at": pd.Timestamp(sub.timestamp, tz="UTC")
+                        if sub.timestamp
+                        else pd.NaT,
+                        "autograded_at": (
+                            pd.Timestamp(max(p.stat().st_mtime for p in graded), unit="s", tz="UTC")
+                            if graded
+                            else pd.NaT
+                        ),
+                    }
+                )
+    columns = [
+        "learner",
+        "module",
+        "score",
+        "max_score",
+        "percent",
+        "auto_score",
+        "max_auto_score",
+        "written_score",
+        "max_written_score",
+        "needs_manual_grade",
+        "submitted_at",
+        "autograded_at",
+    ]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values(["module", "learner"], ignore_index=True)
 
@@ -533,7 +600,9 @@ def simulate_submission(
             raise ValueError(f"base must be 'blank' or 'correct', not {base!r}")
         answers = {**(correct if base == "correct" else {}), **kind}
     else:
-        raise ValueError(f"kind must be 'correct', 'blank' or a mapping of grade_id to text, not {kind!r}")
+        raise ValueError(
+            f"kind must be 'correct', 'blank' or a mapping of grade_id to text, not {kind!r}"
+        )
     cells = {_grade_id(c): c for c in nb.cells if _is_solution(c)}
     unknown = sorted(set(answers) - set(cells))
     if unknown:
@@ -590,28 +659,40 @@ def start_lab(course_dir: Path, *, wait: float = 60, log: Path | None = None) ->
     _check_course(course_dir)
     port, token = _free_port(), secrets.token_hex(24)
     cmd = [
-        sys.executable, "-m", "jupyterlab", "--no-browser",
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={course_dir}",
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={course_dir}",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
-    process = subprocess.Popen(cmd, cwd=course_dir, env=env, stdout=out, stderr=subprocess.STDOUT if log else None)
+    process = subprocess.Popen(
+        cmd, cwd=course_dir, env=env, stdout=out, stderr=subprocess.STDOUT if log else None
+    )
     server = LabServer(process, port, token, course_dir)
     deadline = time.monotonic() + wait
     while True:
         if process.poll() is not None:
-            raise CourseError(f"JupyterLab exited with status {process.returncode} before it answered")
+            raise CourseError(
+                f"JupyterLab exited with status {process.returncode} before it answered"
+            )
         try:
             with urllib.request.urlopen(server.endpoint("api/status"), timeout=2):
                 return server
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             if time.monotonic() > deadline:
                 server.stop()
-                raise CourseError(f"JupyterLab did not answer on port {port} within {wait:.0f} s") from None
+                raise CourseError(
+                    f"JupyterLab did not answer on port {port} within {wait:.0f} s"
+                ) from None
             time.sleep(0.3)
 
 
@@ -630,7 +711,11 @@ def lab(course_dir: Path) -> int:
     def _stop(signum, frame):  # a terminated `make lab` must not leave JupyterLab running
         raise KeyboardInterrupt
 
-    old = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP) if hasattr(signal, sig.name)}
+    old = {
+        sig: signal.signal(sig, _stop)
+        for sig in (signal.SIGTERM, signal.SIGHUP)
+        if hasattr(signal, sig.name)
+    }
     try:
         return server.process.wait()
     except KeyboardInterrupt:
@@ -671,5 +756,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"{name}: autograded {len(graded)} submission(s): {', '.join(graded) or '-'}")
         elif args.action == "feedback":
             files = feedback(course_dir, name, students)
-            print(f"{name}: feedback written for {len(files)} notebook(s) under {course_dir.resolve() / 'feedback'}")
+            print(
+                f"{name}: feedback written for {len(files)} notebook(s) under {course_dir.resolve() / 'feedback'}"
+            )
     return 0

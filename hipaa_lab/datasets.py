@@ -63,7 +63,9 @@ class DatasetSpec:
         unknown = sorted(set(data) - fields)
         if unknown:
             raise ValueError(f"{path}: unknown field(s) {unknown}; valid fields: {sorted(fields)}")
-        missing = sorted({"name", "description", "seed", "patients", "modalities", "level"} - set(data))
+        missing = sorted(
+            {"name", "description", "seed", "patients", "modalities", "level"} - set(data)
+        )
         if missing:
             raise ValueError(f"{path}: missing field(s) {missing}")
         try:
@@ -76,10 +78,14 @@ class DatasetSpec:
         try:
             level = PHILevel[level.upper()] if isinstance(level, str) else PHILevel(level)
         except (KeyError, ValueError):
-            raise ValueError(f"{path}: level {level!r} must be one of {[x.name for x in PHILevel]}") from None
+            raise ValueError(
+                f"{path}: level {level!r} must be one of {[x.name for x in PHILevel]}"
+            ) from None
         per = int(data.get("studies_per_patient", len(modalities)))
         if not modalities or not 0 < per <= len(modalities) or int(data["patients"]) <= 0:
-            raise ValueError(f"{path}: need patients > 0, modalities, and 0 < studies_per_patient <= {len(modalities)}")
+            raise ValueError(
+                f"{path}: need patients > 0, modalities, and 0 < studies_per_patient <= {len(modalities)}"
+            )
         return cls(
             name=str(data["name"]),
             description=str(data["description"]),
@@ -175,7 +181,13 @@ def build(name: str, out: str | os.PathLike, *, progress: bool = True) -> Answer
         shutil.rmtree(tmp)
     try:
         total = spec.patients * spec.studies_per_patient
-        key = write_tree(studies(spec), tmp / STUDIES_DIR, dataset=spec.name, seed=spec.seed, progress=progress and total > 0)
+        key = write_tree(
+            studies(spec),
+            tmp / STUDIES_DIR,
+            dataset=spec.name,
+            seed=spec.seed,
+            progress=progress and total > 0,
+        )
         key.save(tmp / KEY_FILE)  # last: a folder with a key is a finished folder
         if out.exists():
             out.rmdir()  # empty, checked above

@@ -76,44 +76,109 @@ IMPLEMENTATION_VERSION = "HIPAALAB_0.1"
 #: Type in the IODs hipaa-lab meets (CT, MR, CR, DX, MG, US, SC, Basic Text SR) of the attributes
 #: whose row has a combined action.  Others are unknown: X where allowed, else Z, else D.
 ATTRIBUTE_TYPES: dict[int, int] = {
-    0x00080020: 2, 0x00080030: 2,  # Study Date/Time (General Study)
-    0x00080023: 2, 0x00080033: 2,  # Content Date/Time: 2C in General Image
+    0x00080020: 2,
+    0x00080030: 2,  # Study Date/Time (General Study)
+    0x00080023: 2,
+    0x00080033: 2,  # Content Date/Time: 2C in General Image
     0x00100020: 2,  # Patient ID
     0x00180010: 2,  # Contrast/Bolus Agent (Contrast/Bolus module)
-    0x00080080: 3, 0x00081010: 3, 0x00181000: 3, 0x00081070: 3,  # General Equipment, Series
-    0x00080022: 3, 0x00080032: 3, 0x0008002A: 3, 0x00080021: 3, 0x00080031: 3,
-    0x00080012: 3, 0x00080013: 3, 0x00181030: 3, 0x00080082: 3, 0x00081111: 3, 0x00081110: 3,
-    0x00081140: 3, 0x00082112: 3, 0x00400555: 3, 0x00181400: 3, 0x00321060: 3,
+    0x00080080: 3,
+    0x00081010: 3,
+    0x00181000: 3,
+    0x00081070: 3,  # General Equipment, Series
+    0x00080022: 3,
+    0x00080032: 3,
+    0x0008002A: 3,
+    0x00080021: 3,
+    0x00080031: 3,
+    0x00080012: 3,
+    0x00080013: 3,
+    0x00181030: 3,
+    0x00080082: 3,
+    0x00081111: 3,
+    0x00081110: 3,
+    0x00081140: 3,
+    0x00082112: 3,
+    0x00400555: 3,
+    0x00181400: 3,
+    0x00321060: 3,
 }
 #: Overrides for one SOP class family (prefix of the SOP Class UID).
 _TYPES_BY_CLASS = {
-    "1.2.840.10008.5.1.4.1.1.88.": {0x00080023: 1, 0x00080033: 1,  # SR Document General
-                                    # Type 2 in SR Document Series and the Referenced Request Sequence
-                                    0x00081111: 2, 0x00081110: 2, 0x00321060: 2},
+    "1.2.840.10008.5.1.4.1.1.88.": {
+        0x00080023: 1,
+        0x00080033: 1,  # SR Document General
+        # Type 2 in SR Document Series and the Referenced Request Sequence
+        0x00081111: 2,
+        0x00081110: 2,
+        0x00321060: 2,
+    },
     "1.2.840.10008.5.1.4.1.1.1.": {0x00400555: 2},  # DX, MG, IO: Acquisition Context module
 }
 
 #: Retain Safe Private: (private creator, group, element byte) known to hold only numbers that
 #: describe the acquisition. Kept only when their VR is numeric, too.
-SAFE_PRIVATE: frozenset[tuple[str, int, int]] = frozenset({
-    ("SIEMENS MR HEADER", 0x0019, 0x0C),  # B value
-    ("SIEMENS MR HEADER", 0x0019, 0x0E),  # diffusion gradient direction
-    ("GEMS_PARM_01", 0x0043, 0x39),  # slop_int_6..9 (b value)
-    ("GEMS_ACQU_01", 0x0019, 0x18),  # first scan RAS? no: acquisition matrix numbers
-    ("Philips MR Imaging DD 001", 0x2005, 0x0D),  # scale intercept
-    ("Philips MR Imaging DD 001", 0x2005, 0x0E),  # scale slope
-    ("Philips Imaging DD 001", 0x2001, 0x03),  # diffusion b factor
-})
+SAFE_PRIVATE: frozenset[tuple[str, int, int]] = frozenset(
+    {
+        ("SIEMENS MR HEADER", 0x0019, 0x0C),  # B value
+        ("SIEMENS MR HEADER", 0x0019, 0x0E),  # diffusion gradient direction
+        ("GEMS_PARM_01", 0x0043, 0x39),  # slop_int_6..9 (b value)
+        ("GEMS_ACQU_01", 0x0019, 0x18),  # first scan RAS? no: acquisition matrix numbers
+        ("Philips MR Imaging DD 001", 0x2005, 0x0D),  # scale intercept
+        ("Philips MR Imaging DD 001", 0x2005, 0x0E),  # scale slope
+        ("Philips Imaging DD 001", 0x2001, 0x03),  # diffusion b factor
+    }
+)
 _SAFE_CREATORS = frozenset(creator for creator, _, _ in SAFE_PRIVATE)
 _NUMERIC = {"US", "SS", "UL", "SL", "FL", "FD", "DS", "IS", "SV", "UV"}
 #: Three-digit ZIP codes of 20,000 people or fewer (2000 census), which Safe Harbor turns into 000.
-RESTRICTED_ZIP3 = frozenset("036 059 063 102 203 556 692 790 821 823 830 831 878 879 884 890 893".split())
+RESTRICTED_ZIP3 = frozenset(
+    [
+        "036",
+        "059",
+        "063",
+        "102",
+        "203",
+        "556",
+        "692",
+        "790",
+        "821",
+        "823",
+        "830",
+        "831",
+        "878",
+        "879",
+        "884",
+        "890",
+        "893",
+    ]
+)
 
 _DUMMY = {
-    "DA": "19000101", "TM": "000000", "DT": "19000101000000.000000", "AS": "000Y", "IS": "0", "DS": "0",
-    "US": 0, "SS": 0, "UL": 0, "SL": 0, "FL": 0.0, "FD": 0.0, "SV": 0, "UV": 0, "AT": 0,
-    "OB": b"\0\0", "OW": b"\0\0", "OF": b"\0\0\0\0", "OD": b"\0" * 8, "OL": b"\0" * 4, "OV": b"\0" * 8,
-    "UN": b"\0\0", "UR": "", "CS": "ANONYMIZED",
+    "DA": "19000101",
+    "TM": "000000",
+    "DT": "19000101000000.000000",
+    "AS": "000Y",
+    "IS": "0",
+    "DS": "0",
+    "US": 0,
+    "SS": 0,
+    "UL": 0,
+    "SL": 0,
+    "FL": 0.0,
+    "FD": 0.0,
+    "SV": 0,
+    "UV": 0,
+    "AT": 0,
+    "OB": b"\0\0",
+    "OW": b"\0\0",
+    "OF": b"\0\0\0\0",
+    "OD": b"\0" * 8,
+    "OL": b"\0" * 4,
+    "OV": b"\0" * 8,
+    "UN": b"\0\0",
+    "UR": "",
+    "CS": "ANONYMIZED",
 }
 _TEXT_VRS = {"LO", "SH", "PN", "ST", "LT", "UT", "UC", "CS", "AE"}
 _LONG_TEXT = {"ST", "LT", "UT", "UC"}
@@ -122,11 +187,23 @@ _LONG_TEXT = {"ST", "LT", "UT", "UC"}
 _FREE_TEXT = frozenset(_LONG_TEXT | {"LO", "SH"})
 #: Codes and versions outside the table, where digit runs identify nobody (the scanner's list),
 #: and the equipment's make and model ("DR 7500"): kept unless they hold this patient's identifier.
-_CODE_TAGS = frozenset({
-    0x00080100, 0x00080102, 0x00080103, 0x00080105, 0x0008010F, 0x00080112, 0x00080114, 0x00080119,
-    0x00080122, 0x0040DB00, 0x00181020,
-    0x00080070, 0x00081090,  # Manufacturer, Manufacturer's Model Name
-})
+_CODE_TAGS = frozenset(
+    {
+        0x00080100,
+        0x00080102,
+        0x00080103,
+        0x00080105,
+        0x0008010F,
+        0x00080112,
+        0x00080114,
+        0x00080119,
+        0x00080122,
+        0x0040DB00,
+        0x00181020,
+        0x00080070,
+        0x00081090,  # Manufacturer, Manufacturer's Model Name
+    }
+)
 _DATE_VRS = {"DA", "DT", "TM"}
 _COLLECTED_VRS = frozenset(_TEXT_VRS | _DATE_VRS - {"TM"})
 #: VRs whose value is one string: a backslash in it is text, not a value delimiter.
@@ -136,23 +213,237 @@ _ITEM_VALUES = {0x0040A160, 0x0040A123, 0x0040A121, 0x0040A122, 0x0040A120, 0x00
 _CONTENT_SEQUENCE = 0x0040A730
 
 #: Words a cleaned descriptor may keep: procedure, anatomy and technique, never a name or number.
-SAFE_WORDS = frozenset("""
-ct mr mri cr dx us mg xr pet nm spect sc sr ot cta mra mrv dwi dti adc swi flair stir tse fse gre epi
-bold perfusion diffusion localizer scout topogram survey axial coronal sagittal oblique ax cor sag
-t1 t2 pd pdw mprage vibe dixon fat sat water in out phase post pre contrast with without w wo and
-or of the to iv oral arterial venous portal delayed late early dynamic routine standard protocol
-head brain skull face facial orbit orbits sinus sinuses neck cervical thoracic lumbar sacral spine
-chest thorax lung lungs cardiac heart coronary aorta abdomen abdominal pelvis pelvic liver kidney
-kidneys renal pancreas spleen bladder prostate breast breasts bilateral left right lt rt upper lower
-extremity arm leg hip hips knee knees ankle foot feet shoulder elbow wrist hand hands femur tibia
-humerus whole body bone soft tissue lung window mediastinum recon reconstruction mip mpr 3d 2d
-thin thick slice slices series image images view views ap pa lateral lat decubitus supine prone
-erect screening diagnostic mammogram mammography tomosynthesis cc mlo ultrasound doppler duplex
-echo obstetric fetal thyroid carotid venous renal study exam examination scan helical spiral low
-dose high resolution hr angio angiography urography enterography colonography trauma stroke
-pulmonary embolism pe abscess mass follow up followup fu limited complete report dose sheet
-requisition scanned document page summary findings impression
-""".split())
+SAFE_WORDS = frozenset(
+    [
+        "ct",
+        "mr",
+        "mri",
+        "cr",
+        "dx",
+        "us",
+        "mg",
+        "xr",
+        "pet",
+        "nm",
+        "spect",
+        "sc",
+        "sr",
+        "ot",
+        "cta",
+        "mra",
+        "mrv",
+        "dwi",
+        "dti",
+        "adc",
+        "swi",
+        "flair",
+        "stir",
+        "tse",
+        "fse",
+        "gre",
+        "epi",
+        "bold",
+        "perfusion",
+        "diffusion",
+        "localizer",
+        "scout",
+        "topogram",
+        "survey",
+        "axial",
+        "coronal",
+        "sagittal",
+        "oblique",
+        "ax",
+        "cor",
+        "sag",
+        "t1",
+        "t2",
+        "pd",
+        "pdw",
+        "mprage",
+        "vibe",
+        "dixon",
+        "fat",
+        "sat",
+        "water",
+        "in",
+        "out",
+        "phase",
+        "post",
+        "pre",
+        "contrast",
+        "with",
+        "without",
+        "w",
+        "wo",
+        "and",
+        "or",
+        "of",
+        "the",
+        "to",
+        "iv",
+        "oral",
+        "arterial",
+        "venous",
+        "portal",
+        "delayed",
+        "late",
+        "early",
+        "dynamic",
+        "routine",
+        "standard",
+        "protocol",
+        "head",
+        "brain",
+        "skull",
+        "face",
+        "facial",
+        "orbit",
+        "orbits",
+        "sinus",
+        "sinuses",
+        "neck",
+        "cervical",
+        "thoracic",
+        "lumbar",
+        "sacral",
+        "spine",
+        "chest",
+        "thorax",
+        "lung",
+        "lungs",
+        "cardiac",
+        "heart",
+        "coronary",
+        "aorta",
+        "abdomen",
+        "abdominal",
+        "pelvis",
+        "pelvic",
+        "liver",
+        "kidney",
+        "kidneys",
+        "renal",
+        "pancreas",
+        "spleen",
+        "bladder",
+        "prostate",
+        "breast",
+        "breasts",
+        "bilateral",
+        "left",
+        "right",
+        "lt",
+        "rt",
+        "upper",
+        "lower",
+        "extremity",
+        "arm",
+        "leg",
+        "hip",
+        "hips",
+        "knee",
+        "knees",
+        "ankle",
+        "foot",
+        "feet",
+        "shoulder",
+        "elbow",
+        "wrist",
+        "hand",
+        "hands",
+        "femur",
+        "tibia",
+        "humerus",
+        "whole",
+        "body",
+        "bone",
+        "soft",
+        "tissue",
+        "lung",
+        "window",
+        "mediastinum",
+        "recon",
+        "reconstruction",
+        "mip",
+        "mpr",
+        "3d",
+        "2d",
+        "thin",
+        "thick",
+        "slice",
+        "slices",
+        "series",
+        "image",
+        "images",
+        "view",
+        "views",
+        "ap",
+        "pa",
+        "lateral",
+        "lat",
+        "decubitus",
+        "supine",
+        "prone",
+        "erect",
+        "screening",
+        "diagnostic",
+        "mammogram",
+        "mammography",
+        "tomosynthesis",
+        "cc",
+        "mlo",
+        "ultrasound",
+        "doppler",
+        "duplex",
+        "echo",
+        "obstetric",
+        "fetal",
+        "thyroid",
+        "carotid",
+        "venous",
+        "renal",
+        "study",
+        "exam",
+        "examination",
+        "scan",
+        "helical",
+        "spiral",
+        "low",
+        "dose",
+        "high",
+        "resolution",
+        "hr",
+        "angio",
+        "angiography",
+        "urography",
+        "enterography",
+        "colonography",
+        "trauma",
+        "stroke",
+        "pulmonary",
+        "embolism",
+        "pe",
+        "abscess",
+        "mass",
+        "follow",
+        "up",
+        "followup",
+        "fu",
+        "limited",
+        "complete",
+        "report",
+        "dose",
+        "sheet",
+        "requisition",
+        "scanned",
+        "document",
+        "page",
+        "summary",
+        "findings",
+        "impression",
+    ]
+)
 
 _DATE_PATTERNS = re.compile(
     r"\b\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}\b|\b(?:19|20)\d{6}\b"
@@ -232,12 +523,29 @@ def _date_formats(value: str) -> frozenset[str]:
         d = dt.date(int(value[:4]), int(value[4:6]), int(value[6:8]))
     except (ValueError, IndexError):
         return frozenset()
-    return frozenset({d.strftime(f) for f in ("%Y%m%d", "%Y-%m-%d", "%m/%d/%Y", "%d.%m.%Y", "%d/%m/%Y", "%Y/%m/%d",
-                                    "%B %d, %Y", "%d %B %Y", "%b %d, %Y", "%m-%d-%Y")} | {
-        f"{d.month}/{d.day}/{d.year}", f"{d.day}.{d.month}.{d.year}"})
+    return frozenset(
+        {
+            d.strftime(f)
+            for f in (
+                "%Y%m%d",
+                "%Y-%m-%d",
+                "%m/%d/%Y",
+                "%d.%m.%Y",
+                "%d/%m/%Y",
+                "%Y/%m/%d",
+                "%B %d, %Y",
+                "%d %B %Y",
+                "%b %d, %Y",
+                "%m-%d-%Y",
+            )
+        }
+        | {f"{d.month}/{d.day}/{d.year}", f"{d.day}.{d.month}.{d.year}"}
+    )
 
 
-def clean_text(text: str, identities: set[str] = frozenset(), tokens: set[str] = frozenset()) -> str:
+def clean_text(
+    text: str, identities: set[str] = frozenset(), tokens: set[str] = frozenset()
+) -> str:
     """Free text with dates, numbers, contacts and the patient's own identifiers taken out.
 
     Examples
@@ -292,9 +600,14 @@ class Deidentifier:
         except ValueError:
             raise ValueError(f"unknown profile {profile!r}; choose basic or safe-harbor") from None
         if self.profile is Profile.SAFE_HARBOR and self.options & {
-                Option.RETAIN_LONG_FULL_DATES, Option.RETAIN_LONG_MODIFIED_DATES, Option.RETAIN_UIDS}:
-            raise ValueError("the safe-harbor profile keeps only years of dates and no original UID: "
-                             "drop retain-long-*-dates and retain-uids, or use --profile basic")
+            Option.RETAIN_LONG_FULL_DATES,
+            Option.RETAIN_LONG_MODIFIED_DATES,
+            Option.RETAIN_UIDS,
+        }:
+            raise ValueError(
+                "the safe-harbor profile keeps only years of dates and no original UID: "
+                "drop retain-long-*-dates and retain-uids, or use --profile basic"
+            )
         self.table = annex_e.load_table()
         self.pseudo = Pseudonymizer(key)
         self._uid_cache: dict[str, str] = {}
@@ -306,28 +619,45 @@ class Deidentifier:
         self.actions = self.table.actions(effective)
         if self.profile is Profile.SAFE_HARBOR:
             for tag, rule in self.table.by_tag.items():
-                if rule.options.get("retain_longitudinal_full_dates") == "K" and tag in DicomDictionary \
-                        and dictionary_VR(tag) in ("DA", "DT"):
+                if (
+                    rule.options.get("retain_longitudinal_full_dates") == "K"
+                    and tag in DicomDictionary
+                    and dictionary_VR(tag) in ("DA", "DT")
+                ):
                     self.actions[tag] = "Y"
             self.actions[0x00100030] = "Y"  # Patient's Birth Date: the year, unless over 89
             self.actions[0x00101040] = "ZIP"  # Patient's Address: the 3-digit ZIP
         self.overlay = {el: resolve(rule, effective) for el, rule in self.table.overlay.items()}
         self.curve = resolve(self.table.curve, effective)
         self.private = resolve(self.table.private, effective)
-        self.items = {code: resolve(rule, effective) for code, rule in self.table.content_items.items()}
-        self._dates = ("K" if Option.RETAIN_LONG_FULL_DATES in self.options else
-                       "C" if Option.RETAIN_LONG_MODIFIED_DATES in self.options else
-                       "Y" if self.profile is Profile.SAFE_HARBOR else "X")
+        self.items = {
+            code: resolve(rule, effective) for code, rule in self.table.content_items.items()
+        }
+        self._dates = (
+            "K"
+            if Option.RETAIN_LONG_FULL_DATES in self.options
+            else "C"
+            if Option.RETAIN_LONG_MODIFIED_DATES in self.options
+            else "Y"
+            if self.profile is Profile.SAFE_HARBOR
+            else "X"
+        )
 
     # ------------------------------------------------------------------ marking
     def method_text(self) -> list[str]:
         """DeidentificationMethod values (LO, 64 characters each): profile, edition, options."""
         head = f"hipaa-lab 0.1 DICOM PS3.15 {EDITION} Basic Profile"
-        values = [head] + (["HIPAA Safe Harbor 45 CFR 164.514(b)(2)"] if self.profile is Profile.SAFE_HARBOR else [])
+        values = [head] + (
+            ["HIPAA Safe Harbor 45 CFR 164.514(b)(2)"]
+            if self.profile is Profile.SAFE_HARBOR
+            else []
+        )
         return values + sorted(o.code[1][:64] for o in self.options)
 
     def _mark(self, ds: Dataset, pixel_cleaned: bool) -> None:
-        codes = [BASIC_CODE] + sorted(o.code for o in self.options if o is not Option.CLEAN_PIXEL_DATA)
+        codes = [BASIC_CODE] + sorted(
+            o.code for o in self.options if o is not Option.CLEAN_PIXEL_DATA
+        )
         if pixel_cleaned:
             codes.append(Option.CLEAN_PIXEL_DATA.code)
         items = []
@@ -339,7 +669,11 @@ class Deidentifier:
         ds.DeidentificationMethod = self.method_text()
         ds.DeidentificationMethodCodeSequence = items
         ds.LongitudinalTemporalInformationModified = {
-            "K": "UNMODIFIED", "C": "MODIFIED", "Y": "MODIFIED", "X": "REMOVED"}[self._dates]
+            "K": "UNMODIFIED",
+            "C": "MODIFIED",
+            "Y": "MODIFIED",
+            "X": "REMOVED",
+        }[self._dates]
 
     # ------------------------------------------------------------------ one dataset
     def _context(self, ds: Dataset) -> _Ctx:
@@ -347,6 +681,7 @@ class Deidentifier:
         tokens: set[str] = set()
         self._collect(ds, identities, tokens, 0)
         encoding = _encoding(ds, "latin-1")
+
         def text(tag: int) -> str:  # str(ds.get(tag) or ""), from the raw bytes when they are plain
             raw = ds.get_item(tag)
             if raw is None:
@@ -358,6 +693,7 @@ class Deidentifier:
             if values is None or len(values) > 1:
                 return str(ds[tag].value or "")
             return values[0] if values else ""
+
         pid = text(0x00100020)
         issuer = text(0x00100021)
         over = False
@@ -366,13 +702,21 @@ class Deidentifier:
             over = True
         birth = text(0x00100030)[:4]
         study = (text(0x00080020) or text(0x00080023))[:4]
-        if birth.isdigit() and (int(study) if study.isdigit() else dt.date.today().year) - int(birth) > 89:
+        if (
+            birth.isdigit()
+            and (int(study) if study.isdigit() else dt.date.today().year) - int(birth) > 89
+        ):
             over = True
-        return _Ctx(text(0x00080016), self.pseudo.date_shift(pid, issuer),
-                    identities, tokens, over)
+        return _Ctx(text(0x00080016), self.pseudo.date_shift(pid, issuer), identities, tokens, over)
 
-    def _collect(self, ds: Dataset, identities: set[str], tokens: set[str], depth: int,
-                 encoding: str | None = "latin-1") -> None:
+    def _collect(
+        self,
+        ds: Dataset,
+        identities: set[str],
+        tokens: set[str],
+        depth: int,
+        encoding: str | None = "latin-1",
+    ) -> None:
         encoding = _encoding(ds, encoding)
         for tag, raw in list(ds.items()):
             tag = int(tag)  # a plain int: BaseTag compares in Python on every dict lookup
@@ -394,7 +738,12 @@ class Deidentifier:
                     value = ds[tag].value
                 except Exception:
                     continue
-            for v in (value if isinstance(value, (list, tuple, Sequence)) or type(value).__name__ == "MultiValue" else [value]):
+            for v in (
+                value
+                if isinstance(value, (list, tuple, Sequence))
+                or type(value).__name__ == "MultiValue"
+                else [value]
+            ):
                 text = str(v).strip() if v is not None else ""
                 if not text:
                     continue
@@ -410,7 +759,9 @@ class Deidentifier:
                     # (a one-character given name is common in Chinese and Japanese)
                     tokens |= {p.lower() for p in parts if len(p) >= 2 or not p.isascii()}
                 elif _DIGIT.search(text):
-                    tokens |= {t.lower() for t in _TOKEN.findall(text) if len(t) >= 3 and _DIGIT.search(t)}
+                    tokens |= {
+                        t.lower() for t in _TOKEN.findall(text) if len(t) >= 3 and _DIGIT.search(t)
+                    }
 
     def deidentify(self, ds: Dataset, *, pixel_cleaned: bool = False) -> list[Change]:
         """Clean ``ds`` in place (header only; see :func:`deidentify_file` for pixels); return the changes."""
@@ -418,7 +769,11 @@ class Deidentifier:
         self._clean(ds, "", ctx, 0, None)
         if "ResponsiblePersonRole" in ds and not ds.get("ResponsiblePerson"):
             del ds.ResponsiblePersonRole  # Type 1C: present only with a Responsible Person
-            ctx.log("ResponsiblePersonRole", "X", "Type 1C: required only if Responsible Person is present")
+            ctx.log(
+                "ResponsiblePersonRole",
+                "X",
+                "Type 1C: required only if Responsible Person is present",
+            )
         _cap_age(ds, ctx, self)
         self._mark(ds, pixel_cleaned)
         return ctx.changes
@@ -453,12 +808,14 @@ class Deidentifier:
             return (self.overlay[el], rule.label()) if rule else ("K", "")
         action = self.actions.get(tag)
         if action is not None:
-            return action, self.table.by_tag[tag].label() if tag in self.table.by_tag else "Safe Harbor"
+            return action, self.table.by_tag[
+                tag
+            ].label() if tag in self.table.by_tag else "Safe Harbor"
         known = tag in DicomDictionary
         if vr == "SQ":
             return "K", ""
         if vr == "UI":
-            return "U", f"VR rule UI"
+            return "U", "VR rule UI"
         if not known:
             return "X", f"VR rule {vr}: not in the data dictionary"
         if vr == "PN":
@@ -475,7 +832,9 @@ class Deidentifier:
             return "I", f"VR rule {vr}"
         return "K", ""
 
-    def _clean(self, ds: Dataset, prefix: str, ctx: _Ctx, depth: int, item_action: str | None) -> None:
+    def _clean(
+        self, ds: Dataset, prefix: str, ctx: _Ctx, depth: int, item_action: str | None
+    ) -> None:
         drop_groups: set[int] = set()
         kept_creators: set[int] = set()
         outer = ctx.encoding
@@ -497,7 +856,11 @@ class Deidentifier:
             if action == "K" and vr != "SQ":
                 if vr in _MAX_LEN and not _plausible(raw.value, vr):
                     del ds[key]  # damaged length: the value swallowed other elements
-                    ctx.log(prefix + _segment(ds, tag), "X", f"value not valid for VR {vr} (damaged file?)")
+                    ctx.log(
+                        prefix + _segment(ds, tag),
+                        "X",
+                        f"value not valid for VR {vr} (damaged file?)",
+                    )
                 continue
             path = prefix + _segment(ds, tag)
             try:
@@ -510,12 +873,22 @@ class Deidentifier:
             group = tag >> 16
             if group in drop_groups:
                 del ds[tag]
-            elif group & 1 and 0x10 <= (tag & 0xFFFF) <= 0xFF and (group, tag & 0xFF) not in kept_creators:
-                ctx.log(prefix + f"({group:04X},{tag & 0xFFFF:04X})", "X", "E.1-1 private attributes (creator)")
+            elif (
+                group & 1
+                and 0x10 <= (tag & 0xFFFF) <= 0xFF
+                and (group, tag & 0xFF) not in kept_creators
+            ):
+                ctx.log(
+                    prefix + f"({group:04X},{tag & 0xFFFF:04X})",
+                    "X",
+                    "E.1-1 private attributes (creator)",
+                )
                 del ds[tag]
         ctx.encoding = outer
 
-    def _apply(self, ds, tag, vr, action, rule, path, ctx, depth, drop_groups, kept_creators) -> None:
+    def _apply(
+        self, ds, tag, vr, action, rule, path, ctx, depth, drop_groups, kept_creators
+    ) -> None:
         if action == "P":  # Retain Safe Private
             creator = ds.get((tag >> 16 << 16) | ((tag & 0xFFFF) >> 8))
             key = (str(creator.value) if creator is not None else "", tag >> 16, tag & 0xFF)
@@ -537,7 +910,12 @@ class Deidentifier:
             ctx.log(path, "X", rule)
             return
         raw = ds.get_item(tag)
-        if raw.is_raw and vr != "SQ" and raw.VR != "UN" and self._apply_raw(ds, raw, vr, action, rule, path, ctx):
+        if (
+            raw.is_raw
+            and vr != "SQ"
+            and raw.VR != "UN"
+            and self._apply_raw(ds, raw, vr, action, rule, path, ctx)
+        ):
             return
         elem = ds[tag]
         if vr == "SQ":
@@ -552,7 +930,9 @@ class Deidentifier:
                 if tag == 0x00080050:
                     elem.value = self.pseudo.accession(str(elem.value))
                 else:
-                    elem.value = self.pseudo.patient_id(str(elem.value), str(ds.get("IssuerOfPatientID", "") or ""))
+                    elem.value = self.pseudo.patient_id(
+                        str(elem.value), str(ds.get("IssuerOfPatientID", "") or "")
+                    )
                 ctx.log(path, "D", rule + "; keyed pseudonym")
             return
         if action == "U" or (vr == "UI" and action in ("C", "D")):
@@ -595,12 +975,18 @@ class Deidentifier:
                 if tag == 0x00080050:
                     new = self.pseudo.accession(values[0])
                 else:
-                    new = self.pseudo.patient_id(values[0], str(ds.get("IssuerOfPatientID", "") or ""))
+                    new = self.pseudo.patient_id(
+                        values[0], str(ds.get("IssuerOfPatientID", "") or "")
+                    )
                 ds[raw.tag] = _raw_with(raw, vr, [new], ctx.encoding)
                 ctx.log(path, "D", rule + "; keyed pseudonym")
             return True
         if action == "U" or (vr == "UI" and action in ("C", "D")):
-            if Option.RETAIN_UIDS in self.options and self.profile is Profile.BASIC and rule.startswith("VR rule"):
+            if (
+                Option.RETAIN_UIDS in self.options
+                and self.profile is Profile.BASIC
+                and rule.startswith("VR rule")
+            ):
                 return True
             new = [self._uid_one(v) for v in values]
             if new != values:
@@ -635,7 +1021,7 @@ class Deidentifier:
             if len(self._uid_cache) > 100_000:
                 self._uid_cache.clear()
             u = v.strip("\0 ")
-            new = u if not u or UID(u).is_valid and UID(u).name != u else self.pseudo.uid(u)
+            new = u if not u or (UID(u).is_valid and UID(u).name != u) else self.pseudo.uid(u)
             self._uid_cache[v] = new
         return new
 
@@ -649,7 +1035,10 @@ class Deidentifier:
                 concept = item.get("ConceptNameCodeSequence")
                 if concept:
                     code = concept[0]
-                    key = (str(code.get("CodeValue", "")), str(code.get("CodingSchemeDesignator", "")))
+                    key = (
+                        str(code.get("CodeValue", "")),
+                        str(code.get("CodingSchemeDesignator", "")),
+                    )
                     item_action = self.items.get(key)
                 if item_action == "X":
                     ctx.log(f"{path}[{i}]", "X", "E.3.4-1 content item")
@@ -663,13 +1052,19 @@ class Deidentifier:
             elem.value = kept
 
     def _uid(self, elem, path, ctx, rule) -> None:
-        if Option.RETAIN_UIDS in self.options and self.profile is Profile.BASIC and rule.startswith("VR rule"):
+        if (
+            Option.RETAIN_UIDS in self.options
+            and self.profile is Profile.BASIC
+            and rule.startswith("VR rule")
+        ):
             return
+
         def one(v):
             v = str(v).strip("\0 ")
-            if not v or UID(v).is_valid and UID(v).name != v:  # registered: a SOP class, a syntax
+            if not v or (UID(v).is_valid and UID(v).name != v):  # registered: a SOP class, a syntax
                 return v
             return self.pseudo.uid(v)
+
         old = elem.value
         elem.value = _map_text(old, one)
         if elem.value != old:
@@ -677,10 +1072,12 @@ class Deidentifier:
 
     def _clean_value(self, elem, vr, ctx, rule) -> None:
         if vr in ("DA", "DT"):
+
             def shift(v):
                 v = str(v)
                 new = Pseudonymizer.shift_date(v[:8], ctx.shift)
                 return "" if new is None else new + v[8:]
+
             elem.value = _map_text(elem.value, shift)
         elif vr == "TM":
             pass  # a whole-day shift leaves times of day as they were
@@ -695,11 +1092,13 @@ class Deidentifier:
         if elem.tag == 0x00100030 and ctx.birth_over_89:
             elem.value = elem.empty_value
             return
+
         def year(v):
             v = str(v).strip()
             if len(v) < 4 or not v[:4].isdigit():
                 return ""
             return v[:4] if vr == "DT" else v[:4] + "0101"
+
         elem.value = _map_text(elem.value, year)
 
     def _zip(self, elem) -> None:
@@ -708,8 +1107,22 @@ class Deidentifier:
         elem.value = ("000" if z3 in RESTRICTED_ZIP3 else z3) if z3 else elem.empty_value
 
 
-_MAX_LEN = {"AE": 16, "AS": 4, "CS": 16, "DA": 18, "DS": 16, "DT": 54, "IS": 12, "LO": 64, "SH": 16,
-            "TM": 28, "UI": 64, "PN": 324, "ST": 1024, "LT": 10240}
+_MAX_LEN = {
+    "AE": 16,
+    "AS": 4,
+    "CS": 16,
+    "DA": 18,
+    "DS": 16,
+    "DT": 54,
+    "IS": 12,
+    "LO": 64,
+    "SH": 16,
+    "TM": 28,
+    "UI": 64,
+    "PN": 324,
+    "ST": 1024,
+    "LT": 10240,
+}
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
 
 
@@ -741,7 +1154,12 @@ def _encoding(ds: Dataset, parent: str | None) -> str | None:
     names = [str(v).strip(" \0") for v in ([value] if isinstance(value, str) else value or [""])]
     if len(names) != 1:
         return None
-    return {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}.get(names[0])
+    return {
+        "": "latin-1",
+        "ISO_IR 6": "latin-1",
+        "ISO_IR 100": "latin-1",
+        "ISO_IR 192": "utf-8",
+    }.get(names[0])
 
 
 def _raw_strings(raw, vr: str, encoding: str | None) -> list[str] | None:
@@ -752,7 +1170,9 @@ def _raw_strings(raw, vr: str, encoding: str | None) -> list[str] | None:
     if not value:
         return []
     text = value.decode(encoding, "replace")
-    return [text.strip(" \0")] if vr in _SINGLE_VALUED else [v.strip(" \0") for v in text.split("\\")]
+    return (
+        [text.strip(" \0")] if vr in _SINGLE_VALUED else [v.strip(" \0") for v in text.split("\\")]
+    )
 
 
 def _raw_with(raw, vr: str, values: list[str], encoding: str):
@@ -775,7 +1195,12 @@ def _map_text(value, fn):
 
 def _cap_age(ds: Dataset, ctx: _Ctx, deid: Deidentifier) -> None:
     age = str(ds.get("PatientAge", "") or "")
-    if deid.profile is Profile.SAFE_HARBOR and age.endswith("Y") and age[:-1].isdigit() and int(age[:-1]) > 89:
+    if (
+        deid.profile is Profile.SAFE_HARBOR
+        and age.endswith("Y")
+        and age[:-1].isdigit()
+        and int(age[:-1]) > 89
+    ):
         ds.PatientAge = "090Y"
         ctx.log("PatientAge", "C", "Safe Harbor: ages over 89 become 90 or more")
 
@@ -823,9 +1248,14 @@ class BatchReport:
 
     def to_json(self) -> dict:
         skipped = {SkipReason(k).value: n for k, n in self.skipped.items()}  # fixed words only
-        return {"processed": self.processed, "skipped": dict(sorted(skipped.items())),
-                "skipped_total": sum(self.skipped.values()), "profile": self.profile,
-                "options": self.options, "edition": f"DICOM PS3.15 {self.edition} Table E.1-1"}
+        return {
+            "processed": self.processed,
+            "skipped": dict(sorted(skipped.items())),
+            "skipped_total": sum(self.skipped.values()),
+            "profile": self.profile,
+            "options": self.options,
+            "edition": f"DICOM PS3.15 {self.edition} Table E.1-1",
+        }
 
 
 class _SkipFile(Exception):
@@ -837,7 +1267,16 @@ class _SkipFile(Exception):
         super().__init__(f"{code.value} ({detail})" if detail else code.value)
 
 
-_KNOWN = (0x00080016, 0x00080018, 0x00080060, 0x0020000D, 0x0020000E, 0x00100010, 0x00100020, 0x00080020)
+_KNOWN = (
+    0x00080016,
+    0x00080018,
+    0x00080060,
+    0x0020000D,
+    0x0020000E,
+    0x00100010,
+    0x00100020,
+    0x00080020,
+)
 
 
 def _read(path: Path) -> Dataset:
@@ -850,7 +1289,9 @@ def _read(path: Path) -> Dataset:
         try:
             ds = dcmread(f, force=True)
         except Exception as exc:
-            raise _SkipFile(SkipReason.NOT_DICOM, f"not readable: {type(exc).__name__}: {str(exc)[:80]}") from None
+            raise _SkipFile(
+                SkipReason.NOT_DICOM, f"not readable: {type(exc).__name__}: {str(exc)[:80]}"
+            ) from None
     if not preamble and sum(t in ds for t in _KNOWN) < 2:
         raise _SkipFile(SkipReason.NOT_DICOM, "no preamble and no recognisable data set")
     if "SOPInstanceUID" not in ds or not str(ds.SOPInstanceUID).strip():
@@ -865,7 +1306,9 @@ def _read(path: Path) -> Dataset:
             need = ds.Rows * ds.Columns * int(ds.get("SamplesPerPixel", 1)) * frames
             need = need // 8 if ds.BitsAllocated == 1 else need * (ds.BitsAllocated // 8)
         except Exception:
-            raise _SkipFile(SkipReason.DAMAGED, "pixel data without a readable image description") from None
+            raise _SkipFile(
+                SkipReason.DAMAGED, "pixel data without a readable image description"
+            ) from None
         have = len(ds.get_item(0x7FE00010).value or b"")
         if have < need:
             raise _SkipFile(SkipReason.TRUNCATED, f"{have} of {need} bytes")
@@ -882,6 +1325,7 @@ def _output_name(ds: Dataset, deid: Deidentifier) -> str:
     def part(keyword):
         uid = str(ds.get(keyword, "") or "unknown")
         return uid if uid.startswith("2.25.") else "x" + deid.pseudo.digest(uid)
+
     return f"{part('StudyInstanceUID')}/{part('SeriesInstanceUID')}/{part('SOPInstanceUID')}.dcm"
 
 
@@ -897,7 +1341,9 @@ def _create_temp(folder: Path, suffix: str = ".tmp") -> tuple[int, str]:
     for _ in range(100):
         tmp = os.path.join(folder, f".{os.getpid()}-{next(_TEMP_NAMES)}{suffix}")
         try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600), tmp
+            return os.open(
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600
+            ), tmp
         except FileNotFoundError:
             folder.mkdir(parents=True, exist_ok=True)
         except FileExistsError:  # left by a process with this id that was killed
@@ -926,7 +1372,9 @@ def _finish_provenance(dst: Path) -> None:
         log.close()
     folder = dst / "provenance"
     if folder.is_dir():
-        parts = sorted(p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".jsonl.tmp"))
+        parts = sorted(
+            p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".jsonl.tmp")
+        )
         for i, p in enumerate(parts, 1):
             os.rename(p, folder / f"part-{i}.jsonl")
 
@@ -947,8 +1395,10 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
             try:
                 from hipaa_lab import pixels
             except ImportError:
-                raise _SkipFile(SkipReason.BURNED_IN_TEXT,
-                                "burned-in text may be present and the pixel cleaner is not installed") from None
+                raise _SkipFile(
+                    SkipReason.BURNED_IN_TEXT,
+                    "burned-in text may be present and the pixel cleaner is not installed",
+                ) from None
             outcome = pixels.clean_burned_in(ds)
             if outcome.status == "failed":
                 raise _SkipFile(SkipReason.BURNED_IN_TEXT, f"not removed: {outcome.reason}")
@@ -966,7 +1416,9 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
         ds.preamble = b"\0" * 128
         name = _output_name(ds, deid)
         out = dst / name
-        log = _provenance_log(dst)  # before the output: a log that cannot be opened leaves no output
+        log = _provenance_log(
+            dst
+        )  # before the output: a log that cannot be opened leaves no output
         record = json.dumps({"output": name, "changes": [c.to_json() for c in ctx_changes]}) + "\n"
         fd, tmp = _create_temp(out.parent)
         try:
@@ -974,7 +1426,9 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
                 try:
                     dcmwrite(f, ds, enforce_file_format=True)
                 except Exception as exc:  # a value that pydicom cannot encode: a damaged element
-                    raise _SkipFile(SkipReason.DAMAGED, f"{type(exc).__name__}: {str(exc)[:60]}") from None
+                    raise _SkipFile(
+                        SkipReason.DAMAGED, f"{type(exc).__name__}: {str(exc)[:60]}"
+                    ) from None
             try:  # never overwrite: a second input with the same UID is a duplicate
                 os.link(tmp, out)
             except FileExistsError:
@@ -1018,8 +1472,18 @@ def _inside(a: Path, b: Path) -> bool:
     return a == b or b in a.parents
 
 
-def deidentify_tree(src, dst, *, key_file, options=(), profile: str = "basic", jobs: int = 1,
-                    linkage=None, progress: bool = True, err=None) -> BatchReport:
+def deidentify_tree(
+    src,
+    dst,
+    *,
+    key_file,
+    options=(),
+    profile: str = "basic",
+    jobs: int = 1,
+    linkage=None,
+    progress: bool = True,
+    err=None,
+) -> BatchReport:
     """De-identify every file under ``src`` into ``dst`` (the ``hipaa-lab deid`` command).
 
     Raises
@@ -1041,12 +1505,16 @@ def deidentify_tree(src, dst, *, key_file, options=(), profile: str = "basic", j
         raise UsageError("the linkage file is PHI: write it outside DST")
     # SRC is never changed: nothing may be written there, not even the key or the linkage
     if linkage is not None and _inside(Path(linkage).resolve(), src):
-        raise UsageError(f"the linkage file {linkage} is inside SRC {src}, which is never changed: "
-                         "write it outside SRC (and outside DST)")
+        raise UsageError(
+            f"the linkage file {linkage} is inside SRC {src}, which is never changed: "
+            "write it outside SRC (and outside DST)"
+        )
     key_path = Path(key_file).expanduser().resolve()
     if not key_path.exists() and _inside(key_path, src):
-        raise UsageError(f"the key file {key_file} does not exist and would be created inside SRC {src}, "
-                         "which is never changed: keep the key outside SRC")
+        raise UsageError(
+            f"the key file {key_file} does not exist and would be created inside SRC {src}, "
+            "which is never changed: keep the key outside SRC"
+        )
     if dst.exists() and not dst.is_dir():
         raise UsageError(f"DST {dst} is a file, not a folder; choose a new or empty folder")
     if dst.exists() and any(dst.iterdir()):
@@ -1054,23 +1522,34 @@ def deidentify_tree(src, dst, *, key_file, options=(), profile: str = "basic", j
     try:
         key = load_key(key_file)
     except OSError as exc:  # a folder, no permission...
-        raise UsageError(f"cannot use {key_file} as the key file ({type(exc).__name__}: {exc.strerror or exc})") from None
+        raise UsageError(
+            f"cannot use {key_file} as the key file ({type(exc).__name__}: {exc.strerror or exc})"
+        ) from None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     deid = Deidentifier(key, options, profile)  # validates the options before any work
     files, unread = [], []
     for p in sorted(src.rglob("*")):  # rglob does not descend into a linked folder
         if p.is_symlink():  # not followed: it may point outside SRC
-            unread.append(FileResult(str(p), code=SkipReason.SYMLINK,
-                                     reason=f"{SkipReason.SYMLINK.value} (not followed: it may point outside SRC)"))
+            unread.append(
+                FileResult(
+                    str(p),
+                    code=SkipReason.SYMLINK,
+                    reason=f"{SkipReason.SYMLINK.value} (not followed: it may point outside SRC)",
+                )
+            )
         elif p.is_file():
             files.append(p)
         elif not p.is_dir():  # a FIFO, a socket, a device: reading could block
-            unread.append(FileResult(str(p), code=SkipReason.NOT_A_FILE, reason=SkipReason.NOT_A_FILE.value))
+            unread.append(
+                FileResult(str(p), code=SkipReason.NOT_A_FILE, reason=SkipReason.NOT_A_FILE.value)
+            )
     try:
         dst.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a parent that is a file, no permission...
-        raise UsageError(f"cannot make DST {dst} ({type(exc).__name__}: {exc.strerror or exc})") from None
+        raise UsageError(
+            f"cannot make DST {dst} ({type(exc).__name__}: {exc.strerror or exc})"
+        ) from None
     report = BatchReport(options=sorted(o.value for o in deid.options), profile=deid.profile.value)
     links = []
     bar = None
@@ -1084,8 +1563,11 @@ def deidentify_tree(src, dst, *, key_file, options=(), profile: str = "basic", j
     else:
         from concurrent.futures import ProcessPoolExecutor
 
-        pool = ProcessPoolExecutor(jobs, initializer=_init_worker,
-                                   initargs=(key, [o.value for o in deid.options], deid.profile.value))
+        pool = ProcessPoolExecutor(
+            jobs,
+            initializer=_init_worker,
+            initargs=(key, [o.value for o in deid.options], deid.profile.value),
+        )
         # small chunks: the last ones end together (a chunk of 32 CT files is 0.1 s of one core
         # idle at the end); a chunk's results are a few short strings each
         results = pool.map(_work, tasks, chunksize=max(1, min(8, len(tasks) // (jobs * 8))))
@@ -1097,7 +1579,10 @@ def deidentify_tree(src, dst, *, key_file, options=(), profile: str = "basic", j
             else:
                 # the report counts the fixed code; the full reason may quote the input: console only
                 report.skipped[(res.code or SkipReason.FAILED).value] += 1
-                print(f"hipaa-lab deid: skipped {res.source}: {res.reason or res.code.value}", file=err)
+                print(
+                    f"hipaa-lab deid: skipped {res.source}: {res.reason or res.code.value}",
+                    file=err,
+                )
             if bar is not None:
                 bar.update(1)
     finally:

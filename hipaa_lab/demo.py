@@ -34,8 +34,18 @@ LEARNERS = {
     "learner-blank": "blank",
 }
 DATASET = "m01-sample"
-_CSV_COLUMNS = ["learner", "module", "score", "max_score", "percent", "auto_score", "max_auto_score",
-                "needs_manual_grade", "submitted_at", "autograded_at"]
+_CSV_COLUMNS = [
+    "learner",
+    "module",
+    "score",
+    "max_score",
+    "percent",
+    "auto_score",
+    "max_auto_score",
+    "needs_manual_grade",
+    "submitted_at",
+    "autograded_at",
+]
 
 
 def _partial_answers(notebooks: Path, module: str) -> dict[str, str]:
@@ -93,10 +103,14 @@ def run(out: Path, *, notebooks: Path | None = None, quiet: bool = False) -> pd.
 def _run(out: Path, notebooks: Path, modules: list[str], partial: dict, quiet: bool):
     from hipaa_lab import datasets
 
-    steps = tqdm(total=3 + 2 * len(modules) * len(LEARNERS), desc="demo", unit="step", disable=quiet)
+    steps = tqdm(
+        total=3 + 2 * len(modules) * len(LEARNERS), desc="demo", unit="step", disable=quiet
+    )
     steps.set_postfix_str(f"building dataset {DATASET}")
     key = datasets.build(DATASET, out / "dataset", progress=False)
-    shutil.copytree(out / "dataset", datasets.cache_dir(DATASET))  # the same build, where load() looks
+    shutil.copytree(
+        out / "dataset", datasets.cache_dir(DATASET)
+    )  # the same build, where load() looks
     steps.update()
     steps.set_postfix_str("building the course")
     course_dir = course.build(out / "course", notebooks, students=list(LEARNERS))
@@ -109,7 +123,9 @@ def _run(out: Path, notebooks: Path, modules: list[str], partial: dict, quiet: b
         source = course.source_notebook(course_dir, module)
         for learner, kind in LEARNERS.items():
             answers = partial[module] if kind == "partial" else kind
-            course.submit(course_dir, learner, module, course.simulate_submission(released, source, answers))
+            course.submit(
+                course_dir, learner, module, course.simulate_submission(released, source, answers)
+            )
         for learner in LEARNERS:
             steps.set_postfix_str(f"autograding {module} of {learner}")
             course.autograde(course_dir, module, [learner])
@@ -132,8 +148,10 @@ def _summary(out: Path, course_dir: Path, key, records: pd.DataFrame) -> None:
         percent=[f"{p:.0f}%" for p in records.percent],
     )[["learner", "module", "autograded", "score", "percent"]]
     print(f"\nhipaa-lab demo: everything is in {out}")
-    print(f"  dataset/         {DATASET}: {len(key.files())} files, {len(key.entries)} planted identifiers "
-          "(dataset/answer-key.json is for trainers only)")
+    print(
+        f"  dataset/         {DATASET}: {len(key.files())} files, {len(key.entries)} planted identifiers "
+        "(dataset/answer-key.json is for trainers only)"
+    )
     print(f"  course/          the nbgrader course: {', '.join(sorted(set(records.module)))}")
     print("  course/feedback/ feedback HTML for each learner")
     print("  cache/           the datasets the notebooks loaded while they were graded")

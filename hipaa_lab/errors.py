@@ -86,8 +86,10 @@ class OCRUnavailableError(HipaaLabError, RuntimeError):
     """Tesseract (Debian's ``tesseract-ocr``) or pytesseract is not installed."""
 
     def __init__(self) -> None:
-        super().__init__("OCR unavailable (install tesseract-ocr): `apt-get install tesseract-ocr "
-                         "tesseract-ocr-eng` and `pip install pytesseract`")
+        super().__init__(
+            "OCR unavailable (install tesseract-ocr): `apt-get install tesseract-ocr "
+            "tesseract-ocr-eng` and `pip install pytesseract`"
+        )
 
 
 class TableError(HipaaLabError, RuntimeError):

@@ -46,18 +46,45 @@ C = SafeHarborCategory
 CATEGORY_GROUPS: dict[str, frozenset[SafeHarborCategory]] = {
     "names": frozenset({C.NAMES}),
     "dates": frozenset({C.DATES}),
-    "numbers": frozenset({
-        C.SSN, C.MEDICAL_RECORD, C.HEALTH_PLAN, C.ACCOUNT, C.LICENSE, C.VEHICLE, C.DEVICE,
-        C.BIOMETRIC, C.OTHER,
-    }),
+    "numbers": frozenset(
+        {
+            C.SSN,
+            C.MEDICAL_RECORD,
+            C.HEALTH_PLAN,
+            C.ACCOUNT,
+            C.LICENSE,
+            C.VEHICLE,
+            C.DEVICE,
+            C.BIOMETRIC,
+            C.OTHER,
+        }
+    ),
     "contact": frozenset({C.GEOGRAPHIC, C.TELEPHONE, C.FAX, C.EMAIL, C.URL, C.IP_ADDRESS}),
 }
 
 #: Value representations that hold numbers, codes or pixels: never a person's identity.
-TECHNICAL_VRS = frozenset({
-    "AT", "CS", "DS", "FD", "FL", "IS", "OB", "OD", "OF", "OL", "OV", "OW", "SL", "SS", "SV",
-    "UL", "US", "UV",
-})
+TECHNICAL_VRS = frozenset(
+    {
+        "AT",
+        "CS",
+        "DS",
+        "FD",
+        "FL",
+        "IS",
+        "OB",
+        "OD",
+        "OF",
+        "OL",
+        "OV",
+        "OW",
+        "SL",
+        "SS",
+        "SV",
+        "UL",
+        "US",
+        "UV",
+    }
+)
 
 #: Modalities of the fresh studies each check runs on.
 GRADING_MODALITIES = ("CT", "MR", "CR", "DX", "US", "MG", "SC", "SR")
@@ -89,7 +116,9 @@ class PhiSearchResult:
         return hit / total if total else 1.0
 
 
-def _fresh_studies(seed: int) -> tuple[tuple[str, tuple[tuple[Dataset, tuple[PHIEntry, ...]], ...]], ...]:
+def _fresh_studies(
+    seed: int,
+) -> tuple[tuple[str, tuple[tuple[Dataset, tuple[PHIEntry, ...]], ...]], ...]:
     """One small study per modality, PHI planted everywhere a header can hold it."""
     from hipaa_lab.studies import PHILevel, make_study
 
@@ -145,7 +174,9 @@ def _own_work_only():
         scan.scan_dataset, scan.find_patterns, deid.Deidentifier.deidentify = saved
 
 
-def grade_find_phi(find_phi: Callable[[Dataset], Iterable[str]], seed: int | None = None) -> PhiSearchResult:
+def grade_find_phi(
+    find_phi: Callable[[Dataset], Iterable[str]], seed: int | None = None
+) -> PhiSearchResult:
     """Run ``find_phi`` on every instance of fresh studies and compare with their answer keys.
 
     Parameters
@@ -166,7 +197,9 @@ def grade_find_phi(find_phi: Callable[[Dataset], Iterable[str]], seed: int | Non
                     with _own_work_only():
                         reported = find_phi(copy.deepcopy(ds))
                 except NotImplementedError:
-                    raise GradingError("find_phi is not written yet: replace `raise NotImplementedError()`") from None
+                    raise GradingError(
+                        "find_phi is not written yet: replace `raise NotImplementedError()`"
+                    ) from None
                 except GradingError:
                     raise
                 except Exception as exc:
@@ -175,7 +208,9 @@ def grade_find_phi(find_phi: Callable[[Dataset], Iterable[str]], seed: int | Non
                     ) from exc
                 paths = _paths_from(reported, modality)
                 for entry in entries:
-                    (result.found if entry.path in paths else result.missed).append((modality, entry))
+                    (result.found if entry.path in paths else result.missed).append(
+                        (modality, entry)
+                    )
                 planted = {e.path for e in entries}
                 for path, elem in iter_elements(ds):
                     if path not in paths or elem.VR == "SQ":
@@ -189,13 +224,18 @@ def grade_find_phi(find_phi: Callable[[Dataset], Iterable[str]], seed: int | Non
 
 
 def _where(entries: Sequence[tuple[str, PHIEntry]], limit: int = 6) -> str:
-    lines = [f"  - {e.category.description.split(',')[0].lower()} in {e.path} ({m})" for m, e in entries[:limit]]
+    lines = [
+        f"  - {e.category.description.split(',')[0].lower()} in {e.path} ({m})"
+        for m, e in entries[:limit]
+    ]
     if len(entries) > limit:
         lines.append(f"  - ... and {len(entries) - limit} more")
     return "\n".join(lines)
 
 
-def check_find_phi(find_phi: Callable[[Dataset], Iterable[str]], group: str, seed: int | None = None) -> None:
+def check_find_phi(
+    find_phi: Callable[[Dataset], Iterable[str]], group: str, seed: int | None = None
+) -> None:
     """Check that ``find_phi`` reports every identifier of one group on fresh studies.
 
     Parameters
@@ -228,7 +268,9 @@ def check_find_phi(find_phi: Callable[[Dataset], Iterable[str]], group: str, see
 MIN_PRECISION = 0.75
 
 
-def check_find_phi_precision(find_phi: Callable[[Dataset], Iterable[str]], seed: int | None = None) -> None:
+def check_find_phi_precision(
+    find_phi: Callable[[Dataset], Iterable[str]], seed: int | None = None
+) -> None:
     """Check that ``find_phi`` reports PHI, not everything: no technical element, few others.
 
     Reporting everything would find every identifier, and would also destroy the image's
@@ -276,6 +318,7 @@ def check_choice(answer: object, options: str | Sequence[str]) -> None:
 
 # ====================================================================== module 2: de-identification
 
+
 def check_options(options: object) -> None:
     """Check that ``options`` is a list of de-identification option names (not whether they fit).
 
@@ -291,7 +334,9 @@ def check_options(options: object) -> None:
 
     valid = [o.value for o in Option]
     if isinstance(options, str) or not isinstance(options, (list, tuple, set, frozenset)):
-        raise GradingError(f"give the options as a list of names, such as ['clean-descriptors']; got {options!r:.60}")
+        raise GradingError(
+            f"give the options as a list of names, such as ['clean-descriptors']; got {options!r:.60}"
+        )
     for name in options:
         if name not in valid:
             raise GradingError(f"{name!r} is not an option; valid options: {', '.join(valid)}")
@@ -301,11 +346,11 @@ def check_options(options: object) -> None:
 class _Prepared:
     """One fresh instance before and after the learner's ``prepare``."""
 
-    role: str                      # "first" or "follow-up" study of its patient
+    role: str  # "first" or "follow-up" study of its patient
     modality: str
     original: Dataset
     entries: tuple[PHIEntry, ...]
-    result: Dataset | None         # None: the learner quarantined it
+    result: Dataset | None  # None: the learner quarantined it
     age_over_89: bool
 
 
@@ -335,21 +380,33 @@ def _prepared(prepare: Callable[[Dataset], object], seed: int) -> tuple[_Prepare
             pseed = _old_patient_seed(seed + 1000 * i) if i == 0 else seed + 1000 * i
             patient = make_patient(pseed)
             for role, modality, study_seed in zip(("first", "follow-up"), pair, (pseed, pseed + 1)):
-                study = make_study(modality, seed=study_seed, level=PHILevel.EVERYWHERE, patient=patient, slices=2)
+                study = make_study(
+                    modality, seed=study_seed, level=PHILevel.EVERYWHERE, patient=patient, slices=2
+                )
                 for inst in study.instances:
                     original = inst.dataset
                     ds = copy.deepcopy(original)
                     try:
                         kept = prepare(ds)
                     except NotImplementedError:
-                        raise GradingError("prepare is not written yet: replace `raise NotImplementedError()`") from None
+                        raise GradingError(
+                            "prepare is not written yet: replace `raise NotImplementedError()`"
+                        ) from None
                     except Exception as exc:
                         raise GradingError(
                             f"prepare raised {type(exc).__name__}: {exc} on a fresh {modality} study"
                         ) from exc
                     age = patient.age_on(_date(original.StudyDate))
-                    done.append(_Prepared(role, modality, original, tuple(inst.entries),
-                                          None if kept is False else ds, age > 89))
+                    done.append(
+                        _Prepared(
+                            role,
+                            modality,
+                            original,
+                            tuple(inst.entries),
+                            None if kept is False else ds,
+                            age > 89,
+                        )
+                    )
     return tuple(done)
 
 
@@ -375,7 +432,9 @@ def _kept(prepare: Callable[[Dataset], object], seed: int | None) -> list[_Prepa
     return [p for p in done if p.result is not None]
 
 
-def check_prepared_identifiers(prepare: Callable[[Dataset], object], seed: int | None = None) -> None:
+def check_prepared_identifiers(
+    prepare: Callable[[Dataset], object], seed: int | None = None
+) -> None:
     """Check that no identifier survives ``prepare`` on fresh studies: header, pixels, ages over 89.
 
     Each output is scanned twice: for patterns that suggest PHI (names, dates, numbers, ages
@@ -388,12 +447,15 @@ def check_prepared_identifiers(prepare: Callable[[Dataset], object], seed: int |
         known = KnownValues.from_key(AnswerKey("fresh", 0, list(p.entries)))
         for finding in scan_dataset(p.result, known_values=known):
             if finding.severity == "high":
-                problems.append(f"  - {finding.path or finding.location.value}: {finding.category.description.split(',')[0].lower()} ({p.modality}, {finding.rule})")
+                problems.append(
+                    f"  - {finding.path or finding.location.value}: {finding.category.description.split(',')[0].lower()} ({p.modality}, {finding.rule})"
+                )
     if problems:
         shown = sorted(set(problems))
         raise GradingError(
             f"{len(problems)} identifiers survived prepare on fresh studies, for example:\n"
-            + "\n".join(shown[:8]) + "\nScan what the de-identifier leaves (hl.scan.scan_dataset) and fix it."
+            + "\n".join(shown[:8])
+            + "\nScan what the de-identifier leaves (hl.scan.scan_dataset) and fix it."
         )
 
 
@@ -405,14 +467,18 @@ def check_prepared_pixels(prepare: Callable[[Dataset], object], seed: int | None
         boxes = [e.box for e in p.entries if e.location is Location.PIXELS and e.box]
         if p.result is None:
             if not boxes:
-                raise GradingError(f"prepare quarantined a {p.modality} image that has no burned-in text")
+                raise GradingError(
+                    f"prepare quarantined a {p.modality} image that has no burned-in text"
+                )
             continue
         if "PixelData" not in p.original:
             continue
         after = p.result.pixel_array
         if not boxes:
             if not np.array_equal(after, p.original.pixel_array):
-                raise GradingError(f"prepare changed the pixels of a {p.modality} image that has no burned-in text")
+                raise GradingError(
+                    f"prepare changed the pixels of a {p.modality} image that has no burned-in text"
+                )
             continue
         if str(p.result.get("BurnedInAnnotation", "")).upper() != "NO":
             raise GradingError(
@@ -420,20 +486,28 @@ def check_prepared_pixels(prepare: Callable[[Dataset], object], seed: int | None
                 "hl.pixels.clean_burned_in(ds), which sets NO once the text is gone"
             )
         for x, y, w, h in boxes:
-            region = after[y:y + h, x:x + w]
+            region = after[y : y + h, x : x + w]
             if region.size and region.std() > 0:
-                raise GradingError(f"text burned into a {p.modality} image is still visible at x={x}, y={y}")
+                raise GradingError(
+                    f"text burned into a {p.modality} image is still visible at x={x}, y={y}"
+                )
 
 
-def check_prepared_research_value(prepare: Callable[[Dataset], object], seed: int | None = None) -> None:
+def check_prepared_research_value(
+    prepare: Callable[[Dataset], object], seed: int | None = None
+) -> None:
     """Check that what the researchers asked for survives: sex, age, intervals, linkable pseudonyms."""
     by_patient: dict[str, list[_Prepared]] = {}
     for p in _kept(prepare, seed):
         ds, orig = p.result, p.original
         if "PatientSex" in orig and ds.get("PatientSex") != orig.PatientSex:
-            raise GradingError(f"PatientSex was lost on a {p.modality} study; the researchers need it")
+            raise GradingError(
+                f"PatientSex was lost on a {p.modality} study; the researchers need it"
+            )
         if "PatientAge" in orig and not p.age_over_89 and ds.get("PatientAge") != orig.PatientAge:
-            raise GradingError(f"PatientAge was lost on a {p.modality} study; the researchers need it")
+            raise GradingError(
+                f"PatientAge was lost on a {p.modality} study; the researchers need it"
+            )
         by_patient.setdefault(str(orig.PatientID), []).append(p)
     for prepared in by_patient.values():
         ids = {str(p.result.get("PatientID", "")) for p in prepared}
@@ -448,12 +522,18 @@ def check_prepared_research_value(prepare: Callable[[Dataset], object], seed: in
             before = (_date(follow[0].original.StudyDate) - _date(first[0].original.StudyDate)).days
             dates = [str(p.result.get("StudyDate", "") or "") for p in (first[0], follow[0])]
             if not all(len(d) == 8 for d in dates):
-                raise GradingError("StudyDate was removed: the researchers need the intervals between studies")
+                raise GradingError(
+                    "StudyDate was removed: the researchers need the intervals between studies"
+                )
             after = (_date(dates[1]) - _date(dates[0])).days
             if after != before:
-                raise GradingError(f"the interval between a patient's studies changed from {before} to {after} days")
+                raise GradingError(
+                    f"the interval between a patient's studies changed from {before} to {after} days"
+                )
             if dates[0] == str(first[0].original.StudyDate):
-                raise GradingError("StudyDate is the original date: shift dates, keep only the intervals")
+                raise GradingError(
+                    "StudyDate is the original date: shift dates, keep only the intervals"
+                )
 
 
 def check_prepared_marking(prepare: Callable[[Dataset], object], seed: int | None = None) -> None:
@@ -463,8 +543,12 @@ def check_prepared_marking(prepare: Callable[[Dataset], object], seed: int | Non
         if ds.get("PatientIdentityRemoved") != "YES":
             raise GradingError(f"a {p.modality} output lacks PatientIdentityRemoved YES")
         codes = {item.CodeValue for item in ds.get("DeidentificationMethodCodeSequence", [])}
-        for code, meaning in [("113100", "Basic Application Confidentiality Profile"),
-                              ("113107", "Retain Longitudinal Temporal Information Modified Dates"),
-                              ("113108", "Retain Patient Characteristics")]:
+        for code, meaning in [
+            ("113100", "Basic Application Confidentiality Profile"),
+            ("113107", "Retain Longitudinal Temporal Information Modified Dates"),
+            ("113108", "Retain Patient Characteristics"),
+        ]:
             if code not in codes:
-                raise GradingError(f"a {p.modality} output's DeidentificationMethodCodeSequence lacks {code} ({meaning})")
+                raise GradingError(
+                    f"a {p.modality} output's DeidentificationMethodCodeSequence lacks {code} ({meaning})"
+                )

@@ -67,7 +67,14 @@ def _render(text: str, size: int, mono: bool) -> np.ndarray:
 
 
 def draw_text(
-    image: np.ndarray, x: int, y: int, text: str, size: int, value: int | bool, *, mono: bool = False
+    image: np.ndarray,
+    x: int,
+    y: int,
+    text: str,
+    size: int,
+    value: int | bool,
+    *,
+    mono: bool = False,
 ) -> Box:
     """Burn ``text`` into ``image`` (in place) with its top-left ink pixel at ``(x, y)``.
 
@@ -104,7 +111,9 @@ def _grid(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
     return gx, gy
 
 
-def _ellipse(x: np.ndarray, y: np.ndarray, cx: float, cy: float, rx: float, ry: float) -> np.ndarray:
+def _ellipse(
+    x: np.ndarray, y: np.ndarray, cx: float, cy: float, rx: float, ry: float
+) -> np.ndarray:
     return ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1.0
 
 
@@ -138,7 +147,9 @@ class _Canvas:
         self.scale = max(rows, cols) / 2
         self.oy, self.ox = (rows - 1) / 2, (cols - 1) / 2
 
-    def ellipse(self, cx: float, cy: float, rx: float, ry: float, value: int, *, add: bool = False) -> None:
+    def ellipse(
+        self, cx: float, cy: float, rx: float, ry: float, value: int, *, add: bool = False
+    ) -> None:
         rows, cols = self.a.shape
         px, py = self.ox + cx * self.scale, self.oy + cy * self.scale
         prx, pry = max(rx * self.scale, 0.5), max(ry * self.scale, 0.5)
@@ -162,7 +173,9 @@ class _Canvas:
         self.a[max(0, r0) : min(rows, r1), max(0, c0) : min(cols, c1)] = value
 
 
-_Z_STEPS = 24  # anatomy changes in this many steps from bottom to top: a cache of 25 slices per size
+_Z_STEPS = (
+    24  # anatomy changes in this many steps from bottom to top: a cache of 25 slices per size
+)
 
 
 @functools.lru_cache(maxsize=128)
@@ -188,7 +201,9 @@ def _ct_anatomy(rows: int, cols: int, zq: int) -> np.ndarray:
         for side in (-1, 1):
             c.ellipse(side * 0.28, 0.3, 0.08, 0.12, 30)
     if z > 0.2:  # ribs around the trunk
-        angles = np.concatenate([np.linspace(0.35, np.pi - 0.35, 8), np.linspace(np.pi + 0.5, 2 * np.pi - 0.5, 6)])
+        angles = np.concatenate(
+            [np.linspace(0.35, np.pi - 0.35, 8), np.linspace(np.pi + 0.5, 2 * np.pi - 0.5, 6)]
+        )
         for ang in angles:
             c.ellipse(0.735 * np.cos(ang), 0.02 - 0.525 * np.sin(ang), 0.03, 0.024, 700)
     c.ellipse(0.07, 0.26, 0.05, 0.05, 180)  # aorta with contrast
@@ -245,7 +260,9 @@ def mr_slice(rows: int, cols: int, z: float, rng: np.random.Generator) -> np.nda
 # ----------------------------------------------------------------------------- projection X-ray
 
 
-def chest_xray(rows: int, cols: int, rng: np.random.Generator, *, lateral: bool = False) -> np.ndarray:
+def chest_xray(
+    rows: int, cols: int, rng: np.random.Generator, *, lateral: bool = False
+) -> np.ndarray:
     """A chest radiograph, MONOCHROME2 (bone bright), uint16 with 12 bits used."""
     x, y = _grid(rows, cols)
     img = np.full((rows, cols), 150, np.float32)
@@ -272,7 +289,9 @@ def chest_xray(rows: int, cols: int, rng: np.random.Generator, *, lateral: bool 
     return np.clip(img, 0, 4095).astype(np.uint16)
 
 
-def mammogram(rows: int, cols: int, rng: np.random.Generator, *, right: bool, mlo: bool) -> np.ndarray:
+def mammogram(
+    rows: int, cols: int, rng: np.random.Generator, *, right: bool, mlo: bool
+) -> np.ndarray:
     """A mammogram, MONOCHROME2, uint16 with 12 bits: a breast against the chest wall."""
     x, y = _grid(rows, cols)
     xs = x if right else -x  # chest wall on the image left for a right breast
@@ -303,9 +322,13 @@ def ultrasound(rows: int, cols: int, rng: np.random.Generator, *, top: int) -> n
     fan = (np.abs(theta) < 0.62) & (r > 0.05) & (r < 0.97)
     echo = np.full((rows, cols), 0.45, np.float32)
     echo[r < 0.12] = 0.9  # skin and subcutaneous layers
-    organ = ((xx - ax * 1.05) / (cols * 0.3)) ** 2 + ((yy - ay - (rows - top) * 0.55) / ((rows - top) * 0.3)) ** 2 <= 1
+    organ = ((xx - ax * 1.05) / (cols * 0.3)) ** 2 + (
+        (yy - ay - (rows - top) * 0.55) / ((rows - top) * 0.3)
+    ) ** 2 <= 1
     echo[organ] = 0.6
-    cyst = ((xx - ax * 0.9) / (cols * 0.07)) ** 2 + ((yy - ay - (rows - top) * 0.5) / ((rows - top) * 0.06)) ** 2 <= 1
+    cyst = ((xx - ax * 0.9) / (cols * 0.07)) ** 2 + (
+        (yy - ay - (rows - top) * 0.5) / ((rows - top) * 0.06)
+    ) ** 2 <= 1
     echo[cyst] = 0.04
     behind = (np.abs(xx - ax * 0.9) < cols * 0.06) & (yy > ay + (rows - top) * 0.56)
     echo[behind & fan] *= 1.5  # posterior acoustic enhancement

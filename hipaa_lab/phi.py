@@ -190,11 +190,19 @@ class AnswerKey:
         """
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
-            return cls(data["dataset"], data["seed"], [PHIEntry.from_json(e) for e in data["entries"]])
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # JSONDecodeError, UnicodeError...
+            return cls(
+                data["dataset"], data["seed"], [PHIEntry.from_json(e) for e in data["entries"]]
+            )
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+        ) as exc:  # JSONDecodeError, UnicodeError...
             raise AnswerKeyError(
                 f"{path} is not an answer key (expected the JSON of `hipaa-lab datasets build`, with "
-                f"dataset, seed and entries; {type(exc).__name__}: {str(exc)[:80]})") from None
+                f"dataset, seed and entries; {type(exc).__name__}: {str(exc)[:80]})"
+            ) from None
 
 
 def write_atomic(path: Path, data: bytes, *, replace: bool = True) -> None:
@@ -283,11 +291,11 @@ def tag_path(ds: Dataset, elem: DataElement | RawDataElement, prefix: str = "") 
 
 
 _SEGMENT = re.compile(
-    r'(?:(?P<kw>[A-Za-z][A-Za-z0-9]*)'
+    r"(?:(?P<kw>[A-Za-z][A-Za-z0-9]*)"
     r'|\((?P<pg>[0-9A-Fa-f]{4}),"(?P<creator>[^"]*)",(?P<pe>[0-9A-Fa-f]{2})\)'
-    r'|\((?P<g>[0-9A-Fa-f]{4}),(?P<e>[0-9A-Fa-f]{4})\))'
-    r'(?:\[(?P<index>\d+)\])?'
-    r'(?:\.|$)'
+    r"|\((?P<g>[0-9A-Fa-f]{4}),(?P<e>[0-9A-Fa-f]{4})\))"
+    r"(?:\[(?P<index>\d+)\])?"
+    r"(?:\.|$)"
 )
 
 
@@ -308,7 +316,9 @@ def _locate(ds: Dataset, path: str) -> tuple[Dataset, BaseTag]:
             try:
                 block = current.private_block(group, m["creator"])
             except KeyError:
-                raise KeyError(f"no private creator {m['creator']!r} in group {group:04X} of {path!r}") from None
+                raise KeyError(
+                    f"no private creator {m['creator']!r} in group {group:04X} of {path!r}"
+                ) from None
             tag = Tag(block.get_tag(int(m["pe"], 16)))
         else:
             tag = Tag(int(m["g"], 16), int(m["e"], 16))

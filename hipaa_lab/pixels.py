@@ -108,13 +108,20 @@ MAX_OCR_FRAMES = 4  #: frames read per multi-frame image
 US_BANNER_FRACTION = 0.12  #: how far down an ultrasound banner may reach, as a fraction of the rows
 SC_TEXT_WORDS = 3  #: words that make a Secondary Capture a document
 PAD = 3  #: pixels added around every box
-LINE_CONTRAST = 80  #: grey levels (of 255) a stroke stands out from its local background, for text-lines
+LINE_CONTRAST = (
+    80  #: grey levels (of 255) a stroke stands out from its local background, for text-lines
+)
 LINE_HEIGHTS = (6, 40)  #: heights in pixels of a line of text the text-lines detector looks for
 
 _SCANNED = {"DI", "SD"}  # ConversionType: digitised film / scanned document
 _SC_PREFIX = "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture and its multi-frame kinds
-_US_CLASSES = {"1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.5.1.4.1.1.3.1",
-               "1.2.840.10008.5.1.4.1.1.6.2", "1.2.840.10008.5.1.4.1.1.6", "1.2.840.10008.5.1.4.1.1.3"}
+_US_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.6.1",
+    "1.2.840.10008.5.1.4.1.1.3.1",
+    "1.2.840.10008.5.1.4.1.1.6.2",
+    "1.2.840.10008.5.1.4.1.1.6",
+    "1.2.840.10008.5.1.4.1.1.3",
+}
 _UNAVAILABLE = "OCR unavailable (install tesseract-ocr)"
 
 
@@ -136,7 +143,9 @@ class TextBox:
 
     def slices(self) -> tuple[slice, slice]:
         """Row and column slices of the box (clipped at 0; numpy clips the far side)."""
-        return slice(max(0, self.y), max(0, self.y + self.height)), slice(max(0, self.x), max(0, self.x + self.width))
+        return slice(max(0, self.y), max(0, self.y + self.height)), slice(
+            max(0, self.x), max(0, self.x + self.width)
+        )
 
 
 @dataclass
@@ -204,20 +213,31 @@ def _ocr(gray: np.ndarray) -> list[_Word]:
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     rows, cols = gray.shape
     k = _scale(rows, cols)
-    big = np.asarray(Image.fromarray(gray).resize((cols * k, rows * k), Image.BILINEAR)) if k > 1 else gray
+    big = (
+        np.asarray(Image.fromarray(gray).resize((cols * k, rows * k), Image.BILINEAR))
+        if k > 1
+        else gray
+    )
     words = []
     for polarity, ink in enumerate((big >= 160, big <= 96)):  # bright text, then dark text
         if not ink.any() or ink.all():
             continue
         binary = np.where(ink, 0, 255).astype(np.uint8)  # Tesseract wants black ink on white
-        d = pytesseract.image_to_data(Image.fromarray(binary), lang="eng", config="--psm 11",
-                                      output_type=pytesseract.Output.DICT)
+        d = pytesseract.image_to_data(
+            Image.fromarray(binary),
+            lang="eng",
+            config="--psm 11",
+            output_type=pytesseract.Output.DICT,
+        )
         for i, text in enumerate(d["text"]):
             conf = float(d["conf"][i])
             if not text.strip() or conf < 0:
                 continue
             x0, y0 = d["left"][i] // k, d["top"][i] // k
-            x1, y1 = math.ceil((d["left"][i] + d["width"][i]) / k), math.ceil((d["top"][i] + d["height"][i]) / k)
+            x1, y1 = (
+                math.ceil((d["left"][i] + d["width"][i]) / k),
+                math.ceil((d["top"][i] + d["height"][i]) / k),
+            )
             line = (polarity, d["block_num"][i], d["par_num"][i], d["line_num"][i])
             words.append(_Word(x0, y0, x1 - x0, y1 - y0, text.strip(), conf, line))
     return words
@@ -248,7 +268,9 @@ def _ensure_transfer_syntax(ds: Dataset) -> None:
     if implicit is None or (elem is not None and elem.is_undefined_length):
         return
     if little:
-        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+        ds.file_meta.TransferSyntaxUID = (
+            ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+        )
     elif not implicit:
         ds.file_meta.TransferSyntaxUID = ExplicitVRBigEndian
 
@@ -306,7 +328,9 @@ def _fill_value(arr: np.ndarray, fill: str) -> int | float:
 
 def _encode(ds: Dataset, arr: np.ndarray) -> None:
     """Store ``arr`` as ``ds``'s pixel data: RLE Lossless if it was compressed, else Explicit VR LE."""
-    was_compressed = UID(ds.file_meta.get("TransferSyntaxUID", ExplicitVRLittleEndian)).is_compressed
+    was_compressed = UID(
+        ds.file_meta.get("TransferSyntaxUID", ExplicitVRLittleEndian)
+    ).is_compressed
     colour = arr.ndim == 4
     photometric = "RGB" if colour else str(ds.PhotometricInterpretation)
     out = arr if "NumberOfFrames" in ds else arr[0]
@@ -414,9 +438,16 @@ def _is_us(ds: Dataset) -> bool:
 
 
 def _is_scanned(ds: Dataset) -> bool:
-    return ds.get("Modality") == "DOC" or (
-        ds.get("Modality") in ("SC", "OT", "DOC", None) and ds.get("ConversionType") in _SCANNED
-    ) or (str(ds.get("SOPClassUID", "")).startswith(_SC_PREFIX) and ds.get("ConversionType") in _SCANNED)
+    return (
+        ds.get("Modality") == "DOC"
+        or (
+            ds.get("Modality") in ("SC", "OT", "DOC", None) and ds.get("ConversionType") in _SCANNED
+        )
+        or (
+            str(ds.get("SOPClassUID", "")).startswith(_SC_PREFIX)
+            and ds.get("ConversionType") in _SCANNED
+        )
+    )
 
 
 def _us_banner(gray: np.ndarray, frame: int | None) -> list[TextBox]:
@@ -453,11 +484,23 @@ def _page_lines(gray: np.ndarray, frame: int | None) -> list[TextBox]:
         for x0, x1 in _runs(ink[y0:y1].any(axis=0), max_gap=max(4, height)):
             m = max(PAD, height // 3)
             bx0, by0 = max(0, x0 - m), max(0, y0 - m)
-            boxes.append(TextBox(bx0, by0, min(cols, x1 + m) - bx0, min(rows, y1 + m) - by0, frame, "", "document"))
+            boxes.append(
+                TextBox(
+                    bx0,
+                    by0,
+                    min(cols, x1 + m) - bx0,
+                    min(rows, y1 + m) - by0,
+                    frame,
+                    "",
+                    "document",
+                )
+            )
     return boxes
 
 
-_STROKE_WINDOW = 7  # a square wider than a stroke of text: a grey opening or closing with it wipes text out
+_STROKE_WINDOW = (
+    7  # a square wider than a stroke of text: a grey opening or closing with it wipes text out
+)
 _JOIN = 6  # glyphs this close on a row belong to one line
 
 
@@ -491,7 +534,10 @@ def _lines_at(gray: np.ndarray, frame: int | None, k: int) -> list[TextBox]:
     low, high = LINE_HEIGHTS
     size = (_STROKE_WINDOW, _STROKE_WINDOW)
     out = []
-    for hat in (g - ndi.grey_opening(g, size=size), ndi.grey_closing(g, size=size) - g):  # bright, dark
+    for hat in (
+        g - ndi.grey_opening(g, size=size),
+        ndi.grey_closing(g, size=size) - g,
+    ):  # bright, dark
         strokes = hat >= LINE_CONTRAST
         glyphs, n = ndi.label(strokes, structure=np.ones((3, 3), bool))
         if n == 0:
@@ -502,7 +548,9 @@ def _lines_at(gray: np.ndarray, frame: int | None, k: int) -> list[TextBox]:
             h, w = sl[0].stop - sl[0].start, sl[1].stop - sl[1].start
             heights[i], small[i] = h, h <= high and w <= max(high, 3 * h)
         marks = small[glyphs]
-        lines, _ = ndi.label(ndi.binary_dilation(marks, structure=np.ones((1, 2 * _JOIN + 1), bool)))
+        lines, _ = ndi.label(
+            ndi.binary_dilation(marks, structure=np.ones((1, 2 * _JOIN + 1), bool))
+        )
         for j, sl in enumerate(ndi.find_objects(lines), 1):
             y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
             h, w = y1 - y0, x1 - x0
@@ -518,12 +566,18 @@ def _lines_at(gray: np.ndarray, frame: int | None, k: int) -> list[TextBox]:
             if ring and around.sum() > 0.05 * ring:
                 continue
             m = max(PAD, k * h // 4)  # faint serifs and comma tails fall short of the contrast
-            out.append(TextBox(k * x0 - m, k * y0 - m, k * w + 2 * m, k * h + 2 * m, frame, "", "text-lines"))
+            out.append(
+                TextBox(
+                    k * x0 - m, k * y0 - m, k * w + 2 * m, k * h + 2 * m, frame, "", "text-lines"
+                )
+            )
     return out
 
 
 def _word_box(w: _Word, frame: int | None, source: str = "ocr", margin: int = PAD) -> TextBox:
-    return TextBox(w.x - margin, w.y - margin, w.w + 2 * margin, w.h + 2 * margin, frame, w.text, source)
+    return TextBox(
+        w.x - margin, w.y - margin, w.w + 2 * margin, w.h + 2 * margin, frame, w.text, source
+    )
 
 
 def _ocr_lines(words: list[_Word], frame: int | None) -> list[TextBox]:
@@ -537,8 +591,17 @@ def _ocr_lines(words: list[_Word], frame: int | None) -> list[TextBox]:
         x0, y0 = min(w.x for w in ws), min(w.y for w in ws)
         x1, y1 = max(w.x + w.w for w in ws), max(w.y + w.h for w in ws)
         m = max(PAD, (y1 - y0) // 2)
-        out.append(TextBox(x0 - m, y0 - m, x1 - x0 + 2 * m, y1 - y0 + 2 * m, frame,
-                           " ".join(w.text for w in ws), "document"))
+        out.append(
+            TextBox(
+                x0 - m,
+                y0 - m,
+                x1 - x0 + 2 * m,
+                y1 - y0 + 2 * m,
+                frame,
+                " ".join(w.text for w in ws),
+                "document",
+            )
+        )
     return out
 
 
@@ -574,15 +637,23 @@ def _detect(ds: Dataset, arr: np.ndarray, frames: Iterable[int]) -> list[TextBox
 #: Modalities whose pixels often carry text.
 _TEXT_MODALITIES = {"US", "OT", "SC", "DOC", "XC", "ES", "GM", "SM", "IVUS", "OP", "XA", "RF"}
 #: SOP classes whose pixels often carry text: Secondary Capture, ultrasound, visible light.
-_TEXT_SOP_PREFIXES = (_SC_PREFIX, "1.2.840.10008.5.1.4.1.1.6.", "1.2.840.10008.5.1.4.1.1.3.1",
-                      "1.2.840.10008.5.1.4.1.1.77.")
+_TEXT_SOP_PREFIXES = (
+    _SC_PREFIX,
+    "1.2.840.10008.5.1.4.1.1.6.",
+    "1.2.840.10008.5.1.4.1.1.3.1",
+    "1.2.840.10008.5.1.4.1.1.77.",
+)
 
 
 def _expects_text(ds: Dataset) -> bool:
     """Whether text in the pixels is to be expected: marked so, or a kind of image that carries it."""
-    return (str(ds.get("BurnedInAnnotation", "")).upper() == "YES" or _is_us(ds) or _is_scanned(ds)
-            or str(ds.get("Modality", "")).upper() in _TEXT_MODALITIES
-            or str(ds.get("SOPClassUID", "")).startswith(_TEXT_SOP_PREFIXES))
+    return (
+        str(ds.get("BurnedInAnnotation", "")).upper() == "YES"
+        or _is_us(ds)
+        or _is_scanned(ds)
+        or str(ds.get("Modality", "")).upper() in _TEXT_MODALITIES
+        or str(ds.get("SOPClassUID", "")).startswith(_TEXT_SOP_PREFIXES)
+    )
 
 
 def needs_cleaning(ds: Dataset, clean_pixel_data: bool = False) -> bool:
@@ -682,11 +753,17 @@ def clean_burned_in(ds: Dataset) -> PixelCleanResult:
     boxes = _detect(ds, arr, frames)
     if not boxes:
         if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
-            return PixelCleanResult("failed", "BurnedInAnnotation is YES but no text was found; check by hand")
+            return PixelCleanResult(
+                "failed", "BurnedInAnnotation is YES but no text was found; check by hand"
+            )
         return PixelCleanResult("clean", "no text found")
     if all(b.source == "text-lines" for b in boxes) and not _expects_text(ds):
-        return PixelCleanResult("failed", f"{len(boxes)} lines of text-like marks that OCR cannot read, in an image "
-                                "not marked as carrying text; check by hand", boxes)
+        return PixelCleanResult(
+            "failed",
+            f"{len(boxes)} lines of text-like marks that OCR cannot read, in an image "
+            "not marked as carrying text; check by hand",
+            boxes,
+        )
     read = {_alnum(b.text) for b in boxes if b.source == "ocr" and len(_alnum(b.text)) >= 3}
     applied: list[TextBox] = []
     todo = boxes
@@ -697,26 +774,42 @@ def clean_burned_in(ds: Dataset) -> PixelCleanResult:
             blank_regions(ds, everywhere)
             arr = _decode(ds)  # verify what is stored, not what we meant to store
         except Exception as exc:
-            return PixelCleanResult("failed", f"cannot write the blanked pixel data: {exc}", applied)
+            return PixelCleanResult(
+                "failed", f"cannot write the blanked pixel data: {exc}", applied
+            )
         fill = _fill_value(arr, "min")
         for b in applied:
             rows, cols = b.slices()
             if np.any(arr[:, rows, cols] != fill):
-                return PixelCleanResult("failed", f"box {b} was not blanked in the stored pixels", applied)
+                return PixelCleanResult(
+                    "failed", f"box {b} was not blanked in the stored pixels", applied
+                )
         again = []
         for f in frames:
             gray = _render(ds, arr[f])
-            again += [TextBox(b.x, b.y, b.width, b.height, None, b.text, b.source) for b in _text_lines(gray, None)]
+            again += [
+                TextBox(b.x, b.y, b.width, b.height, None, b.text, b.source)
+                for b in _text_lines(gray, None)
+            ]
             for w in _ocr(gray):
                 if len(_alnum(w.text)) >= 3 and _alnum(w.text) in read:
-                    return PixelCleanResult("failed", f"text read before blanking is still legible: {w.text!r}", applied)
+                    return PixelCleanResult(
+                        "failed", f"text read before blanking is still legible: {w.text!r}", applied
+                    )
                 if _legible(w, chars=3, conf=VERIFY_CONFIDENCE):
                     again.append(_word_box(w, None))
         if not again:
             ds.BurnedInAnnotation = "NO"
-            return PixelCleanResult("cleaned", f"{len(applied)} boxes blanked in {arr.shape[0]} frames, verified by OCR "
-                                    "and the text-lines detector",
-                                    applied)
+            return PixelCleanResult(
+                "cleaned",
+                f"{len(applied)} boxes blanked in {arr.shape[0]} frames, verified by OCR "
+                "and the text-lines detector",
+                applied,
+            )
         todo = again
-    return PixelCleanResult("failed", f"text still legible after {1 + EXTRA_ROUNDS} rounds: "
-                            f"{[b.text or f'{b.source} at {b.x},{b.y}' for b in todo]!r}", applied)
+    return PixelCleanResult(
+        "failed",
+        f"text still legible after {1 + EXTRA_ROUNDS} rounds: "
+        f"{[b.text or f'{b.source} at {b.x},{b.y}' for b in todo]!r}",
+        applied,
+    )

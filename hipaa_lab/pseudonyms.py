@@ -49,7 +49,9 @@ def load_key(path: str | os.PathLike, *, create: bool = True) -> bytes:
     except ValueError:
         key = b""
     if len(key) < 16:
-        raise ValueError(f"key file {path} must hold at least 16 bytes as hex (it holds {len(text)} characters)")
+        raise ValueError(
+            f"key file {path} must hold at least 16 bytes as hex (it holds {len(text)} characters)"
+        )
     return key
 
 
@@ -74,7 +76,9 @@ class Pseudonymizer:
             raise ValueError("a pseudonym key needs at least 16 bytes")
         self._key = key
         self._uids: dict[str, str] = {}
-        self._keyed = hmac.new(key, digestmod=hashlib.sha256)  # copied per value: the key is set up once
+        self._keyed = hmac.new(
+            key, digestmod=hashlib.sha256
+        )  # copied per value: the key is set up once
 
     def _mac(self, kind: str, value: str) -> bytes:
         mac = self._keyed.copy()

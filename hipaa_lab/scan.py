@@ -78,7 +78,15 @@ from pydicom.errors import InvalidDicomError
 from hipaa_lab.errors import AnswerKeyError
 from hipaa_lab.phi import AnswerKey, Location, SafeHarborCategory, element_text, iter_elements
 
-__all__ = ["Finding", "KnownValues", "ScanReport", "mask", "scan_dataset", "scan_file", "scan_paths"]
+__all__ = [
+    "Finding",
+    "KnownValues",
+    "ScanReport",
+    "mask",
+    "scan_dataset",
+    "scan_file",
+    "scan_paths",
+]
 
 C = SafeHarborCategory
 
@@ -87,7 +95,17 @@ ACCESSION_PSEUDONYM = re.compile(r"^H[AL][A-Z0-9]{6,}$")  # hipaa_lab.pseudonyms
 LOW_RULES = frozenset({"shifted-date"})
 # dummy values de-identifiers write where an attribute must stay (Annex E action D): not identifiers
 PLACEHOLDERS = frozenset(
-    "anonymized anonymised anonymous anon removed redacted deidentified de-identified unknown".split()
+    [
+        "anonymized",
+        "anonymised",
+        "anonymous",
+        "anon",
+        "removed",
+        "redacted",
+        "deidentified",
+        "de-identified",
+        "unknown",
+    ]
 )
 PLACEHOLDER_DATES = ("19000101", "00010101")
 
@@ -126,12 +144,23 @@ PSEUDONYMISED = frozenset({"PatientName", "PatientID", "AccessionNumber"})
 PROVIDER_ATTRIBUTES = frozenset({"InstitutionName", "VerifyingOrganization"})
 TEXT_VRS = frozenset({"LO", "LT", "SH", "ST", "UT", "UC", "UR"})
 # technical text: codes and versions, where digit runs are not identifiers
-NO_PATTERN_KEYWORDS = frozenset({
-    "SoftwareVersions", "CodeValue", "LongCodeValue", "CodingSchemeDesignator",
-    "CodingSchemeVersion", "ContextIdentifier", "MappingResource", "MappingResourceName",
-    "ContextGroupVersion", "TemplateIdentifier", "CodingSchemeRegistry", "CodingSchemeExternalID",
-    "DeidentificationMethod",  # the de-identifier's own marking: profile and option names
-})
+NO_PATTERN_KEYWORDS = frozenset(
+    {
+        "SoftwareVersions",
+        "CodeValue",
+        "LongCodeValue",
+        "CodingSchemeDesignator",
+        "CodingSchemeVersion",
+        "ContextIdentifier",
+        "MappingResource",
+        "MappingResourceName",
+        "ContextGroupVersion",
+        "TemplateIdentifier",
+        "CodingSchemeRegistry",
+        "CodingSchemeExternalID",
+        "DeidentificationMethod",  # the de-identifier's own marking: profile and option names
+    }
+)
 #: Sequences whose text is the de-identifier's own marking (CID 7050 code meanings).
 NO_PATTERN_SEQUENCES = ("DeidentificationMethodCodeSequence",)
 
@@ -164,10 +193,62 @@ def mask(text: str, limit: int = 48) -> str:
 
 # --------------------------------------------------------------------------- patterns
 
-_STATES = (
-    "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY "
-    "NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC PR GU VI"
-).split()
+_STATES = [
+    "AL",
+    "AK",
+    "AZ",
+    "AR",
+    "CA",
+    "CO",
+    "CT",
+    "DE",
+    "FL",
+    "GA",
+    "HI",
+    "ID",
+    "IL",
+    "IN",
+    "IA",
+    "KS",
+    "KY",
+    "LA",
+    "ME",
+    "MD",
+    "MA",
+    "MI",
+    "MN",
+    "MS",
+    "MO",
+    "MT",
+    "NE",
+    "NV",
+    "NH",
+    "NJ",
+    "NM",
+    "NY",
+    "NC",
+    "ND",
+    "OH",
+    "OK",
+    "OR",
+    "PA",
+    "RI",
+    "SC",
+    "SD",
+    "TN",
+    "TX",
+    "UT",
+    "VT",
+    "VA",
+    "WA",
+    "WV",
+    "WI",
+    "WY",
+    "DC",
+    "PR",
+    "GU",
+    "VI",
+]
 _MONTHS = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
 _STREET = (
     r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Ways|Place|Pl|"
@@ -179,8 +260,37 @@ _STREET = (
 _NAME_WORD = r"[A-Z][a-z]+(?:[-'][A-Z][a-z]+)?"
 _CAPS_WORD = r"[A-Z]{2,}(?:[-'][A-Z]{2,})?"
 _NOT_NAMES = frozenset(
-    "position orientation name id age sex history comments weight size status dob mrn birth "
-    "chest abdomen pelvis head brain contrast exam report study series image left right the and".split()
+    [
+        "position",
+        "orientation",
+        "name",
+        "id",
+        "age",
+        "sex",
+        "history",
+        "comments",
+        "weight",
+        "size",
+        "status",
+        "dob",
+        "mrn",
+        "birth",
+        "chest",
+        "abdomen",
+        "pelvis",
+        "head",
+        "brain",
+        "contrast",
+        "exam",
+        "report",
+        "study",
+        "series",
+        "image",
+        "left",
+        "right",
+        "the",
+        "and",
+    ]
 )
 
 
@@ -200,7 +310,9 @@ def _dates(text: str) -> Iterator[tuple[int, int]]:
     for m in re.finditer(r"(?<![\d.])((?:18|19|20)\d\d)([-/.])(\d\d?)\2(\d\d?)(?![\d.])", text):
         if _valid_date(m[1], m[3], m[4]):
             yield m.span()
-    for m in re.finditer(r"(?<![\d.])(\d\d?)([-/.])(\d\d?)\2((?:18|19|20)\d\d|\d\d)(?![\d.])", text):
+    for m in re.finditer(
+        r"(?<![\d.])(\d\d?)([-/.])(\d\d?)\2((?:18|19|20)\d\d|\d\d)(?![\d.])", text
+    ):
         a, b, y = m[1], m[3], m[4]
         if _valid_date(y, a, b) or _valid_date(y, b, a):
             yield m.span()
@@ -219,7 +331,9 @@ def _ips(text: str) -> Iterator[tuple[int, int]]:
 
 def _regex(pattern: str, flags: int = 0):
     compiled = re.compile(pattern, flags)
-    return lambda text: (m.span(m.lastindex or 0) if m.lastindex else m.span() for m in compiled.finditer(text))
+    return lambda text: (
+        m.span(m.lastindex or 0) if m.lastindex else m.span() for m in compiled.finditer(text)
+    )
 
 
 # (name, category, finder) in order of precedence: a later pattern ignores spans an earlier one took
@@ -227,27 +341,78 @@ _PATTERNS: list[tuple[str, SafeHarborCategory, object]] = [
     ("email", C.EMAIL, _regex(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b")),
     ("url", C.URL, _regex(r"\b(?:https?|ftp)://[^\s\"'<>\\]+|\bwww\.[\w-]+\.[\w./-]+", re.I)),
     ("ssn", C.SSN, _regex(r"(?<![\d-])\d{3}[- ]\d{2}[- ]\d{4}(?![\d-])")),
-    ("ssn", C.SSN, _regex(r"\b(?:SSN|SS#|Social Security(?: No\.?| Number)?)\s*[#:.]?\s*(\d{9})(?!\d)", re.I)),
-    ("phone", C.TELEPHONE, _regex(
-        r"(?<![\d-])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?![\d-])")),
-    ("phone", C.TELEPHONE, _regex(r"\b(?:tel|phone|fax|cell|mobile)\.?\s*[#:.]?\s*(\d{7,11})(?!\d)", re.I)),
+    (
+        "ssn",
+        C.SSN,
+        _regex(r"\b(?:SSN|SS#|Social Security(?: No\.?| Number)?)\s*[#:.]?\s*(\d{9})(?!\d)", re.I),
+    ),
+    (
+        "phone",
+        C.TELEPHONE,
+        _regex(r"(?<![\d-])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?![\d-])"),
+    ),
+    (
+        "phone",
+        C.TELEPHONE,
+        _regex(r"\b(?:tel|phone|fax|cell|mobile)\.?\s*[#:.]?\s*(\d{7,11})(?!\d)", re.I),
+    ),
     ("date", C.DATES, _dates),
     ("ip", C.IP_ADDRESS, _ips),
     ("zip", C.GEOGRAPHIC, _regex(rf"\b(?:{'|'.join(_STATES)})\.?,?\s+\d{{5}}(?:-\d{{4}})?(?!\d)")),
-    ("address", C.GEOGRAPHIC, _regex(
-        rf"\b\d{{1,6}}\s+(?:[A-Z][A-Za-z]+\.?\s+){{1,3}}{_STREET}\b\.?(?:,?\s+(?:Apt|Suite|Unit|#)\.?\s*\w+)?")),
+    (
+        "address",
+        C.GEOGRAPHIC,
+        _regex(
+            rf"\b\d{{1,6}}\s+(?:[A-Z][A-Za-z]+\.?\s+){{1,3}}{_STREET}\b\.?(?:,?\s+(?:Apt|Suite|Unit|#)\.?\s*\w+)?"
+        ),
+    ),
     ("address", C.GEOGRAPHIC, _regex(r"\b(?:Apt|Suite|Unit)\.?\s+\d+[A-Z]?\b")),
-    ("address", C.GEOGRAPHIC, _regex(r"\b(?:Address|Addr|Residence|Lives at)\b\s*[:.]?\s*(\w.{3,})", re.I)),
-    ("mrn", C.ACCOUNT, _regex(r"\b(?:Acct|Account|Acc|Billing)\s*(?:No\.?|#)?\s*[#:.]?\s*(\d{4,})(?!\d)", re.I)),
-    ("mrn", C.HEALTH_PLAN, _regex(r"\b(?:Insurance|Member|Policy|Plan)\s*(?:ID|No\.?|#)?\s*[#:.]?\s*([A-Z]{0,4}\d{6,})\b", re.I)),
-    ("mrn", C.MEDICAL_RECORD, _regex(r"(?:\b|_)(?:MRN|MR|ID|Chart|Patient ID|Pt ID)\s*(?:No\.?|#)?\s*[#:.]?\s*(\d{4,})(?!\d)", re.I)),
+    (
+        "address",
+        C.GEOGRAPHIC,
+        _regex(r"\b(?:Address|Addr|Residence|Lives at)\b\s*[:.]?\s*(\w.{3,})", re.I),
+    ),
+    (
+        "mrn",
+        C.ACCOUNT,
+        _regex(r"\b(?:Acct|Account|Acc|Billing)\s*(?:No\.?|#)?\s*[#:.]?\s*(\d{4,})(?!\d)", re.I),
+    ),
+    (
+        "mrn",
+        C.HEALTH_PLAN,
+        _regex(
+            r"\b(?:Insurance|Member|Policy|Plan)\s*(?:ID|No\.?|#)?\s*[#:.]?\s*([A-Z]{0,4}\d{6,})\b",
+            re.I,
+        ),
+    ),
+    (
+        "mrn",
+        C.MEDICAL_RECORD,
+        _regex(
+            r"(?:\b|_)(?:MRN|MR|ID|Chart|Patient ID|Pt ID)\s*(?:No\.?|#)?\s*[#:.]?\s*(\d{4,})(?!\d)",
+            re.I,
+        ),
+    ),
     ("digits", C.MEDICAL_RECORD, _regex(r"(?<![\d.])\d{6,}(?![\d.]\d)")),
-    ("age", C.DATES, _regex(r"\b(?:age[d:]?\s*|)(9\d|1[0-2]\d)\s*(?:y/?o|yrs?|years? old|-year-old)\b", re.I)),
-    ("name", C.NAMES, _regex(
-        rf"\b(?:Pt|Patient|Dr|Doctor|Mr|Mrs|Ms|Miss|Prof|Nurse|Name|Referring|Physician|Verified)\.?:?\s+"
-        rf"((?:{_CAPS_WORD}|{_NAME_WORD})(?:,?\s+(?:{_CAPS_WORD}|{_NAME_WORD})){{0,2}})")),
+    (
+        "age",
+        C.DATES,
+        _regex(r"\b(?:age[d:]?\s*|)(9\d|1[0-2]\d)\s*(?:y/?o|yrs?|years? old|-year-old)\b", re.I),
+    ),
+    (
+        "name",
+        C.NAMES,
+        _regex(
+            rf"\b(?:Pt|Patient|Dr|Doctor|Mr|Mrs|Ms|Miss|Prof|Nurse|Name|Referring|Physician|Verified)\.?:?\s+"
+            rf"((?:{_CAPS_WORD}|{_NAME_WORD})(?:,?\s+(?:{_CAPS_WORD}|{_NAME_WORD})){{0,2}})"
+        ),
+    ),
     ("name", C.NAMES, _regex(rf"\b({_CAPS_WORD},\s*{_NAME_WORD})\b")),
-    ("name", C.NAMES, _regex(rf"\b({_NAME_WORD}(?:\s+{_NAME_WORD}){{1,2}}),?\s+\(?(?:DOB|D\.O\.B\.?|MRN|born)\b")),
+    (
+        "name",
+        C.NAMES,
+        _regex(rf"\b({_NAME_WORD}(?:\s+{_NAME_WORD}){{1,2}}),?\s+\(?(?:DOB|D\.O\.B\.?|MRN|born)\b"),
+    ),
 ]
 # file names and OCR text: also Family^Given and LAST, FIRST
 _LOOSE_NAMES = [
@@ -256,7 +421,9 @@ _LOOSE_NAMES = [
 ]
 
 
-def find_patterns(text: str, *, loose: bool = False) -> list[tuple[str, SafeHarborCategory, int, int]]:
+def find_patterns(
+    text: str, *, loose: bool = False
+) -> list[tuple[str, SafeHarborCategory, int, int]]:
     """Every pattern that suggests PHI in ``text``: ``(rule name, category, start, end)``.
 
     ``loose`` adds the patterns meant for file names and OCR text (``Family^Given``, ``LAST, FIRST``).
@@ -284,7 +451,27 @@ def find_patterns(text: str, *, loose: bool = False) -> list[tuple[str, SafeHarb
 # --------------------------------------------------------------------------- known values
 
 _TOKEN = re.compile(r"[^\W\d_]+|\d+")
-_TITLES = frozenset("dr mr mrs ms miss prof md phd jr sr ii iii iv rn do pt dds".split())
+_TITLES = frozenset(
+    [
+        "dr",
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "prof",
+        "md",
+        "phd",
+        "jr",
+        "sr",
+        "ii",
+        "iii",
+        "iv",
+        "rn",
+        "do",
+        "pt",
+        "dds",
+    ]
+)
 _MAX_PHRASE = 8
 _MIN_DIGITS = 6
 
@@ -373,7 +560,7 @@ class KnownValues:
                         self._phrase([t for _, _, t in _tokens(word)], category)
             return
         if re.fullmatch(r"\d+(\.\d+){3,}", value):  # a UID: only the dates it embeds (roots and
-            for comp in value.split("."):          # counters identify nobody; MRNs come from PatientID)
+            for comp in value.split("."):  # counters identify nobody; MRNs come from PatientID)
                 if len(comp) == 8:
                     for form in _date_forms(comp):
                         self._digits(form, C.DATES)
@@ -482,7 +669,11 @@ class KnownValues:
 
     def update(self, other: KnownValues) -> None:
         """Add the values of ``other`` (a value already known keeps its category)."""
-        for mine, theirs in ((self.phrases, other.phrases), (self.digits, other.digits), (self.long, other.long)):
+        for mine, theirs in (
+            (self.phrases, other.phrases),
+            (self.digits, other.digits),
+            (self.long, other.long),
+        ):
             for k, v in theirs.items():
                 mine.setdefault(k, v)
         self.firsts |= other.firsts
@@ -576,7 +767,15 @@ class Finding:
         """One output line: file, tag path or location, category, rule, excerpt (tab-separated)."""
         where = self.path if self.path is not None else self.location.value
         rule = self.rule if self.severity == "high" else f"{self.rule} (low)"
-        return "\t".join([file if file is not None else self.file, where, self.category.value, rule, self.excerpt])
+        return "\t".join(
+            [
+                file if file is not None else self.file,
+                where,
+                self.category.value,
+                rule,
+                self.excerpt,
+            ]
+        )
 
 
 def _is_pseudonym(value: str, keyword: str = "") -> bool:
@@ -588,7 +787,30 @@ def _is_pseudonym(value: str, keyword: str = "") -> bool:
     return bool(pattern.match(value))
 
 
-_PARTICLES = frozenset("de del della der den di da das do dos du la le van von y bin al el st".split())
+_PARTICLES = frozenset(
+    [
+        "de",
+        "del",
+        "della",
+        "der",
+        "den",
+        "di",
+        "da",
+        "das",
+        "do",
+        "dos",
+        "du",
+        "la",
+        "le",
+        "van",
+        "von",
+        "y",
+        "bin",
+        "al",
+        "el",
+        "st",
+    ]
+)
 
 
 def _name_like(text: str) -> bool:
@@ -638,21 +860,40 @@ class _Collector:
         self.out: list[Finding] = []
         self._seen: set[tuple] = set()
 
-    def add(self, location: Location, path: str | None, category: SafeHarborCategory, rule: str,
-            excerpt: str) -> None:
+    def add(
+        self,
+        location: Location,
+        path: str | None,
+        category: SafeHarborCategory,
+        rule: str,
+        excerpt: str,
+    ) -> None:
         key = (location, path, category, rule, excerpt)
         if key not in self._seen:
             self._seen.add(key)
             self.out.append(Finding(self.file, location, path, category, rule, excerpt))
 
-    def text(self, location: Location, path: str | None, label: str, text: str,
-             known: KnownValues | None, *, prefix: str = "", loose: bool = False) -> None:
+    def text(
+        self,
+        location: Location,
+        path: str | None,
+        label: str,
+        text: str,
+        known: KnownValues | None,
+        *,
+        prefix: str = "",
+        loose: bool = False,
+    ) -> None:
         """Patterns and known values in one piece of text."""
         for rule, cat, start, end in find_patterns(text, loose=loose):
-            self.add(location, path, cat, f"{prefix}pattern:{rule}", f"{label}{mask(text[start:end])}")
+            self.add(
+                location, path, cat, f"{prefix}pattern:{rule}", f"{label}{mask(text[start:end])}"
+            )
         if known is not None:
             for start, end, cat in known.find(text):
-                self.add(location, path, cat, f"{prefix}exact-value", f"{label}{mask(text[start:end])}")
+                self.add(
+                    location, path, cat, f"{prefix}exact-value", f"{label}{mask(text[start:end])}"
+                )
 
 
 def _overlay_has_data(elem: DataElement) -> bool:
@@ -686,17 +927,39 @@ def scan_dataset(
         In dataset order; the file name itself is not scanned (see :func:`scan_file`).
     """
     found = _Collector(file)
-    modified = str(ds.get("LongitudinalTemporalInformationModified", "")).strip().upper() == "MODIFIED"
+    modified = (
+        str(ds.get("LongitudinalTemporalInformationModified", "")).strip().upper() == "MODIFIED"
+    )
     for path, elem in _all_elements(ds):
         vr, keyword = elem.VR, elem.keyword
         if vr == "SQ" or elem.tag.is_private_creator:
             continue
         if (elem.tag >> 16) & 0xFF00 == 0x6000 and (elem.tag & 0xFFFF) == 0x3000:
             if _overlay_has_data(elem):
-                found.add(Location.OVERLAY, path, C.OTHER, "overlay", f"{keyword or path}: overlay bitmap with data")
+                found.add(
+                    Location.OVERLAY,
+                    path,
+                    C.OTHER,
+                    "overlay",
+                    f"{keyword or path}: overlay bitmap with data",
+                )
             continue
-        if elem.tag == 0x7FE00010 or vr in ("OW", "OF", "OD", "OL", "OV", "FL", "FD", "SL", "SS", "UL", "US",
-                                              "SV", "UV", "AT"):
+        if elem.tag == 0x7FE00010 or vr in (
+            "OW",
+            "OF",
+            "OD",
+            "OL",
+            "OV",
+            "FL",
+            "FD",
+            "SL",
+            "SS",
+            "UL",
+            "US",
+            "SV",
+            "UV",
+            "AT",
+        ):
             continue
         text = _text(elem)
         if not text.strip():
@@ -715,8 +978,13 @@ def scan_dataset(
                 if part.startswith(PLACEHOLDER_DATES):
                     continue
                 if len(part) > 4 or (vr == "DA" and part):
-                    found.add(Location.HEADER, path, C.DATES, "shifted-date" if modified else f"vr:{vr}",
-                              label + mask(part))
+                    found.add(
+                        Location.HEADER,
+                        path,
+                        C.DATES,
+                        "shifted-date" if modified else f"vr:{vr}",
+                        label + mask(part),
+                    )
         elif vr == "AS":
             m = re.fullmatch(r"(\d{3})Y", text.strip())
             if m and int(m[1]) > 90:  # 090Y is Safe Harbor's "90 or older"
@@ -728,25 +996,50 @@ def scan_dataset(
                     found.add(Location.HEADER, path, C.DATES, "uid:date", label + "…" + mask(comp))
             if known_values is not None:
                 for cat in known_values.find_in_uid(text):
-                    found.add(Location.HEADER, path, cat, "exact-value", label + "… (a known value inside the UID)")
+                    found.add(
+                        Location.HEADER,
+                        path,
+                        cat,
+                        "exact-value",
+                        label + "… (a known value inside the UID)",
+                    )
             continue
         elif vr in ("DS", "IS", "CS", "TM", "AE"):
             if keyword in IDENTIFYING_ATTRIBUTES:
-                found.add(Location.HEADER, path, IDENTIFYING_ATTRIBUTES[keyword], "attribute", label + mask(text))
+                found.add(
+                    Location.HEADER,
+                    path,
+                    IDENTIFYING_ATTRIBUTES[keyword],
+                    "attribute",
+                    label + mask(text),
+                )
             if known_values is not None and vr != "DS":
                 for start, end, cat in known_values.find(text):
-                    found.add(Location.HEADER, path, cat, "exact-value", label + mask(text[start:end]))
+                    found.add(
+                        Location.HEADER, path, cat, "exact-value", label + mask(text[start:end])
+                    )
             continue
-        if keyword in IDENTIFYING_ATTRIBUTES and not (keyword in PSEUDONYMISED and _is_pseudonym(text, keyword)) \
-                and not (keyword == "PatientAddress" and _ZIP3.fullmatch(text)):
-            found.add(Location.HEADER, path, IDENTIFYING_ATTRIBUTES[keyword], "attribute", label + mask(text))
+        if (
+            keyword in IDENTIFYING_ATTRIBUTES
+            and not (keyword in PSEUDONYMISED and _is_pseudonym(text, keyword))
+            and not (keyword == "PatientAddress" and _ZIP3.fullmatch(text))
+        ):
+            found.add(
+                Location.HEADER,
+                path,
+                IDENTIFYING_ATTRIBUTES[keyword],
+                "attribute",
+                label + mask(text),
+            )
         if vr in TEXT_VRS or vr in ("UN", "OB"):
             if keyword not in NO_PATTERN_KEYWORDS and not path.startswith(NO_PATTERN_SEQUENCES):
                 found.text(Location.HEADER, path, label, text, None)
             if elem.tag.is_private and _name_like(text):
                 found.add(Location.HEADER, path, C.NAMES, "private:name", label + mask(text))
         # a keyed pseudonym (HL..., HA...) can contain a short name or number only by chance
-        if known_values is not None and not (keyword in PSEUDONYMISED and _is_pseudonym(text, keyword)):
+        if known_values is not None and not (
+            keyword in PSEUDONYMISED and _is_pseudonym(text, keyword)
+        ):
             for start, end, cat in known_values.find(text):
                 found.add(Location.HEADER, path, cat, "exact-value", label + mask(text[start:end]))
     if ocr:
@@ -783,7 +1076,9 @@ def _ocr(ds: Dataset, found: _Collector, known: KnownValues | None) -> None:
     try:
         boxes = pixels.find_text(ds)
     except Exception as exc:  # undecodable pixels: say so, go on
-        found.add(Location.PIXELS, None, C.OTHER, "ocr:error", f"pixels not read: {type(exc).__name__}")
+        found.add(
+            Location.PIXELS, None, C.OTHER, "ocr:error", f"pixels not read: {type(exc).__name__}"
+        )
         return
     for location, frame, text in _ocr_lines(boxes):
         label = "" if frame is None else f"frame {frame}: "
@@ -814,7 +1109,10 @@ def _ocr_lines(boxes) -> list[tuple[Location, int | None, str]]:
     for (location, frame, _), items in groups.items():
         kept: list = []
         for box in items:
-            if all(_overlap(box, k) <= 0.5 or str(box.text).strip() != str(k.text).strip() for k in kept):
+            if all(
+                _overlap(box, k) <= 0.5 or str(box.text).strip() != str(k.text).strip()
+                for k in kept
+            ):
                 kept.append(box)
         kept.sort(key=lambda b: (b.x, b.y))
         lines: list[list] = []  # [top, bottom, right, boxes]
@@ -857,7 +1155,9 @@ def _read(path: Path, *, stop_before_pixels: bool = False) -> Dataset | None:
     # no preamble: a raw dataset as old archives hold, starting with group 0008 (or 0002)
     if len(head) == 8 and head[:2] in (b"\x08\x00", b"\x02\x00") and head[3] == 0:
         try:
-            return dcmread(path, force=True, stop_before_pixels=stop_before_pixels, defer_size="2 MB")
+            return dcmread(
+                path, force=True, stop_before_pixels=stop_before_pixels, defer_size="2 MB"
+            )
         except Exception:
             return None
     return None
@@ -917,9 +1217,16 @@ def _provenance_paths(line: str) -> list[str]:
             return [line]
         if isinstance(record, dict) and set(record) == {"path", "action", "rule"}:
             return [str(record["path"])]
-        if isinstance(record, dict) and set(record) == {"output", "changes"} \
-                and isinstance(record["output"], str) and isinstance(record["changes"], list) \
-                and all(isinstance(c, dict) and set(c) == {"path", "action", "rule"} for c in record["changes"]):
+        if (
+            isinstance(record, dict)
+            and set(record) == {"output", "changes"}
+            and isinstance(record["output"], str)
+            and isinstance(record["changes"], list)
+            and all(
+                isinstance(c, dict) and set(c) == {"path", "action", "rule"}
+                for c in record["changes"]
+            )
+        ):
             return [record["output"]] + [str(c["path"]) for c in record["changes"]]
     return [line]
 
@@ -985,14 +1292,21 @@ class ScanReport:
 
     def masked_file(self, file: str) -> str:
         """``file`` with every folder or name that holds a finding masked, for printing."""
-        flagged = {f.excerpt for f in self.findings if f.file == file and f.location is Location.FILENAME}
+        flagged = {
+            f.excerpt for f in self.findings if f.file == file and f.location is Location.FILENAME
+        }
         if not flagged:
             return file
+
         def one(part: str) -> str:
             if f"name {mask(part, 64)}" not in flagged:
                 return part
             stem, dot, ext = part.rpartition(".")
-            return mask(stem, 10_000) + dot + ext if dot and stem and len(ext) <= 5 else mask(part, 10_000)
+            return (
+                mask(stem, 10_000) + dot + ext
+                if dot and stem and len(ext) <= 5
+                else mask(part, 10_000)
+            )
 
         return "/".join(one(p) for p in file.split("/"))
 
@@ -1001,11 +1315,17 @@ class ScanReport:
         counts = self.by_category()
         lines = [
             f"{len(self.high)} finding(s) in {len(self.files_with_findings())} of {self.files} file(s)"
-            + (": " + ", ".join(f"{cat} {n}" for cat, n in sorted(counts.items())) if counts else "")
+            + (
+                ": " + ", ".join(f"{cat} {n}" for cat, n in sorted(counts.items()))
+                if counts
+                else ""
+            )
         ]
         low = len(self.findings) - len(self.high)
         if low:
-            lines.append(f"{low} low-severity finding(s): shifted dates (LongitudinalTemporalInformationModified)")
+            lines.append(
+                f"{low} low-severity finding(s): shifted dates (LongitudinalTemporalInformationModified)"
+            )
         if self.errors:
             lines.append(f"{len(self.errors)} file(s) could not be read")
         lines.extend(self.notes)
@@ -1022,7 +1342,9 @@ def _init_worker(known: KnownValues | None, ocr: bool) -> None:
 def _scan_one(task: tuple[str, str]) -> tuple[list[Finding], str | None]:
     path, rel = task
     try:
-        return scan_file(path, rel=rel, known_values=_WORKER.get("known"), ocr=bool(_WORKER.get("ocr"))), None  # type: ignore[arg-type]
+        return scan_file(
+            path, rel=rel, known_values=_WORKER.get("known"), ocr=bool(_WORKER.get("ocr"))
+        ), None  # type: ignore[arg-type]
     except Exception as exc:  # a damaged file is reported; the scan goes on
         return [], f"{type(exc).__name__}: {exc}"[:200]
 
@@ -1075,12 +1397,18 @@ def scan_paths(
     tasks = []
     for root in roots:
         for file in _walk(root):
-            tasks.append((str(file), file.name if root.is_file() else file.relative_to(root).as_posix()))
+            tasks.append(
+                (str(file), file.name if root.is_file() else file.relative_to(root).as_posix())
+            )
     report.files = len(tasks)
     if jobs > 1 and len(tasks) > 1:
         # the known values go to each worker once, not with every file
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(known, ocr)) as pool:
-            results = list(pool.map(_scan_one, tasks, chunksize=max(1, min(64, len(tasks) // (jobs * 8)))))
+        with ProcessPoolExecutor(
+            max_workers=jobs, initializer=_init_worker, initargs=(known, ocr)
+        ) as pool:
+            results = list(
+                pool.map(_scan_one, tasks, chunksize=max(1, min(64, len(tasks) // (jobs * 8))))
+            )
     else:
         _init_worker(known, ocr)
         results = [_scan_one(t) for t in tasks]
@@ -1100,9 +1428,14 @@ def main(args) -> int:
     """
     import sys
 
-    missing = [p for p in [*args.paths, args.key, args.original] if p is not None and not Path(p).exists()]
+    missing = [
+        p for p in [*args.paths, args.key, args.original] if p is not None and not Path(p).exists()
+    ]
     if missing:
-        print(f"hipaa-lab scan: no such file or folder: {', '.join(map(str, missing))}", file=sys.stderr)
+        print(
+            f"hipaa-lab scan: no such file or folder: {', '.join(map(str, missing))}",
+            file=sys.stderr,
+        )
         return 2
     if args.jobs < 1:
         print(f"hipaa-lab scan: --jobs must be at least 1, got {args.jobs}", file=sys.stderr)
@@ -1125,8 +1458,10 @@ def main(args) -> int:
         for f in report.findings:
             print(f.format(prefix + (f.file if args.show_paths else report.masked_file(f.file))))
         for rel, error in report.errors:
-            print(f"hipaa-lab scan: {prefix}{rel if args.show_paths else report.masked_file(rel)}: not read: {error}",
-                  file=sys.stderr)
+            print(
+                f"hipaa-lab scan: {prefix}{rel if args.show_paths else report.masked_file(rel)}: not read: {error}",
+                file=sys.stderr,
+            )
         total.findings += report.findings
         total.files += report.files
         total.errors += report.errors

@@ -44,7 +44,14 @@ from pydicom.pixels import pack_bits
 from pydicom.uid import PYDICOM_ROOT_UID, ExplicitVRLittleEndian
 
 from hipaa_lab import phantoms
-from hipaa_lab.phi import AnswerKey, Location, PHIEntry, SafeHarborCategory, element_text, iter_elements
+from hipaa_lab.phi import (
+    AnswerKey,
+    Location,
+    PHIEntry,
+    SafeHarborCategory,
+    element_text,
+    iter_elements,
+)
 
 __all__ = [
     "Instance",
@@ -79,7 +86,9 @@ class PHILevel(enum.IntEnum):
 
     HEADER = 1  #: standard top-level header attributes
     NESTED = 2  #: + sequences, private blocks, free text, UIDs embedding MRNs and dates
-    EVERYWHERE = 3  #: + overlays with text, text burned into pixels, identifiers in file and folder names
+    EVERYWHERE = (
+        3  #: + overlays with text, text burned into pixels, identifiers in file and folder names
+    )
 
 
 SOP_CLASS = {
@@ -103,15 +112,25 @@ _INSTITUTIONS = [
     ("Harbor Point Orthopedics", "X-Ray"),
 ]
 _PAYERS = ["BLUEHARBOR HEALTH PLAN", "MERIDIAN CARE", "UNITY MUTUAL HEALTH", "PIONEER MEDICAID"]
-_MANUFACTURERS = [("ACME Medical Systems", "Acme"), ("Globex Imaging", "Glx"), ("Initech Radiology", "Itr")]
-_PRIVATE_CREATORS = ["ACME_PACS 1", "NORTHWIND RIS 2", "GLOBEX_IMG_PRIV", "CONTOSO CLINICAL", "INITECH WS 3.1"]
+_MANUFACTURERS = [
+    ("ACME Medical Systems", "Acme"),
+    ("Globex Imaging", "Glx"),
+    ("Initech Radiology", "Itr"),
+]
+_PRIVATE_CREATORS = [
+    "ACME_PACS 1",
+    "NORTHWIND RIS 2",
+    "GLOBEX_IMG_PRIV",
+    "CONTOSO CLINICAL",
+    "INITECH WS 3.1",
+]
 _PRIVATE_GROUPS = [0x0009, 0x0011, 0x0013, 0x0019, 0x0029, 0x0033, 0x0043]
 _LOCALES = ["en_US"] * 6 + ["es_MX"] * 2 + ["de_DE", "fr_FR"] + ["ja_JP"] * 2
 _UID_NAMESPACE = uuid.UUID("5b1f0c44-0c0e-4b8e-9d43-6a1e0c1f4a11")  # hipaa-lab synthetic studies
 _RELATIONS = ["PARENT", "CHILD", "SPOUSE", "SIBLING", "GUARDIAN", "RELATIVE"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _faker(locale: str):
     from faker import Faker
 
@@ -315,8 +334,16 @@ class _Marks:
             elem = ds[keyword]
             self._marks[id(elem)] = (elem, cats)
 
-    def private(self, ds: Dataset, group: int, creator: str, offset: int, vr: str, value: object,
-                *cats: SafeHarborCategory) -> None:
+    def private(
+        self,
+        ds: Dataset,
+        group: int,
+        creator: str,
+        offset: int,
+        vr: str,
+        value: object,
+        *cats: SafeHarborCategory,
+    ) -> None:
         block = ds.private_block(group, creator, create=True)
         block.add_new(offset, vr, value)
         if cats:
@@ -383,7 +410,9 @@ class _Ctx:
         self.re = random.Random(f"study:{seed}:{modality.value}:everywhere")
         self.np = np.random.default_rng([seed, list(Modality).index(modality)])
         start = max(dt.date(2019, 1, 1), patient.birth_date + dt.timedelta(days=30))
-        self.date = start + dt.timedelta(days=rh.randint(0, max(0, (dt.date(2024, 12, 31) - start).days)))
+        self.date = start + dt.timedelta(
+            days=rh.randint(0, max(0, (dt.date(2024, 12, 31) - start).days))
+        )
         h, m = rh.randint(7, 18), rh.randint(0, 59)
         self.time = f"{h:02d}{m:02d}{rh.randint(0, 59):02d}"
         self.accession = f"{rh.choice(['A', 'ACC', 'RAD', ''])}{rh.randint(10**6, 10**8)}"
@@ -401,21 +430,48 @@ class _Ctx:
         self.study_id = str(rh.randint(1, 9999))
         self.description, self.body_part = _DESCRIPTIONS[modality]
         # where the header identifiers go (HEADER level and up)
-        self.opt = {k: rh.random() < p for k, p in [
-            ("address", 0.6), ("phone", 0.6), ("email", 0.4), ("other_names", 0.4), ("mother", 0.3),
-            ("responsible", 0.35), ("admission", 0.6), ("birth_time", 0.3), ("inst_address", 0.6),
-            ("serial", 0.6), ("operator", 0.7), ("performing", 0.4), ("reading", 0.5),
-            ("creation_date", 0.6), ("pps_date", 0.5), ("birth_name", 0.5),
-        ]}
+        self.opt = {
+            k: rh.random() < p
+            for k, p in [
+                ("address", 0.6),
+                ("phone", 0.6),
+                ("email", 0.4),
+                ("other_names", 0.4),
+                ("mother", 0.3),
+                ("responsible", 0.35),
+                ("admission", 0.6),
+                ("birth_time", 0.3),
+                ("inst_address", 0.6),
+                ("serial", 0.6),
+                ("operator", 0.7),
+                ("performing", 0.4),
+                ("reading", 0.5),
+                ("creation_date", 0.6),
+                ("pps_date", 0.5),
+                ("birth_name", 0.5),
+            ]
+        }
         # where the nested identifiers go
         rn = self.rn
         self.nested = level >= PHILevel.NESTED
         self.other_ids = rn.sample(["ssn", "plan", "prior", "account"], rn.randint(1, 4))
-        self.nopt = {k: rn.random() < p for k, p in [
-            ("request", 0.7), ("ref_patient", 0.5), ("original", 0.6), ("desc", 0.5),
-            ("comments", 0.6), ("history", 0.6), ("image_comments", 0.6), ("patient_comments", 0.5),
-        ]}
-        if not any(self.nopt[k] for k in ("desc", "comments", "history", "image_comments", "patient_comments")):
+        self.nopt = {
+            k: rn.random() < p
+            for k, p in [
+                ("request", 0.7),
+                ("ref_patient", 0.5),
+                ("original", 0.6),
+                ("desc", 0.5),
+                ("comments", 0.6),
+                ("history", 0.6),
+                ("image_comments", 0.6),
+                ("patient_comments", 0.5),
+            ]
+        }
+        if not any(
+            self.nopt[k]
+            for k in ("desc", "comments", "history", "image_comments", "patient_comments")
+        ):
             self.nopt["history"] = True
         groups = rn.sample(_PRIVATE_GROUPS, 2)
         creators = rn.sample(_PRIVATE_CREATORS, 2)
@@ -433,17 +489,23 @@ class _Ctx:
         # where the everywhere identifiers go
         re_ = self.re
         self.everywhere = level >= PHILevel.EVERYWHERE
-        self.overlay = self.everywhere and (modality in (Modality.CT, Modality.MR) or re_.random() < 0.5)
+        self.overlay = self.everywhere and (
+            modality in (Modality.CT, Modality.MR) or re_.random() < 0.5
+        )
         self.corner_label = self.everywhere and re_.random() < 0.6
         self.layout = re_.randint(0, 2) if self.everywhere else -1
         self.frame_uid = self.uid("frame")
-        digest = hashlib.sha256(f"{seed}:{modality.value}:{patient.seed}:{int(level)}".encode()).hexdigest()[:8]
+        digest = hashlib.sha256(
+            f"{seed}:{modality.value}:{patient.seed}:{int(level)}".encode()
+        ).hexdigest()[:8]
         self.counter_folder = f"study-{digest}"
         self._overlays: dict[tuple[int, int], tuple[bytes, list[PHIEntry]]] = {}
 
     def uid(self, *parts: object) -> str:
         """A 2.25 UID from a name-based (version 5) UUID: unique, and the same for the same seed."""
-        name = ":".join([str(self.seed), self.modality.value, str(int(self.level)), *map(str, parts)])
+        name = ":".join(
+            [str(self.seed), self.modality.value, str(int(self.level)), *map(str, parts)]
+        )
         return f"2.25.{uuid.uuid5(_UID_NAMESPACE, name).int}"
 
     def fmt(self, d: dt.date) -> str:
@@ -459,19 +521,27 @@ class _Ctx:
         fam, giv = _fs(p.family), _fs(p.given)
         if self.layout == 0:
             who = f"{fam}_{giv}"
-            return (f"{who}_MRN{p.mrn}/{_da(self.date)}_{mod}_{self.accession}/S{series:03d}/IM{n:04d}.dcm",
-                    [(who, C.NAMES), (p.mrn, C.MEDICAL_RECORD), (_da(self.date), C.DATES)])
+            return (
+                f"{who}_MRN{p.mrn}/{_da(self.date)}_{mod}_{self.accession}/S{series:03d}/IM{n:04d}.dcm",
+                [(who, C.NAMES), (p.mrn, C.MEDICAL_RECORD), (_da(self.date), C.DATES)],
+            )
         if self.layout == 1:
             who = f"{fam.upper()} {giv.upper()}"
-            return (f"{p.mrn} {who}/{mod} {self.accession}/{fam.upper()}_{series:02d}_{n:04d}.dcm",
-                    [(p.mrn, C.MEDICAL_RECORD), (who, C.NAMES), (fam.upper(), C.NAMES)])
+            return (
+                f"{p.mrn} {who}/{mod} {self.accession}/{fam.upper()}_{series:02d}_{n:04d}.dcm",
+                [(p.mrn, C.MEDICAL_RECORD), (who, C.NAMES), (fam.upper(), C.NAMES)],
+            )
         dob = _da(p.birth_date)
-        return (f"{fam}^{giv}_{dob}/{mod}_{_da(self.date)}/{n:03d}_{series}.dcm",
-                [(f"{fam}^{giv}", C.NAMES), (dob, C.DATES), (_da(self.date), C.DATES)])
+        return (
+            f"{fam}^{giv}_{dob}/{mod}_{_da(self.date)}/{n:03d}_{series}.dcm",
+            [(f"{fam}^{giv}", C.NAMES), (dob, C.DATES), (_da(self.date), C.DATES)],
+        )
 
     # ------------------------------------------------------------------ common modules
 
-    def base(self, marks: _Marks, series: int, number: int, sop_class: str, *, acquisition: bool = True) -> Dataset:
+    def base(
+        self, marks: _Marks, series: int, number: int, sop_class: str, *, acquisition: bool = True
+    ) -> Dataset:
         """A dataset with the Patient, Study, Series, Equipment and SOP Common modules filled in."""
         p, o, nested = self.p, self.opt, self.nested
         ds = Dataset()
@@ -522,10 +592,17 @@ class _Ctx:
         ds.ManufacturerModelName = self.model
         if nested and self.nopt["ref_patient"]:
             item = Dataset()
-            item.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.1.1"  # Detached Patient Management (retired)
+            item.ReferencedSOPClassUID = (
+                "1.2.840.10008.3.1.2.1.1"  # Detached Patient Management (retired)
+            )
             ds.ReferencedPatientSequence = [item]
-            marks.set(item, "ReferencedSOPInstanceUID", f"{PYDICOM_ROOT_UID}{p.mrn}.{_da(p.birth_date)}",
-                      C.MEDICAL_RECORD, C.DATES)
+            marks.set(
+                item,
+                "ReferencedSOPInstanceUID",
+                f"{PYDICOM_ROOT_UID}{p.mrn}.{_da(p.birth_date)}",
+                C.MEDICAL_RECORD,
+                C.DATES,
+            )
         self.patient_module(ds, marks)
         if o["serial"]:
             marks.set(ds, "DeviceSerialNumber", self.serial, C.DEVICE)
@@ -554,7 +631,9 @@ class _Ctx:
             req.ScheduledProcedureStepDescription = self.description
             reason = f"Pt {p.family.upper()}, {p.given} MRN {p.mrn}; ordered by Dr {self.referring.split('^')[0]}"
             marks.set(req, "ReasonForTheRequestedProcedure", reason[:64], C.NAMES, C.MEDICAL_RECORD)
-            if self.modality is Modality.SR:  # an SR names its request in the SR Document General module
+            if (
+                self.modality is Modality.SR
+            ):  # an SR names its request in the SR Document General module
                 del req.ScheduledProcedureStepID, req.ScheduledProcedureStepDescription
                 req.RequestedProcedureCodeSequence = []
                 req.ReferencedStudySequence = []
@@ -596,13 +675,21 @@ class _Ctx:
         if o["birth_name"] and p.birth_family:
             marks.set(ds, "PatientBirthName", f"{p.birth_family}^{p.given}", C.NAMES)
         if o["mother"]:
-            marks.set(ds, "PatientMotherBirthName", f"{p.family}^{p.relative.split('^')[1]}", C.NAMES)
+            marks.set(
+                ds, "PatientMotherBirthName", f"{p.family}^{p.relative.split('^')[1]}", C.NAMES
+            )
         if o["address"]:
             marks.set(ds, "PatientAddress", p.address[:64], C.GEOGRAPHIC)
         if o["phone"]:
             marks.set(ds, "PatientTelephoneNumbers", p.phone, C.TELEPHONE)
         if o["email"]:
-            marks.set(ds, "PatientTelecomInformation", f"email: {p.email}; phone: {p.phone}", C.EMAIL, C.TELEPHONE)
+            marks.set(
+                ds,
+                "PatientTelecomInformation",
+                f"email: {p.email}; phone: {p.phone}",
+                C.EMAIL,
+                C.TELEPHONE,
+            )
         if o["responsible"]:
             marks.set(ds, "ResponsiblePerson", p.relative, C.NAMES)
             ds.ResponsiblePersonRole = p.relation
@@ -613,7 +700,11 @@ class _Ctx:
                 value, issuer, cat = {
                     "ssn": (p.ssn, "US SSA", C.SSN),
                     "plan": (p.health_plan, p.payer, C.HEALTH_PLAN),
-                    "prior": (p.prior_mrn, _INSTITUTIONS[p.seed % len(_INSTITUTIONS)][0].upper(), C.MEDICAL_RECORD),
+                    "prior": (
+                        p.prior_mrn,
+                        _INSTITUTIONS[p.seed % len(_INSTITUTIONS)][0].upper(),
+                        C.MEDICAL_RECORD,
+                    ),
                     "account": (p.account, f"{p.issuer[:40]} BILLING", C.ACCOUNT),
                 }[kind]
                 marks.set(item, "PatientID", value, cat)
@@ -653,8 +744,11 @@ class _Ctx:
                     "dob": ("DA", _da(p.birth_date), (C.DATES,)),
                     "phone": ("SH", p.phone, (C.TELEPHONE,)),
                     "ssn": ("LO", p.ssn, (C.SSN,)),
-                    "note": ("LT", f"Verified {p.family}, {p.given} with {p.relation.lower()} {p.relative.split('^')[1]} by phone {p.phone}",
-                             (C.NAMES, C.TELEPHONE)),
+                    "note": (
+                        "LT",
+                        f"Verified {p.family}, {p.given} with {p.relation.lower()} {p.relative.split('^')[1]} by phone {p.phone}",
+                        (C.NAMES, C.TELEPHONE),
+                    ),
                     "address": ("LO", p.address[:64], (C.GEOGRAPHIC,)),
                 }[name]
                 marks.private(ds, group, creator, offset, vr, value, *cats)
@@ -697,7 +791,11 @@ class _Ctx:
         x = re_.randint(4, max(4, cols // 3))
         y = re_.choice([4, rows - 3 * size - 8])
         name = f"{_fs(p.family).upper()}^{_fs(p.given).upper()}"
-        runs = [(name, C.NAMES), (f"ID {p.mrn}", C.MEDICAL_RECORD), (self.fmt(p.birth_date), C.DATES)]
+        runs = [
+            (name, C.NAMES),
+            (f"ID {p.mrn}", C.MEDICAL_RECORD),
+            (self.fmt(p.birth_date), C.DATES),
+        ]
         entries = []
         for i, (text, cat) in enumerate(runs):
             box = phantoms.draw_text(mask, x, y + i * (size + 4), text, size, True)
@@ -726,8 +824,14 @@ class _Ctx:
 # --------------------------------------------------------------------------- modality builders
 
 
-def _finish(ctx: _Ctx, ds: Dataset, marks: _Marks, series: int, number: int,
-            extra: list[PHIEntry] | None = None) -> Instance:
+def _finish(
+    ctx: _Ctx,
+    ds: Dataset,
+    marks: _Marks,
+    series: int,
+    number: int,
+    extra: list[PHIEntry] | None = None,
+) -> Instance:
     file, name_ids = ctx.file_for(series, number)
     entries = marks.entries(ds, file)
     for text, cat in name_ids:
@@ -737,10 +841,16 @@ def _finish(ctx: _Ctx, ds: Dataset, marks: _Marks, series: int, number: int,
     return Instance(ds, file, entries)
 
 
-def _image_plane(ds: Dataset, rows: int, cols: int, spacing: float, z: float, thickness: float) -> None:
+def _image_plane(
+    ds: Dataset, rows: int, cols: int, spacing: float, z: float, thickness: float
+) -> None:
     ds.PixelSpacing = [f"{spacing:.4g}", f"{spacing:.4g}"]
     ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    ds.ImagePositionPatient = [f"{-cols * spacing / 2:.2f}", f"{-rows * spacing / 2:.2f}", f"{z:.2f}"]
+    ds.ImagePositionPatient = [
+        f"{-cols * spacing / 2:.2f}",
+        f"{-rows * spacing / 2:.2f}",
+        f"{z:.2f}",
+    ]
     ds.SliceThickness = f"{thickness:g}"
     ds.SliceLocation = f"{z:.2f}"
 
@@ -809,7 +919,7 @@ def _projection(ctx: _Ctx, rows: int, cols: int, n: int) -> list[Instance]:
         else:
             arr = phantoms.chest_xray(rows, cols, ctx.np, lateral=view[1])
         extra: list[PHIEntry] = []
-        burned = ctx.corner_label and mod is not Modality.MG or (ctx.corner_label and i == 0)
+        burned = (ctx.corner_label and mod is not Modality.MG) or (ctx.corner_label and i == 0)
         if burned:
             extra += ctx.corner(arr, 4000, "")
         if mod is Modality.CR:
@@ -828,7 +938,9 @@ def _projection(ctx: _Ctx, rows: int, cols: int, n: int) -> list[Instance]:
     return out
 
 
-def _dx_modules(ctx: _Ctx, ds: Dataset, mod: Modality, view: tuple, burned: bool, marks: _Marks) -> None:
+def _dx_modules(
+    ctx: _Ctx, ds: Dataset, mod: Modality, view: tuple, burned: bool, marks: _Marks
+) -> None:
     ds.PresentationIntentType = "FOR PRESENTATION"
     ds.ImageType = ["ORIGINAL", "PRIMARY", ""]
     ds.PixelIntensityRelationship = "LIN"
@@ -848,7 +960,9 @@ def _dx_modules(ctx: _Ctx, ds: Dataset, mod: Modality, view: tuple, burned: bool
         ds.AnatomicRegionSequence = [_code("51185008", "SCT", "Chest")]
         ds.ViewPosition = view[0]
         ds.PositionerType = ""
-        code = ("399348003", "postero-anterior") if view[0] == "PA" else ("399173006", "left lateral")
+        code = (
+            ("399348003", "postero-anterior") if view[0] == "PA" else ("399173006", "left lateral")
+        )
         view_item = _code(code[0], "SCT", code[1])
         view_item.ViewModifierCodeSequence = []
         ds.ViewCodeSequence = [view_item]
@@ -860,7 +974,9 @@ def _dx_modules(ctx: _Ctx, ds: Dataset, mod: Modality, view: tuple, burned: bool
     ds.ImageLaterality = side
     ds.OrganExposed = "BREAST"
     ds.AnatomicRegionSequence = [_code("76752008", "SCT", "Breast")]
-    code = ("399162004", "cranio-caudal") if proj == "CC" else ("399368009", "medio-lateral oblique")
+    code = (
+        ("399162004", "cranio-caudal") if proj == "CC" else ("399368009", "medio-lateral oblique")
+    )
     view_item = _code(code[0], "SCT", code[1])
     view_item.ViewModifierCodeSequence = []
     ds.ViewCodeSequence = [view_item]
@@ -881,8 +997,12 @@ def _ultrasound(ctx: _Ctx, rows: int, cols: int, n: int) -> list[Instance]:
         extra: list[PHIEntry] = []
         if ctx.everywhere:
             name = f"{_fs(p.family).upper()}^{_fs(p.given).upper()}"
-            runs = [(name, C.NAMES), (f"ID:{p.mrn}", C.MEDICAL_RECORD), (ctx.fmt(ctx.date), C.DATES),
-                    (ctx.institution.upper(), C.OTHER)]
+            runs = [
+                (name, C.NAMES),
+                (f"ID:{p.mrn}", C.MEDICAL_RECORD),
+                (ctx.fmt(ctx.date), C.DATES),
+                (ctx.institution.upper(), C.OTHER),
+            ]
             x = 6
             for j, (text, cat) in enumerate(runs):
                 row = 3 if j < 2 else 3 + size + 4
@@ -942,14 +1062,25 @@ def _secondary_capture(ctx: _Ctx, rows: int, cols: int, n: int) -> list[Instance
                 fields += [
                     ("Address:", f"{p.street}, {p.city} {p.state} {p.zip}", C.GEOGRAPHIC),
                     ("Insurance:", p.health_plan, C.HEALTH_PLAN),
-                    ("Referring:", f"Dr. {ctx.referring.split('^')[1]} {ctx.referring.split('^')[0]}", C.NAMES),
+                    (
+                        "Referring:",
+                        f"Dr. {ctx.referring.split('^')[1]} {ctx.referring.split('^')[0]}",
+                        C.NAMES,
+                    ),
                     ("Exam date:", _us_date(ctx.date), C.DATES),
                 ]
         if dose:
-            fields += [("Exam:", "CT CHEST ABDOMEN", None), ("CTDIvol:", "12.4 mGy", None),
-                       ("DLP:", "610 mGy*cm", None), ("Phantom:", "Body 32 cm", None)]
+            fields += [
+                ("Exam:", "CT CHEST ABDOMEN", None),
+                ("CTDIvol:", "12.4 mGy", None),
+                ("DLP:", "610 mGy*cm", None),
+                ("Phantom:", "Body 32 cm", None),
+            ]
         else:
-            fields += [("Exam:", ctx.description, None), ("Reason:", "Follow-up of pulmonary nodule", None)]
+            fields += [
+                ("Exam:", ctx.description, None),
+                ("Reason:", "Follow-up of pulmonary nodule", None),
+            ]
         for label, value, cat in fields:
             phantoms.draw_text(arr, 24, y, label, size, 30)
             box = phantoms.draw_text(arr, 24 + 9 * size, y, value, size, 10)
@@ -973,8 +1104,14 @@ def _report(ctx: _Ctx) -> list[Instance]:
     ds.ContinuityOfContent = "SEPARATE"
     content: list[Dataset] = []
 
-    def item(rel: str, vt: str, code: tuple[str, str, str], value: object = None,
-             cats: tuple[SafeHarborCategory, ...] = (), children: list[Dataset] | None = None) -> Dataset:
+    def item(
+        rel: str,
+        vt: str,
+        code: tuple[str, str, str],
+        value: object = None,
+        cats: tuple[SafeHarborCategory, ...] = (),
+        children: list[Dataset] | None = None,
+    ) -> Dataset:
         it = Dataset()
         it.RelationshipType = rel
         it.ValueType = vt
@@ -998,13 +1135,33 @@ def _report(ctx: _Ctx) -> list[Instance]:
         marks.set(obs, "VerificationDateTime", _da(ctx.date) + "170500", C.DATES)
         ds.VerifyingObserverSequence = [obs]
         content += [
-            item("HAS OBS CONTEXT", "PNAME", ("121008", "DCM", "Person Observer Name"), ctx.reader, (C.NAMES,)),
+            item(
+                "HAS OBS CONTEXT",
+                "PNAME",
+                ("121008", "DCM", "Person Observer Name"),
+                ctx.reader,
+                (C.NAMES,),
+            ),
             item("HAS OBS CONTEXT", "PNAME", ("121029", "DCM", "Subject Name"), p.name, (C.NAMES,)),
-            item("HAS OBS CONTEXT", "TEXT", ("121030", "DCM", "Subject ID"), p.mrn, (C.MEDICAL_RECORD,)),
-            item("HAS OBS CONTEXT", "DATE", ("121031", "DCM", "Subject Birth Date"), _da(p.birth_date), (C.DATES,)),
+            item(
+                "HAS OBS CONTEXT",
+                "TEXT",
+                ("121030", "DCM", "Subject ID"),
+                p.mrn,
+                (C.MEDICAL_RECORD,),
+            ),
+            item(
+                "HAS OBS CONTEXT",
+                "DATE",
+                ("121031", "DCM", "Subject Birth Date"),
+                _da(p.birth_date),
+                (C.DATES,),
+            ),
         ]
-        history = (f"{p.display_name} (MRN {p.mrn}), seen on {ctx.fmt(ctx.date)}, "
-                   f"referred by Dr {ctx.referring.split('^')[0]} for cough.")
+        history = (
+            f"{p.display_name} (MRN {p.mrn}), seen on {ctx.fmt(ctx.date)}, "
+            f"referred by Dr {ctx.referring.split('^')[0]} for cough."
+        )
         hist_cats = (C.NAMES, C.MEDICAL_RECORD, C.DATES)
         impression = f"No acute disease. Results phoned to the patient at {p.phone}."
         imp_cats = (C.TELEPHONE,)
@@ -1014,12 +1171,26 @@ def _report(ctx: _Ctx) -> list[Instance]:
         impression, imp_cats = "No acute disease.", ()
     findings = "Lungs are clear. Heart size is normal. No pleural effusion."
     content += [
-        item("CONTAINS", "CONTAINER", ("121060", "DCM", "History"), children=[
-            item("CONTAINS", "TEXT", ("121060", "DCM", "History"), history, hist_cats)]),
-        item("CONTAINS", "CONTAINER", ("121070", "DCM", "Findings"), children=[
-            item("CONTAINS", "TEXT", ("121071", "DCM", "Finding"), findings)]),
-        item("CONTAINS", "CONTAINER", ("121072", "DCM", "Impressions"), children=[
-            item("CONTAINS", "TEXT", ("121073", "DCM", "Impression"), impression, imp_cats)]),
+        item(
+            "CONTAINS",
+            "CONTAINER",
+            ("121060", "DCM", "History"),
+            children=[item("CONTAINS", "TEXT", ("121060", "DCM", "History"), history, hist_cats)],
+        ),
+        item(
+            "CONTAINS",
+            "CONTAINER",
+            ("121070", "DCM", "Findings"),
+            children=[item("CONTAINS", "TEXT", ("121071", "DCM", "Finding"), findings)],
+        ),
+        item(
+            "CONTAINS",
+            "CONTAINER",
+            ("121072", "DCM", "Impressions"),
+            children=[
+                item("CONTAINS", "TEXT", ("121073", "DCM", "Impression"), impression, imp_cats)
+            ],
+        ),
     ]
     ds.ContentSequence = content
     return [_finish(ctx, ds, marks, 1, 1)]
@@ -1066,13 +1237,17 @@ def make_study(
     try:
         lvl = PHILevel(level)
     except ValueError:
-        raise ValueError(f"unknown PHI level {level!r}; choose one of {[int(x) for x in PHILevel]}") from None
+        raise ValueError(
+            f"unknown PHI level {level!r}; choose one of {[int(x) for x in PHILevel]}"
+        ) from None
     d_rows, d_cols, d_n = _DEFAULTS[mod]
     r, c, n = rows or d_rows, columns or d_cols, slices or d_n
     if mod is Modality.SR:
         r, c, n = 0, 0, 1
     elif min(r, c, n) <= 0 or min(r, c) < 64:
-        raise ValueError(f"rows and columns must be at least 64 and slices positive, got {r}x{c}x{n}")
+        raise ValueError(
+            f"rows and columns must be at least 64 and slices positive, got {r}x{c}x{n}"
+        )
     patient = patient if patient is not None else make_patient(seed)
     ctx = _Ctx(mod, seed, lvl, patient)
     if mod in (Modality.CT, Modality.MR):

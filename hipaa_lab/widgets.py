@@ -54,15 +54,31 @@ def report_text(ds: Dataset, width: int = 80) -> str:
 
     def walk(items: Sequence[Dataset], depth: int) -> None:
         for item in items:
-            name = item.ConceptNameCodeSequence[0].CodeMeaning if "ConceptNameCodeSequence" in item else ""
-            value = item.get("TextValue") or item.get("PersonName") or item.get("Date") or item.get("DateTime") or ""
+            name = (
+                item.ConceptNameCodeSequence[0].CodeMeaning
+                if "ConceptNameCodeSequence" in item
+                else ""
+            )
+            value = (
+                item.get("TextValue")
+                or item.get("PersonName")
+                or item.get("Date")
+                or item.get("DateTime")
+                or ""
+            )
             if not value and "ConceptCodeSequence" in item:
                 value = item.ConceptCodeSequence[0].CodeMeaning
             text = f"{name}: {value}" if value else str(name)
-            lines.extend(textwrap.wrap(text, width, initial_indent="  " * depth, subsequent_indent="  " * (depth + 1)))
+            lines.extend(
+                textwrap.wrap(
+                    text, width, initial_indent="  " * depth, subsequent_indent="  " * (depth + 1)
+                )
+            )
             walk(item.get("ContentSequence", []), depth + 1)
 
-    title = ds.ConceptNameCodeSequence[0].CodeMeaning if "ConceptNameCodeSequence" in ds else "Report"
+    title = (
+        ds.ConceptNameCodeSequence[0].CodeMeaning if "ConceptNameCodeSequence" in ds else "Report"
+    )
     lines.append(str(title))
     walk(ds.get("ContentSequence", []), 1)
     return "\n".join(lines)
@@ -86,9 +102,22 @@ def show_image(ds: Dataset, entries: Iterable[PHIEntry] = (), ax=None, title: st
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6))
     ax.set_axis_off()
-    ax.set_title(title if title is not None else str(ds.get("SeriesDescription", "") or ds.get("Modality", "")))
+    ax.set_title(
+        title
+        if title is not None
+        else str(ds.get("SeriesDescription", "") or ds.get("Modality", ""))
+    )
     if "PixelData" not in ds:
-        ax.text(0, 1, report_text(ds, 70), va="top", ha="left", family="monospace", fontsize=8, transform=ax.transAxes)
+        ax.text(
+            0,
+            1,
+            report_text(ds, 70),
+            va="top",
+            ha="left",
+            family="monospace",
+            fontsize=8,
+            transform=ax.transAxes,
+        )
         return ax
     pixels = display_pixels(ds)
     ax.imshow(pixels, cmap=None if pixels.ndim == 3 else "gray", interpolation="nearest")
@@ -136,19 +165,23 @@ def header_table(ds: Dataset, entries: Iterable[PHIEntry] = (), phi_only: bool =
     phi = {e.path: e.category.value for e in entries if e.location is Location.HEADER}
     rows = []
     for path, elem in iter_elements(ds):
-        rows.append({
-            "tag path": path,
-            "tag": f"({elem.tag.group:04X},{elem.tag.element:04X})",
-            "VR": elem.VR,
-            "value": _display_value(elem),
-            "PHI": phi.get(path, ""),
-        })
+        rows.append(
+            {
+                "tag path": path,
+                "tag": f"({elem.tag.group:04X},{elem.tag.element:04X})",
+                "VR": elem.VR,
+                "value": _display_value(elem),
+                "PHI": phi.get(path, ""),
+            }
+        )
     frame = pd.DataFrame(rows, columns=["tag path", "tag", "VR", "value", "PHI"])
     if phi_only:
         frame = frame[frame["PHI"] != ""].reset_index(drop=True)
-    return frame.style.apply(
-        lambda row: [_PHI_STYLE if row["PHI"] else "" for _ in row], axis=1
-    ).hide(axis="index").set_table_styles(_TABLE_STYLES)
+    return (
+        frame.style.apply(lambda row: [_PHI_STYLE if row["PHI"] else "" for _ in row], axis=1)
+        .hide(axis="index")
+        .set_table_styles(_TABLE_STYLES)
+    )
 
 
 class StudyBrowser:
@@ -180,22 +213,37 @@ class StudyBrowser:
                 continue
             uid = str(ds.get("SeriesInstanceUID", path.parent))
             self.series[uid].append(path)
-            labels[uid] = f"{ds.get('Modality', '?')} · {ds.get('SeriesDescription', '') or 'series'}"
+            labels[uid] = (
+                f"{ds.get('Modality', '?')} · {ds.get('SeriesDescription', '') or 'series'}"
+            )
         for uid, paths in self.series.items():
-            paths.sort(key=lambda p: (int(pydicom.dcmread(p, stop_before_pixels=True).get("InstanceNumber", 0) or 0), p))
+            paths.sort(
+                key=lambda p: (
+                    int(pydicom.dcmread(p, stop_before_pixels=True).get("InstanceNumber", 0) or 0),
+                    p,
+                )
+            )
             labels[uid] += f" ({len(paths)} file{'s' if len(paths) > 1 else ''})"
         options = [(labels[uid], uid) for uid in self.series]
-        self.series_picker = w.Dropdown(options=options, description="Series", layout=w.Layout(width="480px"))
-        self.instance_slider = w.IntSlider(min=1, max=1, value=1, description="Instance", continuous_update=False)
+        self.series_picker = w.Dropdown(
+            options=options, description="Series", layout=w.Layout(width="480px")
+        )
+        self.instance_slider = w.IntSlider(
+            min=1, max=1, value=1, description="Instance", continuous_update=False
+        )
         self.view = w.ToggleButtons(options=["image", "header", "PHI only"], description="Show")
         self.output = w.Output()
         self._resetting = False
         self.series_picker.observe(self._series_changed, names="value")
         self.instance_slider.observe(self._render, names="value")
         self.view.observe(self._render, names="value")
-        self.widget = w.VBox([
-            w.HBox([self.series_picker, self.instance_slider]), self.view, self.output,
-        ])
+        self.widget = w.VBox(
+            [
+                w.HBox([self.series_picker, self.instance_slider]),
+                self.view,
+                self.output,
+            ]
+        )
         self._series_changed()
 
     def current_path(self) -> Path:

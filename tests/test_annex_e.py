@@ -24,7 +24,11 @@ COLUMNS = {
 }
 # Where edition 2026d (ours) differs from the 2025 reference, and why.
 EDITION_DIFFERENCES = {
-    ("00321033", Option.CLEAN_DESCRIPTORS): ("X", "C", "2026d lets Clean Descriptors clean Requesting Service"),
+    ("00321033", Option.CLEAN_DESCRIPTORS): (
+        "X",
+        "C",
+        "2026d lets Clean Descriptors clean Requesting Service",
+    ),
 }
 
 

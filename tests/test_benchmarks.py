@@ -11,13 +11,30 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_deid.py"
 
 @pytest.mark.timeout(120)
 def test_bench_deid_prints_rates_and_ratios(tmp_path):
-    r = subprocess.run([sys.executable, str(BENCH), "--n", "10", "--others", "1", "--no-peers",
-                        "--no-ocr-modalities", "--corpus", str(tmp_path / "corpus")],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH),
+            "--n",
+            "10",
+            "--others",
+            "1",
+            "--no-peers",
+            "--no-ocr-modalities",
+            "--corpus",
+            str(tmp_path / "corpus"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     out = r.stdout
     for name in ("raw pydicom loop", "hipaa-lab 1 process", "hipaa-lab --jobs 2", "hipaa-lab CLI"):
-        assert any(line.startswith(name) and "files/s" in line for line in out.splitlines()), (name, out)
+        assert any(line.startswith(name) and "files/s" in line for line in out.splitlines()), (
+            name,
+            out,
+        )
     assert "ratio hipaa-lab 1 process / raw pydicom loop" in out
     assert "ratio hipaa-lab --jobs 2 / hipaa-lab 1 process" in out
     assert "FAILED" not in out and "!!" not in out, out  # every contender wrote every output

@@ -32,8 +32,14 @@ NOTEBOOK = ROOT / "notebooks" / "m01-phi-in-images" / "m01-phi-in-images.ipynb"
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 #: Source line of the cell that shows the CT slice, and of the cell that shows the study browser.
 SHOW_IMAGE_SOURCE = "hl.widgets.show_image(ct, ct_key)"
@@ -47,7 +53,10 @@ RENDER_SECONDS = 30
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.timeout(420),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (`make test` installs Debian's chromium)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"{CHROMIUM} is missing (`make test` installs Debian's chromium)",
+    ),
 ]
 
 # Settings for the isolated JupyterLab: no news toast over the screenshots, and every cell kept in
@@ -69,7 +78,9 @@ class Lab:
     process: subprocess.Popen
 
     def api(self, path: str) -> object:
-        request = urllib.request.Request(f"{self.url}{path}", headers={"Authorization": f"token {self.token}"})
+        request = urllib.request.Request(
+            f"{self.url}{path}", headers={"Authorization": f"token {self.token}"}
+        )
         with urllib.request.urlopen(request, timeout=5) as response:
             return json.load(response)
 
@@ -117,7 +128,9 @@ def _stop(lab: Lab) -> None:
     if process.poll() is None:
         try:
             request = urllib.request.Request(
-                f"{lab.url}/api/shutdown", method="POST", headers={"Authorization": f"token {lab.token}"}
+                f"{lab.url}/api/shutdown",
+                method="POST",
+                headers={"Authorization": f"token {lab.token}"},
             )
             urllib.request.urlopen(request, timeout=5).close()
             process.wait(15)
@@ -153,13 +166,25 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     log = ARTIFACTS / "browser-jupyter.log"
     port, token = _free_port(), secrets.token_hex(16)
     command = [
-        str(Path(sys.prefix) / "bin" / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-        "--port-retries=0", f"--ServerApp.token={token}", "--allow-root", f"--ServerApp.root_dir={root}",
+        str(Path(sys.prefix) / "bin" / "jupyter"),
+        "lab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--port-retries=0",
+        f"--ServerApp.token={token}",
+        "--allow-root",
+        f"--ServerApp.root_dir={root}",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
     with log.open("w") as log_file:
         process = subprocess.Popen(
-            command, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+            command,
+            cwd=root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     server = Lab(f"http://127.0.0.1:{port}", token, root, log, process)
@@ -173,7 +198,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
                 break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 if time.monotonic() > deadline:
-                    pytest.fail(f"jupyter lab did not answer in {SERVER_START_SECONDS} s:\n{server.log_tail()}")
+                    pytest.fail(
+                        f"jupyter lab did not answer in {SERVER_START_SECONDS} s:\n{server.log_tail()}"
+                    )
                 time.sleep(0.25)
         yield server
     finally:
@@ -186,7 +213,9 @@ def page(lab: Lab, request: pytest.FixtureRequest) -> Iterator:
 
     failed_before = request.session.testsfailed
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000)
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000
+        )
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             page = context.new_page()
@@ -218,7 +247,9 @@ def _wait_for_idle_kernel(page, lab: Lab, seconds: float) -> None:
         if states == ["idle"] and shown == "idle":
             return
         page.wait_for_timeout(250)
-    pytest.fail(f"the kernel did not become idle in {seconds} s (server: {_kernel_states(lab)}):\n{lab.log_tail()}")
+    pytest.fail(
+        f"the kernel did not become idle in {seconds} s (server: {_kernel_states(lab)}):\n{lab.log_tail()}"
+    )
 
 
 def _prompts(page) -> list[str]:
@@ -228,11 +259,15 @@ def _prompts(page) -> list[str]:
 
 def _cell(page, source: str, *, ran: bool = True):
     """The code cell whose source contains ``source``; with ``ran``, fail at once if it was not run."""
-    cells = page.locator(".jp-CodeCell").filter(has=page.locator(".jp-InputArea-editor", has_text=source))
+    cells = page.locator(".jp-CodeCell").filter(
+        has=page.locator(".jp-InputArea-editor", has_text=source)
+    )
     assert cells.count() == 1, f"expected one code cell with {source!r}, found {cells.count()}"
     prompt = cells.first.locator(".jp-InputPrompt").inner_text()
     if ran and not any(ch.isdigit() for ch in prompt):
-        pytest.fail(f"the cell with {source!r} was not run (prompt {prompt!r}): an earlier cell failed")
+        pytest.fail(
+            f"the cell with {source!r} was not run (prompt {prompt!r}): an earlier cell failed"
+        )
     return cells.first
 
 
@@ -267,7 +302,10 @@ def executed(page, lab: Lab):
     quiet_since = None
     while True:
         prompts = _prompts(page)
-        if not any("*" in p or any(ch.isdigit() for ch in p) for p in prompts) and time.monotonic() - start > 30:
+        if (
+            not any("*" in p or any(ch.isdigit() for ch in p) for p in prompts)
+            and time.monotonic() - start > 30
+        ):
             _screenshot(page, "not-started")
             pytest.fail(f"Run All did not start a cell in 30 s; prompts: {prompts}")
         busy = any("*" in prompt for prompt in prompts) or _kernel_states(lab) != ["idle"]
@@ -289,14 +327,18 @@ def executed(page, lab: Lab):
 
 def test_every_cell_runs_without_a_traceback(executed):
     tracebacks = _tracebacks(executed)
-    assert not tracebacks, "outputs show tracebacks:\n\n" + "\n\n".join(t[-2000:] for t in tracebacks)
+    assert not tracebacks, "outputs show tracebacks:\n\n" + "\n\n".join(
+        t[-2000:] for t in tracebacks
+    )
     prompts = _prompts(executed)
     unrun = [i for i, prompt in enumerate(prompts) if not any(ch.isdigit() for ch in prompt)]
     assert not unrun, f"code cells {unrun} have no execution count: {prompts}"
 
 
 def _natural_sizes(images) -> list[tuple[int, int]]:
-    return images.evaluate_all("els => els.map(e => [e.complete ? e.naturalWidth : 0, e.naturalHeight])")
+    return images.evaluate_all(
+        "els => els.map(e => [e.complete ? e.naturalWidth : 0, e.naturalHeight])"
+    )
 
 
 def test_study_image_renders(executed):
@@ -304,14 +346,20 @@ def test_study_image_renders(executed):
     images = cell.locator(".jp-OutputArea-output img")
     images.first.wait_for(state="visible")
     sizes = _natural_sizes(images)
-    assert sizes and sizes[0][0] > 0 and sizes[0][1] > 0, f"the CT image did not load: natural sizes {sizes}"
+    assert sizes and sizes[0][0] > 0 and sizes[0][1] > 0, (
+        f"the CT image did not load: natural sizes {sizes}"
+    )
     box = images.first.bounding_box()
-    assert box and box["width"] > 100 and box["height"] > 100, f"the CT image is drawn too small: {box}"
+    assert box and box["width"] > 100 and box["height"] > 100, (
+        f"the CT image is drawn too small: {box}"
+    )
     # The PHI table below it fits the output area, so that its value and PHI columns are in sight.
     table, area = cell.locator(".jp-OutputArea-output table").first.evaluate(
         "t => [t.getBoundingClientRect().width, t.closest('.jp-OutputArea-output').clientWidth]"
     )
-    assert table <= area + 1, f"the PHI table ({table:.0f} px) overflows its output area ({area} px)"
+    assert table <= area + 1, (
+        f"the PHI table ({table:.0f} px) overflows its output area ({area} px)"
+    )
 
 
 def _browser_widget(page):
@@ -324,9 +372,15 @@ def test_study_browser_renders(executed):
     widget.wait_for(state="visible")
     dropdown = widget.locator(".widget-dropdown")
     assert dropdown.locator("label").inner_text().strip() == "Series"
-    assert dropdown.locator("select option").count() >= 2, "the sample study should hold several series"
+    assert dropdown.locator("select option").count() >= 2, (
+        "the sample study should hold several series"
+    )
     assert widget.locator(".widget-slider").count() == 1
-    assert widget.locator(".widget-toggle-buttons button").all_inner_texts() == ["image", "header", "PHI only"]
+    assert widget.locator(".widget-toggle-buttons button").all_inner_texts() == [
+        "image",
+        "header",
+        "PHI only",
+    ]
     image = widget.locator(".widget-output img").first
     image.wait_for(state="visible")
     assert _natural_sizes(widget.locator(".widget-output img"))[0][0] > 0
@@ -344,7 +398,9 @@ def test_choosing_another_series_redraws_the_image(executed):
     current = select.evaluate("s => s.options[s.selectedIndex].text")
     modality = current.split()[0]
     # Prefer a series of another modality, so the image surely looks different.
-    choice = next((o for o in options if o.split()[0] != modality), next(o for o in options if o != current))
+    choice = next(
+        (o for o in options if o.split()[0] != modality), next(o for o in options if o != current)
+    )
     select.select_option(label=choice)
     executed.wait_for_function(
         """([el, src]) => {
@@ -355,6 +411,8 @@ def test_choosing_another_series_redraws_the_image(executed):
         timeout=RENDER_SECONDS * 1000,
     )
     assert output.inner_text() != before_text, "the file name above the image did not change"
-    assert not _tracebacks(widget), f"the study browser shows a traceback:\n{_tracebacks(widget)[0][-2000:]}"
+    assert not _tracebacks(widget), (
+        f"the study browser shows a traceback:\n{_tracebacks(widget)[0][-2000:]}"
+    )
     _scroll_to_top(_cell(executed, BROWSER_SOURCE))
     _screenshot(executed, "03-study-browser-other-series")

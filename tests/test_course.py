@@ -25,7 +25,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from hipaa_lab import cli, course
-from hipaa_lab.errors import CourseError, OutputNotEmptyError, StaleCourseError
+from hipaa_lab.errors import OutputNotEmptyError, StaleCourseError
 
 pytestmark = pytest.mark.slow
 
@@ -40,8 +40,14 @@ MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN T
 
 
 def _nbg(grade_id: str, *, solution=False, grade=False, locked=False, points=None) -> dict:
-    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
-            "solution": solution, "task": False}
+    meta = {
+        "grade": grade,
+        "grade_id": grade_id,
+        "locked": locked,
+        "schema_version": 3,
+        "solution": solution,
+        "task": False,
+    }
     if points is not None:
         meta["points"] = points
     return {"nbgrader": meta}
@@ -56,7 +62,7 @@ def _fixture_notebooks(root: Path) -> Path:
     cells = [
         new_code_cell("import math", metadata=_nbg("setup", locked=True)),
         new_code_cell(
-            "def double(x):\n    \"\"\"Twice x.\"\"\"\n    ### BEGIN SOLUTION\n    return x * 2\n    ### END SOLUTION",
+            'def double(x):\n    """Twice x."""\n    ### BEGIN SOLUTION\n    return x * 2\n    ### END SOLUTION',
             metadata=_nbg("double", solution=True),
         ),
         new_code_cell(
@@ -64,22 +70,35 @@ def _fixture_notebooks(root: Path) -> Path:
             "### END HIDDEN TESTS",
             metadata=_nbg("double_check", grade=True, locked=True, points=2),
         ),
-        new_code_cell('### BEGIN SOLUTION\nanswer_q1 = "b"\n### END SOLUTION', metadata=_nbg("q1", solution=True)),
+        new_code_cell(
+            '### BEGIN SOLUTION\nanswer_q1 = "b"\n### END SOLUTION',
+            metadata=_nbg("q1", solution=True),
+        ),
         new_code_cell(
             '"""Q1 is one of the options."""\nassert answer_q1 in "abcd"\n### BEGIN HIDDEN TESTS\n'
             'assert answer_q1 == "b"\n### END HIDDEN TESTS',
             metadata=_nbg("q1_check", grade=True, locked=True, points=1),
         ),
-        new_markdown_cell("Explain why sexes are not identifiers, in secret words.",
-                          metadata=_nbg("explain", solution=True, grade=True, points=1)),
+        new_markdown_cell(
+            "Explain why sexes are not identifiers, in secret words.",
+            metadata=_nbg("explain", solution=True, grade=True, points=1),
+        ),
     ]
-    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                            "language": "python"}})
+    nb = new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
     nbformat.write(nb, nbs / FIXTURE / f"{FIXTURE}.ipynb")
-    (nbs / FIXTURE / "simulated-learners.json").write_text(json.dumps({
-        "partial": {"double": "def double(x):\n    return x + x", "q1": 'answer_q1 = "a"'},
-        "hardcoded": {"double": "def double(x):\n    return 4"},
-    }))
+    (nbs / FIXTURE / "simulated-learners.json").write_text(
+        json.dumps(
+            {
+                "partial": {"double": "def double(x):\n    return x + x", "q1": 'answer_q1 = "a"'},
+                "hardcoded": {"double": "def double(x):\n    return 4"},
+            }
+        )
+    )
     (nbs / FIXTURE / "notes-for-trainers.txt").write_text("not part of the course")
     return nbs
 
@@ -87,7 +106,8 @@ def _fixture_notebooks(root: Path) -> Path:
 def _checksums(folder: Path) -> dict[str, str]:
     return {
         p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*")) if p.is_file()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -105,14 +125,21 @@ def fixture_course(tmp_path_factory):
         "correct": course.simulate_submission(released, source, "correct"),
         "blank": course.simulate_submission(released, source, "blank"),
         "partial": course.simulate_submission(released, source, learners["partial"]),
-        "hardcoded": course.simulate_submission(released, source, learners["hardcoded"], base="correct"),
+        "hardcoded": course.simulate_submission(
+            released, source, learners["hardcoded"], base="correct"
+        ),
     }
     for who, nb in submissions.items():
         course.submit(course_dir, who, FIXTURE, nb)
     graded = course.autograde(course_dir, FIXTURE)
     html = course.feedback(course_dir, FIXTURE)
-    return {"dir": course_dir, "notebooks": nbs, "graded": graded, "html": html,
-            "scores": course.scores(course_dir).set_index("learner")}
+    return {
+        "dir": course_dir,
+        "notebooks": nbs,
+        "graded": graded,
+        "html": html,
+        "scores": course.scores(course_dir).set_index("learner"),
+    }
 
 
 def test_build_lays_out_the_course(fixture_course):
@@ -168,8 +195,11 @@ def test_feedback_is_written_and_returned(fixture_course):
 def test_simulated_learner_with_unknown_cell_is_refused(fixture_course):
     d = fixture_course["dir"]
     with pytest.raises(ValueError, match="double"):
-        course.simulate_submission(course.released_notebook(d, FIXTURE), course.source_notebook(d, FIXTURE),
-                                   {"no-such-cell": "x = 1"})
+        course.simulate_submission(
+            course.released_notebook(d, FIXTURE),
+            course.source_notebook(d, FIXTURE),
+            {"no-such-cell": "x = 1"},
+        )
 
 
 def test_rebuild_refreshes_sources_and_keeps_work(fixture_course, tmp_path):
@@ -202,8 +232,14 @@ def test_stale_course_is_refused_and_untouched(fixture_course, tmp_path, stale, 
     before = _checksums(d)
     with pytest.raises(StaleCourseError, match="Nothing in it was changed") as info:
         course.build(d, fixture_course["notebooks"])
-    assert ("format 0" in str(info.value)) if stale == "older-format" else ("without a hipaa-lab stamp" in str(info.value))
-    status = cli.main(["course", "build", "--course-dir", str(d), "--notebooks", str(fixture_course["notebooks"])])
+    assert (
+        ("format 0" in str(info.value))
+        if stale == "older-format"
+        else ("without a hipaa-lab stamp" in str(info.value))
+    )
+    status = cli.main(
+        ["course", "build", "--course-dir", str(d), "--notebooks", str(fixture_course["notebooks"])]
+    )
     assert status == 1
     assert "hipaa-lab course build --course-dir NEW_DIR" in capsys.readouterr().err
     with pytest.raises(StaleCourseError):
@@ -238,15 +274,23 @@ def test_lab_command_prints_urls_and_stops_jupyterlab_when_terminated(fixture_co
     d = tmp_path / "course"
     shutil.copytree(fixture_course["dir"], d)
     course.build(d, fixture_course["notebooks"])  # the copy's config now names the copy
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    proc = subprocess.Popen([sys.executable, "-m", "hipaa_lab.cli", "lab", "--course-dir", str(d)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    env = dict(
+        os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hipaa_lab.cli", "lab", "--course-dir", str(d)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
     try:
         lines = [proc.stdout.readline() for _ in range(3)]
         url = re.search(r"(http://127\.0\.0\.1:\d+)/formgrader\?token=(\w+)", lines[2])
         assert url, lines
-        with urllib.request.urlopen(f"{url[1]}/assignments?course_id={course.COURSE_ID}&token={url[2]}",
-                                    timeout=30) as r:
+        with urllib.request.urlopen(
+            f"{url[1]}/assignments?course_id={course.COURSE_ID}&token={url[2]}", timeout=30
+        ) as r:
             assert json.load(r)["success"]
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -270,7 +314,9 @@ def test_lab_round_trip_fetch_submit_collect(fixture_course, tmp_path):
     shutil.copytree(fixture_course["dir"], d)
     course.build(d, fixture_course["notebooks"])
     server = course.start_lab(d)
-    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())  # keeps the login cookie
+    browser = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor()
+    )  # keeps the login cookie
     try:
         with browser.open(server.endpoint("formgrader"), timeout=30) as r:
             page = r.read().decode()
@@ -280,14 +326,20 @@ def test_lab_round_trip_fetch_submit_collect(fixture_course, tmp_path):
         with browser.open(url, timeout=30) as r:
             names = [a["name"] for a in json.load(r)]
         assert FIXTURE in names
-        with urllib.request.urlopen(server.endpoint(f"assignments?course_id={course.COURSE_ID}"), timeout=30) as r:
+        with urllib.request.urlopen(
+            server.endpoint(f"assignments?course_id={course.COURSE_ID}"), timeout=30
+        ) as r:
             listing = json.load(r)
         assert listing["success"], listing
-        assert [a["assignment_id"] for a in listing["value"] if a["status"] == "released"] == [FIXTURE]
+        assert [a["assignment_id"] for a in listing["value"] if a["status"] == "released"] == [
+            FIXTURE
+        ]
         fetch = urllib.request.Request(
             f"http://127.0.0.1:{server.port}/assignments/fetch",
             data=f"course_id={course.COURSE_ID}&assignment_id={FIXTURE}".encode(),
-            headers={"Authorization": f"token {server.token}"}, method="POST")
+            headers={"Authorization": f"token {server.token}"},
+            method="POST",
+        )
         with urllib.request.urlopen(fetch, timeout=30) as r:
             assert json.load(r)["success"]
         fetched = d / "learner" / FIXTURE / f"{FIXTURE}.ipynb"
@@ -295,7 +347,9 @@ def test_lab_round_trip_fetch_submit_collect(fixture_course, tmp_path):
         submit = urllib.request.Request(
             f"http://127.0.0.1:{server.port}/assignments/submit",
             data=f"course_id={course.COURSE_ID}&assignment_id={FIXTURE}".encode(),
-            headers={"Authorization": f"token {server.token}"}, method="POST")
+            headers={"Authorization": f"token {server.token}"},
+            method="POST",
+        )
         with urllib.request.urlopen(submit, timeout=30) as r:
             assert json.load(r)["success"]
     finally:
@@ -321,12 +375,25 @@ def module_course(tmp_path_factory):
         released = course.released_notebook(course_dir, name)
         source = course.source_notebook(course_dir, name)
         learners = json.loads((NOTEBOOKS / name / "simulated-learners.json").read_text())
-        course.submit(course_dir, "correct", name, course.simulate_submission(released, source, "correct"))
-        course.submit(course_dir, "blank", name, course.simulate_submission(released, source, "blank"))
-        course.submit(course_dir, "partial", name, course.simulate_submission(released, source, learners["partial"]))
+        course.submit(
+            course_dir, "correct", name, course.simulate_submission(released, source, "correct")
+        )
+        course.submit(
+            course_dir, "blank", name, course.simulate_submission(released, source, "blank")
+        )
+        course.submit(
+            course_dir,
+            "partial",
+            name,
+            course.simulate_submission(released, source, learners["partial"]),
+        )
         if "hardcoded" in learners:
-            course.submit(course_dir, "hardcoded", name,
-                          course.simulate_submission(released, source, learners["hardcoded"], base="correct"))
+            course.submit(
+                course_dir,
+                "hardcoded",
+                name,
+                course.simulate_submission(released, source, learners["hardcoded"], base="correct"),
+            )
         course.autograde(course_dir, name)
         course.feedback(course_dir, name)
     return course_dir, course.scores(course_dir)
@@ -343,9 +410,20 @@ def test_source_notebook_runs_top_to_bottom(module, tmp_path):
     from nbclient import NotebookClient
 
     nb = nbformat.read(NOTEBOOKS / module / f"{module}.ipynb", as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3", store_widget_state=True,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    NotebookClient(
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        store_widget_state=True,
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
+    errors = [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.output_type == "error"
+    ]
     assert not errors
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,9 @@ from hipaa_lab.studies import Modality, PHILevel
 
 
 def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hipaa_lab.cli", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "hipaa_lab.cli", *args], capture_output=True, text=True, cwd=cwd
+    )
 
 
 def test_catalogue_is_sorted_and_holds_the_named_datasets():
@@ -25,7 +26,11 @@ def test_catalogue_is_sorted_and_holds_the_named_datasets():
     assert list(cat) == sorted(cat)
     assert {"m01-sample", "benchmark-ct", "mixed-small"} <= set(cat)
     m01 = cat["m01-sample"]
-    assert set(m01.modalities) == set(Modality) and m01.level is PHILevel.EVERYWHERE and 2 <= m01.patients <= 3
+    assert (
+        set(m01.modalities) == set(Modality)
+        and m01.level is PHILevel.EVERYWHERE
+        and 2 <= m01.patients <= 3
+    )
     bench = cat["benchmark-ct"]
     assert bench.modalities == (Modality.CT,) and bench.rows == bench.columns == 512
     assert bench.patients * bench.slices >= 200
@@ -37,10 +42,14 @@ def test_build_writes_studies_and_a_key_outside_them(tmp_path):
     out = tmp_path / "m01"
     key = datasets.build("m01-sample", out, progress=False)
     assert sorted(p.name for p in out.iterdir()) == ["answer-key.json", "studies"]
-    files = sorted(p.relative_to(out / "studies").as_posix() for p in (out / "studies").rglob("*.dcm"))
+    files = sorted(
+        p.relative_to(out / "studies").as_posix() for p in (out / "studies").rglob("*.dcm")
+    )
     assert files == key.files()
     assert AnswerKey.load(out / "answer-key.json").entries == key.entries
-    mods = {pydicom.dcmread(out / "studies" / f, stop_before_pixels=True).SOPClassUID for f in files}
+    mods = {
+        pydicom.dcmread(out / "studies" / f, stop_before_pixels=True).SOPClassUID for f in files
+    }
     assert len(mods) == 8
     assert {e.location for e in key.entries} == set(Location)
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no leftover temp folder
@@ -51,8 +60,13 @@ def test_build_is_deterministic(tmp_path):
     b = datasets.build("mixed-small", tmp_path / "b", progress=False)
     assert a.entries == b.entries
     for f in a.files():
-        assert (tmp_path / "a/studies" / f).read_bytes() == (tmp_path / "b/studies" / f).read_bytes()
-    patients = {pydicom.dcmread(tmp_path / "a/studies" / f, stop_before_pixels=True).PatientID for f in a.files()}
+        assert (tmp_path / "a/studies" / f).read_bytes() == (
+            tmp_path / "b/studies" / f
+        ).read_bytes()
+    patients = {
+        pydicom.dcmread(tmp_path / "a/studies" / f, stop_before_pixels=True).PatientID
+        for f in a.files()
+    }
     assert len(patients) == datasets.catalogue()["mixed-small"].patients
 
 
@@ -114,10 +128,14 @@ def test_load_builds_once_into_the_cache(tmp_path, monkeypatch):
 
 def test_bad_catalogue_file_names_the_field(tmp_path):
     bad = tmp_path / "bad.toml"
-    bad.write_text('name = "x"\ndescription = "d"\nseed = 1\npatients = 1\nmodalities = ["PET"]\nlevel = 3\n')
+    bad.write_text(
+        'name = "x"\ndescription = "d"\nseed = 1\npatients = 1\nmodalities = ["PET"]\nlevel = 3\n'
+    )
     with pytest.raises(ValueError, match="modalities"):
         datasets.DatasetSpec.from_toml(bad)
-    bad.write_text('name = "x"\ndescription = "d"\nseed = 1\npatients = 1\nmodalities = ["CT"]\nlevel = 3\ncolour = 1\n')
+    bad.write_text(
+        'name = "x"\ndescription = "d"\nseed = 1\npatients = 1\nmodalities = ["CT"]\nlevel = 3\ncolour = 1\n'
+    )
     with pytest.raises(ValueError, match="colour"):
         datasets.DatasetSpec.from_toml(bad)
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import ExplicitVRLittleEndian
 
 import hipaa_lab
 from hipaa_lab import deid
@@ -38,6 +39,7 @@ def fake_pixels(monkeypatch):
     def clean_burned_in(ds):
         calls.append(str(ds.get("Modality")))
         return _Result("cleaned")
+
     mod.clean_burned_in = clean_burned_in
     monkeypatch.setitem(sys.modules, "hipaa_lab.pixels", mod)
     # `from hipaa_lab import pixels` takes the package's attribute once an earlier test imported it
@@ -70,9 +72,18 @@ def _texts(ds: Dataset) -> str:
 
 # ---------------------------------------------------------------- actions
 def test_each_action():
-    ds = _ds(StudyDescription="CT CHEST for Jane Doe", StudyDate="20210304", StudyTime="101500",
-             InstitutionName="Northside General", OperatorsName="Tech^Tom", PatientSex="F",
-             Manufacturer="ACME", Rows=2, ReferringPhysicianName="Who^Dr", AccessionNumber="ACC123")
+    ds = _ds(
+        StudyDescription="CT CHEST for Jane Doe",
+        StudyDate="20210304",
+        StudyTime="101500",
+        InstitutionName="Northside General",
+        OperatorsName="Tech^Tom",
+        PatientSex="F",
+        Manufacturer="ACME",
+        Rows=2,
+        ReferringPhysicianName="Who^Dr",
+        AccessionNumber="ACC123",
+    )
     changes = Deidentifier(KEY).deidentify(ds)
     assert ds.PatientName == ""  # Z
     assert "StudyDescription" not in ds  # X
@@ -94,8 +105,12 @@ def test_each_action():
 
 
 def test_combined_actions_by_type_in_the_iod():
-    sr = _ds(SOPClassUID="1.2.840.10008.5.1.4.1.1.88.11", ContentDate="20210304", ContentTime="1015",
-             ContentCreatorName="Some^One")
+    sr = _ds(
+        SOPClassUID="1.2.840.10008.5.1.4.1.1.88.11",
+        ContentDate="20210304",
+        ContentTime="1015",
+        ContentCreatorName="Some^One",
+    )
     Deidentifier(KEY).deidentify(sr)
     assert sr.ContentDate == "19000101" and sr.ContentTime == "000000"  # Z/D, Type 1 in SR -> D
     assert sr.ContentCreatorName == ""  # Z/D, Type unknown -> Z
@@ -106,8 +121,12 @@ def test_combined_actions_by_type_in_the_iod():
 
 def test_clean_options_and_date_shift():
     p = Pseudonymizer(KEY)
-    ds = _ds(StudyDescription="CT CHEST W CONTRAST Doe 12345", StudyDate="20210304",
-             SeriesDate="20210305", AcquisitionDateTime="20210304101500")
+    ds = _ds(
+        StudyDescription="CT CHEST W CONTRAST Doe 12345",
+        StudyDate="20210304",
+        SeriesDate="20210305",
+        AcquisitionDateTime="20210304101500",
+    )
     d = Deidentifier(KEY, ["clean-descriptors", "retain-long-modified-dates"])
     d.deidentify(ds)
     assert ds.StudyDescription == "CT CHEST W CONTRAST"
@@ -116,19 +135,31 @@ def test_clean_options_and_date_shift():
     assert ds.SeriesDate == Pseudonymizer.shift_date("20210305", shift)  # the interval kept
     assert ds.AcquisitionDateTime.endswith("101500")
     assert ds.LongitudinalTemporalInformationModified == "MODIFIED"
-    assert {c.CodeValue for c in ds.DeidentificationMethodCodeSequence} == {"113100", "113105", "113107"}
+    assert {c.CodeValue for c in ds.DeidentificationMethodCodeSequence} == {
+        "113100",
+        "113105",
+        "113107",
+    }
 
 
 def test_safe_harbor_ages_zip_and_years():
-    ds = _ds(PatientAge="093Y", PatientBirthDate="19280102", StudyDate="20210304",
-             PatientAddress="12 Elm St, Casper WY 82601")
+    ds = _ds(
+        PatientAge="093Y",
+        PatientBirthDate="19280102",
+        StudyDate="20210304",
+        PatientAddress="12 Elm St, Casper WY 82601",
+    )
     Deidentifier(KEY, profile="safe-harbor").deidentify(ds)
     assert ds.PatientAge == "090Y" and ds.PatientBirthDate == ""  # over 89: no birth year either
     assert ds.PatientAddress == "826"
     assert ds.StudyDate == "20210101"
-    ds = _ds(PatientAddress="1 Main St, Lebanon NH 03601", PatientBirthDate="19800506", PatientAge="041Y")
+    ds = _ds(
+        PatientAddress="1 Main St, Lebanon NH 03601", PatientBirthDate="19800506", PatientAge="041Y"
+    )
     Deidentifier(KEY, profile="safe-harbor").deidentify(ds)
-    assert ds.PatientAddress == "000" and ds.PatientBirthDate == "19800101" and ds.PatientAge == "041Y"
+    assert (
+        ds.PatientAddress == "000" and ds.PatientBirthDate == "19800101" and ds.PatientAge == "041Y"
+    )
     with pytest.raises(ValueError, match="safe-harbor"):
         Deidentifier(KEY, ["retain-long-full-dates"], profile="safe-harbor")
 
@@ -166,13 +197,21 @@ def test_sr_content_tree_and_references():
     pn = Dataset()
     pn.ValueType, pn.PersonName = "PNAME", "Doe^Jane"
     ref = Dataset()
-    ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID = "1.2.840.10008.5.1.4.1.1.2", "1.2.3.4.5.7"
+    ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID = (
+        "1.2.840.10008.5.1.4.1.1.2",
+        "1.2.3.4.5.7",
+    )
     ds = _ds(SOPClassUID="1.2.840.10008.5.1.4.1.1.88.11", ContentSequence=[item, pn])
     ds.CurrentRequestedProcedureEvidenceSequence = [Dataset()]
     ds.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSOPSequence = [ref]
     Deidentifier(KEY, ["clean-structured-content"]).deidentify(ds)
     text = _texts(ds)
-    assert "doe" not in text and "jane" not in text and "mrn0001" not in text and "555-0101" not in text
+    assert (
+        "doe" not in text
+        and "jane" not in text
+        and "mrn0001" not in text
+        and "555-0101" not in text
+    )
     assert "03/04/2021" not in text
     r = ds.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSOPSequence[0]
     assert r.ReferencedSOPInstanceUID == Pseudonymizer(KEY).uid("1.2.3.4.5.7")
@@ -184,25 +223,44 @@ def test_text_cleaners():
 
 
 # ---------------------------------------------------------------- property tests
-_VALUE = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ", min_size=6, max_size=10).map(lambda s: "Q" + s)
+_VALUE = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ", min_size=6, max_size=10).map(
+    lambda s: "Q" + s
+)
 _WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=4, max_size=9)
 _DIGITS = st.text(alphabet="0123456789", min_size=8, max_size=10)
 #: Identifiers of several shapes: a name token, an MRN, a phone number, an e-mail, a person's name, a date.
 _KINDS = {
     "token": _VALUE,
     "mrn": st.builds(lambda p, d: p + d, st.sampled_from(["", "MRN", "A"]), _DIGITS),
-    "phone": st.builds(lambda a, b, c, f: f.format(a, b, c), st.integers(200, 999), st.integers(200, 999),
-                       st.integers(1000, 9999), st.sampled_from(["({}) {}-{}", "{}-{}-{}", "+1 {} {} {}"])),
+    "phone": st.builds(
+        lambda a, b, c, f: f.format(a, b, c),
+        st.integers(200, 999),
+        st.integers(200, 999),
+        st.integers(1000, 9999),
+        st.sampled_from(["({}) {}-{}", "{}-{}-{}", "+1 {} {} {}"]),
+    ),
     "email": st.builds(lambda u, d: f"{u}@{d}.org", _WORD, _WORD),
     "name": st.builds(lambda a, b: f"Q{a.title()} Q{b.title()}", _WORD, _WORD),
-    "date": st.builds(lambda d, f: d.strftime(f), st.dates(dt.date(1920, 1, 1), dt.date(2025, 12, 31)),
-                      st.sampled_from(["%m/%d/%Y", "%Y%m%d", "%d.%m.%Y", "%Y-%m-%d", "%B %d, %Y"])),
+    "date": st.builds(
+        lambda d, f: d.strftime(f),
+        st.dates(dt.date(1920, 1, 1), dt.date(2025, 12, 31)),
+        st.sampled_from(["%m/%d/%Y", "%Y%m%d", "%d.%m.%Y", "%Y-%m-%d", "%B %d, %Y"]),
+    ),
 }
 #: Public attributes in the data dictionary but not in Table E.1-1 (LO).
-_PATIENT_NOT_IN_TABLE = ["PatientSpeciesDescription", "PatientBirthDateInAlternativeCalendar",
-                         "PatientDeathDateInAlternativeCalendar", "PatientBreedDescription"]
-_OTHER_NOT_IN_TABLE = ["ContentDescription", "CodeMeaning", "DisplaySetLabel", "DetectorDescription",
-                       "PositionReferenceIndicator"]
+_PATIENT_NOT_IN_TABLE = [
+    "PatientSpeciesDescription",
+    "PatientBirthDateInAlternativeCalendar",
+    "PatientDeathDateInAlternativeCalendar",
+    "PatientBreedDescription",
+]
+_OTHER_NOT_IN_TABLE = [
+    "ContentDescription",
+    "CodeMeaning",
+    "DisplaySetLabel",
+    "DetectorDescription",
+    "PositionReferenceIndicator",
+]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -221,12 +279,17 @@ def test_planted_values_never_leak(data):
         kind = data.draw(st.sampled_from(sorted(_KINDS)))
         value = data.draw(_KINDS[kind])
         planted.append(value.lower())
-        where = data.draw(st.sampled_from(["private", "pn", "da", "lo", "known", "patient", "other"]))
+        where = data.draw(
+            st.sampled_from(["private", "pn", "da", "lo", "known", "patient", "other"])
+        )
         if where == "private":
             creator = "VENDOR " + data.draw(_VALUE)
             group = data.draw(st.sampled_from([0x0009, 0x0011, 0x0029, 0x0041]))
             current.private_block(group, creator, create=True).add_new(
-                data.draw(st.integers(0, 0xFF)), data.draw(st.sampled_from(["LO", "UT", "PN", "SH"])), value)
+                data.draw(st.integers(0, 0xFF)),
+                data.draw(st.sampled_from(["LO", "UT", "PN", "SH"])),
+                value,
+            )
         elif where == "pn":
             current.add_new(0x00560000 | data.draw(st.integers(1, 0xFF)) << 4, "PN", value + "^X")
         elif where == "da":
@@ -237,15 +300,39 @@ def test_planted_values_never_leak(data):
             current.add_new(0x005A0000 | data.draw(st.integers(1, 0xFF)) << 4, "LO", value)
         elif where == "patient":  # in the data dictionary, not in Table E.1-1: the patient's own
             setattr(current, data.draw(st.sampled_from(_PATIENT_NOT_IN_TABLE)), value)
-        elif where == "other" and kind not in ("name", "token"):  # not in the table, nor about the patient
+        elif where == "other" and kind not in (
+            "name",
+            "token",
+        ):  # not in the table, nor about the patient
             setattr(current, data.draw(st.sampled_from(_OTHER_NOT_IN_TABLE)), value)
         else:
-            kw = data.draw(st.sampled_from(["PatientName", "OtherPatientNames", "PatientComments",
-                                            "StudyDescription", "InstitutionName", "OperatorsName"]))
+            kw = data.draw(
+                st.sampled_from(
+                    [
+                        "PatientName",
+                        "OtherPatientNames",
+                        "PatientComments",
+                        "StudyDescription",
+                        "InstitutionName",
+                        "OperatorsName",
+                    ]
+                )
+            )
             setattr(current, kw, value)
-    options = data.draw(st.lists(st.sampled_from(
-        ["clean-descriptors", "clean-structured-content", "retain-safe-private", "clean-graphics",
-         "retain-long-modified-dates"]), unique=True))
+    options = data.draw(
+        st.lists(
+            st.sampled_from(
+                [
+                    "clean-descriptors",
+                    "clean-structured-content",
+                    "retain-safe-private",
+                    "clean-graphics",
+                    "retain-long-modified-dates",
+                ]
+            ),
+            unique=True,
+        )
+    )
     Deidentifier(KEY, options).deidentify(ds)
     text = _texts(ds)
     for value in planted:
@@ -266,15 +353,22 @@ def test_generated_tree_graded_against_the_answer_key(tree, fake_pixels, tmp_pat
     root, src, key = tree
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in src.rglob("*") if p.is_file()}
     dst = tmp_path / "out"
-    report = deidentify_tree(src, dst, key_file=tmp_path / "k", progress=False, linkage=tmp_path / "link")
+    report = deidentify_tree(
+        src, dst, key_file=tmp_path / "k", progress=False, linkage=tmp_path / "link"
+    )
     assert report.processed == len(before) and not report.skipped
-    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in src.rglob("*") if p.is_file()} == before
+    assert {
+        p: hashlib.sha256(p.read_bytes()).hexdigest() for p in src.rglob("*") if p.is_file()
+    } == before
     assert set(fake_pixels) >= {"US", "OT"} and "CT" not in fake_pixels and "MR" not in fake_pixels
     outputs = {}
     for p in dst.rglob("*.dcm"):
         ds = pydicom.dcmread(p)
         outputs[str(ds.SOPInstanceUID)] = ds
-        assert p.stem == ds.SOPInstanceUID and ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+        assert (
+            p.stem == ds.SOPInstanceUID
+            and ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+        )
         assert ds.file_meta.ImplementationVersionName == "HIPAALAB_0.1"
         assert "SourceApplicationEntityTitle" not in ds.file_meta
     names = "\n".join(str(p.relative_to(dst)) for p in dst.rglob("*")).lower()
@@ -285,7 +379,9 @@ def test_generated_tree_graded_against_the_answer_key(tree, fake_pixels, tmp_pat
         values = [entry.value] + (entry.value.split("^") if "^" in entry.value else [])
         for v in values:
             if len(v.strip()) >= 4:
-                if v.isdigit():  # numbers: as whole tokens, not by chance inside a 2.25 UID's digits
+                if (
+                    v.isdigit()
+                ):  # numbers: as whole tokens, not by chance inside a 2.25 UID's digits
                     token = re.compile(rf"(?<![\d.]){v}(?![\d.])")
                     assert not token.search(text), (entry.category, entry.path)
                     assert not token.search(names), (entry.category, entry.path)
@@ -303,12 +399,19 @@ def test_generated_tree_graded_against_the_answer_key(tree, fake_pixels, tmp_pat
     series_for = {}
     for ds in outputs.values():
         if "FrameOfReferenceUID" in ds:
-            assert series_for.setdefault(ds.SeriesInstanceUID, ds.FrameOfReferenceUID) == ds.FrameOfReferenceUID
+            assert (
+                series_for.setdefault(ds.SeriesInstanceUID, ds.FrameOfReferenceUID)
+                == ds.FrameOfReferenceUID
+            )
     # pixels unchanged where nothing was cleaned (CT, MR: no OCR ran)
     for p in before:
         s = pydicom.dcmread(p)
         if s.Modality in ("CT", "MR"):
-            out = outputs[Pseudonymizer(bytes.fromhex((tmp_path / "k").read_text())).uid(str(s.SOPInstanceUID))]
+            out = outputs[
+                Pseudonymizer(bytes.fromhex((tmp_path / "k").read_text())).uid(
+                    str(s.SOPInstanceUID)
+                )
+            ]
             assert out.PixelData == s.PixelData
     assert "source" not in (dst / "deid-report.json").read_text()
     assert str(src) not in "".join(p.read_text() for p in dst.rglob("*.json*"))
@@ -327,10 +430,14 @@ def test_same_key_same_outputs_across_batches(tree, fake_pixels, tmp_path):
     deidentify_tree(b, tmp_path / "o1b", key_file=k, progress=False)
     deidentify_tree(src, tmp_path / "o2", key_file=k, progress=False)
     whole = {str(p.relative_to(tmp_path / "o2")) for p in (tmp_path / "o2").rglob("*.dcm")}
-    halves = {str(p.relative_to(d)) for d in (tmp_path / "o1", tmp_path / "o1b") for p in d.rglob("*.dcm")}
+    halves = {
+        str(p.relative_to(d)) for d in (tmp_path / "o1", tmp_path / "o1b") for p in d.rglob("*.dcm")
+    }
     assert whole == halves
     deidentify_tree(src, tmp_path / "o3", key_file=tmp_path / "other", progress=False)
-    assert not whole & {str(p.relative_to(tmp_path / "o3")) for p in (tmp_path / "o3").rglob("*.dcm")}
+    assert not whole & {
+        str(p.relative_to(tmp_path / "o3")) for p in (tmp_path / "o3").rglob("*.dcm")
+    }
 
 
 def test_burned_in_failure_quarantines(tree, monkeypatch, tmp_path):
@@ -340,10 +447,14 @@ def test_burned_in_failure_quarantines(tree, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "hipaa_lab.pixels", mod)
     monkeypatch.setattr(hipaa_lab, "pixels", mod, raising=False)
     errors = __import__("io").StringIO()
-    report = deidentify_tree(src, tmp_path / "o", key_file=tmp_path / "k", progress=False, err=errors)
+    report = deidentify_tree(
+        src, tmp_path / "o", key_file=tmp_path / "k", progress=False, err=errors
+    )
     assert sum(report.skipped.values()) > 0
     assert "text remains after blanking" in errors.getvalue()
-    assert not [p for p in (tmp_path / "o").rglob("*.dcm") if pydicom.dcmread(p).Modality in ("US", "OT")]
+    assert not [
+        p for p in (tmp_path / "o").rglob("*.dcm") if pydicom.dcmread(p).Modality in ("US", "OT")
+    ]
 
 
 def test_pydicom_test_files_no_crash(tmp_path, fake_pixels):
@@ -355,7 +466,9 @@ def test_pydicom_test_files_no_crash(tmp_path, fake_pixels):
     for i, f in enumerate(files):
         (src / f"{i:04d}").write_bytes(Path(f).read_bytes())
     errors = __import__("io").StringIO()
-    report = deidentify_tree(src, tmp_path / "o", key_file=tmp_path / "k", progress=False, err=errors)
+    report = deidentify_tree(
+        src, tmp_path / "o", key_file=tmp_path / "k", progress=False, err=errors
+    )
     reasons = errors.getvalue()
     assert "could not be de-identified" not in reasons, reasons  # no unexpected failure
     assert report.processed > 0.4 * len(files), reasons
@@ -366,7 +479,9 @@ def test_pydicom_test_files_no_crash(tmp_path, fake_pixels):
 
 def test_bad_inputs_skipped_with_reasons(tree, tmp_path, fake_pixels):
     _, src, _ = tree
-    good = next(p for p in sorted(src.rglob("*")) if p.is_file() and pydicom.dcmread(p).Modality == "CT")
+    good = next(
+        p for p in sorted(src.rglob("*")) if p.is_file() and pydicom.dcmread(p).Modality == "CT"
+    )
     raw = good.read_bytes()
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -380,7 +495,9 @@ def test_bad_inputs_skipped_with_reasons(tree, tmp_path, fake_pixels):
     ds.save_as(noext, implicit_vr=True, little_endian=True, enforce_file_format=False)
     (bad / "implicit").write_bytes(noext.read_bytes()[0:])
     errors = __import__("io").StringIO()
-    report = deidentify_tree(bad, tmp_path / "o", key_file=tmp_path / "k", progress=False, err=errors)
+    report = deidentify_tree(
+        bad, tmp_path / "o", key_file=tmp_path / "k", progress=False, err=errors
+    )
     assert report.processed == 1, errors.getvalue()
     assert sum(report.skipped.values()) == 4
     for name in ("empty", "text.txt", "truncated", "garbage"):
@@ -404,10 +521,17 @@ def test_mutations_never_crash_or_leak(tree, tmp_path, fake_pixels):
             data = data[: rng.randrange(len(data))]
         (bad / f"{i}").write_bytes(bytes(data))
         chosen.append(f)
-    report = deidentify_tree(bad, tmp_path / "o", key_file=tmp_path / "k", progress=False,
-                             err=__import__("io").StringIO())
+    report = deidentify_tree(
+        bad,
+        tmp_path / "o",
+        key_file=tmp_path / "k",
+        progress=False,
+        err=__import__("io").StringIO(),
+    )
     assert report.processed + sum(report.skipped.values()) == 60
-    values = {e.value.lower() for e in key.entries if e.location.value == "header" and len(e.value) >= 6}
+    values = {
+        e.value.lower() for e in key.entries if e.location.value == "header" and len(e.value) >= 6
+    }
     for p in (tmp_path / "o").rglob("*.dcm"):
         text = _texts(pydicom.dcmread(p))
         assert not [v for v in values if v in text]
@@ -437,14 +561,20 @@ def test_a_one_character_ideographic_given_name_is_cleaned_from_text():
     ds.PatientName = "Hasegawa^Mai=長谷川^舞=ハセガワ^マイ"
     ds.StudyDescription = "長谷川 舞 CT CHEST"
     Deidentifier(b"k" * 32, options=["clean-descriptors"]).deidentify(ds)
-    assert "舞" not in str(ds.get("StudyDescription", "")) and "長谷川" not in str(ds.get("StudyDescription", ""))
+    assert "舞" not in str(ds.get("StudyDescription", "")) and "長谷川" not in str(
+        ds.get("StudyDescription", "")
+    )
 
 
-def test_report_counts_skips_by_fixed_reason_and_quotes_nothing_from_the_input(tree, monkeypatch, tmp_path):
+def test_report_counts_skips_by_fixed_reason_and_quotes_nothing_from_the_input(
+    tree, monkeypatch, tmp_path
+):
     """A reason may quote OCR'd text or a value: the operator sees it, the report in DST does not."""
     _, src, _ = tree
     mod = types.ModuleType("hipaa_lab.pixels")
-    mod.clean_burned_in = lambda ds: _Result("failed", "text still legible: 'QDOEJANE (MRN 555-0101)'")
+    mod.clean_burned_in = lambda ds: _Result(
+        "failed", "text still legible: 'QDOEJANE (MRN 555-0101)'"
+    )
     monkeypatch.setitem(sys.modules, "hipaa_lab.pixels", mod)
     monkeypatch.setattr(hipaa_lab, "pixels", mod, raising=False)
     mixed = tmp_path / "mixed"
@@ -459,11 +589,18 @@ def test_report_counts_skips_by_fixed_reason_and_quotes_nothing_from_the_input(t
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.save_as(mixed / "private.dcm", enforce_file_format=True)
     errors = __import__("io").StringIO()
-    report = deidentify_tree(mixed, tmp_path / "o", key_file=tmp_path / "k", progress=False, err=errors)
+    report = deidentify_tree(
+        mixed, tmp_path / "o", key_file=tmp_path / "k", progress=False, err=errors
+    )
     text = (tmp_path / "o" / "deid-report.json").read_text()
     assert set(report.skipped) <= {r.value for r in deid.SkipReason}
-    assert report.skipped[deid.SkipReason.BURNED_IN_TEXT] > 0 and report.skipped[deid.SkipReason.NOT_DICOM] == 1
-    assert "QDOEJANE" in errors.getvalue() and "QSMITH" in errors.getvalue()  # the operator's console
+    assert (
+        report.skipped[deid.SkipReason.BURNED_IN_TEXT] > 0
+        and report.skipped[deid.SkipReason.NOT_DICOM] == 1
+    )
+    assert (
+        "QDOEJANE" in errors.getvalue() and "QSMITH" in errors.getvalue()
+    )  # the operator's console
     everything = "\n".join(p.read_text() for p in (tmp_path / "o").rglob("*.json*"))
     for word in ("QDOEJANE", "555-0101", "QSMITH", "MRN", "QPRIVATECREATOR"):
         assert word not in text and word not in everything, word
@@ -472,13 +609,25 @@ def test_report_counts_skips_by_fixed_reason_and_quotes_nothing_from_the_input(t
 def test_public_attributes_outside_the_table_are_cleaned_by_vr():
     code = Dataset()
     code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "121071", "DCM", "Finding"
-    ds = _ds(PatientBirthDateInAlternativeCalendar="13690524", PatientSpeciesDescription="call Dr Q Jones 555-867-5309",
-             PatientBreedDescription="jones@example.org", Manufacturer="ACME", ManufacturerModelName="Scanner 2000",
-             ContentDescription="sent 03/04/2021 to jane@example.org, ref 99887766", ConceptNameCodeSequence=[code])
+    ds = _ds(
+        PatientBirthDateInAlternativeCalendar="13690524",
+        PatientSpeciesDescription="call Dr Q Jones 555-867-5309",
+        PatientBreedDescription="jones@example.org",
+        Manufacturer="ACME",
+        ManufacturerModelName="Scanner 2000",
+        ContentDescription="sent 03/04/2021 to jane@example.org, ref 99887766",
+        ConceptNameCodeSequence=[code],
+    )
     Deidentifier(KEY).deidentify(ds)
-    for kw in ("PatientBirthDateInAlternativeCalendar", "PatientSpeciesDescription", "PatientBreedDescription"):
+    for kw in (
+        "PatientBirthDateInAlternativeCalendar",
+        "PatientSpeciesDescription",
+        "PatientBreedDescription",
+    ):
         assert kw not in ds, kw  # the Patient group: all of it is about the patient
-    assert ds.Manufacturer == "ACME" and ds.ManufacturerModelName == "Scanner 2000"  # nothing to clean
+    assert (
+        ds.Manufacturer == "ACME" and ds.ManufacturerModelName == "Scanner 2000"
+    )  # nothing to clean
     assert ds.ContentDescription == "sent *** to ***, ref ***"
     assert ds.ConceptNameCodeSequence[0].CodeValue == "121071"  # a code, not an identifier
 
@@ -509,7 +658,9 @@ def test_an_output_whose_provenance_cannot_be_written_is_not_left_behind(tmp_pat
     (dst / "provenance").write_text("a file where the provenance folder should be")
     result = deid.deidentify_file(src, dst, Deidentifier(KEY))
     assert result.output is None and result.code is deid.SkipReason.FAILED
-    assert not list(dst.rglob("*.dcm")) and not [p for p in dst.rglob("*") if p.name.endswith(".tmp")]
+    assert not list(dst.rglob("*.dcm")) and not [
+        p for p in dst.rglob("*") if p.name.endswith(".tmp")
+    ]
 
 
 def test_a_duplicate_keeps_the_first_output_and_its_provenance(tmp_path):
@@ -520,8 +671,13 @@ def test_a_duplicate_keeps_the_first_output_and_its_provenance(tmp_path):
         ds.file_meta = FileMetaDataset()
         ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
         ds.save_as(src / name, enforce_file_format=True)
-    report = deidentify_tree(src, tmp_path / "o", key_file=tmp_path / "k", progress=False,
-                             err=__import__("io").StringIO())
+    report = deidentify_tree(
+        src,
+        tmp_path / "o",
+        key_file=tmp_path / "k",
+        progress=False,
+        err=__import__("io").StringIO(),
+    )
     assert report.processed == 1 and report.skipped == {"duplicate SOP Instance UID": 1}
     (log,) = (tmp_path / "o" / "provenance").rglob("*.jsonl")
     assert "StudyDescription" in log.read_text()  # the first input's changes, not the duplicate's

@@ -54,11 +54,22 @@ _OUTPUT_NAME = re.compile(rf"{_UID_PART}/{_UID_PART}/{_UID_PART}\.dcm")
 _PROVENANCE_NAME = re.compile(r"provenance/part-\d+\.jsonl")
 _SKIP_LINE = re.compile(r"hipaa-lab deid: skipped (/.+?): (.+)")
 #: Damaged inputs the batch must skip, with a word its reason must hold.
-UNREADABLE = {"empty.dcm": "empty", "notes.txt": "not DICOM", "truncated.dcm": "truncated",
-              "garbage-after-dicm.dcm": ""}
+UNREADABLE = {
+    "empty.dcm": "empty",
+    "notes.txt": "not DICOM",
+    "truncated.dcm": "truncated",
+    "garbage-after-dicm.dcm": "",
+}
 #: Odd but readable inputs the batch must de-identify.
-ODD = ("implicit-no-meta.dcm", "deflated.dcm", "big-endian.dcm", "rle.dcm", "huge-private.dcm", "wrong-vrs.dcm",
-       "report-with-evidence.dcm")
+ODD = (
+    "implicit-no-meta.dcm",
+    "deflated.dcm",
+    "big-endian.dcm",
+    "rle.dcm",
+    "huge-private.dcm",
+    "wrong-vrs.dcm",
+    "report-with-evidence.dcm",
+)
 
 
 def _run(*args, timeout=300) -> subprocess.CompletedProcess:
@@ -66,8 +77,11 @@ def _run(*args, timeout=300) -> subprocess.CompletedProcess:
 
 
 def _sums(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in root.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file()
+    }
 
 
 def _read(path: Path) -> pydicom.Dataset:
@@ -91,19 +105,30 @@ def _codes(ds: pydicom.Dataset) -> set[str]:
 def _not_conformant_by_the_standard() -> frozenset[str]:
     """Keywords whose Table E.1-1 action leaves the IOD non-conformant ("in std IOD: N"), e.g. X on a Type 2."""
     table = annex_e.load_table()
-    return frozenset(keyword_for_tag(tag) for tag, rule in table.by_tag.items() if not rule.in_std_iod)
+    return frozenset(
+        keyword_for_tag(tag) for tag, rule in table.by_tag.items() if not rule.in_std_iod
+    )
 
 
 def _errors(path: Path) -> list[str]:
     """dciodvfy's errors, but those the standard's own action causes."""
     out = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
     errors = [line for line in (out.stdout + out.stderr).splitlines() if line.startswith("Error")]
-    return [e for e in errors if (m := re.search(r"Element=<(\w+)>", e)) is None
-            or m[1] not in _not_conformant_by_the_standard()]
+    return [
+        e
+        for e in errors
+        if (m := re.search(r"Element=<(\w+)>", e)) is None
+        or m[1] not in _not_conformant_by_the_standard()
+    ]
 
 
 def _expected_pixel_bytes(ds: pydicom.Dataset) -> int:
-    n = ds.Rows * ds.Columns * int(ds.get("SamplesPerPixel", 1)) * int(ds.get("NumberOfFrames", 1) or 1)
+    n = (
+        ds.Rows
+        * ds.Columns
+        * int(ds.get("SamplesPerPixel", 1))
+        * int(ds.get("NumberOfFrames", 1) or 1)
+    )
     return (n * ds.BitsAllocated + 7) // 8
 
 
@@ -136,7 +161,12 @@ def _drop_odd_inputs(src: Path) -> Path:
     ds = _fresh(ct, "implicit")  # as old archives hold: no preamble, no file meta, implicit VR
     ds.file_meta = FileMetaDataset()
     ds.preamble = None
-    ds.save_as(odd / "implicit-no-meta.dcm", implicit_vr=True, little_endian=True, enforce_file_format=False)
+    ds.save_as(
+        odd / "implicit-no-meta.dcm",
+        implicit_vr=True,
+        little_endian=True,
+        enforce_file_format=False,
+    )
     assert (odd / "implicit-no-meta.dcm").read_bytes()[:2] == b"\x08\x00"
 
     ds = _fresh(ct, "deflated")
@@ -147,7 +177,9 @@ def _drop_odd_inputs(src: Path) -> Path:
     arr = ds.pixel_array
     ds.PixelData = arr.astype(arr.dtype.newbyteorder(">")).tobytes()
     ds.file_meta.TransferSyntaxUID = ExplicitVRBigEndian
-    dcmwrite(odd / "big-endian.dcm", ds, implicit_vr=False, little_endian=False, force_encoding=True)
+    dcmwrite(
+        odd / "big-endian.dcm", ds, implicit_vr=False, little_endian=False, force_encoding=True
+    )
     assert (pydicom.dcmread(odd / "big-endian.dcm").pixel_array == arr).all()
 
     ds = _fresh(ct, "rle")
@@ -162,8 +194,13 @@ def _drop_odd_inputs(src: Path) -> Path:
     assert (odd / "huge-private.dcm").stat().st_size > 5 << 20
 
     ds = _fresh(ct, "wrong-vrs")  # identifiers and a UID under the wrong VR
-    for tag, vr in ((0x00100010, "LO"), (0x00100030, "LO"), (0x00100020, "LT"), (0x00080020, "SH"),
-                    (0x00200052, "LO")):
+    for tag, vr in (
+        (0x00100010, "LO"),
+        (0x00100030, "LO"),
+        (0x00100020, "LT"),
+        (0x00080020, "SH"),
+        (0x00200052, "LO"),
+    ):
         ds[tag] = DataElement(tag, vr, str(ds[tag].value))
     ds.save_as(odd / "wrong-vrs.dcm", enforce_file_format=True)
 
@@ -172,7 +209,10 @@ def _drop_odd_inputs(src: Path) -> Path:
     report = next(p for p in files if pydicom.dcmread(p, stop_before_pixels=True).Modality == "SR")
     ds, image = _fresh(report, "evidence"), pydicom.dcmread(ct, stop_before_pixels=True)
     sop = pydicom.Dataset()
-    sop.ReferencedSOPClassUID, sop.ReferencedSOPInstanceUID = image.SOPClassUID, image.SOPInstanceUID
+    sop.ReferencedSOPClassUID, sop.ReferencedSOPInstanceUID = (
+        image.SOPClassUID,
+        image.SOPInstanceUID,
+    )
     item = pydicom.Dataset()
     item.RelationshipType, item.ValueType, item.ReferencedSOPSequence = "CONTAINS", "IMAGE", [sop]
     ds.ContentSequence.append(item)
@@ -191,10 +231,23 @@ def batch(tmp_path_factory):
     src = root / "m01" / "studies"
     odd = _drop_odd_inputs(src)
     before = _sums(src)
-    dst, key_file, linkage = root / "shared", root / "secret" / "deid.key", root / "secret" / "linkage.jsonl"
+    dst, key_file, linkage = (
+        root / "shared",
+        root / "secret" / "deid.key",
+        root / "secret" / "linkage.jsonl",
+    )
     run = _run("deid", src, dst, "--key-file", key_file, "--linkage", linkage, "--jobs", "2")
-    return SimpleNamespace(root=root, src=src, odd=odd, key=key, answer_key=root / "m01" / "answer-key.json",
-                           before=before, dst=dst, linkage=linkage, run=run)
+    return SimpleNamespace(
+        root=root,
+        src=src,
+        odd=odd,
+        key=key,
+        answer_key=root / "m01" / "answer-key.json",
+        before=before,
+        dst=dst,
+        linkage=linkage,
+        run=run,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -206,11 +259,18 @@ def outputs(batch):
 
 def test_exit_1_and_each_unreadable_input_named_with_its_reason(batch):
     assert batch.run.returncode == 1, batch.run.stderr[-3000:]
-    skipped = {Path(m[1]).name: m[2] for m in _SKIP_LINE.finditer(batch.run.stderr.replace("\r", "\n"))}
-    assert set(skipped) == set(UNREADABLE), batch.run.stderr[-3000:]  # odd but readable ones are not skipped
+    skipped = {
+        Path(m[1]).name: m[2] for m in _SKIP_LINE.finditer(batch.run.stderr.replace("\r", "\n"))
+    }
+    assert set(skipped) == set(UNREADABLE), batch.run.stderr[
+        -3000:
+    ]  # odd but readable ones are not skipped
     for name, word in UNREADABLE.items():
         assert word in skipped[name], (name, skipped[name])
-        assert not skipped[name].startswith("could not be de-identified"), (name, skipped[name])  # a crash
+        assert not skipped[name].startswith("could not be de-identified"), (
+            name,
+            skipped[name],
+        )  # a crash
     # the report counts the same skips by their fixed reason (never the full one), and names no source
     report = json.loads((batch.dst / "deid-report.json").read_text())
     codes = [next(c.value for c in SkipReason if r.startswith(c.value)) for r in skipped.values()]
@@ -230,7 +290,9 @@ def test_odd_but_readable_inputs_are_de_identified(batch, outputs):
         assert not [e for e in out if e.tag.is_private], name
         if "PixelData" in source:
             assert (out.pixel_array == source.pixel_array).all(), name
-    assert (batch.dst / _links(batch.linkage)[str(batch.odd / "huge-private.dcm")]).stat().st_size < 1 << 20
+    assert (
+        batch.dst / _links(batch.linkage)[str(batch.odd / "huge-private.dcm")]
+    ).stat().st_size < 1 << 20
 
 
 def test_src_unchanged_and_nothing_added(batch):
@@ -289,8 +351,11 @@ def test_every_reference_consistent(batch, outputs):
     outs = [out for _, out in outputs.values()]
     sops = {str(o.SOPInstanceUID) for o in outs}
     assert len(sops) == len(outs)
-    targets = {"ReferencedSOPInstanceUID": sops, "StudyInstanceUID": {str(o.StudyInstanceUID) for o in outs},
-               "SeriesInstanceUID": {str(o.SeriesInstanceUID) for o in outs}}
+    targets = {
+        "ReferencedSOPInstanceUID": sops,
+        "StudyInstanceUID": {str(o.StudyInstanceUID) for o in outs},
+        "SeriesInstanceUID": {str(o.SeriesInstanceUID) for o in outs},
+    }
     referenced = Counter()
     for out in outs:
         assert out.file_meta.MediaStorageSOPInstanceUID == out.SOPInstanceUID
@@ -318,8 +383,11 @@ def test_dciodvfy_errors_no_more_than_the_inputs(batch):
     pairs = [(Path(s), batch.dst / o) for s, o in _links(batch.linkage).items()]
     with ThreadPoolExecutor(4) as pool:
         counts = list(pool.map(lambda pair: (_errors(pair[0]), _errors(pair[1])), pairs))
-    worse = [(s.relative_to(batch.src).as_posix(), a, b) for (s, _), (a, b) in zip(pairs, counts)
-             if len(b) > len(a)]
+    worse = [
+        (s.relative_to(batch.src).as_posix(), a, b)
+        for (s, _), (a, b) in zip(pairs, counts)
+        if len(b) > len(a)
+    ]
     assert not worse
 
 
@@ -337,12 +405,27 @@ def test_marked_as_de_identified(batch, outputs):
 # ====================================================================== killed in mid-batch
 def test_kill_mid_batch_leaves_no_half_written_file(tmp_path):
     src = tmp_path / "src"
-    write_tree([make_study("CT", seed=70 + i, slices=60, level=PHILevel.NESTED) for i in range(4)], src)
+    write_tree(
+        [make_study("CT", seed=70 + i, slices=60, level=PHILevel.NESTED) for i in range(4)], src
+    )
     total = sum(1 for p in src.rglob("*") if p.is_file())
     dst = tmp_path / "dst"
-    proc = subprocess.Popen([*CLI, "deid", str(src), str(dst), "--key-file", str(tmp_path / "k"),
-                             "--jobs", "2", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            *CLI,
+            "deid",
+            str(src),
+            str(dst),
+            "--key-file",
+            str(tmp_path / "k"),
+            "--jobs",
+            "2",
+            "--quiet",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not any(dst.rglob("*.dcm")) and proc.poll() is None and time.monotonic() < deadline:
@@ -357,7 +440,9 @@ def test_kill_mid_batch_leaves_no_half_written_file(tmp_path):
         if p.is_dir():
             continue
         rel = p.relative_to(dst).as_posix()
-        if p.name.startswith("."):  # what the runner leaves: hidden temporary names, never DICOM-looking
+        if p.name.startswith(
+            "."
+        ):  # what the runner leaves: hidden temporary names, never DICOM-looking
             assert re.fullmatch(r"\.[^/]+\.tmp", p.name), rel
         elif rel.startswith("provenance/"):
             assert _PROVENANCE_NAME.fullmatch(rel), rel
@@ -376,18 +461,37 @@ def test_kill_mid_batch_leaves_no_half_written_file(tmp_path):
 
 def test_workers_die_with_a_killed_runner(tmp_path):
     src = tmp_path / "src"
-    write_tree([make_study("CT", seed=80 + i, slices=60, level=PHILevel.NESTED) for i in range(4)], src)
+    write_tree(
+        [make_study("CT", seed=80 + i, slices=60, level=PHILevel.NESTED) for i in range(4)], src
+    )
     dst = tmp_path / "dst"
-    proc = subprocess.Popen([*CLI, "deid", str(src), str(dst), "--key-file", str(tmp_path / "k"),
-                             "--jobs", "2", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            *CLI,
+            "deid",
+            str(src),
+            str(dst),
+            "--key-file",
+            str(tmp_path / "k"),
+            "--jobs",
+            "2",
+            "--quiet",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     workers: list[int] = []
     try:
         deadline = time.monotonic() + 120
         while not any(dst.rglob("*.dcm")) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
-        workers = [int(x) for x in subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)],
-                                                  capture_output=True, text=True).stdout.split()]
+        workers = [
+            int(x)
+            for x in subprocess.run(
+                ["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True, text=True
+            ).stdout.split()
+        ]
         os.kill(proc.pid, signal.SIGKILL)  # the runner only, as the OOM killer would
         proc.wait(timeout=30)
         assert workers
@@ -407,12 +511,16 @@ def small(tmp_path_factory):
     """Two studies of one patient aged 93 (ZIP 62704), one of another (ZIP 03601, restricted)."""
     root = tmp_path_factory.mktemp("options")
     old, young = make_patient(501), make_patient(502)
-    studies = [make_study("CT", seed=511, slices=2, level=PHILevel.NESTED, patient=old),
-               make_study("MR", seed=512, slices=2, level=PHILevel.NESTED, patient=old),
-               make_study("CT", seed=513, slices=2, level=PHILevel.NESTED, patient=young)]
-    for study, age, birth, address in ((studies[0], "093Y", "19300105", "12 Elm Street, Springfield, IL 62704"),
-                                       (studies[1], "094Y", "19300105", "12 Elm Street, Springfield, IL 62704"),
-                                       (studies[2], "045Y", "19780302", "4 Pond Road, Lebanon, NH 03601")):
+    studies = [
+        make_study("CT", seed=511, slices=2, level=PHILevel.NESTED, patient=old),
+        make_study("MR", seed=512, slices=2, level=PHILevel.NESTED, patient=old),
+        make_study("CT", seed=513, slices=2, level=PHILevel.NESTED, patient=young),
+    ]
+    for study, age, birth, address in (
+        (studies[0], "093Y", "19300105", "12 Elm Street, Springfield, IL 62704"),
+        (studies[1], "094Y", "19300105", "12 Elm Street, Springfield, IL 62704"),
+        (studies[2], "045Y", "19780302", "4 Pond Road, Lebanon, NH 03601"),
+    ):
         for inst in study.instances:
             inst.dataset.PatientAge, inst.dataset.PatientBirthDate = age, birth
             inst.dataset.PatientAddress = address
@@ -445,7 +553,10 @@ def test_retain_long_modified_dates_shifts_each_patient_consistently(small):
                 shifts[str(source.PatientID)].add((_day(out.get(kw)) - _day(source.get(kw))).days)
     assert len(shifts) == 2
     for patient, days in shifts.items():
-        assert len(days) == 1 and 0 not in days, (patient, days)  # one shift per patient: intervals kept
+        assert len(days) == 1 and 0 not in days, (
+            patient,
+            days,
+        )  # one shift per patient: intervals kept
 
 
 def test_safe_harbor_caps_age_at_90_and_keeps_three_zip_digits(small):
@@ -478,7 +589,12 @@ def test_retain_uids_keeps_uids(small):
     pairs = _option_run(small, "retain-uids", "--option", "retain-uids")
     for source, out in pairs.values():
         assert "113110" in _codes(out)
-        for kw in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID"):
+        for kw in (
+            "SOPInstanceUID",
+            "StudyInstanceUID",
+            "SeriesInstanceUID",
+            "FrameOfReferenceUID",
+        ):
             assert out[kw].value == source[kw].value, kw
 
 
@@ -492,17 +608,32 @@ def test_two_halves_give_what_one_batch_gives(small):
         shutil.copy2(f, target)
 
     def summary(dst):
-        return {p.relative_to(dst).as_posix(): tuple(str(ds.get(k, "")) for k in (
-                    "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID",
-                    "PatientID", "AccessionNumber", "StudyDate"))
-                for p in dst.rglob("*.dcm") for ds in [pydicom.dcmread(p)]}
+        return {
+            p.relative_to(dst).as_posix(): tuple(
+                str(ds.get(k, ""))
+                for k in (
+                    "SOPInstanceUID",
+                    "StudyInstanceUID",
+                    "SeriesInstanceUID",
+                    "FrameOfReferenceUID",
+                    "PatientID",
+                    "AccessionNumber",
+                    "StudyDate",
+                )
+            )
+            for p in dst.rglob("*.dcm")
+            for ds in [pydicom.dcmread(p)]
+        }
 
     opt = ("--option", "retain-long-modified-dates")
     whole = small.root / "whole"
     assert _run("deid", small.src, whole, "--key-file", small.key, "--quiet", *opt).returncode == 0
     parts = {}
     for half in halves:
-        assert _run("deid", half, f"{half}-out", "--key-file", small.key, "--quiet", *opt).returncode == 0
+        assert (
+            _run("deid", half, f"{half}-out", "--key-file", small.key, "--quiet", *opt).returncode
+            == 0
+        )
         parts |= summary(Path(f"{half}-out"))
     assert parts == summary(whole) and len(parts) == len(files)
 
@@ -513,15 +644,28 @@ def test_scanner_reads_its_own_provenance_log_as_tag_paths(tmp_path):
     from hipaa_lab.scan import KnownValues, scan_file
 
     log = tmp_path / "x.jsonl"
-    lines = [{"path": "ReferringPhysicianName", "action": "Z", "rule": "E.1-1 00080090 Referring Physician's Name"},
-             {"path": "OtherPatientIDsSequence[0].PatientID", "action": "D", "rule": "E.1-1 00100020 Patient ID"}]
+    lines = [
+        {
+            "path": "ReferringPhysicianName",
+            "action": "Z",
+            "rule": "E.1-1 00080090 Referring Physician's Name",
+        },
+        {
+            "path": "OtherPatientIDsSequence[0].PatientID",
+            "action": "D",
+            "rule": "E.1-1 00100020 Patient ID",
+        },
+    ]
     log.write_text("".join(json.dumps(x) + "\n" for x in lines))
     assert scan_file(log) == []
     log.write_text(json.dumps({"output": "2.25.1/2.25.2/2.25.3.dcm", "changes": lines}) + "\n")
     assert scan_file(log) == []
     known = KnownValues()
     known.add("Smith^John", SafeHarborCategory.NAMES, person_name=True)
-    log.write_text(json.dumps({"path": '(0009,"SMITH JOHN",10)', "action": "X", "rule": "E.1-1 private"}) + "\n")
+    log.write_text(
+        json.dumps({"path": '(0009,"SMITH JOHN",10)', "action": "X", "rule": "E.1-1 private"})
+        + "\n"
+    )
     assert scan_file(log, known_values=known)
 
 
@@ -532,7 +676,11 @@ def test_scanner_learns_no_codes_departments_or_labels_from_the_originals():
     ds.InstitutionalDepartmentName = "Radiology"
     ds.ReasonForTheRequestedProcedure = "Pt CHAUVEAU, Alex MRN 5247786; ordered by Dr Brown"
     item = pydicom.Dataset()
-    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = "121008", "DCM", "Person Observer Name"
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = (
+        "121008",
+        "DCM",
+        "Person Observer Name",
+    )
     ds.ConceptNameCodeSequence = [item]
     known = KnownValues()
     known.add_dataset(ds)
@@ -561,25 +709,45 @@ def test_deid_keeps_what_the_iod_requires():
     context.ValueType = "TEXT"
     ds.AcquisitionContextSequence = [context]
     deid.deidentify(ds)
-    assert "ResponsiblePerson" not in ds and "ResponsiblePersonRole" not in ds  # Type 1C on the person
-    assert "AcquisitionContextSequence" in ds and len(ds.AcquisitionContextSequence) == 0  # Type 2 in MG
+    assert (
+        "ResponsiblePerson" not in ds and "ResponsiblePersonRole" not in ds
+    )  # Type 1C on the person
+    assert (
+        "AcquisitionContextSequence" in ds and len(ds.AcquisitionContextSequence) == 0
+    )  # Type 2 in MG
 
     sr = _engine_input("1.2.840.10008.5.1.4.1.1.88.11")  # Basic Text SR
     step = pydicom.Dataset()
     step.ReferencedSOPInstanceUID = "1.2.3.9"
     sr.ReferencedPerformedProcedureStepSequence = [step]
     request = pydicom.Dataset()
-    request.ReferencedStudySequence, request.RequestedProcedureDescription = [step], "RADIOLOGY REPORT"
+    request.ReferencedStudySequence, request.RequestedProcedureDescription = (
+        [step],
+        "RADIOLOGY REPORT",
+    )
     sr.ReferencedRequestSequence = [request]
     finding = pydicom.Dataset()
-    finding.RelationshipType, finding.ValueType, finding.TextValue = "CONTAINS", "TEXT", "Lungs clear, Jane Doe"
+    finding.RelationshipType, finding.ValueType, finding.TextValue = (
+        "CONTAINS",
+        "TEXT",
+        "Lungs clear, Jane Doe",
+    )
     code = pydicom.Dataset()
-    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "121071", "DCM", "Finding"  # X/D
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = (
+        "121071",
+        "DCM",
+        "Finding",
+    )  # X/D
     finding.ConceptNameCodeSequence = [code]
     sr.ContentSequence = [finding]
     deid.deidentify(sr)
-    assert "ReferencedPerformedProcedureStepSequence" in sr and not sr.ReferencedPerformedProcedureStepSequence
+    assert (
+        "ReferencedPerformedProcedureStepSequence" in sr
+        and not sr.ReferencedPerformedProcedureStepSequence
+    )
     request = sr.ReferencedRequestSequence[0]
     assert "ReferencedStudySequence" in request and "RequestedProcedureDescription" in request
     assert not request.RequestedProcedureDescription
-    assert sr.ContentSequence[0].TextValue and "Jane" not in sr.ContentSequence[0].TextValue  # D, not X
+    assert (
+        sr.ContentSequence[0].TextValue and "Jane" not in sr.ContentSequence[0].TextValue
+    )  # D, not X

@@ -36,9 +36,14 @@ def test_completion_csv_orders_the_learners(demo_run):
     for module in MODULES:
         rows = records[records.module == module].set_index("learner")
         assert sorted(rows.index) == ["learner-blank", "learner-correct", "learner-partial"]
-        correct, partial, blank = (rows.loc[f"learner-{k}", "score"] for k in ("correct", "partial", "blank"))
+        correct, partial, blank = (
+            rows.loc[f"learner-{k}", "score"] for k in ("correct", "partial", "blank")
+        )
         assert correct > partial > blank == 0
-        assert rows.loc["learner-correct", "auto_score"] == rows.loc["learner-correct", "max_auto_score"]
+        assert (
+            rows.loc["learner-correct", "auto_score"]
+            == rows.loc["learner-correct", "max_auto_score"]
+        )
 
 
 def test_feedback_for_every_learner(demo_run):
@@ -62,7 +67,9 @@ def test_the_completion_export_passes_our_own_scanner(demo_run):
     from hipaa_lab.scan import scan_paths
 
     out, _ = demo_run
-    report = scan_paths([out / "completion.csv"], key=AnswerKey.load(out / "dataset" / "answer-key.json"), ocr=False)
+    report = scan_paths(
+        [out / "completion.csv"], key=AnswerKey.load(out / "dataset" / "answer-key.json"), ocr=False
+    )
     assert report.files and not report.errors
     # the export's own dates (when learners submitted) are its purpose; no patient value may appear
     assert not [f.format() for f in report.findings if f.rule == "exact-value"]

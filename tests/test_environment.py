@@ -27,7 +27,9 @@ def test_environment_lists_every_runtime_dependency():
     conda |= {_name(d) for d in _pip_section(env) if not d.startswith("-")}
     wanted = {CONDA_NAMES.get(_name(r), _name(r)) for r in pyproject["project"]["dependencies"]}
     assert not wanted - conda, f"environment.yml lacks {sorted(wanted - conda)}"
-    assert not conda - wanted - {"python", "pip"}, f"environment.yml has extra {sorted(conda - wanted)}"
+    assert not conda - wanted - {"python", "pip"}, (
+        f"environment.yml has extra {sorted(conda - wanted)}"
+    )
 
 
 def test_environment_installs_the_package_and_uses_conda_forge():

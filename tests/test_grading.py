@@ -57,8 +57,11 @@ def test_reporting_every_element_finds_all_but_fails_precision():
 
 def test_reporting_every_non_technical_element_fails_precision():
     """Names, descriptions, UIDs, times: reporting all text is not finding PHI."""
+
     def greedy(ds):
-        return [p for p, e in hl.iter_elements(ds) if e.VR not in grading.TECHNICAL_VRS and e.VR != "SQ"]
+        return [
+            p for p, e in hl.iter_elements(ds) if e.VR not in grading.TECHNICAL_VRS and e.VR != "SQ"
+        ]
 
     for group in CATEGORY_GROUPS:
         check_find_phi(greedy, group, seed=SEED)
@@ -89,18 +92,23 @@ def test_hard_coding_the_visible_study_does_not_pass():
     """Paths that are right for one study's seed fall short on another's."""
     from hipaa_lab.grading import _fresh_studies
 
-    paths = {e.path for _, instances in _fresh_studies(SEED) for _, entries in instances for e in entries}
+    paths = {
+        e.path for _, instances in _fresh_studies(SEED) for _, entries in instances for e in entries
+    }
     other_seed = SEED + 1000
     result = grade_find_phi(lambda ds: sorted(paths), seed=other_seed)
     assert result.recall() < 1
 
 
-@pytest.mark.parametrize("answer, message", [
-    (lambda ds: None, "NoneType"),
-    (lambda ds: "PatientName", "list of tag paths"),
-    (lambda ds: [0x00100010], "as strings"),
-    (lambda ds: 1 / 0, "ZeroDivisionError"),
-])
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (lambda ds: None, "NoneType"),
+        (lambda ds: "PatientName", "list of tag paths"),
+        (lambda ds: [0x00100010], "as strings"),
+        (lambda ds: 1 / 0, "ZeroDivisionError"),
+    ],
+)
 def test_broken_answers_get_a_clear_message(answer, message):
     with pytest.raises(GradingError, match=message):
         check_find_phi(answer, "names", seed=SEED)
@@ -176,7 +184,9 @@ def test_the_model_answer_passes_every_module_2_check(model_prepare, check):
 @pytest.mark.slow
 def test_keeping_ages_over_89_fails_the_identifier_check():
     with pytest.raises(GradingError, match="PatientAge"):
-        grading.check_prepared_identifiers(_prepare_with(RESEARCH, fix_findings=False), seed=M02_SEED)
+        grading.check_prepared_identifiers(
+            _prepare_with(RESEARCH, fix_findings=False), seed=M02_SEED
+        )
 
 
 def test_leaving_burned_in_text_fails_the_pixel_check():

@@ -42,13 +42,16 @@ def test_every_element_gets_a_path_that_leads_back_to_it(nested):
         assert get_element(nested, path) is elem
 
 
-@pytest.mark.parametrize("path, error", [
-    ("PatientAddress", KeyError),
-    ('(0009,"OTHER",10)', KeyError),
-    ("NotAKeyword", ValueError),
-    ("PatientName..", ValueError),
-    ("", ValueError),
-])
+@pytest.mark.parametrize(
+    "path, error",
+    [
+        ("PatientAddress", KeyError),
+        ('(0009,"OTHER",10)', KeyError),
+        ("NotAKeyword", ValueError),
+        ("PatientName..", ValueError),
+        ("", ValueError),
+    ],
+)
 def test_bad_paths_say_what_is_wrong(nested, path, error):
     with pytest.raises(error):
         get_element(nested, path)
@@ -62,11 +65,23 @@ def test_there_are_eighteen_categories_lettered_a_to_r():
 
 
 def test_answer_key_round_trips(tmp_path):
-    key = AnswerKey("x", 3, [
-        PHIEntry("a/b.dcm", Location.HEADER, SafeHarborCategory.NAMES, "Doe^Jane", path="PatientName"),
-        PHIEntry("a/b.dcm", Location.PIXELS, SafeHarborCategory.MEDICAL_RECORD, "MRN7", box=(1, 2, 3, 4)),
-        PHIEntry("c.dcm", Location.FILENAME, SafeHarborCategory.NAMES, "Doe"),
-    ])
+    key = AnswerKey(
+        "x",
+        3,
+        [
+            PHIEntry(
+                "a/b.dcm", Location.HEADER, SafeHarborCategory.NAMES, "Doe^Jane", path="PatientName"
+            ),
+            PHIEntry(
+                "a/b.dcm",
+                Location.PIXELS,
+                SafeHarborCategory.MEDICAL_RECORD,
+                "MRN7",
+                box=(1, 2, 3, 4),
+            ),
+            PHIEntry("c.dcm", Location.FILENAME, SafeHarborCategory.NAMES, "Doe"),
+        ],
+    )
     key.save(tmp_path / "key.json")
     again = AnswerKey.load(tmp_path / "key.json")
     assert again == key

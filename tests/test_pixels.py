@@ -52,8 +52,11 @@ def _read_back(value: str, read: set[str]) -> set[str]:
 
 def _ocr_tokens(ds: pydicom.Dataset) -> set[str]:
     arr = px._decode(ds)
-    return {re.sub(r"[^0-9A-Z]", "", w.text.upper()) for f in range(arr.shape[0])
-            for w in px._ocr(px._render(ds, arr[f]))}
+    return {
+        re.sub(r"[^0-9A-Z]", "", w.text.upper())
+        for f in range(arr.shape[0])
+        for w in px._ocr(px._render(ds, arr[f]))
+    }
 
 
 def _in_boxes(shape: tuple[int, int], boxes) -> np.ndarray:
@@ -82,17 +85,25 @@ def test_every_answer_key_box_is_blanked_and_unreadable(modality, seed):
     arr = out.pixel_array
     for e in keys:
         x, y, w, h = e.box
-        assert (arr[y : y + h, x : x + w] == arr.min()).all(), f"{e.value!r} at {e.box} is not blanked"
+        assert (arr[y : y + h, x : x + w] == arr.min()).all(), (
+            f"{e.value!r} at {e.box} is not blanked"
+        )
     left = _ocr_tokens(out)
     for e in keys:
-        assert not _read_back(e.value, left), f"OCR still reads {_read_back(e.value, left)} of {e.value!r}"
+        assert not _read_back(e.value, left), (
+            f"OCR still reads {_read_back(e.value, left)} of {e.value!r}"
+        )
 
 
 @needs_ocr
 def test_ocr_finds_the_planted_text_before_cleaning():
     """The detector reads the values themselves, not only the region rules' bands."""
     instance = make_study("SC", seed=2, slices=1).instances[0]
-    read = {re.sub(r"[^0-9A-Z]", "", b.text.upper()) for b in px.find_text(instance.dataset) if b.source == "ocr"}
+    read = {
+        re.sub(r"[^0-9A-Z]", "", b.text.upper())
+        for b in px.find_text(instance.dataset)
+        if b.source == "ocr"
+    }
     for e in _pixel_keys(instance):
         assert _read_back(e.value, read), f"none of {e.value!r} was read"
 
@@ -135,11 +146,15 @@ def _assert_nothing_left(instance, result) -> None:
     for e in _pixel_keys(instance):
         x, y, w, h = e.box
         box = arr[y : y + h, x : x + w]
-        assert (box == box.flat[0]).all(), f"{e.value!r} at {e.box} is still in the pixels: {result.reason}"
+        assert (box == box.flat[0]).all(), (
+            f"{e.value!r} at {e.box} is still in the pixels: {result.reason}"
+        )
 
 
 @needs_ocr
-@pytest.mark.parametrize(("modality", "seed"), [(m, s) for m in TEXT_MODALITIES for s in _seeds_with_text(m)])
+@pytest.mark.parametrize(
+    ("modality", "seed"), [(m, s) for m in TEXT_MODALITIES for s in _seeds_with_text(m)]
+)
 def test_no_planted_text_survives_cleaning(modality, seed):
     """Cleaned means every key box is blank: CR 6, DX 2 and DX 10 once kept a value OCR never read."""
     instance = make_study(modality, seed=seed, level=PHILevel.EVERYWHERE, slices=1).instances[0]
@@ -180,7 +195,11 @@ def test_verification_finds_text_that_detection_missed(monkeypatch):
     """Detection that finds only the name: verification sees the other lines and blanks them (or fails)."""
     instance = make_study("CR", seed=1222, level=PHILevel.EVERYWHERE, slices=1).instances[0]
     x, y, w, h = _pixel_keys(instance)[0].box
-    monkeypatch.setattr(px, "_detect", lambda ds, arr, frames: [px.TextBox(x - 3, y - 3, w + 6, h + 6, None, "", "ocr")])
+    monkeypatch.setattr(
+        px,
+        "_detect",
+        lambda ds, arr, frames: [px.TextBox(x - 3, y - 3, w + 6, h + 6, None, "", "ocr")],
+    )
     result = px.clean_burned_in(instance.dataset)
     assert len(result.boxes) > 1, "verification did not look past what detection found"
     _assert_nothing_left(instance, result)
@@ -245,9 +264,17 @@ def _stored_as(ds: pydicom.Dataset, syntax: str) -> pydicom.Dataset:
 
 
 @needs_ocr
-@pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian,
-                                    DeflatedExplicitVRLittleEndian, RLELossless],
-                         ids=lambda s: pydicom.uid.UID(s).keyword)
+@pytest.mark.parametrize(
+    "syntax",
+    [
+        ExplicitVRLittleEndian,
+        ImplicitVRLittleEndian,
+        ExplicitVRBigEndian,
+        DeflatedExplicitVRLittleEndian,
+        RLELossless,
+    ],
+    ids=lambda s: pydicom.uid.UID(s).keyword,
+)
 @pytest.mark.parametrize(("modality", "seed"), [("US", 1), ("CR", 3)])  # 8 and 16 bits allocated
 def test_cleaned_in_every_transfer_syntax_pydicom_can_write(modality, seed, syntax):
     instance = make_study(modality, seed=seed, slices=1).instances[0]
@@ -293,7 +320,9 @@ def test_colour_ybr_full_422_is_stored_as_rgb_with_the_text_black():
     ds = instance.dataset
     grey = ds.pixel_array
     rgb = np.stack([grey, (grey * 0.8).astype(np.uint8), (grey * 0.6).astype(np.uint8)], axis=-1)
-    ds.set_pixel_data(convert_color_space(rgb, "RGB", "YBR_FULL"), "YBR_FULL_422", 8, generate_instance_uid=False)
+    ds.set_pixel_data(
+        convert_color_space(rgb, "RGB", "YBR_FULL"), "YBR_FULL_422", 8, generate_instance_uid=False
+    )
     ds = _roundtrip(ds)
     shown = ds.pixel_array.copy()  # pydicom converts YBR to RGB
     result = px.clean_burned_in(ds)
@@ -315,7 +344,9 @@ def test_cine_frames_are_all_blanked():
     ds = instance.dataset
     frame = ds.pixel_array
     cine = np.stack([frame] * 6)
-    cine[:, 200:] = np.stack([np.roll(frame[200:], 3 * k, axis=1) for k in range(6)])  # the fan moves
+    cine[:, 200:] = np.stack(
+        [np.roll(frame[200:], 3 * k, axis=1) for k in range(6)]
+    )  # the fan moves
     ds.set_pixel_data(cine, "MONOCHROME2", 8, generate_instance_uid=False)
     result = px.clean_burned_in(ds)
     assert result.status == "cleaned", result.reason
@@ -339,7 +370,9 @@ def _undecodable(syntax: str) -> pydicom.Dataset:
 
 
 @needs_ocr
-@pytest.mark.parametrize("syntax", [JPEGBaseline8Bit, JPEGLSLossless], ids=["jpeg-corrupt", "jpeg-ls-no-plugin"])
+@pytest.mark.parametrize(
+    "syntax", [JPEGBaseline8Bit, JPEGLSLossless], ids=["jpeg-corrupt", "jpeg-ls-no-plugin"]
+)
 def test_pixels_that_cannot_be_decoded_fail_with_a_reason(syntax):
     ds = _undecodable(syntax)
     result = px.clean_burned_in(ds)
@@ -381,8 +414,9 @@ def test_us_banner_rule_blanks_text_ocr_cannot_read():
     found = px.find_text(ds)
     drawn = np.zeros(arr.shape, bool)
     drawn[y : y + h, x : x + w] = True
-    assert not (_in_boxes(arr.shape, [b for b in found if b.source == "ocr"]) & drawn).any(), \
+    assert not (_in_boxes(arr.shape, [b for b in found if b.source == "ocr"]) & drawn).any(), (
         "OCR read the rotated text: this test no longer tests the region rule"
+    )
     assert _in_boxes(arr.shape, [b for b in found if b.source == "us-banner"])[drawn].all()
     result = px.clean_burned_in(ds)
     assert result.status == "cleaned", result.reason
@@ -420,7 +454,13 @@ def test_blank_regions_fills_one_frame_or_all_with_the_minimum():
     frames = np.stack([ds.pixel_array + 10] * 3)
     ds.set_pixel_data(frames, "MONOCHROME2", 12, generate_instance_uid=False)
     low = int(frames.min())
-    px.blank_regions(ds, [px.TextBox(5, 6, 20, 10, 1, "x", "manual"), px.TextBox(100, 100, 8, 8, None, "", "manual")])
+    px.blank_regions(
+        ds,
+        [
+            px.TextBox(5, 6, 20, 10, 1, "x", "manual"),
+            px.TextBox(100, 100, 8, 8, None, "", "manual"),
+        ],
+    )
     arr = ds.pixel_array
     assert (arr[1, 6:16, 5:25] == low).all()
     assert np.array_equal(arr[0, 6:16, 5:25], frames[0, 6:16, 5:25])
@@ -454,7 +494,9 @@ def test_needs_cleaning_is_the_one_rule_deid_uses():
         ds.pop("BurnedInAnnotation", None)
         assert pixels.needs_cleaning(ds) is expected, modality
         assert deid.needs_pixel_cleaning(ds) is expected, modality
-        assert pixels.needs_cleaning(ds, clean_pixel_data=True) and deid.needs_pixel_cleaning(ds, ["clean-pixel-data"])
+        assert pixels.needs_cleaning(ds, clean_pixel_data=True) and deid.needs_pixel_cleaning(
+            ds, ["clean-pixel-data"]
+        )
         ds.BurnedInAnnotation = "NO"
         assert not pixels.needs_cleaning(ds) and not deid.needs_pixel_cleaning(ds)
         ds.BurnedInAnnotation = "YES"

@@ -4,12 +4,20 @@ import importlib
 
 import pytest
 
-import hipaa_lab
-
 MODULES = [
-    "hipaa_lab", "hipaa_lab.errors", "hipaa_lab.phi", "hipaa_lab.grading", "hipaa_lab.widgets",
-    "hipaa_lab.deid", "hipaa_lab.scan", "hipaa_lab.pixels", "hipaa_lab.annex_e", "hipaa_lab.pseudonyms",
-    "hipaa_lab.studies", "hipaa_lab.datasets", "hipaa_lab.course",
+    "hipaa_lab",
+    "hipaa_lab.errors",
+    "hipaa_lab.phi",
+    "hipaa_lab.grading",
+    "hipaa_lab.widgets",
+    "hipaa_lab.deid",
+    "hipaa_lab.scan",
+    "hipaa_lab.pixels",
+    "hipaa_lab.annex_e",
+    "hipaa_lab.pseudonyms",
+    "hipaa_lab.studies",
+    "hipaa_lab.datasets",
+    "hipaa_lab.course",
 ]
 
 
@@ -26,7 +34,9 @@ def test_importing_the_package_does_not_load_the_notebook_stack():
     import sys
 
     code = "import sys, hipaa_lab; print(sorted(m for m in ('nbgrader', 'jupyterlab', 'pandas', 'ipywidgets') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 

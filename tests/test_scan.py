@@ -25,7 +25,12 @@ SEEDS = (3, 21)  # two patients per modality: different file layouts, date forma
 def tree(tmp_path_factory) -> tuple[Path, AnswerKey]:
     root = tmp_path_factory.mktemp("scan") / "studies"
     studies = [
-        make_study(m, seed=seed * 10 + i, level=PHILevel.EVERYWHERE, slices=None if m in (Modality.US, Modality.SC) else 2)
+        make_study(
+            m,
+            seed=seed * 10 + i,
+            level=PHILevel.EVERYWHERE,
+            slices=None if m in (Modality.US, Modality.SC) else 2,
+        )
         for seed in SEEDS
         for i, m in enumerate(Modality)
     ]
@@ -58,7 +63,11 @@ def test_with_the_key_every_header_entry_is_found_with_its_category(tree, with_k
     found_cat = {(f.file, f.path, f.category) for f in with_key.findings}
     missed = [(e.file, e.path) for e in _header(key) if (e.file, e.path) not in found]
     assert not missed, f"{len(missed)} header entries missed, e.g. {missed[:5]}"
-    wrong = [(e.path, e.category.value) for e in _header(key) if (e.file, e.path, e.category) not in found_cat]
+    wrong = [
+        (e.path, e.category.value)
+        for e in _header(key)
+        if (e.file, e.path, e.category) not in found_cat
+    ]
     assert not wrong, f"found, but not as the key's category: {wrong[:5]}"
     assert with_key.files == len(key.files()) and not with_key.errors
 
@@ -94,18 +103,31 @@ def test_ocr_finds_text_burned_into_us_and_sc_pixels(tree):
     root, key = tree
     known = KnownValues.from_key(key)
     files = sorted({e.file for e in key.entries if e.location is Location.PIXELS})
-    files = [f for f in files if pydicom.dcmread(root / f, stop_before_pixels=True).Modality in ("US", "OT")]
+    files = [
+        f
+        for f in files
+        if pydicom.dcmread(root / f, stop_before_pixels=True).Modality in ("US", "OT")
+    ]
     assert files
     want = found = 0
     for file in files:
-        ocr = {f.category for f in scan_file(root / file, rel=file, known_values=known, ocr=True)
-               if f.rule.startswith("ocr:")}
+        ocr = {
+            f.category
+            for f in scan_file(root / file, rel=file, known_values=known, ocr=True)
+            if f.rule.startswith("ocr:")
+        }
         planted = {e.category for e in key.for_file(file) if e.location is Location.PIXELS}
         want, found = want + len(planted), found + len(planted & ocr)
         # patterns alone read at least the dates in every file
-        alone = {f.category for f in scan_file(root / file, rel=file, ocr=True) if f.rule.startswith("ocr:pattern")}
+        alone = {
+            f.category
+            for f in scan_file(root / file, rel=file, ocr=True)
+            if f.rule.startswith("ocr:pattern")
+        }
         assert C.DATES in alone, file
-    print(f"\nOCR recall over US/SC burned-in categories, with the key: {found / want:.0%} ({found}/{want})")
+    print(
+        f"\nOCR recall over US/SC burned-in categories, with the key: {found / want:.0%} ({found}/{want})"
+    )
     assert found / want >= 0.8, f"{found}/{want}"
 
 
@@ -113,7 +135,11 @@ def test_overlays_with_data_are_findings(tree, patterns_only):
     _, key = tree
     files = {e.file for e in key.entries if e.location is Location.OVERLAY}
     assert files
-    flagged = {f.file for f in patterns_only.findings if f.location is Location.OVERLAY and f.rule == "overlay"}
+    flagged = {
+        f.file
+        for f in patterns_only.findings
+        if f.location is Location.OVERLAY and f.rule == "overlay"
+    }
     assert files <= flagged
 
 
@@ -152,7 +178,11 @@ def test_an_empty_overlay_is_not_a_finding_and_one_with_bits_is(clean_ct):
     assert scan_dataset(clean_ct) == []
     clean_ct[0x60003000].value = b"\x01" + bytes(128 * 128 // 8 - 1)
     [finding] = scan_dataset(clean_ct)
-    assert (finding.location, finding.rule, finding.path) == (Location.OVERLAY, "overlay", "OverlayData")
+    assert (finding.location, finding.rule, finding.path) == (
+        Location.OVERLAY,
+        "overlay",
+        "OverlayData",
+    )
 
 
 def test_pseudonyms_are_not_findings_but_other_ids_are(clean_ct):
@@ -165,7 +195,10 @@ def test_pseudonyms_are_not_findings_but_other_ids_are(clean_ct):
     clean_ct.PatientID = "HA2B7XK9MM"  # an accession pseudonym is no patient pseudonym
     clean_ct.PatientName = "HLDOE^JANE"
     found = {(f.path, f.rule, f.category) for f in scan_dataset(clean_ct)}
-    assert found == {("PatientID", "attribute", C.MEDICAL_RECORD), ("PatientName", "vr:PN", C.NAMES)}
+    assert found == {
+        ("PatientID", "attribute", C.MEDICAL_RECORD),
+        ("PatientName", "vr:PN", C.NAMES),
+    }
 
 
 def test_shifted_dates_are_low_severity_and_free_text_dates_are_not(clean_ct, tmp_path, capsys):
@@ -213,11 +246,15 @@ def test_an_ssn_five_sequences_deep_in_a_private_tag_is_found(clean_ct, tmp_path
 
 def test_file_meta_is_scanned(clean_ct):
     clean_ct.file_meta.SourceApplicationEntityTitle = "PACS"
-    clean_ct.file_meta.ImplementationVersionName = "tel 5550142317"  # nonsense, but text all the same
+    clean_ct.file_meta.ImplementationVersionName = (
+        "tel 5550142317"  # nonsense, but text all the same
+    )
     clean_ct.file_meta.add_new(0x00020100, "UI", "1.2.3.19730121.5")  # PrivateInformationCreatorUID
     found = {(f.path, f.category, f.rule) for f in scan_dataset(clean_ct)}
-    assert found == {("ImplementationVersionName", C.TELEPHONE, "pattern:phone"),
-                     ("PrivateInformationCreatorUID", C.DATES, "uid:date")}
+    assert found == {
+        ("ImplementationVersionName", C.TELEPHONE, "pattern:phone"),
+        ("PrivateInformationCreatorUID", C.DATES, "uid:date"),
+    }
 
 
 def test_output_never_shows_a_planted_value(tree, capsys):
@@ -249,7 +286,9 @@ def test_text_files_damaged_files_and_the_original_tree(tree, tmp_path, capsys):
     out.mkdir()
     (out / "notes.txt").write_text("ok\nPatient: Doe, Jane seen 03/04/2022, call 555-201-7788\n")
     (out / "image.bin").write_bytes(bytes(range(256)) * 4)
-    (out / "broken.dcm").write_bytes(Path(get_testdata_file("CT_small.dcm")).read_bytes()[:1000])  # cut in a tag
+    (out / "broken.dcm").write_bytes(
+        Path(get_testdata_file("CT_small.dcm")).read_bytes()[:1000]
+    )  # cut in a tag
     family = next(e.value for e in key.entries if e.path == "PatientName").split("^")[0]
     (out / "memo.txt").write_text(f"handed over by {family.lower()}\n")
     report = scan_paths([out], ocr=False)
@@ -259,7 +298,9 @@ def test_text_files_damaged_files_and_the_original_tree(tree, tmp_path, capsys):
     assert [rel for rel, _ in report.errors] == ["broken.dcm"] and not report.clean
     # the family name alone is found once the originals are known
     report = scan_paths([out / "memo.txt"], originals=root, ocr=False)
-    assert [(f.file, f.category, f.rule) for f in report.findings] == [("memo.txt", C.NAMES, "exact-value")]
+    assert [(f.file, f.category, f.rule) for f in report.findings] == [
+        ("memo.txt", C.NAMES, "exact-value")
+    ]
     assert cli_main(["scan", str(out / "memo.txt"), "--original", str(root), "--no-ocr"]) == 1
     assert family.lower() not in capsys.readouterr().out
 
@@ -279,7 +320,9 @@ def test_scan_does_not_import_the_notebook_stack(tmp_path):
         "heavy = [m for m in ('nbgrader', 'jupyterlab', 'pandas', 'matplotlib', 'ipywidgets') if m in sys.modules]; "
         "print(rc, heavy)"
     )
-    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True
+    )
     assert done.stdout.strip().splitlines()[-1] == "0 []"
 
 
@@ -290,7 +333,12 @@ def test_known_values_match_across_formats():
     known.add("Gautier^Jeanne", C.NAMES, person_name=True)
     text = "JEANNE called from 802.555.0151 about 1973-01-21 and 21.01.1973"
     assert sorted((text[s:e], c) for s, e, c in known.find(text)) == sorted(
-        [("JEANNE", C.NAMES), ("802.555.0151", C.TELEPHONE), ("1973-01-21", C.DATES), ("21.01.1973", C.DATES)]
+        [
+            ("JEANNE", C.NAMES),
+            ("802.555.0151", C.TELEPHONE),
+            ("1973-01-21", C.DATES),
+            ("21.01.1973", C.DATES),
+        ]
     )
     assert known.find("Jeannette read 19730122") == []
 
@@ -308,7 +356,9 @@ def test_the_deidentifiers_own_marking_is_not_a_finding():
     from hipaa_lab.deid import Deidentifier
     from hipaa_lab.studies import PHILevel, make_study
 
-    deid = Deidentifier(os.urandom(32), options=["retain-patient-characteristics", "retain-long-modified-dates"])
+    deid = Deidentifier(
+        os.urandom(32), options=["retain-patient-characteristics", "retain-long-modified-dates"]
+    )
     ds = make_study("MR", seed=3, level=PHILevel.NESTED, slices=1).instances[0].dataset
     deid.deidentify(ds)
     paths = {f.path for f in scan_dataset(ds) if f.severity == "high"}
@@ -318,7 +368,9 @@ def test_the_deidentifiers_own_marking_is_not_a_finding():
 @pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"dataset": "x"}', "\xff\xfe"])
 def test_a_broken_answer_key_is_a_usage_error(clean_ct, tmp_path, capsys, content):
     (tmp_path / "broken.json").write_text(content, encoding="latin-1")
-    assert cli_main(["scan", str(tmp_path), "--no-ocr", "--key", str(tmp_path / "broken.json")]) == 2
+    assert (
+        cli_main(["scan", str(tmp_path), "--no-ocr", "--key", str(tmp_path / "broken.json")]) == 2
+    )
     err = capsys.readouterr().err
     assert "broken.json" in err and "answer key" in err
 
@@ -326,7 +378,12 @@ def test_a_broken_answer_key_is_a_usage_error(clean_ct, tmp_path, capsys, conten
 def test_a_three_digit_zip_in_patient_address_is_what_safe_harbor_keeps(clean_ct):
     from hipaa_lab.scan import scan_dataset
 
-    for value, found in (("627", False), ("000", False), ("62704", True), ("Springfield 627", True)):
+    for value, found in (
+        ("627", False),
+        ("000", False),
+        ("62704", True),
+        ("Springfield 627", True),
+    ):
         ds = copy.deepcopy(clean_ct)
         ds.PatientAddress = value
         assert bool([f for f in scan_dataset(ds) if f.path == "PatientAddress"]) is found, value

@@ -17,13 +17,10 @@ from hipaa_lab.studies import Modality, PHILevel, element_text, make_patient, ma
 
 # dciodvfy warnings we accept, each with its reason. Anything else, and every "Error", fails.
 ALLOWED_WARNINGS = {
-    r"Unrecognized tag - assuming explicit value representation OK":
-        "private elements planted on purpose (PHI in vendor blocks); dciodvfy has no dictionary for them",
-    r"Attribute is not present in standard DICOM IOD - \(0x0010,0x(1040|1060|1005|2154|2155)\)":
-        "Patient Demographic attributes (address, mother's/birth name, telephone, telecom) that RIS "
-        "interfaces copy into image headers in real life: planted at level HEADER on purpose",
-    r"Dicom dataset contains attributes not present in standard DICOM IOD - this is a Standard Extended SOP Class":
-        "the consequence of the Patient Demographic attributes above",
+    r"Unrecognized tag - assuming explicit value representation OK": "private elements planted on purpose (PHI in vendor blocks); dciodvfy has no dictionary for them",
+    r"Attribute is not present in standard DICOM IOD - \(0x0010,0x(1040|1060|1005|2154|2155)\)": "Patient Demographic attributes (address, mother's/birth name, telephone, telecom) that RIS "
+    "interfaces copy into image headers in real life: planted at level HEADER on purpose",
+    r"Dicom dataset contains attributes not present in standard DICOM IOD - this is a Standard Extended SOP Class": "the consequence of the Patient Demographic attributes above",
 }
 
 
@@ -44,10 +41,26 @@ def tree(tmp_path_factory):
     old = _patient_with(lambda p: p.birth_date.year < 1930)
     studies = []
     for i, mod in enumerate(Modality):
-        studies.append(make_study(mod, seed=100 + i, level=PHILevel.EVERYWHERE, patient=japanese if i % 3 == 0 else None))
-        studies.append(make_study(mod, seed=200 + i, level=PHILevel.NESTED, patient=latin if i % 2 else old))
+        studies.append(
+            make_study(
+                mod,
+                seed=100 + i,
+                level=PHILevel.EVERYWHERE,
+                patient=japanese if i % 3 == 0 else None,
+            )
+        )
+        studies.append(
+            make_study(mod, seed=200 + i, level=PHILevel.NESTED, patient=latin if i % 2 else old)
+        )
         studies.append(make_study(mod, seed=300 + i, level=PHILevel.HEADER))
-        studies.append(make_study(mod, seed=400 + i, level=PHILevel.EVERYWHERE, slices=2 if mod is Modality.CT else None))
+        studies.append(
+            make_study(
+                mod,
+                seed=400 + i,
+                level=PHILevel.EVERYWHERE,
+                slices=2 if mod is Modality.CT else None,
+            )
+        )
     key = write_tree(studies, root, dataset="test", seed=1)
     return root, studies, key
 
@@ -59,7 +72,9 @@ def _read(root: Path, file: str) -> pydicom.Dataset:
 # ------------------------------------------------------------------------------- validity
 
 
-@pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dciodvfy (dicom3tools) is not installed")
+@pytest.mark.skipif(
+    shutil.which("dciodvfy") is None, reason="dciodvfy (dicom3tools) is not installed"
+)
 def test_every_modality_and_level_passes_dciodvfy(tree):
     root, studies, _ = tree
     problems = []
@@ -67,12 +82,14 @@ def test_every_modality_and_level_passes_dciodvfy(tree):
     for study in studies:
         files = [study.instances[0].file, study.instances[-1].file]
         for file in dict.fromkeys(files):
-            out = subprocess.run(["dciodvfy", str(root / file)], capture_output=True, text=True).stderr
+            out = subprocess.run(
+                ["dciodvfy", str(root / file)], capture_output=True, text=True
+            ).stderr
             checked.add((study.modality, study.level))
             for line in out.splitlines():
-                if "Error" in line:
-                    problems.append(f"{study.modality.value} {file}: {line}")
-                elif "Warning" in line and not any(re.search(p, line) for p in ALLOWED_WARNINGS):
+                if "Error" in line or (
+                    "Warning" in line and not any(re.search(p, line) for p in ALLOWED_WARNINGS)
+                ):
                     problems.append(f"{study.modality.value} {file}: {line}")
     assert len(checked) == len(Modality) * 3
     assert not problems, "\n".join(problems)
@@ -90,11 +107,16 @@ def test_cross_sectional_geometry_and_anatomy(tree):
     step = float(datasets[0].SliceThickness)
     assert np.allclose(np.diff(zs), step)
     assert zs == [float(d.SliceLocation) for d in datasets]
-    hu = [d.pixel_array.astype(float) * float(d.RescaleSlope) + float(d.RescaleIntercept) for d in datasets]
+    hu = [
+        d.pixel_array.astype(float) * float(d.RescaleSlope) + float(d.RescaleIntercept)
+        for d in datasets
+    ]
     assert datasets[0].BitsAllocated == 16
     for img in hu:
         assert img[:10, :10].mean() < -900  # air outside the body
-        assert -200 < np.median(img[100:156, 60:196]) < 200 or img[100:156, 60:196].min() < -700  # tissue or lung
+        assert (
+            -200 < np.median(img[100:156, 60:196]) < 200 or img[100:156, 60:196].min() < -700
+        )  # tissue or lung
         assert img.max() > 500  # bone
     assert not np.array_equal(hu[0], hu[-1])  # anatomy varies along the series
     lung_first = (hu[0] < -700).mean()
@@ -120,18 +142,32 @@ def test_key_uses_nested_private_and_free_text_places(tree):
     _, studies, key = tree
     paths = {e.path for e in key.entries if e.path}
     assert any(p.startswith("OtherPatientIDsSequence[0].") for p in paths)
-    assert any(p.startswith("OriginalAttributesSequence[0].ModifiedAttributesSequence[0].") for p in paths)
+    assert any(
+        p.startswith("OriginalAttributesSequence[0].ModifiedAttributesSequence[0].") for p in paths
+    )
     assert any(p.startswith("RequestAttributesSequence[0].") for p in paths)
     assert any(p.startswith("ContentSequence[") for p in paths)
     assert any(re.match(r'\([0-9A-F]{4},"[^"]+",[0-9A-F]{2}\)$', p) for p in paths)
     assert "StudyInstanceUID" in paths
     cats = {e.category for e in key.entries}
-    for cat in ("NAMES", "DATES", "TELEPHONE", "EMAIL", "SSN", "MEDICAL_RECORD", "HEALTH_PLAN", "ACCOUNT", "GEOGRAPHIC"):
+    for cat in (
+        "NAMES",
+        "DATES",
+        "TELEPHONE",
+        "EMAIL",
+        "SSN",
+        "MEDICAL_RECORD",
+        "HEALTH_PLAN",
+        "ACCOUNT",
+        "GEOGRAPHIC",
+    ):
         assert SafeHarborCategory[cat] in cats
     for study in studies:
         kinds = {e.location for e in study.entries}
         if study.level < PHILevel.NESTED:
-            assert all("[" not in (e.path or "") and "(" not in (e.path or "") for e in study.entries)
+            assert all(
+                "[" not in (e.path or "") and "(" not in (e.path or "") for e in study.entries
+            )
         if study.level < PHILevel.EVERYWHERE:
             assert kinds <= {Location.HEADER}, study.modality
         elif study.modality is not Modality.SR:
@@ -161,7 +197,8 @@ def test_pixel_and_overlay_boxes_hold_text(tree):
         if e.location is Location.OVERLAY:
             assert region.sum() > 5 and img.sum() == sum(
                 img[b.box[1] : b.box[1] + b.box[3], b.box[0] : b.box[0] + b.box[2]].sum()
-                for b in boxed if b.file == e.file and b.location is Location.OVERLAY
+                for b in boxed
+                if b.file == e.file and b.location is Location.OVERLAY
             )  # every set overlay bit is inside some keyed box
 
 
@@ -182,8 +219,20 @@ def test_filename_entries_appear_in_their_paths(tree):
 def _needles(p, ds) -> list[str]:
     b = p.birth_date
     values = p.name_components() + [
-        p.relative.split("^")[1], p.mrn, p.prior_mrn, p.ssn, p.health_plan, p.account, p.phone, p.email,
-        p.street, p.city, p.zip, b.strftime("%Y%m%d"), b.strftime("%m/%d/%Y"), b.isoformat(),
+        p.relative.split("^")[1],
+        p.mrn,
+        p.prior_mrn,
+        p.ssn,
+        p.health_plan,
+        p.account,
+        p.phone,
+        p.email,
+        p.street,
+        p.city,
+        p.zip,
+        b.strftime("%Y%m%d"),
+        b.strftime("%m/%d/%Y"),
+        b.isoformat(),
     ]
     if "StudyDate" in ds:
         values.append(ds.StudyDate)
@@ -192,7 +241,10 @@ def _needles(p, ds) -> list[str]:
 
 def _finds(needle: str, text: str) -> bool:
     if needle.isascii():
-        return re.search(rf"(?<![A-Za-z0-9]){re.escape(needle)}(?![A-Za-z0-9])", text, re.IGNORECASE) is not None
+        return (
+            re.search(rf"(?<![A-Za-z0-9]){re.escape(needle)}(?![A-Za-z0-9])", text, re.IGNORECASE)
+            is not None
+        )
     return needle in text
 
 
@@ -213,11 +265,17 @@ def test_no_planted_identifier_is_missing_from_the_key(tree):
                     if _finds(needle, text):
                         checked += 1
                         if path not in keyed:
-                            missing.append(f"{inst.file}: {path} holds {needle!r} but is not in the key")
-            filenames = [e.value for e in key.for_file(inst.file) if e.location is Location.FILENAME]
+                            missing.append(
+                                f"{inst.file}: {path} holds {needle!r} but is not in the key"
+                            )
+            filenames = [
+                e.value for e in key.for_file(inst.file) if e.location is Location.FILENAME
+            ]
             for needle in needles:
                 if _finds(needle, inst.file) and not any(_finds(needle, v) for v in filenames):
-                    missing.append(f"{inst.file}: file name holds {needle!r} but no filename entry covers it")
+                    missing.append(
+                        f"{inst.file}: file name holds {needle!r} but no filename entry covers it"
+                    )
     assert checked > 300
     assert not missing, "\n".join(missing[:30])
 
@@ -237,7 +295,13 @@ def test_non_ascii_names_round_trip(tree):
     for study in studies:
         ds = _read(root, study.instances[0].file)
         assert str(ds.PatientName) == study.patient.name
-        charsets.add(tuple(ds.get("SpecificCharacterSet", []) if ds.get("SpecificCharacterSet", "") != "" else []))
+        charsets.add(
+            tuple(
+                ds.get("SpecificCharacterSet", [])
+                if ds.get("SpecificCharacterSet", "") != ""
+                else []
+            )
+        )
     assert ("", "ISO 2022 IR 87") in charsets
     jp = next(s for s in studies if s.patient.phonetic)
     assert str(_read(root, jp.instances[0].file).PatientName).count("=") == 2
@@ -250,7 +314,10 @@ def test_ages_over_89_are_keyed(tree):
     for s in old:
         file = s.instances[0].file
         assert int(_read(root, file).PatientAge[:3]) > 89
-        assert any(e.path == "PatientAge" and e.category is SafeHarborCategory.DATES for e in key.for_file(file))
+        assert any(
+            e.path == "PatientAge" and e.category is SafeHarborCategory.DATES
+            for e in key.for_file(file)
+        )
 
 
 # ------------------------------------------------------------------------------- determinism
@@ -284,9 +351,13 @@ def test_levels_nest():
         low = make_study(mod, seed=9, level=1, slices=1)
         high = make_study(mod, seed=9, level=3, slices=1)
         low_places = {(e.path, e.category) for e in low.instances[0].entries}
-        high_places = {(e.path, e.category) for e in high.instances[0].entries if e.location is Location.HEADER}
+        high_places = {
+            (e.path, e.category) for e in high.instances[0].entries if e.location is Location.HEADER
+        }
         # every HEADER-level top-level identifier is still there at EVERYWHERE (the UID turns into one)
-        assert {p for p in low_places if p[0] != "StudyDescription"} <= high_places | {("StudyDescription", None)}
+        assert {p for p in low_places if p[0] != "StudyDescription"} <= high_places | {
+            ("StudyDescription", None)
+        }
         assert len(high.instances[0].entries) > len(low.instances[0].entries)
 
 

@@ -39,7 +39,9 @@ def test_show_image_boxes_phi_in_pixels(ct):
 
 
 def test_header_table_highlights_exactly_the_phi_rows(ct):
-    entry = PHIEntry("x.dcm", Location.HEADER, SafeHarborCategory.NAMES, str(ct.PatientName), path="PatientName")
+    entry = PHIEntry(
+        "x.dcm", Location.HEADER, SafeHarborCategory.NAMES, str(ct.PatientName), path="PatientName"
+    )
     styler = header_table(ct, [entry])
     frame = styler.data
     assert list(frame.loc[frame["PHI"] != "", "tag path"]) == ["PatientName"]
@@ -56,7 +58,9 @@ def test_study_browser_groups_series_and_skips_non_dicom(tmp_path):
     browser = StudyBrowser(tmp_path)
     assert len(browser.series_picker.options) == 2
     labels = [label for label, _ in browser.series_picker.options]
-    assert any(label.startswith("CT") for label in labels) and any(label.startswith("MR") for label in labels)
+    assert any(label.startswith("CT") for label in labels) and any(
+        label.startswith("MR") for label in labels
+    )
     assert browser.current_path().suffix == ".dcm"
     browser.view.value = "header"  # renders the header table without error
     browser.series_picker.value = browser.series_picker.options[1][1]
