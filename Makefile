@@ -6,7 +6,7 @@ BIN    := $(abspath $(VENV))/bin
 RUN    := PATH="$(BIN):$$PATH"
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo lab test install install-test system-packages clean
+.PHONY: demo lab lint test install install-test system-packages clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ demo: install
 
 lab: install
 	$(RUN) hipaa-lab lab --course-dir course
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: install-test
 	$(RUN) python -m pytest
