@@ -7,6 +7,7 @@ Notebooks use it as ``import hipaa_lab as hl``. The submodules that need the not
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 
 from hipaa_lab import errors, phi
 from hipaa_lab.errors import HipaaLabError
@@ -61,7 +62,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> ModuleType:
     if name in _SUBMODULES:
         return importlib.import_module(f"hipaa_lab.{name}")
     raise AttributeError(f"module 'hipaa_lab' has no attribute {name!r}")

@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "out", "") is None:
         args.out = args.name
     try:
-        return args.func(args)
+        status: int = args.func(args)
+        return status
     except UsageError as exc:
         print(f"hipaa-lab {args.command}: {exc}", file=sys.stderr)
         return 2

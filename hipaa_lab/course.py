@@ -38,7 +38,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import nbformat
 
@@ -48,6 +48,7 @@ from hipaa_lab.phi import write_atomic
 if TYPE_CHECKING:
     import pandas as pd
     from nbgrader.apps import NbGraderAPI
+    from traitlets.config import Config
 
 __all__ = [
     "COURSE_FORMAT",
@@ -143,7 +144,7 @@ def _learner_config_text(course_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _load_config(course_dir: Path):
+def _load_config(course_dir: Path) -> Config:
     from traitlets.config.loader import PyFileConfigLoader
 
     _check_course(course_dir)
@@ -180,7 +181,7 @@ def _api(course_dir: Path, *, force_release: bool = False) -> NbGraderAPI:
     return NbGraderAPI(config=config)
 
 
-def _check(result: dict | None, what: str) -> dict:
+def _check(result: dict[str, Any] | None, what: str) -> dict[str, Any]:
     if result is None:
         raise CourseError(f"{what}: nbgrader's exchange is not available on this platform")
     if not result.get("success"):
@@ -192,14 +193,15 @@ def _check(result: dict | None, what: str) -> dict:
 # --------------------------------------------------------------------------- build
 
 
-def _stamp(course_dir: Path) -> dict | None:
+def _stamp(course_dir: Path) -> dict[str, Any] | None:
     path = course_dir / STAMP
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        stamp = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {"format": None}
+    return stamp if isinstance(stamp, dict) else {"format": None}
 
 
 def _looks_like_nbgrader(course_dir: Path) -> bool:
@@ -357,7 +359,8 @@ def released_notebook(
 ) -> nbformat.NotebookNode:
     """The learner version of a module's notebook, as released."""
     path = Path(course_dir) / "release" / assignment / (name or f"{assignment}.ipynb")
-    return nbformat.read(path, as_version=4)
+    nb: nbformat.NotebookNode = nbformat.read(path, as_version=4)
+    return nb
 
 
 def source_notebook(
@@ -365,7 +368,8 @@ def source_notebook(
 ) -> nbformat.NotebookNode:
     """The trainer's source notebook of a module, as in the course."""
     path = Path(course_dir) / "source" / assignment / (name or f"{assignment}.ipynb")
-    return nbformat.read(path, as_version=4)
+    nb: nbformat.NotebookNode = nbformat.read(path, as_version=4)
+    return nb
 
 
 def submit(
@@ -537,11 +541,11 @@ def scores(course_dir: Path) -> pd.DataFrame:
 # --------------------------------------------------------------------------- simulated learners
 
 
-def _grade_id(cell) -> str | None:
+def _grade_id(cell: Mapping[str, Any]) -> str | None:
     return (cell.get("metadata", {}).get("nbgrader") or {}).get("grade_id")
 
 
-def _is_solution(cell) -> bool:
+def _is_solution(cell: Mapping[str, Any]) -> bool:
     return bool((cell.get("metadata", {}).get("nbgrader") or {}).get("solution"))
 
 
@@ -592,7 +596,10 @@ def simulate_submission(
     nb = copy.deepcopy(released_nb)
     if kind == "blank":
         return nb
-    correct = {_grade_id(c): _strip_markers(c.source) for c in source_nb.cells if _is_solution(c)}
+    # nbgrader gives every solution cell a grade_id; `or ""` only narrows the type
+    correct = {
+        _grade_id(c) or "": _strip_markers(c.source) for c in source_nb.cells if _is_solution(c)
+    }
     if kind == "correct":
         answers = correct
     elif isinstance(kind, Mapping):
@@ -603,7 +610,7 @@ def simulate_submission(
         raise ValueError(
             f"kind must be 'correct', 'blank' or a mapping of grade_id to text, not {kind!r}"
         )
-    cells = {_grade_id(c): c for c in nb.cells if _is_solution(c)}
+    cells = {_grade_id(c) or "": c for c in nb.cells if _is_solution(c)}
     unknown = sorted(set(answers) - set(cells))
     if unknown:
         raise ValueError(
@@ -622,7 +629,7 @@ def simulate_submission(
 class LabServer:
     """A running JupyterLab serving a course; stop it with :meth:`stop`."""
 
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     port: int
     token: str
     course_dir: Path
@@ -648,7 +655,7 @@ class LabServer:
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 def start_lab(course_dir: Path, *, wait: float = 60, log: Path | None = None) -> LabServer:
@@ -685,7 +692,8 @@ def start_lab(course_dir: Path, *, wait: float = 60, log: Path | None = None) ->
                 f"JupyterLab exited with status {process.returncode} before it answered"
             )
         try:
-            with urllib.request.urlopen(server.endpoint("api/status"), timeout=2):
+            # an http URL of the server this function started, never a user-given one
+            with urllib.request.urlopen(server.endpoint("api/status"), timeout=2):  # noqa: S310
                 return server
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             if time.monotonic() > deadline:
@@ -708,7 +716,9 @@ def lab(course_dir: Path) -> int:
     print(f"  formgrader (trainer):                         {server.endpoint('formgrader')}")
     print("  stop with Ctrl-C", flush=True)
 
-    def _stop(signum, frame):  # a terminated `make lab` must not leave JupyterLab running
+    def _stop(
+        signum: int, frame: object
+    ) -> NoReturn:  # a terminated `make lab` must not leave JupyterLab running
         raise KeyboardInterrupt
 
     old = {

@@ -16,14 +16,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from hipaa_lab import course
 from hipaa_lab.errors import CourseError, OutputNotEmptyError
-from hipaa_lab.phi import write_atomic
+from hipaa_lab.phi import AnswerKey, write_atomic
 
 __all__ = ["LEARNERS", "run"]
 
@@ -51,7 +53,8 @@ _CSV_COLUMNS = [
 def _partial_answers(notebooks: Path, module: str) -> dict[str, str]:
     path = notebooks / module / "simulated-learners.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))["partial"]
+        partial: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))["partial"]
+        return partial
     except (OSError, ValueError, KeyError) as exc:
         raise CourseError(
             f"{path}: expected a JSON object with a 'partial' learner ({{grade_id: answer}}); {exc}"
@@ -100,7 +103,9 @@ def run(out: Path, *, notebooks: Path | None = None, quiet: bool = False) -> pd.
     return records
 
 
-def _run(out: Path, notebooks: Path, modules: list[str], partial: dict, quiet: bool):
+def _run(
+    out: Path, notebooks: Path, modules: list[str], partial: dict[str, dict[str, str]], quiet: bool
+) -> tuple[pd.DataFrame, AnswerKey, Path]:
     from hipaa_lab import datasets
 
     steps = tqdm(
@@ -122,7 +127,14 @@ def _run(out: Path, notebooks: Path, modules: list[str], partial: dict, quiet: b
         released = course.released_notebook(course_dir, module)
         source = course.source_notebook(course_dir, module)
         for learner, kind in LEARNERS.items():
-            answers = partial[module] if kind == "partial" else kind
+            answers: Mapping[str, str] | Literal["correct", "blank"]
+            answers = (
+                partial[module]
+                if kind == "partial"
+                else "correct"
+                if kind == "correct"
+                else "blank"
+            )
             course.submit(
                 course_dir, learner, module, course.simulate_submission(released, source, answers)
             )
@@ -141,10 +153,13 @@ def _run(out: Path, notebooks: Path, modules: list[str], partial: dict, quiet: b
     return records, key, course_dir
 
 
-def _summary(out: Path, course_dir: Path, key, records: pd.DataFrame) -> None:
+def _summary(out: Path, course_dir: Path, key: AnswerKey, records: pd.DataFrame) -> None:
     table = records.assign(
-        score=[f"{s:g} / {m:g}" for s, m in zip(records.score, records.max_score)],
-        autograded=[f"{s:g} / {m:g}" for s, m in zip(records.auto_score, records.max_auto_score)],
+        score=[f"{s:g} / {m:g}" for s, m in zip(records.score, records.max_score, strict=True)],
+        autograded=[
+            f"{s:g} / {m:g}"
+            for s, m in zip(records.auto_score, records.max_auto_score, strict=True)
+        ],
         percent=[f"{p:.0f}%" for p in records.percent],
     )[["learner", "module", "autograded", "score", "percent"]]
     print(f"\nhipaa-lab demo: everything is in {out}")

@@ -56,7 +56,7 @@ class UnknownDatasetError(HipaaLabError, LookupError):
         )
 
     def __str__(self) -> str:  # LookupError would otherwise quote the message
-        return self.args[0]
+        return str(self.args[0])
 
 
 class OutputNotEmptyError(HipaaLabError, FileExistsError):

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
 import re
 import secrets
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from pydicom.dataset import Dataset
 
@@ -159,19 +161,22 @@ def _paths_from(result: object, modality: str) -> set[str]:
 
 
 @contextlib.contextmanager
-def _own_work_only():
+def _own_work_only() -> Iterator[None]:
     """While a learner's find_phi runs, hipaa-lab's own PHI finders refuse to do the work."""
     from hipaa_lab import deid, scan
 
-    def refuse(*args, **kwargs):
+    def refuse(*args: object, **kwargs: object) -> NoReturn:
         raise GradingError("find_phi must find PHI itself: it may not call hl.scan or hl.deid")
 
+    # replacing a method for the duration is the point here, which mypy cannot know
     saved = scan.scan_dataset, scan.find_patterns, deid.Deidentifier.deidentify
-    scan.scan_dataset = scan.find_patterns = deid.Deidentifier.deidentify = refuse
+    scan.scan_dataset = scan.find_patterns = refuse
+    deid.Deidentifier.deidentify = refuse  # type: ignore[method-assign]
     try:
         yield
     finally:
-        scan.scan_dataset, scan.find_patterns, deid.Deidentifier.deidentify = saved
+        scan.scan_dataset, scan.find_patterns = saved[:2]
+        deid.Deidentifier.deidentify = saved[2]  # type: ignore[method-assign]
 
 
 def grade_find_phi(
@@ -353,6 +358,13 @@ class _Prepared:
     result: Dataset | None  # None: the learner quarantined it
     age_over_89: bool
 
+    @property
+    def output(self) -> Dataset:
+        """The kept output; only :func:`_kept` instances are asked, and those have one."""
+        if self.result is None:
+            raise GradingError(f"a {self.modality} study was quarantined")
+        return self.result
+
 
 #: Modalities of the fresh studies module 2 grades on (one patient each gets two studies).
 PREPARE_MODALITIES = (("CT", "MR"), ("CR", "US"), ("MG", "SC"), ("DX", "SR"))
@@ -379,7 +391,9 @@ def _prepared(prepare: Callable[[Dataset], object], seed: int) -> tuple[_Prepare
         for i, pair in enumerate(PREPARE_MODALITIES):
             pseed = _old_patient_seed(seed + 1000 * i) if i == 0 else seed + 1000 * i
             patient = make_patient(pseed)
-            for role, modality, study_seed in zip(("first", "follow-up"), pair, (pseed, pseed + 1)):
+            for role, modality, study_seed in zip(
+                ("first", "follow-up"), pair, (pseed, pseed + 1), strict=True
+            ):
                 study = make_study(
                     modality, seed=study_seed, level=PHILevel.EVERYWHERE, patient=patient, slices=2
                 )
@@ -410,10 +424,8 @@ def _prepared(prepare: Callable[[Dataset], object], seed: int) -> tuple[_Prepare
     return tuple(done)
 
 
-def _date(da: str):
-    import datetime as dt
-
-    return dt.date(int(da[:4]), int(da[4:6]), int(da[6:8]))
+def _date(da: str) -> datetime.date:
+    return datetime.date(int(da[:4]), int(da[4:6]), int(da[6:8]))
 
 
 def _prepared_for(prepare: Callable[[Dataset], object], seed: int | None) -> tuple[_Prepared, ...]:
@@ -445,7 +457,7 @@ def check_prepared_identifiers(
     problems = []
     for p in _kept(prepare, seed):
         known = KnownValues.from_key(AnswerKey("fresh", 0, list(p.entries)))
-        for finding in scan_dataset(p.result, known_values=known):
+        for finding in scan_dataset(p.output, known_values=known):
             if finding.severity == "high":
                 problems.append(
                     f"  - {finding.path or finding.location.value}: {finding.category.description.split(',')[0].lower()} ({p.modality}, {finding.rule})"
@@ -499,7 +511,7 @@ def check_prepared_research_value(
     """Check that what the researchers asked for survives: sex, age, intervals, linkable pseudonyms."""
     by_patient: dict[str, list[_Prepared]] = {}
     for p in _kept(prepare, seed):
-        ds, orig = p.result, p.original
+        ds, orig = p.output, p.original
         if "PatientSex" in orig and ds.get("PatientSex") != orig.PatientSex:
             raise GradingError(
                 f"PatientSex was lost on a {p.modality} study; the researchers need it"
@@ -510,7 +522,7 @@ def check_prepared_research_value(
             )
         by_patient.setdefault(str(orig.PatientID), []).append(p)
     for prepared in by_patient.values():
-        ids = {str(p.result.get("PatientID", "")) for p in prepared}
+        ids = {str(p.output.get("PatientID", "")) for p in prepared}
         if len(ids) != 1 or "" in ids or str(prepared[0].original.PatientID) in ids:
             raise GradingError(
                 "the studies of one patient must share one pseudonymous PatientID (not the original), "
@@ -520,7 +532,7 @@ def check_prepared_research_value(
         follow = [p for p in prepared if p.role == "follow-up"]
         if first and follow:
             before = (_date(follow[0].original.StudyDate) - _date(first[0].original.StudyDate)).days
-            dates = [str(p.result.get("StudyDate", "") or "") for p in (first[0], follow[0])]
+            dates = [str(p.output.get("StudyDate", "") or "") for p in (first[0], follow[0])]
             if not all(len(d) == 8 for d in dates):
                 raise GradingError(
                     "StudyDate was removed: the researchers need the intervals between studies"
@@ -539,7 +551,7 @@ def check_prepared_research_value(
 def check_prepared_marking(prepare: Callable[[Dataset], object], seed: int | None = None) -> None:
     """Check that outputs say they are de-identified, and how (PatientIdentityRemoved, CID 7050 codes)."""
     for p in _kept(prepare, seed):
-        ds = p.result
+        ds = p.output
         if ds.get("PatientIdentityRemoved") != "YES":
             raise GradingError(f"a {p.modality} output lacks PatientIdentityRemoved YES")
         codes = {item.CodeValue for item in ds.get("DeidentificationMethodCodeSequence", [])}

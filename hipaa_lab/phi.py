@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
@@ -29,6 +30,9 @@ from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag, Tag
 
 from hipaa_lab.errors import AnswerKeyError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "AnswerKey",
@@ -136,7 +140,7 @@ class PHIEntry:
     path: str | None = None
     box: tuple[int, int, int, int] | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["location"] = self.location.value
         data["category"] = self.category.value
@@ -144,7 +148,7 @@ class PHIEntry:
         return data
 
     @classmethod
-    def from_json(cls, data: dict) -> PHIEntry:
+    def from_json(cls, data: dict[str, Any]) -> PHIEntry:
         return cls(
             file=data["file"],
             location=Location(data["location"]),
@@ -170,7 +174,7 @@ class AnswerKey:
     def files(self) -> list[str]:
         return sorted({e.file for e in self.entries})
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write the key as JSON, atomically: a reader never sees half a key."""
         data = {
             "dataset": self.dataset,
@@ -180,7 +184,7 @@ class AnswerKey:
         write_atomic(Path(path), json.dumps(data, indent=1, ensure_ascii=False).encode())
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> AnswerKey:
+    def load(cls, path: str | os.PathLike[str]) -> AnswerKey:
         """The key saved in ``path`` by :meth:`save`.
 
         Raises
@@ -330,7 +334,7 @@ def _locate(ds: Dataset, path: str) -> tuple[Dataset, BaseTag]:
         pos = m.end()
     if tag is None:
         raise ValueError("an empty tag path names no element")
-    return parent, tag
+    return parent, BaseTag(tag)
 
 
 def get_element(ds: Dataset, path: str) -> DataElement:
@@ -365,7 +369,7 @@ def remove_element(ds: Dataset, path: str) -> None:
     del parent[tag]
 
 
-def safe_harbor_table():
+def safe_harbor_table() -> pd.DataFrame:
     """The 18 Safe Harbor identifiers as a table: paragraph, identifier, category name.
 
     Returns

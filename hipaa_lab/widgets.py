@@ -7,11 +7,17 @@ import textwrap
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pydicom
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from pandas.io.formats.style import Styler
 
 from hipaa_lab.phi import AnswerKey, Location, PHIEntry, iter_elements
 
@@ -32,7 +38,7 @@ def display_pixels(ds: Dataset, frame: int = 0) -> np.ndarray:
 
     Returns a float array in [0, 1] (grayscale) or an RGB uint8 array.
     """
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+    from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 
     arr = ds.pixel_array
     if int(ds.get("NumberOfFrames", 1) or 1) > 1:
@@ -84,7 +90,12 @@ def report_text(ds: Dataset, width: int = 80) -> str:
     return "\n".join(lines)
 
 
-def show_image(ds: Dataset, entries: Iterable[PHIEntry] = (), ax=None, title: str | None = None):
+def show_image(
+    ds: Dataset,
+    entries: Iterable[PHIEntry] = (),
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Axes:
     """Show ``ds``'s image (or a report's text) with matplotlib, boxing PHI found in the pixels.
 
     Parameters
@@ -136,7 +147,7 @@ def show_image(ds: Dataset, entries: Iterable[PHIEntry] = (), ax=None, title: st
     return ax
 
 
-def _display_value(elem) -> str:
+def _display_value(elem: DataElement) -> str:
     if elem.VR == "SQ":
         return f"<{len(elem.value or [])} item(s)>"
     if elem.VR in ("OB", "OW", "OF", "OD", "OL", "OV", "UN") or elem.tag == 0x7FE00010:
@@ -145,7 +156,7 @@ def _display_value(elem) -> str:
     return text if len(text) <= 70 else text[:67] + "..."
 
 
-def header_table(ds: Dataset, entries: Iterable[PHIEntry] = (), phi_only: bool = False):
+def header_table(ds: Dataset, entries: Iterable[PHIEntry] = (), phi_only: bool = False) -> Styler:
     """``ds``'s header as a table, one row per element at any depth, with PHI rows highlighted.
 
     Parameters
@@ -199,7 +210,7 @@ class StudyBrowser:
     In a notebook, ``hl.widgets.StudyBrowser(folder, key)`` as a cell's last line shows it.
     """
 
-    def __init__(self, folder: str | os.PathLike, key: AnswerKey | None = None) -> None:
+    def __init__(self, folder: str | os.PathLike[str], key: AnswerKey | None = None) -> None:
         import ipywidgets as w
 
         self.folder = Path(folder)
@@ -209,7 +220,7 @@ class StudyBrowser:
         for path in sorted(p for p in self.folder.rglob("*") if p.is_file()):
             try:
                 ds = pydicom.dcmread(path, stop_before_pixels=True)
-            except Exception:
+            except Exception:  # noqa: S112 - not DICOM (a report, a key): the browser shows DICOM only
                 continue
             uid = str(ds.get("SeriesInstanceUID", path.parent))
             self.series[uid].append(path)
@@ -247,7 +258,7 @@ class StudyBrowser:
         self._series_changed()
 
     def current_path(self) -> Path:
-        return self.series[self.series_picker.value][self.instance_slider.value - 1]
+        return Path(self.series[self.series_picker.value][self.instance_slider.value - 1])
 
     def _series_changed(self, *_: object) -> None:
         # Resetting the slider fires its observer (once for the clamp, once for the value): draw once.
@@ -272,7 +283,7 @@ class StudyBrowser:
         with self.output:
             print(path.relative_to(self.folder).as_posix())
             if self.view.value == "image":
-                fig, ax = plt.subplots(figsize=(5, 5))
+                _fig, ax = plt.subplots(figsize=(5, 5))
                 show_image(ds, entries, ax=ax)
                 plt.show()
             else:

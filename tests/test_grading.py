@@ -201,7 +201,7 @@ def test_quarantining_everything_fails_every_check(check):
 
 
 def test_removing_dates_or_characteristics_fails_the_research_check():
-    with pytest.raises(GradingError, match="PatientSex|PatientAge|StudyDate"):
+    with pytest.raises(GradingError, match=r"PatientSex|PatientAge|StudyDate"):
         grading.check_prepared_research_value(_prepare_with([], clean_pixels=False), seed=M02_SEED)
 
 
