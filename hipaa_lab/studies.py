@@ -213,6 +213,19 @@ class Patient:
         return parts
 
 
+#: PS3.5 Table 6.2-1 allows 64 characters per PN component group; dciodvfy (dicom3tools) holds
+#: the whole encoded value, every group with its escape sequences, to 64 bytes, and so do we.
+PN_MAX_BYTES = 64
+
+
+def _pn_bytes(name: str, charset: tuple[str, ...]) -> int:
+    """Length in bytes of a person name as written in a file of Specific Character Set ``charset``."""
+    from pydicom.charset import convert_encodings
+    from pydicom.valuerep import PersonName
+
+    return len(PersonName(name).encode(convert_encodings(list(charset) or ["ISO_IR 6"])))
+
+
 def make_patient(seed: int) -> Patient:
     """A deterministic synthetic patient.
 
@@ -238,8 +251,13 @@ def make_patient(seed: int) -> Patient:
         if rng.random() < 0.7:
             phonetic = (fam[1], giv[1])
             groups.append(f"{fam[1]}^{giv[1]}")
-        name = "=".join(groups)
         charset = rng.choice([("", "ISO 2022 IR 87"), ("ISO_IR 192",)])
+        if phonetic and _pn_bytes("=".join(groups), charset) > PN_MAX_BYTES:
+            phonetic = (
+                None  # the phonetic group would overflow PN: dciodvfy measures the whole value
+            )
+            groups.pop()
+        name = "=".join(groups)
     else:
         family = fake.last_name()
         given = fake.first_name_female() if sex == "F" else fake.first_name_male()
