@@ -18,8 +18,10 @@ import enum
 import functools
 import importlib.resources
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hipaa_lab.errors import TableError
 
@@ -113,8 +115,8 @@ _ACTIONS = {"D", "Z", "X", "K", "C", "U", "X/Z", "X/D", "Z/D", "X/Z/D", "X/Z/U*"
 _PRECEDENCE = {"C": 2, "K": 1}
 
 
-def _parse_options(options) -> frozenset[Option]:
-    out = set()
+def _parse_options(options: Iterable[str | Option]) -> frozenset[Option]:
+    out: set[Option] = set()
     for opt in options:
         try:
             out.add(Option(opt))
@@ -148,7 +150,7 @@ class Rule:
         return f"E.1-1 {self.tag} {self.name}"
 
 
-def resolve(rule: Rule, options=()) -> str:
+def resolve(rule: Rule, options: Iterable[str | Option] = ()) -> str:
     """The action of ``rule`` under ``options``: the basic action unless a chosen option names one.
 
     When two chosen options name different actions, ``C`` (clean) wins over ``K`` (keep).
@@ -213,7 +215,7 @@ class Table:
     private: Rule
     content_items: dict[tuple[str, str], Rule]
 
-    def actions(self, options=()) -> dict[int, str]:
+    def actions(self, options: Iterable[str | Option] = ()) -> dict[int, str]:
         """Every tag of the table with its action under ``options`` (resolved once per batch)."""
         return {tag: resolve(rule, options) for tag, rule in self.by_tag.items()}
 
@@ -252,8 +254,11 @@ def load_table() -> Table:
     _check(edition == EDITION, f"edition {edition!r}, expected {EDITION!r}")
     keys = set(_TABLE_KEYS.values())
     _check(set(data.get("option_keys", [])) == keys, f"option columns {data.get('option_keys')}")
-    rules, by_tag, overlay = [], {}, {}
-    curve = private = None
+    rules: list[Rule] = []
+    by_tag: dict[int, Rule] = {}
+    overlay: dict[int, Rule] = {}
+    curve: Rule | None = None
+    private: Rule | None = None
     for row in data["rules"]:
         _check(
             isinstance(row, dict) and {"tag", "name", "basic", "options"} <= row.keys(),
@@ -284,8 +289,11 @@ def load_table() -> Table:
             _check(len(tag) == 8, f"tag {tag!r}")
             by_tag[int(tag, 16)] = rule
     _check(len(rules) >= 600, f"{len(rules)} rows")
-    _check(curve is not None and private is not None and 0x3000 in overlay, "repeating-group rows")
-    items = {}
+    if curve is None or private is None or 0x3000 not in overlay:
+        raise TableError(
+            f"the Annex E table {_DATA_FILE} does not have the expected form: repeating-group rows"
+        )
+    items: dict[tuple[str, str], Rule] = {}
     for row in data.get("content_items", []):
         rule = Rule(
             f"{row['code']}^{row['scheme']}", row["meaning"], row["basic"], dict(row["options"])
@@ -310,7 +318,9 @@ def _describe(action: str) -> str:
     return f"{action}: by the attribute's Type in the IOD"
 
 
-def actions_table(keywords: list[str], options=()):
+def actions_table(
+    keywords: list[str], options: Iterable[str | Option] = ()
+) -> Any:  # a pandas.DataFrame (pandas ships no type information)
     """What the Basic Profile, and each option, does to some attributes: a table for people.
 
     Parameters
