@@ -220,7 +220,8 @@ def test_filename_entries_appear_in_their_paths(tree):
 
 def _needles(p, ds) -> list[str]:
     b = p.birth_date
-    values = p.name_components() + [
+    values = [
+        *p.name_components(),
         p.relative.split("^")[1],
         p.mrn,
         p.prior_mrn,
@@ -292,7 +293,7 @@ def test_answer_key_round_trips_through_json(tree, tmp_path):
 
 
 def test_non_ascii_names_round_trip(tree):
-    root, studies, key = tree
+    root, studies, _ = tree
     charsets = set()
     for study in studies:
         ds = _read(root, study.instances[0].file)
