@@ -65,6 +65,7 @@ __all__ = [
     "RESTRICTED_ZIP3",
     "SAFE_PRIVATE",
     "SkipReason",
+    "UIDOrigin",
     "deidentify_file",
     "deidentify_tree",
     "needs_pixel_cleaning",
@@ -1209,15 +1210,18 @@ def _cap_age(ds: Dataset, ctx: _Ctx, deid: Deidentifier) -> None:
 class SkipReason(str, enum.Enum):
     """Why an input was skipped: the fixed words the report in DST counts skips by.
 
-    The full reason (which may quote a value or text read from the input) goes only to the
-    operator's console; these words hold nothing from the input.
+    The full reason names the file, the element or region and the kind of problem, never a value
+    or text read from the input; it goes to the operator's console. These words hold nothing
+    from the input.
     """
 
     EMPTY = "empty file"
     NOT_DICOM = "not DICOM"
     NO_SOP_INSTANCE_UID = "no SOP Instance UID"
+    MEDIA_DIRECTORY = "media directory (DICOMDIR)"
     ENCAPSULATED_DOCUMENT = "encapsulated document"
     TRUNCATED = "truncated pixel data"
+    UNDECODABLE = "pixel data cannot be decoded"
     DAMAGED = "damaged data set"
     BURNED_IN_TEXT = "burned-in text could not be verified"
     DUPLICATE = "duplicate SOP Instance UID"
@@ -1226,32 +1230,50 @@ class SkipReason(str, enum.Enum):
     FAILED = "could not be de-identified"
 
 
+class UIDOrigin(str, enum.Enum):
+    """Where an output's SOP Instance UID came from, when not from the input's own UID."""
+
+    MISSING = "derived from content: the input had no SOP Instance UID"
+    COLLISION = "derived from content: another input had this SOP Instance UID"
+
+
 @dataclass
 class FileResult:
     """What happened to one input: ``output`` relative to DST when done, else why it was skipped:
-    ``code``, one of :class:`SkipReason`, and ``reason``, the full text for the operator."""
+    ``code``, one of :class:`SkipReason`, and ``reason``, the full text for the operator.
+    ``uid_origin`` says when the output's SOP Instance UID was derived from the input's content
+    (:class:`UIDOrigin`)."""
 
     source: str
     output: str | None = None
     reason: str | None = None
     changes: int = 0
     code: SkipReason | None = None
+    uid_origin: UIDOrigin | None = None
 
 
 @dataclass
 class BatchReport:
+    """Counts for ``deid-report.json``: outputs, skips by :class:`SkipReason`, and outputs whose
+    SOP Instance UID was derived from their content (``uid_collisions``: the input shared its
+    UID with another input of different content; ``uids_missing``: it had none)."""
+
     processed: int = 0
-    skipped: Counter = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
     options: list[str] = field(default_factory=list)
     profile: str = "basic"
     edition: str = EDITION
+    uid_collisions: int = 0
+    uids_missing: int = 0
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         skipped = {SkipReason(k).value: n for k, n in self.skipped.items()}  # fixed words only
         return {
             "processed": self.processed,
             "skipped": dict(sorted(skipped.items())),
             "skipped_total": sum(self.skipped.values()),
+            "uid_collisions": self.uid_collisions,
+            "uids_missing": self.uids_missing,
             "profile": self.profile,
             "options": self.options,
             "edition": f"DICOM PS3.15 {self.edition} Table E.1-1",
@@ -1259,8 +1281,8 @@ class BatchReport:
 
 
 class _SkipFile(Exception):
-    """An input that cannot be de-identified safely: a :class:`SkipReason` and the detail (which
-    may quote the input, so it is for the operator's console only)."""
+    """An input that cannot be de-identified safely: a :class:`SkipReason` and the detail (the
+    element or region and the kind of problem; never a value from the input)."""
 
     def __init__(self, code: SkipReason, detail: str = "") -> None:
         self.code = code
@@ -1277,6 +1299,84 @@ _KNOWN = (
     0x00100020,
     0x00080020,
 )
+_MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"  # Media Storage Directory Storage (a DICOMDIR)
+_TAG_IN_MESSAGE = re.compile(r"\(([0-9A-Fa-f]{4}),\s*([0-9A-Fa-f]{4})\)")
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception as its type and the element it names (keyword and tag), never its message:
+    pydicom's messages may quote a value."""
+    m = _TAG_IN_MESSAGE.search(str(exc))
+    if m is None:
+        return type(exc).__name__
+    tag = int(m.group(1) + m.group(2), 16)
+    keyword = keyword_for_tag(tag)
+    where = f"{keyword} ({m.group(1)},{m.group(2)})" if keyword else f"({m.group(1)},{m.group(2)})"
+    return f"{type(exc).__name__} in {where}"
+
+
+def _read_as_written(ds: Dataset) -> None:
+    """Record the encoding the data set was actually read in.
+
+    A file whose meta says an explicit VR transfer syntax but whose data set is implicit VR
+    (pydicom reads it implicit, with a warning) keeps the meta's encoding as its "original" one,
+    so the writer would copy its raw elements, which have no VR, into an explicit VR file: the
+    cause of "TypeError: encoding without a string argument" on ``SC_rgb_jpeg.dcm``. With the
+    real encoding recorded, the writer converts every element (VR from the data dictionary, as
+    PS3.5 7.1.3 has for implicit VR; UN elements with a known tag get their dictionary VR the
+    same way, pydicom's ``config.replace_un_with_known_vr``).
+    """
+    implicit, little = ds.original_encoding
+    for raw in itertools.islice(ds._dict.values(), 4):
+        actual = getattr(raw, "is_implicit_VR", None)
+        if actual is not None and implicit is not None and actual != implicit:
+            ds.set_original_encoding(actual, little, ds.original_character_set)
+            return
+
+
+def _image_size(ds: Dataset) -> int:
+    """The bytes native pixel data of ``ds`` needs (odd-length padding aside).
+
+    YBR_FULL_422 holds two samples per pixel (Y for each, Cb and Cr once per pair: PS3.3
+    C.7.6.3.1.2), so Rows x Columns x 2 values, not x 3.
+    """
+    values: dict[str, int] = {}
+    for keyword, default in (
+        ("Rows", None),
+        ("Columns", None),
+        ("BitsAllocated", None),
+        ("SamplesPerPixel", 1),
+        ("NumberOfFrames", 1),
+    ):
+        try:
+            value = ds.get(keyword, default)
+            values[keyword] = int(default if value in (None, "") else value)
+        except (TypeError, ValueError):
+            raise _SkipFile(
+                SkipReason.DAMAGED, f"pixel data whose {keyword} is missing or not a number"
+            ) from None
+    samples = values["SamplesPerPixel"]
+    if samples == 3 and str(ds.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422":
+        samples = 2
+    pixels = values["Rows"] * values["Columns"] * samples * max(1, values["NumberOfFrames"])
+    bits = values["BitsAllocated"]
+    return (pixels + 7) // 8 if bits == 1 else pixels * (bits // 8)
+
+
+def _check_decodes(ds: Dataset) -> None:
+    """Decode every frame of compressed pixel data, with the plugins pydicom has: an image that
+    none can read is quarantined, its transfer syntax named."""
+    from pydicom.pixels import iter_pixels
+
+    ts = UID(ds.file_meta.TransferSyntaxUID)
+    try:
+        for _ in iter_pixels(ds, raw=True):
+            pass
+    except Exception as exc:
+        raise _SkipFile(
+            SkipReason.UNDECODABLE,
+            f"{ts.name}: no installed decoder could read it ({_describe(exc)})",
+        ) from None
 
 
 def _read(path: Path) -> Dataset:
@@ -1289,29 +1389,40 @@ def _read(path: Path) -> Dataset:
         try:
             ds = dcmread(f, force=True)
         except Exception as exc:
-            raise _SkipFile(
-                SkipReason.NOT_DICOM, f"not readable: {type(exc).__name__}: {str(exc)[:80]}"
-            ) from None
+            raise _SkipFile(SkipReason.NOT_DICOM, f"not readable: {_describe(exc)}") from None
     if not preamble and sum(t in ds for t in _KNOWN) < 2:
         raise _SkipFile(SkipReason.NOT_DICOM, "no preamble and no recognisable data set")
-    if "SOPInstanceUID" not in ds or not str(ds.SOPInstanceUID).strip():
-        raise _SkipFile(SkipReason.NO_SOP_INSTANCE_UID)
+    meta = ds.get("file_meta")
+    if "DirectoryRecordSequence" in ds or (
+        meta is not None and meta.get("MediaStorageSOPClassUID") == _MEDIA_DIRECTORY
+    ):
+        raise _SkipFile(
+            SkipReason.MEDIA_DIRECTORY,
+            "an index of a file set, not an instance: its records point at files by path and "
+            "byte offset, which a de-identified tree does not keep",
+        )
+    _read_as_written(ds)
     # values are converted lazily; one that cannot be converted is removed by the engine
     if "EncapsulatedDocument" in ds:
         raise _SkipFile(SkipReason.ENCAPSULATED_DOCUMENT, "PDF/CDA cannot be cleaned")
-    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-    if "PixelData" in ds and (ts is None or not UID(ts).is_compressed):
-        try:
-            frames = int(ds.get("NumberOfFrames", 1) or 1)
-            need = ds.Rows * ds.Columns * int(ds.get("SamplesPerPixel", 1)) * frames
-            need = need // 8 if ds.BitsAllocated == 1 else need * (ds.BitsAllocated // 8)
-        except Exception:
+    ts = meta.get("TransferSyntaxUID") if meta is not None else None
+    if "PixelData" in ds:
+        elem = ds.get_item(0x7FE00010)
+        undefined = getattr(elem, "is_undefined_length", None)
+        if undefined is None:  # still raw
+            undefined = elem.length == 0xFFFFFFFF
+        encapsulated = undefined or (ts is not None and UID(ts).is_encapsulated)
+        need = _image_size(ds)
+        if not encapsulated:
+            have = len(elem.value or b"")
+            if have < need:
+                raise _SkipFile(SkipReason.TRUNCATED, f"{have} of {need} bytes")
+        elif ts is None:
             raise _SkipFile(
-                SkipReason.DAMAGED, "pixel data without a readable image description"
-            ) from None
-        have = len(ds.get_item(0x7FE00010).value or b"")
-        if have < need:
-            raise _SkipFile(SkipReason.TRUNCATED, f"{have} of {need} bytes")
+                SkipReason.UNDECODABLE, "compressed pixel data without a transfer syntax"
+            )
+        else:
+            _check_decodes(ds)
     return ds
 
 
@@ -1379,8 +1490,28 @@ def _finish_provenance(dst: Path) -> None:
             os.rename(p, folder / f"part-{i}.jsonl")
 
 
+def _content_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, hex: what a content-derived UID is keyed on."""
+    import hashlib
+
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _same_bytes(a: str | Path, b: str | Path) -> bool:
+    import filecmp
+
+    return filecmp.cmp(a, b, shallow=False)
+
+
 def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
     """De-identify one file into the tree ``dst``; never raises for a bad input (see ``reason``).
+
+    A readable data set without a SOP Instance UID gets one keyed on its file's bytes
+    (:meth:`~hipaa_lab.pseudonyms.Pseudonymizer.content_uid`). An input whose output name is
+    taken by another input's output is a duplicate when the two outputs are the same bytes, and
+    otherwise is written under a UID keyed on its own bytes (``uid_origin`` COLLISION): the same
+    names run after run with one key.
 
     The output's provenance record is appended to this process's hidden log in ``dst``, which
     :func:`deidentify_tree` names ``provenance/part-N.jsonl`` at the end of the batch.
@@ -1388,6 +1519,9 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
     result = FileResult(str(src))
     try:
         ds = _read(Path(src))
+        if "SOPInstanceUID" not in ds or not str(ds.SOPInstanceUID).strip("\0 "):
+            ds.SOPInstanceUID = deid.pseudo.content_uid(_content_digest(Path(src)))
+            result.uid_origin = UIDOrigin.MISSING
         ts = ds.file_meta.get("TransferSyntaxUID") if getattr(ds, "file_meta", None) else None
         ts = UID(ts) if ts else ImplicitVRLittleEndian
         pixel_cleaned = False
@@ -1419,33 +1553,62 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
         log = _provenance_log(
             dst
         )  # before the output: a log that cannot be opened leaves no output
-        record = json.dumps({"output": name, "changes": [c.to_json() for c in ctx_changes]}) + "\n"
         fd, tmp = _create_temp(out.parent)
         try:
             with os.fdopen(fd, "wb") as f:
-                try:
-                    dcmwrite(f, ds, enforce_file_format=True)
-                except Exception as exc:  # a value that pydicom cannot encode: a damaged element
-                    raise _SkipFile(
-                        SkipReason.DAMAGED, f"{type(exc).__name__}: {str(exc)[:60]}"
-                    ) from None
-            try:  # never overwrite: a second input with the same UID is a duplicate
+                _write(f, ds)
+            try:  # never overwrite
                 os.link(tmp, out)
             except FileExistsError:
-                raise _SkipFile(SkipReason.DUPLICATE, "an output with this UID exists") from None
+                name = _renamed(Path(src), Path(tmp), dst, out, ds, deid)
+                result.uid_origin = UIDOrigin.COLLISION
+                os.link(tmp, dst / name)
         finally:
             os.unlink(tmp)
         # the output's record, whole, right after it (one write; no fsync: the log has a final
         # name only once the batch has finished, see _finish_provenance)
-        log.write(record)
+        record = json.dumps({"output": name, "changes": [c.to_json() for c in ctx_changes]})
+        log.write(record + "\n")
         log.flush()
         result.output, result.changes = name, len(ctx_changes)
     except _SkipFile as exc:
         result.code, result.reason = exc.code, str(exc)
+        result.uid_origin = None
     except Exception as exc:  # never stop the batch
         result.code = SkipReason.FAILED
-        result.reason = f"{SkipReason.FAILED.value} ({type(exc).__name__}: {str(exc)[:80]})"
+        result.reason = f"{SkipReason.FAILED.value} ({_describe(exc)})"
+        result.uid_origin = None
     return result
+
+
+def _write(f, ds: Dataset) -> None:
+    try:
+        dcmwrite(f, ds, enforce_file_format=True)
+    except Exception as exc:  # a value that pydicom cannot encode: a damaged element
+        raise _SkipFile(SkipReason.DAMAGED, f"cannot be written: {_describe(exc)}") from None
+
+
+def _renamed(
+    src: Path, tmp: Path, dst: Path, taken: Path, ds: Dataset, deid: Deidentifier
+) -> str:
+    """The output name for ``ds`` (written to ``tmp``) when ``taken`` already holds another
+    input's output of the same SOP Instance UID.
+
+    Same bytes: a true duplicate, skipped. Otherwise ``ds`` gets a SOP Instance UID keyed on its
+    de-identified UID and its input's bytes, ``tmp`` is written again, and its new name returned;
+    a name taken again by the same bytes is a duplicate too (the same input twice).
+    """
+    if _same_bytes(tmp, taken):
+        raise _SkipFile(SkipReason.DUPLICATE, "an output with the same UID and content exists")
+    uid = deid.pseudo.content_uid(f"{ds.SOPInstanceUID}\0{_content_digest(src)}")
+    ds.SOPInstanceUID = uid
+    ds.file_meta.MediaStorageSOPInstanceUID = uid
+    with open(tmp, "wb") as f:
+        _write(f, ds)
+    name = _output_name(ds, deid)
+    if (dst / name).exists() and _same_bytes(tmp, dst / name):
+        raise _SkipFile(SkipReason.DUPLICATE, "an output with the same UID and content exists")
+    return name
 
 
 _WORKER: Deidentifier | None = None
@@ -1575,6 +1738,8 @@ def deidentify_tree(
         for res in itertools.chain(unread, results):
             if res.output:
                 report.processed += 1
+                report.uid_collisions += res.uid_origin is UIDOrigin.COLLISION
+                report.uids_missing += res.uid_origin is UIDOrigin.MISSING
                 links.append({"source": res.source, "output": res.output})
             else:
                 # the report counts the fixed code; the full reason may quote the input: console only
