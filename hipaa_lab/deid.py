@@ -1334,6 +1334,35 @@ def _read_as_written(ds: Dataset) -> None:
             return
 
 
+def _recognisable(ds: Dataset) -> bool:
+    """Whether a data set without a SOP Instance UID is still a DICOM data set, not bytes that
+    parsed by chance (``dcmread(force=True)`` parses anything): file meta naming a transfer
+    syntax, or a public element of the data dictionary; and every element whole, with a VR of
+    the standard (or none, read implicit) and a tag that is private, a group length or in the
+    data dictionary."""
+    from pydicom.datadict import get_entry
+    from pydicom.valuerep import VR
+
+    known = {v.value for v in VR}
+    meta = ds.get("file_meta")
+    public = meta is not None and UID(meta.get("TransferSyntaxUID", "")).is_transfer_syntax
+    for raw in ds._dict.values():
+        vr = getattr(raw, "VR", None)
+        if vr is not None and vr not in known:
+            return False
+        length, value = getattr(raw, "length", None), getattr(raw, "value", None)
+        if isinstance(value, bytes) and length not in (None, 0xFFFFFFFF) and len(value) < length:
+            return False  # an element longer than what is left of the file
+        if raw.tag.is_private or raw.tag.element == 0:
+            continue
+        try:
+            get_entry(raw.tag)
+        except KeyError:
+            return False
+        public = True
+    return public
+
+
 def _image_size(ds: Dataset) -> int:
     """The bytes native pixel data of ``ds`` needs (odd-length padding aside).
 
@@ -1392,6 +1421,11 @@ def _read(path: Path) -> Dataset:
             raise _SkipFile(SkipReason.NOT_DICOM, f"not readable: {_describe(exc)}") from None
     if not preamble and sum(t in ds for t in _KNOWN) < 2:
         raise _SkipFile(SkipReason.NOT_DICOM, "no preamble and no recognisable data set")
+    uid = ds.get_item(0x00080018)
+    if (uid is None or not uid.value) and not _recognisable(ds):
+        raise _SkipFile(
+            SkipReason.NOT_DICOM, "no SOP Instance UID and elements no DICOM data set has"
+        )
     meta = ds.get("file_meta")
     if "DirectoryRecordSequence" in ds or (
         meta is not None and meta.get("MediaStorageSOPClassUID") == _MEDIA_DIRECTORY
@@ -1608,7 +1642,17 @@ def _renamed(
     name = _output_name(ds, deid)
     if (dst / name).exists() and _same_bytes(tmp, dst / name):
         raise _SkipFile(SkipReason.DUPLICATE, "an output with the same UID and content exists")
+    _check_reads_back(tmp)
     return name
+
+
+def _check_reads_back(path: Path) -> None:
+    """Parse every element of a written output: a second input under a known UID is often a
+    damaged copy of the first, and an element the engine kept raw would go out as it came."""
+    try:
+        dcmread(path).walk(lambda _ds, _elem: None)
+    except Exception as exc:
+        raise _SkipFile(SkipReason.DAMAGED, f"output unreadable: {_describe(exc)}") from None
 
 
 _WORKER: Deidentifier | None = None
