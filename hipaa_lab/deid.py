@@ -39,8 +39,10 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, TextIO
 
 from pydicom import dcmread
 from pydicom.datadict import DicomDictionary, dictionary_VR, keyword_for_tag
@@ -1207,7 +1209,7 @@ def _cap_age(ds: Dataset, ctx: _Ctx, deid: Deidentifier) -> None:
 
 
 # ====================================================================== files and batches
-class SkipReason(str, enum.Enum):
+class SkipReason(enum.StrEnum):
     """Why an input was skipped: the fixed words the report in DST counts skips by.
 
     The full reason names the file, the element or region and the kind of problem, never a value
@@ -1230,7 +1232,7 @@ class SkipReason(str, enum.Enum):
     FAILED = "could not be de-identified"
 
 
-class UIDOrigin(str, enum.Enum):
+class UIDOrigin(enum.StrEnum):
     """Where an output's SOP Instance UID came from, when not from the input's own UID."""
 
     MISSING = "derived from content: the input had no SOP Instance UID"
@@ -1379,7 +1381,7 @@ def _image_size(ds: Dataset) -> int:
     ):
         try:
             value = ds.get(keyword, default)
-            values[keyword] = int(default if value in (None, "") else value)
+            values[keyword] = int(default if value in (None, "") else value)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             raise _SkipFile(
                 SkipReason.DAMAGED, f"pixel data whose {keyword} is missing or not a number"
@@ -1395,7 +1397,7 @@ def _image_size(ds: Dataset) -> int:
 def _check_decodes(ds: Dataset) -> None:
     """Decode every frame of compressed pixel data, with the plugins pydicom has: an image that
     none can read is quarantined, its transfer syntax named."""
-    from pydicom.pixels import iter_pixels
+    from pydicom.pixels.utils import iter_pixels
 
     ts = UID(ds.file_meta.TransferSyntaxUID)
     try:
@@ -1444,7 +1446,7 @@ def _read(path: Path) -> Dataset:
         elem = ds.get_item(0x7FE00010)
         undefined = getattr(elem, "is_undefined_length", None)
         if undefined is None:  # still raw
-            undefined = elem.length == 0xFFFFFFFF
+            undefined = getattr(elem, "length", 0) == 0xFFFFFFFF
         encapsulated = undefined or (ts is not None and UID(ts).is_encapsulated)
         need = _image_size(ds)
         if not encapsulated:
@@ -1460,14 +1462,14 @@ def _read(path: Path) -> Dataset:
     return ds
 
 
-def needs_pixel_cleaning(ds: Dataset, options=()) -> bool:
+def needs_pixel_cleaning(ds: Dataset, options: Iterable[str | Option] = ()) -> bool:
     """Whether ``ds``'s pixels may carry burned-in text, so must be cleaned before sharing:
     :func:`hipaa_lab.pixels.needs_cleaning`, with Clean Pixel Data when it is among ``options``."""
     return _needs_cleaning(ds, Option.CLEAN_PIXEL_DATA in annex_e._parse_options(options))
 
 
 def _output_name(ds: Dataset, deid: Deidentifier) -> str:
-    def part(keyword):
+    def part(keyword: str) -> str:
         uid = str(ds.get(keyword, "") or "unknown")
         return uid if uid.startswith("2.25.") else "x" + deid.pseudo.digest(uid)
 
@@ -1497,14 +1499,14 @@ def _create_temp(folder: Path, suffix: str = ".tmp") -> tuple[int, str]:
 
 
 #: This process's open provenance logs, by DST: hidden ``provenance/.<pid>-<n>.jsonl.tmp`` files.
-_LOGS: dict[str, object] = {}
+_LOGS: dict[str, TextIO] = {}
 
 
-def _provenance_log(dst: Path):
+def _provenance_log(dst: Path) -> TextIO:
     """This process's provenance log in ``dst``, opened (hidden, ``O_EXCL``) on first use."""
     log = _LOGS.get(str(dst))
     if log is None:
-        fd, tmp = _create_temp(dst / "provenance", ".jsonl.tmp")
+        fd, _ = _create_temp(dst / "provenance", ".jsonl.tmp")
         log = _LOGS[str(dst)] = os.fdopen(fd, "w", encoding="utf-8")
     return log
 
@@ -1578,7 +1580,7 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
         meta.MediaStorageSOPClassUID = ds.get("SOPClassUID", "1.2.840.10008.5.1.4.1.1.7")
         meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         meta.TransferSyntaxUID = ts
-        meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+        meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
         meta.ImplementationVersionName = IMPLEMENTATION_VERSION
         ds.file_meta = meta
         ds.preamble = b"\0" * 128
@@ -1615,16 +1617,14 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
     return result
 
 
-def _write(f, ds: Dataset) -> None:
+def _write(f: BinaryIO, ds: Dataset) -> None:
     try:
         dcmwrite(f, ds, enforce_file_format=True)
     except Exception as exc:  # a value that pydicom cannot encode: a damaged element
         raise _SkipFile(SkipReason.DAMAGED, f"cannot be written: {_describe(exc)}") from None
 
 
-def _renamed(
-    src: Path, tmp: Path, dst: Path, taken: Path, ds: Dataset, deid: Deidentifier
-) -> str:
+def _renamed(src: Path, tmp: Path, dst: Path, taken: Path, ds: Dataset, deid: Deidentifier) -> str:
     """The output name for ``ds`` (written to ``tmp``) when ``taken`` already holds another
     input's output of the same SOP Instance UID.
 
@@ -1636,7 +1636,7 @@ def _renamed(
         raise _SkipFile(SkipReason.DUPLICATE, "an output with the same UID and content exists")
     uid = deid.pseudo.content_uid(f"{ds.SOPInstanceUID}\0{_content_digest(src)}")
     ds.SOPInstanceUID = uid
-    ds.file_meta.MediaStorageSOPInstanceUID = uid
+    ds.file_meta.MediaStorageSOPInstanceUID = UID(uid)
     with open(tmp, "wb") as f:
         _write(f, ds)
     name = _output_name(ds, deid)
@@ -1672,6 +1672,7 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def _work(args: tuple[str, str]) -> FileResult:
+    assert _WORKER is not None, "_init_worker runs first in every worker"
     return deidentify_file(Path(args[0]), Path(args[1]), _WORKER)
 
 
@@ -1680,16 +1681,16 @@ def _inside(a: Path, b: Path) -> bool:
 
 
 def deidentify_tree(
-    src,
-    dst,
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
     *,
-    key_file,
-    options=(),
+    key_file: str | os.PathLike[str],
+    options: Iterable[str | Option] = (),
     profile: str = "basic",
     jobs: int = 1,
-    linkage=None,
+    linkage: str | os.PathLike[str] | None = None,
     progress: bool = True,
-    err=None,
+    err: TextIO | None = None,
 ) -> BatchReport:
     """De-identify every file under ``src`` into ``dst`` (the ``hipaa-lab deid`` command).
 
@@ -1761,12 +1762,12 @@ def deidentify_tree(
     links = []
     bar = None
     if progress:
-        from tqdm import tqdm
+        from tqdm import tqdm  # type: ignore[import-untyped]
 
         bar = tqdm(total=len(files) + len(unread), unit="file", desc="deid", file=sys.stderr)
     tasks = [(str(p), str(dst)) for p in files]
     if jobs <= 1:
-        results = (deidentify_file(p, dst, deid) for p in files)
+        results: Iterator[FileResult] = (deidentify_file(p, dst, deid) for p in files)
     else:
         from concurrent.futures import ProcessPoolExecutor
 
@@ -1789,7 +1790,7 @@ def deidentify_tree(
                 # the report counts the fixed code; the full reason may quote the input: console only
                 report.skipped[(res.code or SkipReason.FAILED).value] += 1
                 print(
-                    f"hipaa-lab deid: skipped {res.source}: {res.reason or res.code.value}",
+                    f"hipaa-lab deid: skipped {res.source}: {res.reason or (res.code or SkipReason.FAILED).value}",
                     file=err,
                 )
             if bar is not None:

@@ -300,7 +300,7 @@ def _ensure_transfer_syntax(ds: Dataset) -> None:
     if "TransferSyntaxUID" in ds.file_meta:
         return
     implicit, little = ds.original_encoding
-    elem = ds["PixelData"] if "PixelData" in ds else None
+    elem = ds.get("PixelData")
     if implicit is None or (elem is not None and elem.is_undefined_length):
         return
     if little:
@@ -368,11 +368,12 @@ def _sample(n: int) -> list[int]:
 
 def _fill_value(arr: np.ndarray, fill: str) -> int | float:
     """The value blanked boxes get: the lowest stored value (black for colour) or the highest."""
-    if fill == "min":
-        return 0 if arr.ndim == 4 else arr.min()  # black for colour
-    if fill == "max":
-        return arr.max()
-    raise ValueError(f"fill must be 'min' or 'max', got {fill!r}")
+    if fill not in ("min", "max"):
+        raise ValueError(f"fill must be 'min' or 'max', got {fill!r}")
+    if fill == "min" and arr.ndim == 4:
+        return 0  # black for colour
+    value = arr.min() if fill == "min" else arr.max()
+    return int(value) if arr.dtype.kind in "iub" else float(value)
 
 
 def _mark_lossy(ds: Dataset, syntax: UID) -> None:
@@ -435,17 +436,20 @@ def _set_native(ds: Dataset, arr: np.ndarray, photometric: str, bits: int) -> No
     ds["PixelData"].is_undefined_length = False
 
 
-def _compress_lossless(ds: Dataset, syntax: UID) -> None:
-    """Compress ``ds``'s native pixel data in the lossless ``syntax``; left native when the
-    encoder cannot hold the data (RLE and 1-bit data, JPEG-LS and signed or 32-bit data...).
+def _compress_lossless(ds: Dataset, syntax: UID) -> bool:
+    """Compress ``ds``'s native pixel data in the lossless ``syntax``; whether it could. When the
+    encoder cannot hold the data (RLE and 32-bit data, 1-bit data...) it stays native.
 
     JPEG 2000 colour is written without the multiple-component transform, so it stays RGB.
     """
-    kwargs = {"use_mct": False} if syntax == JPEG2000Lossless else {}
     try:
-        ds.compress(syntax, generate_instance_uid=False, **kwargs)
-    except Exception:  # noqa: S110 - the native data set_pixel_data wrote stays, lossless
-        pass
+        if syntax == JPEG2000Lossless:
+            ds.compress(syntax, generate_instance_uid=False, use_mct=False)
+        else:
+            ds.compress(syntax, generate_instance_uid=False)
+    except Exception:  # pydicom's encoders raise ValueError, RuntimeError and their own
+        return False
+    return True
 
 
 def _now_little_endian(ds: Dataset) -> None:

@@ -23,7 +23,7 @@ __all__ = ["DEFAULT_KEY_FILE", "Pseudonymizer", "load_key"]
 DEFAULT_KEY_FILE = Path("~/.config/hipaa-lab/deid.key")
 
 
-def load_key(path: str | os.PathLike, *, create: bool = True) -> bytes:
+def load_key(path: str | os.PathLike[str], *, create: bool = True) -> bytes:
     """The key in ``path``; a new random key is written there (mode 600) when it does not exist.
 
     Raises
