@@ -300,7 +300,8 @@ def _ensure_transfer_syntax(ds: Dataset) -> None:
     if "TransferSyntaxUID" in ds.file_meta:
         return
     implicit, little = ds.original_encoding
-    elem = ds.get("PixelData")
+    # the element, not its value (which is what Dataset.get gives)
+    elem = ds["PixelData"] if "PixelData" in ds else None  # noqa: SIM401
     if implicit is None or (elem is not None and elem.is_undefined_length):
         return
     if little:
