@@ -350,7 +350,7 @@ def tree(tmp_path_factory):
 
 
 def test_generated_tree_graded_against_the_answer_key(tree, fake_pixels, tmp_path):
-    root, src, key = tree
+    _, src, key = tree
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in src.rglob("*") if p.is_file()}
     dst = tmp_path / "out"
     report = deidentify_tree(
@@ -419,7 +419,7 @@ def test_generated_tree_graded_against_the_answer_key(tree, fake_pixels, tmp_pat
 
 
 def test_same_key_same_outputs_across_batches(tree, fake_pixels, tmp_path):
-    root, src, _ = tree
+    _, src, _ = tree
     files = sorted(p for p in src.rglob("*") if p.is_file())
     a, b = tmp_path / "half1", tmp_path / "half2"
     for i, f in enumerate(files):
