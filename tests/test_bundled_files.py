@@ -240,3 +240,29 @@ def test_hipaa_lab_scan_runs_over_every_bundled_file():
     )
     assert run.returncode in (0, 1), run.stderr[-2000:]  # 1: findings (these are not de-identified)
     assert "Traceback" not in run.stderr
+
+
+@needs_ocr
+@pytest.mark.parametrize(
+    "syntax", [RLELossless, JPEGLSLossless, JPEG2000Lossless], ids=lambda s: UID(s).keyword
+)
+def test_text_cleaned_from_a_losslessly_compressed_image_stays_in_its_syntax(syntax):
+    """An ultrasound with a banner, stored in a lossless syntax, comes back cleaned in the same
+    syntax, every pixel outside the blanked boxes as it was."""
+    from hipaa_lab.studies import make_study
+
+    ds = make_study("US", seed=1, slices=1).instances[0].dataset
+    original = ds.pixel_array.copy()
+    ds.compress(syntax, generate_instance_uid=False)
+    ds = _roundtrip(ds)
+    assert np.array_equal(ds.pixel_array, original)
+    result = px.clean_burned_in(ds)
+    assert result.status == "cleaned", result.reason
+    out = _roundtrip(ds)
+    assert out.file_meta.TransferSyntaxUID == syntax
+    arr = out.pixel_array
+    inside = np.zeros(arr.shape[:2], bool)
+    for b in result.boxes:
+        inside[b.slices()] = True
+    assert inside.any()
+    assert np.array_equal(arr[~inside], original[~inside])
