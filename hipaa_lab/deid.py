@@ -462,6 +462,8 @@ _PATTERNS = re.compile(
     r"|\b[A-Za-z]*\d[A-Za-z0-9-]{3,}\b",  # MRN-like: a token of 4+ characters with a digit
 )
 _TOKEN = re.compile(r"\w+")
+#: A word of an inspected value: letters only or digits only (split at ``_`` and digit runs).
+_WORD = re.compile(r"[^\W\d_]+|\d+")
 _DIGIT = re.compile(r"\d")
 
 
@@ -495,7 +497,12 @@ class _Ctx:
         long = self.__dict__.get("_long")
         if long is None:  # the identities are complete once the context is made: listed once
             long = self.__dict__["_long"] = tuple(v for v in self.identities if len(v) >= 4)
-        return any(v in text for v in long) or not self.tokens.isdisjoint(_TOKEN.findall(text))
+        words = _TOKEN.findall(text)
+        return (
+            any(v in text for v in long)
+            or not self.tokens.isdisjoint(words)
+            or not self.tokens.isdisjoint(_WORD.findall(text))  # ``OB_GENERAL`` holds ``ob``
+        )
 
 
 def _segment(ds: Dataset, tag: int) -> str:
@@ -563,7 +570,16 @@ def clean_text(
         if len(value) >= 4 and value in low:
             out = re.sub(re.escape(value), "***", out, flags=re.IGNORECASE)
             low = out.lower()
-    return _TOKEN.sub(lambda m: "***" if m.group(0).lower() in tokens else m.group(0), out)
+    return _TOKEN.sub(lambda m: _masked_word(m.group(0), tokens), out)
+
+
+def _masked_word(word: str, tokens: set[str]) -> str:
+    """``***`` for a word that is one of ``tokens``, else the word with each of its parts split at
+    underscores and digits (as the scanner splits them) that is one masked: ``OB_GENERAL`` holds
+    the name ``OB``."""
+    if word.lower() in tokens:
+        return "***"
+    return _WORD.sub(lambda m: "***" if m.group(0).lower() in tokens else m.group(0), word)
 
 
 def clean_descriptor(text: str, tokens: set[str] = frozenset()) -> str:

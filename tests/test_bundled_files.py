@@ -129,6 +129,16 @@ def test_rgb_jpeg_with_an_implicit_vr_data_set_is_de_identified(tmp_path):
     assert out.pixel_array.shape == (256, 256, 3)
 
 
+def test_a_kept_text_holding_the_patient_name_as_a_word_part_loses_it(tmp_path):
+    """Regression: examples_palette.dcm's patient is ``OB^^^^`` and its Processing Function
+    ``OB_GENERAL``; the name token was not seen inside the word, and ``scan --original`` found it."""
+    src = get_testdata_file("examples_palette.dcm")
+    result = deidentify_file(Path(src), tmp_path / "out", Deidentifier(bytes(range(32))))
+    assert result.output, result.reason
+    out = pydicom.dcmread(tmp_path / "out" / result.output, stop_before_pixels=True)
+    assert out.ProcessingFunction == "***_GENERAL"
+
+
 @needs_ocr
 @pytest.mark.parametrize("syntax", list(BY_SYNTAX), ids=lambda s: UID(s).keyword)
 def test_one_image_of_every_transfer_syntax_is_de_identified(syntax, tmp_path):
