@@ -39,8 +39,10 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, TextIO
 
 from pydicom import dcmread
 from pydicom.datadict import DicomDictionary, dictionary_VR, keyword_for_tag
@@ -65,6 +67,7 @@ __all__ = [
     "RESTRICTED_ZIP3",
     "SAFE_PRIVATE",
     "SkipReason",
+    "UIDOrigin",
     "deidentify_file",
     "deidentify_tree",
     "needs_pixel_cleaning",
@@ -459,6 +462,8 @@ _PATTERNS = re.compile(
     r"|\b[A-Za-z]*\d[A-Za-z0-9-]{3,}\b",  # MRN-like: a token of 4+ characters with a digit
 )
 _TOKEN = re.compile(r"\w+")
+#: A word of an inspected value: letters only or digits only (split at ``_`` and digit runs).
+_WORD = re.compile(r"[^\W\d_]+|\d+")
 _DIGIT = re.compile(r"\d")
 
 
@@ -492,7 +497,12 @@ class _Ctx:
         long = self.__dict__.get("_long")
         if long is None:  # the identities are complete once the context is made: listed once
             long = self.__dict__["_long"] = tuple(v for v in self.identities if len(v) >= 4)
-        return any(v in text for v in long) or not self.tokens.isdisjoint(_TOKEN.findall(text))
+        words = _TOKEN.findall(text)
+        return (
+            any(v in text for v in long)
+            or not self.tokens.isdisjoint(words)
+            or not self.tokens.isdisjoint(_WORD.findall(text))  # ``OB_GENERAL`` holds ``ob``
+        )
 
 
 def _segment(ds: Dataset, tag: int) -> str:
@@ -560,7 +570,16 @@ def clean_text(
         if len(value) >= 4 and value in low:
             out = re.sub(re.escape(value), "***", out, flags=re.IGNORECASE)
             low = out.lower()
-    return _TOKEN.sub(lambda m: "***" if m.group(0).lower() in tokens else m.group(0), out)
+    return _TOKEN.sub(lambda m: _masked_word(m.group(0), tokens), out)
+
+
+def _masked_word(word: str, tokens: set[str]) -> str:
+    """``***`` for a word that is one of ``tokens``, else the word with each of its parts split at
+    underscores and digits (as the scanner splits them) that is one masked: ``OB_GENERAL`` holds
+    the name ``OB``."""
+    if word.lower() in tokens:
+        return "***"
+    return _WORD.sub(lambda m: "***" if m.group(0).lower() in tokens else m.group(0), word)
 
 
 def clean_descriptor(text: str, tokens: set[str] = frozenset()) -> str:
@@ -1206,18 +1225,21 @@ def _cap_age(ds: Dataset, ctx: _Ctx, deid: Deidentifier) -> None:
 
 
 # ====================================================================== files and batches
-class SkipReason(str, enum.Enum):
+class SkipReason(enum.StrEnum):
     """Why an input was skipped: the fixed words the report in DST counts skips by.
 
-    The full reason (which may quote a value or text read from the input) goes only to the
-    operator's console; these words hold nothing from the input.
+    The full reason names the file, the element or region and the kind of problem, never a value
+    or text read from the input; it goes to the operator's console. These words hold nothing
+    from the input.
     """
 
     EMPTY = "empty file"
     NOT_DICOM = "not DICOM"
     NO_SOP_INSTANCE_UID = "no SOP Instance UID"
+    MEDIA_DIRECTORY = "media directory (DICOMDIR)"
     ENCAPSULATED_DOCUMENT = "encapsulated document"
     TRUNCATED = "truncated pixel data"
+    UNDECODABLE = "pixel data cannot be decoded"
     DAMAGED = "damaged data set"
     BURNED_IN_TEXT = "burned-in text could not be verified"
     DUPLICATE = "duplicate SOP Instance UID"
@@ -1226,32 +1248,50 @@ class SkipReason(str, enum.Enum):
     FAILED = "could not be de-identified"
 
 
+class UIDOrigin(enum.StrEnum):
+    """Where an output's SOP Instance UID came from, when not from the input's own UID."""
+
+    MISSING = "derived from content: the input had no SOP Instance UID"
+    COLLISION = "derived from content: another input had this SOP Instance UID"
+
+
 @dataclass
 class FileResult:
     """What happened to one input: ``output`` relative to DST when done, else why it was skipped:
-    ``code``, one of :class:`SkipReason`, and ``reason``, the full text for the operator."""
+    ``code``, one of :class:`SkipReason`, and ``reason``, the full text for the operator.
+    ``uid_origin`` says when the output's SOP Instance UID was derived from the input's content
+    (:class:`UIDOrigin`)."""
 
     source: str
     output: str | None = None
     reason: str | None = None
     changes: int = 0
     code: SkipReason | None = None
+    uid_origin: UIDOrigin | None = None
 
 
 @dataclass
 class BatchReport:
+    """Counts for ``deid-report.json``: outputs, skips by :class:`SkipReason`, and outputs whose
+    SOP Instance UID was derived from their content (``uid_collisions``: the input shared its
+    UID with another input of different content; ``uids_missing``: it had none)."""
+
     processed: int = 0
-    skipped: Counter = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
     options: list[str] = field(default_factory=list)
     profile: str = "basic"
     edition: str = EDITION
+    uid_collisions: int = 0
+    uids_missing: int = 0
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         skipped = {SkipReason(k).value: n for k, n in self.skipped.items()}  # fixed words only
         return {
             "processed": self.processed,
             "skipped": dict(sorted(skipped.items())),
             "skipped_total": sum(self.skipped.values()),
+            "uid_collisions": self.uid_collisions,
+            "uids_missing": self.uids_missing,
             "profile": self.profile,
             "options": self.options,
             "edition": f"DICOM PS3.15 {self.edition} Table E.1-1",
@@ -1259,8 +1299,8 @@ class BatchReport:
 
 
 class _SkipFile(Exception):
-    """An input that cannot be de-identified safely: a :class:`SkipReason` and the detail (which
-    may quote the input, so it is for the operator's console only)."""
+    """An input that cannot be de-identified safely: a :class:`SkipReason` and the detail (the
+    element or region and the kind of problem; never a value from the input)."""
 
     def __init__(self, code: SkipReason, detail: str = "") -> None:
         self.code = code
@@ -1277,6 +1317,113 @@ _KNOWN = (
     0x00100020,
     0x00080020,
 )
+_MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"  # Media Storage Directory Storage (a DICOMDIR)
+_TAG_IN_MESSAGE = re.compile(r"\(([0-9A-Fa-f]{4}),\s*([0-9A-Fa-f]{4})\)")
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception as its type and the element it names (keyword and tag), never its message:
+    pydicom's messages may quote a value."""
+    m = _TAG_IN_MESSAGE.search(str(exc))
+    if m is None:
+        return type(exc).__name__
+    tag = int(m.group(1) + m.group(2), 16)
+    keyword = keyword_for_tag(tag)
+    where = f"{keyword} ({m.group(1)},{m.group(2)})" if keyword else f"({m.group(1)},{m.group(2)})"
+    return f"{type(exc).__name__} in {where}"
+
+
+def _read_as_written(ds: Dataset) -> None:
+    """Record the encoding the data set was actually read in.
+
+    A file whose meta says an explicit VR transfer syntax but whose data set is implicit VR
+    (pydicom reads it implicit, with a warning) keeps the meta's encoding as its "original" one,
+    so the writer would copy its raw elements, which have no VR, into an explicit VR file: the
+    cause of "TypeError: encoding without a string argument" on ``SC_rgb_jpeg.dcm``. With the
+    real encoding recorded, the writer converts every element (VR from the data dictionary, as
+    PS3.5 7.1.3 has for implicit VR; UN elements with a known tag get their dictionary VR the
+    same way, pydicom's ``config.replace_un_with_known_vr``).
+    """
+    implicit, little = ds.original_encoding
+    for raw in itertools.islice(ds._dict.values(), 4):
+        actual = getattr(raw, "is_implicit_VR", None)
+        if actual is not None and implicit is not None and actual != implicit:
+            ds.set_original_encoding(actual, little, ds.original_character_set)
+            return
+
+
+def _recognisable(ds: Dataset) -> bool:
+    """Whether a data set without a SOP Instance UID is still a DICOM data set, not bytes that
+    parsed by chance (``dcmread(force=True)`` parses anything): file meta naming a transfer
+    syntax, or a public element of the data dictionary; and every element whole, with a VR of
+    the standard (or none, read implicit) and a tag that is private, a group length or in the
+    data dictionary."""
+    from pydicom.datadict import get_entry
+    from pydicom.valuerep import VR
+
+    known = {v.value for v in VR}
+    meta = ds.get("file_meta")
+    public = meta is not None and UID(meta.get("TransferSyntaxUID", "")).is_transfer_syntax
+    for raw in ds._dict.values():
+        vr = getattr(raw, "VR", None)
+        if vr is not None and vr not in known:
+            return False
+        length, value = getattr(raw, "length", None), getattr(raw, "value", None)
+        if isinstance(value, bytes) and length not in (None, 0xFFFFFFFF) and len(value) < length:
+            return False  # an element longer than what is left of the file
+        if raw.tag.is_private or raw.tag.element == 0:
+            continue
+        try:
+            get_entry(raw.tag)
+        except KeyError:
+            return False
+        public = True
+    return public
+
+
+def _image_size(ds: Dataset) -> int:
+    """The bytes native pixel data of ``ds`` needs (odd-length padding aside).
+
+    YBR_FULL_422 holds two samples per pixel (Y for each, Cb and Cr once per pair: PS3.3
+    C.7.6.3.1.2), so Rows x Columns x 2 values, not x 3.
+    """
+    values: dict[str, int] = {}
+    for keyword, default in (
+        ("Rows", None),
+        ("Columns", None),
+        ("BitsAllocated", None),
+        ("SamplesPerPixel", 1),
+        ("NumberOfFrames", 1),
+    ):
+        try:
+            value = ds.get(keyword, default)
+            values[keyword] = int(default if value in (None, "") else value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise _SkipFile(
+                SkipReason.DAMAGED, f"pixel data whose {keyword} is missing or not a number"
+            ) from None
+    samples = values["SamplesPerPixel"]
+    if samples == 3 and str(ds.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422":
+        samples = 2
+    pixels = values["Rows"] * values["Columns"] * samples * max(1, values["NumberOfFrames"])
+    bits = values["BitsAllocated"]
+    return (pixels + 7) // 8 if bits == 1 else pixels * (bits // 8)
+
+
+def _check_decodes(ds: Dataset) -> None:
+    """Decode every frame of compressed pixel data, with the plugins pydicom has: an image that
+    none can read is quarantined, its transfer syntax named."""
+    from pydicom.pixels.utils import iter_pixels
+
+    ts = UID(ds.file_meta.TransferSyntaxUID)
+    try:
+        for _ in iter_pixels(ds, raw=True):
+            pass
+    except Exception as exc:
+        raise _SkipFile(
+            SkipReason.UNDECODABLE,
+            f"{ts.name}: no installed decoder could read it ({_describe(exc)})",
+        ) from None
 
 
 def _read(path: Path) -> Dataset:
@@ -1289,40 +1436,56 @@ def _read(path: Path) -> Dataset:
         try:
             ds = dcmread(f, force=True)
         except Exception as exc:
-            raise _SkipFile(
-                SkipReason.NOT_DICOM, f"not readable: {type(exc).__name__}: {str(exc)[:80]}"
-            ) from None
+            raise _SkipFile(SkipReason.NOT_DICOM, f"not readable: {_describe(exc)}") from None
     if not preamble and sum(t in ds for t in _KNOWN) < 2:
         raise _SkipFile(SkipReason.NOT_DICOM, "no preamble and no recognisable data set")
-    if "SOPInstanceUID" not in ds or not str(ds.SOPInstanceUID).strip():
-        raise _SkipFile(SkipReason.NO_SOP_INSTANCE_UID)
+    uid = ds.get_item(0x00080018)
+    if (uid is None or not uid.value) and not _recognisable(ds):
+        raise _SkipFile(
+            SkipReason.NOT_DICOM, "no SOP Instance UID and elements no DICOM data set has"
+        )
+    meta = ds.get("file_meta")
+    if "DirectoryRecordSequence" in ds or (
+        meta is not None and meta.get("MediaStorageSOPClassUID") == _MEDIA_DIRECTORY
+    ):
+        raise _SkipFile(
+            SkipReason.MEDIA_DIRECTORY,
+            "an index of a file set, not an instance: its records point at files by path and "
+            "byte offset, which a de-identified tree does not keep",
+        )
+    _read_as_written(ds)
     # values are converted lazily; one that cannot be converted is removed by the engine
     if "EncapsulatedDocument" in ds:
         raise _SkipFile(SkipReason.ENCAPSULATED_DOCUMENT, "PDF/CDA cannot be cleaned")
-    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-    if "PixelData" in ds and (ts is None or not UID(ts).is_compressed):
-        try:
-            frames = int(ds.get("NumberOfFrames", 1) or 1)
-            need = ds.Rows * ds.Columns * int(ds.get("SamplesPerPixel", 1)) * frames
-            need = need // 8 if ds.BitsAllocated == 1 else need * (ds.BitsAllocated // 8)
-        except Exception:
+    ts = meta.get("TransferSyntaxUID") if meta is not None else None
+    if "PixelData" in ds:
+        elem = ds.get_item(0x7FE00010)
+        undefined = getattr(elem, "is_undefined_length", None)
+        if undefined is None:  # still raw
+            undefined = getattr(elem, "length", 0) == 0xFFFFFFFF
+        encapsulated = undefined or (ts is not None and UID(ts).is_encapsulated)
+        need = _image_size(ds)
+        if not encapsulated:
+            have = len(elem.value or b"")
+            if have < need:
+                raise _SkipFile(SkipReason.TRUNCATED, f"{have} of {need} bytes")
+        elif ts is None:
             raise _SkipFile(
-                SkipReason.DAMAGED, "pixel data without a readable image description"
-            ) from None
-        have = len(ds.get_item(0x7FE00010).value or b"")
-        if have < need:
-            raise _SkipFile(SkipReason.TRUNCATED, f"{have} of {need} bytes")
+                SkipReason.UNDECODABLE, "compressed pixel data without a transfer syntax"
+            )
+        else:
+            _check_decodes(ds)
     return ds
 
 
-def needs_pixel_cleaning(ds: Dataset, options=()) -> bool:
+def needs_pixel_cleaning(ds: Dataset, options: Iterable[str | Option] = ()) -> bool:
     """Whether ``ds``'s pixels may carry burned-in text, so must be cleaned before sharing:
     :func:`hipaa_lab.pixels.needs_cleaning`, with Clean Pixel Data when it is among ``options``."""
     return _needs_cleaning(ds, Option.CLEAN_PIXEL_DATA in annex_e._parse_options(options))
 
 
 def _output_name(ds: Dataset, deid: Deidentifier) -> str:
-    def part(keyword):
+    def part(keyword: str) -> str:
         uid = str(ds.get(keyword, "") or "unknown")
         return uid if uid.startswith("2.25.") else "x" + deid.pseudo.digest(uid)
 
@@ -1352,14 +1515,14 @@ def _create_temp(folder: Path, suffix: str = ".tmp") -> tuple[int, str]:
 
 
 #: This process's open provenance logs, by DST: hidden ``provenance/.<pid>-<n>.jsonl.tmp`` files.
-_LOGS: dict[str, object] = {}
+_LOGS: dict[str, TextIO] = {}
 
 
-def _provenance_log(dst: Path):
+def _provenance_log(dst: Path) -> TextIO:
     """This process's provenance log in ``dst``, opened (hidden, ``O_EXCL``) on first use."""
     log = _LOGS.get(str(dst))
     if log is None:
-        fd, tmp = _create_temp(dst / "provenance", ".jsonl.tmp")
+        fd, _ = _create_temp(dst / "provenance", ".jsonl.tmp")
         log = _LOGS[str(dst)] = os.fdopen(fd, "w", encoding="utf-8")
     return log
 
@@ -1379,8 +1542,28 @@ def _finish_provenance(dst: Path) -> None:
             os.rename(p, folder / f"part-{i}.jsonl")
 
 
+def _content_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, hex: what a content-derived UID is keyed on."""
+    import hashlib
+
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _same_bytes(a: str | Path, b: str | Path) -> bool:
+    import filecmp
+
+    return filecmp.cmp(a, b, shallow=False)
+
+
 def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
     """De-identify one file into the tree ``dst``; never raises for a bad input (see ``reason``).
+
+    A readable data set without a SOP Instance UID gets one keyed on its file's bytes
+    (:meth:`~hipaa_lab.pseudonyms.Pseudonymizer.content_uid`). An input whose output name is
+    taken by another input's output is a duplicate when the two outputs are the same bytes, and
+    otherwise is written under a UID keyed on its own bytes (``uid_origin`` COLLISION): the same
+    names run after run with one key.
 
     The output's provenance record is appended to this process's hidden log in ``dst``, which
     :func:`deidentify_tree` names ``provenance/part-N.jsonl`` at the end of the batch.
@@ -1388,6 +1571,9 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
     result = FileResult(str(src))
     try:
         ds = _read(Path(src))
+        if "SOPInstanceUID" not in ds or not str(ds.SOPInstanceUID).strip("\0 "):
+            ds.SOPInstanceUID = deid.pseudo.content_uid(_content_digest(Path(src)))
+            result.uid_origin = UIDOrigin.MISSING
         ts = ds.file_meta.get("TransferSyntaxUID") if getattr(ds, "file_meta", None) else None
         ts = UID(ts) if ts else ImplicitVRLittleEndian
         pixel_cleaned = False
@@ -1410,7 +1596,7 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
         meta.MediaStorageSOPClassUID = ds.get("SOPClassUID", "1.2.840.10008.5.1.4.1.1.7")
         meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         meta.TransferSyntaxUID = ts
-        meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+        meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
         meta.ImplementationVersionName = IMPLEMENTATION_VERSION
         ds.file_meta = meta
         ds.preamble = b"\0" * 128
@@ -1419,33 +1605,70 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
         log = _provenance_log(
             dst
         )  # before the output: a log that cannot be opened leaves no output
-        record = json.dumps({"output": name, "changes": [c.to_json() for c in ctx_changes]}) + "\n"
         fd, tmp = _create_temp(out.parent)
         try:
             with os.fdopen(fd, "wb") as f:
-                try:
-                    dcmwrite(f, ds, enforce_file_format=True)
-                except Exception as exc:  # a value that pydicom cannot encode: a damaged element
-                    raise _SkipFile(
-                        SkipReason.DAMAGED, f"{type(exc).__name__}: {str(exc)[:60]}"
-                    ) from None
-            try:  # never overwrite: a second input with the same UID is a duplicate
+                _write(f, ds)
+            try:  # never overwrite
                 os.link(tmp, out)
             except FileExistsError:
-                raise _SkipFile(SkipReason.DUPLICATE, "an output with this UID exists") from None
+                name = _renamed(Path(src), Path(tmp), dst, out, ds, deid)
+                result.uid_origin = UIDOrigin.COLLISION
+                os.link(tmp, dst / name)
         finally:
             os.unlink(tmp)
         # the output's record, whole, right after it (one write; no fsync: the log has a final
         # name only once the batch has finished, see _finish_provenance)
-        log.write(record)
+        record = json.dumps({"output": name, "changes": [c.to_json() for c in ctx_changes]})
+        log.write(record + "\n")
         log.flush()
         result.output, result.changes = name, len(ctx_changes)
     except _SkipFile as exc:
         result.code, result.reason = exc.code, str(exc)
+        result.uid_origin = None
     except Exception as exc:  # never stop the batch
         result.code = SkipReason.FAILED
-        result.reason = f"{SkipReason.FAILED.value} ({type(exc).__name__}: {str(exc)[:80]})"
+        result.reason = f"{SkipReason.FAILED.value} ({_describe(exc)})"
+        result.uid_origin = None
     return result
+
+
+def _write(f: BinaryIO, ds: Dataset) -> None:
+    try:
+        dcmwrite(f, ds, enforce_file_format=True)
+    except Exception as exc:  # a value that pydicom cannot encode: a damaged element
+        raise _SkipFile(SkipReason.DAMAGED, f"cannot be written: {_describe(exc)}") from None
+
+
+def _renamed(src: Path, tmp: Path, dst: Path, taken: Path, ds: Dataset, deid: Deidentifier) -> str:
+    """The output name for ``ds`` (written to ``tmp``) when ``taken`` already holds another
+    input's output of the same SOP Instance UID.
+
+    Same bytes: a true duplicate, skipped. Otherwise ``ds`` gets a SOP Instance UID keyed on its
+    de-identified UID and its input's bytes, ``tmp`` is written again, and its new name returned;
+    a name taken again by the same bytes is a duplicate too (the same input twice).
+    """
+    if _same_bytes(tmp, taken):
+        raise _SkipFile(SkipReason.DUPLICATE, "an output with the same UID and content exists")
+    uid = deid.pseudo.content_uid(f"{ds.SOPInstanceUID}\0{_content_digest(src)}")
+    ds.SOPInstanceUID = uid
+    ds.file_meta.MediaStorageSOPInstanceUID = UID(uid)
+    with open(tmp, "wb") as f:
+        _write(f, ds)
+    name = _output_name(ds, deid)
+    if (dst / name).exists() and _same_bytes(tmp, dst / name):
+        raise _SkipFile(SkipReason.DUPLICATE, "an output with the same UID and content exists")
+    _check_reads_back(tmp)
+    return name
+
+
+def _check_reads_back(path: Path) -> None:
+    """Parse every element of a written output: a second input under a known UID is often a
+    damaged copy of the first, and an element the engine kept raw would go out as it came."""
+    try:
+        dcmread(path).walk(lambda _ds, _elem: None)
+    except Exception as exc:
+        raise _SkipFile(SkipReason.DAMAGED, f"output unreadable: {_describe(exc)}") from None
 
 
 _WORKER: Deidentifier | None = None
@@ -1465,6 +1688,7 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def _work(args: tuple[str, str]) -> FileResult:
+    assert _WORKER is not None, "_init_worker runs first in every worker"
     return deidentify_file(Path(args[0]), Path(args[1]), _WORKER)
 
 
@@ -1473,16 +1697,16 @@ def _inside(a: Path, b: Path) -> bool:
 
 
 def deidentify_tree(
-    src,
-    dst,
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
     *,
-    key_file,
-    options=(),
+    key_file: str | os.PathLike[str],
+    options: Iterable[str | Option] = (),
     profile: str = "basic",
     jobs: int = 1,
-    linkage=None,
+    linkage: str | os.PathLike[str] | None = None,
     progress: bool = True,
-    err=None,
+    err: TextIO | None = None,
 ) -> BatchReport:
     """De-identify every file under ``src`` into ``dst`` (the ``hipaa-lab deid`` command).
 
@@ -1554,12 +1778,12 @@ def deidentify_tree(
     links = []
     bar = None
     if progress:
-        from tqdm import tqdm
+        from tqdm import tqdm  # type: ignore[import-untyped]
 
         bar = tqdm(total=len(files) + len(unread), unit="file", desc="deid", file=sys.stderr)
     tasks = [(str(p), str(dst)) for p in files]
     if jobs <= 1:
-        results = (deidentify_file(p, dst, deid) for p in files)
+        results: Iterator[FileResult] = (deidentify_file(p, dst, deid) for p in files)
     else:
         from concurrent.futures import ProcessPoolExecutor
 
@@ -1575,12 +1799,14 @@ def deidentify_tree(
         for res in itertools.chain(unread, results):
             if res.output:
                 report.processed += 1
+                report.uid_collisions += res.uid_origin is UIDOrigin.COLLISION
+                report.uids_missing += res.uid_origin is UIDOrigin.MISSING
                 links.append({"source": res.source, "output": res.output})
             else:
                 # the report counts the fixed code; the full reason may quote the input: console only
                 report.skipped[(res.code or SkipReason.FAILED).value] += 1
                 print(
-                    f"hipaa-lab deid: skipped {res.source}: {res.reason or res.code.value}",
+                    f"hipaa-lab deid: skipped {res.source}: {res.reason or (res.code or SkipReason.FAILED).value}",
                     file=err,
                 )
             if bar is not None:

@@ -72,10 +72,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
+    JPEG2000,
     UID,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
     RLELossless,
 )
 
@@ -245,6 +251,36 @@ def _ocr(gray: np.ndarray) -> list[_Word]:
 
 # --------------------------------------------------------------------------- pixels in and out
 
+#: Compressed transfer syntaxes written back in their own syntax after cleaning: pydicom has a
+#: lossless encoder for each (its own RLE, pyjpegls for JPEG-LS, openjpeg for JPEG 2000).
+LOSSLESS_REENCODE = frozenset({RLELossless, JPEGLSLossless, JPEG2000Lossless})
+#: Transfer syntaxes whose data has always lost information, with the Lossy Image Compression
+#: Method (PS3.3 C.7.6.1.1.5.1) to record when the header does not name one. JPEG 2000 (Lossless
+#: or Lossy) is lossy only when the header says so.
+_LOSSY_METHODS = {
+    JPEGBaseline8Bit: "ISO_10918_1",
+    JPEGExtended12Bit: "ISO_10918_1",
+    JPEGLSNearLossless: "ISO_14495_1",
+    JPEG2000: "ISO_15444_1",
+}
+
+
+class PixelDecodeError(ValueError):
+    """Pixel data that no installed decoder can read. The message names the transfer syntax and
+    the kind of failure, never a value from the data set."""
+
+    def __init__(self, syntax: str, kind: str) -> None:
+        self.syntax, self.kind = syntax, kind
+        super().__init__(f"no installed decoder could read it ({kind}) in {syntax}")
+
+
+def _syntax_name(ds: Dataset) -> str:
+    """The name of ``ds``'s transfer syntax, for a reason (a UID pydicom does not know: as is,
+    since a transfer syntax UID identifies a codec, not a patient)."""
+    meta = ds.get("file_meta")
+    ts = meta.get("TransferSyntaxUID") if meta is not None else None
+    return UID(ts).name if ts else "no transfer syntax"
+
 
 def _frames_of(ds: Dataset) -> int:
     try:
@@ -264,7 +300,8 @@ def _ensure_transfer_syntax(ds: Dataset) -> None:
     if "TransferSyntaxUID" in ds.file_meta:
         return
     implicit, little = ds.original_encoding
-    elem = ds["PixelData"] if "PixelData" in ds else None
+    # the element, not its value (which is what Dataset.get gives)
+    elem = ds["PixelData"] if "PixelData" in ds else None  # noqa: SIM401
     if implicit is None or (elem is not None and elem.is_undefined_length):
         return
     if little:
@@ -276,8 +313,20 @@ def _ensure_transfer_syntax(ds: Dataset) -> None:
 
 
 def _decode(ds: Dataset) -> np.ndarray:
-    """Stored values as (frames, rows, columns[, samples]); colour comes back as RGB."""
-    arr = ds.pixel_array
+    """Stored values as (frames, rows, columns[, samples]); colour comes back as RGB.
+
+    JPEG, JPEG-LS, JPEG 2000 and RLE are decoded by the pylibjpeg and pyjpegls plugins.
+
+    Raises
+    ------
+    PixelDecodeError
+        When no installed decoder can read the pixel data (the message names the transfer
+        syntax and the exception's type: pydicom's own messages may quote values).
+    """
+    try:
+        arr = ds.pixel_array
+    except Exception as exc:
+        raise PixelDecodeError(_syntax_name(ds), type(exc).__name__) from exc
     arr = arr.astype(arr.dtype.newbyteorder("="), copy=False)  # big-endian input decodes as ">u2"
     frames, rows, cols = _frames_of(ds), int(ds.Rows), int(ds.Columns)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
@@ -319,36 +368,89 @@ def _sample(n: int) -> list[int]:
 
 
 def _fill_value(arr: np.ndarray, fill: str) -> int | float:
-    if fill == "min":
-        return 0 if arr.ndim == 4 else arr.min()  # black for colour
-    if fill == "max":
-        return arr.max()
-    raise ValueError(f"fill must be 'min' or 'max', got {fill!r}")
+    """The value blanked boxes get: the lowest stored value (black for colour) or the highest."""
+    if fill not in ("min", "max"):
+        raise ValueError(f"fill must be 'min' or 'max', got {fill!r}")
+    if fill == "min" and arr.ndim == 4:
+        return 0  # black for colour
+    value = arr.min() if fill == "min" else arr.max()
+    return int(value) if arr.dtype.kind in "iub" else float(value)
+
+
+def _mark_lossy(ds: Dataset, syntax: UID) -> None:
+    """Record on ``ds`` that its pixels were once lossy compressed, when ``syntax`` says so.
+
+    Lossy Image Compression stays (or becomes) ``01`` once data has lost information, whatever
+    it is stored in afterwards (PS3.3 C.7.6.1.1.5); ratio and method already there are kept.
+    """
+    lossy = str(ds.get("LossyImageCompression", "") or "").strip() == "01"
+    if syntax in _LOSSY_METHODS and (lossy or syntax != JPEG2000):
+        ds.LossyImageCompression = "01"
+        if "LossyImageCompressionMethod" not in ds:
+            ds.LossyImageCompressionMethod = _LOSSY_METHODS[syntax]
 
 
 def _encode(ds: Dataset, arr: np.ndarray) -> None:
-    """Store ``arr`` as ``ds``'s pixel data: RLE Lossless if it was compressed, else Explicit VR LE."""
-    was_compressed = UID(
-        ds.file_meta.get("TransferSyntaxUID", ExplicitVRLittleEndian)
-    ).is_compressed
+    """Store ``arr`` as ``ds``'s pixel data, losslessly.
+
+    Input in RLE Lossless, JPEG-LS Lossless or JPEG 2000 Lossless is re-encoded in its own
+    syntax (:data:`LOSSLESS_REENCODE`); anything else, and data one of those encoders cannot
+    hold, is written as Explicit VR Little Endian. Nothing is ever compressed lossily. Colour
+    comes out of :func:`_decode` as RGB and is stored as RGB (Photometric Interpretation and
+    Planar Configuration updated); a lossy source keeps Lossy Image Compression ``01``.
+    """
+    syntax = UID(ds.file_meta.get("TransferSyntaxUID", ExplicitVRLittleEndian))
     colour = arr.ndim == 4
     photometric = "RGB" if colour else str(ds.PhotometricInterpretation)
     out = arr if "NumberOfFrames" in ds else arr[0]
     bits = int(ds.BitsStored)
-    if was_compressed:
-        try:
-            ds.PhotometricInterpretation = photometric
-            if colour:
-                ds.PlanarConfiguration = 0
-            ds.compress(RLELossless, out, generate_instance_uid=False)
-            return
-        except Exception:  # RLE cannot hold it (e.g. 1-bit data): decompress instead
-            pass
-    # native data in any byte order or deflated comes out as plain Explicit VR Little Endian
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.set_pixel_data(out, photometric, bits, generate_instance_uid=False)
-    if ds.original_encoding[1] is False:
+    big_endian = ds.original_encoding[1] is False
+    if syntax.is_compressed:
+        _mark_lossy(ds, syntax)
+    # native data in any byte order or deflated, and compressed data, start as Explicit VR LE
+    _set_native(ds, out, photometric, bits)
+    if big_endian:
         _now_little_endian(ds)
+    if syntax in LOSSLESS_REENCODE:
+        _compress_lossless(ds, syntax)
+
+
+def _set_native(ds: Dataset, arr: np.ndarray, photometric: str, bits: int) -> None:
+    """``arr`` as ``ds``'s native Explicit VR Little Endian pixel data, with the Image Pixel
+    attributes that describe it (pydicom's ``set_pixel_data``, which stops at 16 bits; 32-bit
+    data, as RT Dose and RLE test images hold, is written here the same way)."""
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    if arr.dtype.itemsize <= 2:
+        ds.set_pixel_data(arr, photometric, bits, generate_instance_uid=False)
+        return
+    colour = photometric == "RGB"
+    if colour:
+        ds.PlanarConfiguration = 0
+    ds.SamplesPerPixel = 3 if colour else 1
+    ds.PhotometricInterpretation = photometric
+    ds.BitsAllocated = arr.dtype.itemsize * 8
+    ds.BitsStored = min(bits, ds.BitsAllocated)
+    ds.HighBit = ds.BitsStored - 1
+    ds.PixelRepresentation = int(arr.dtype.kind == "i")
+    ds.PixelData = np.ascontiguousarray(arr, arr.dtype.newbyteorder("<")).tobytes()
+    ds["PixelData"].VR = "OW"
+    ds["PixelData"].is_undefined_length = False
+
+
+def _compress_lossless(ds: Dataset, syntax: UID) -> bool:
+    """Compress ``ds``'s native pixel data in the lossless ``syntax``; whether it could. When the
+    encoder cannot hold the data (RLE and 32-bit data, 1-bit data...) it stays native.
+
+    JPEG 2000 colour is written without the multiple-component transform, so it stays RGB.
+    """
+    try:
+        if syntax == JPEG2000Lossless:
+            ds.compress(syntax, generate_instance_uid=False, use_mct=False)
+        else:
+            ds.compress(syntax, generate_instance_uid=False)
+    except Exception:  # pydicom's encoders raise ValueError, RuntimeError and their own
+        return False
+    return True
 
 
 def _now_little_endian(ds: Dataset) -> None:

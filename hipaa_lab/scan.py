@@ -1152,8 +1152,11 @@ def _read(path: Path, *, stop_before_pixels: bool = False) -> Dataset | None:
         pass
     with open(path, "rb") as f:
         head = f.read(8)
-    # no preamble: a raw dataset as old archives hold, starting with group 0008 (or 0002)
-    if len(head) == 8 and head[:2] in (b"\x08\x00", b"\x02\x00") and head[3] == 0:
+    # no preamble: a raw dataset as old archives hold, starting with group 0008 (or 0002), in
+    # little or big endian (the de-identifier reads both: ExplVR_BigEndNoMeta.dcm)
+    little = head[:2] in (b"\x08\x00", b"\x02\x00") and head[3:4] == b"\0"
+    big = head[:2] in (b"\x00\x08", b"\x00\x02") and head[2:3] == b"\0"
+    if len(head) == 8 and (little or big):
         try:
             return dcmread(
                 path, force=True, stop_before_pixels=stop_before_pixels, defer_size="2 MB"

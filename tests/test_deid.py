@@ -350,7 +350,7 @@ def tree(tmp_path_factory):
 
 
 def test_generated_tree_graded_against_the_answer_key(tree, fake_pixels, tmp_path):
-    root, src, key = tree
+    _, src, key = tree
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in src.rglob("*") if p.is_file()}
     dst = tmp_path / "out"
     report = deidentify_tree(
@@ -419,7 +419,7 @@ def test_generated_tree_graded_against_the_answer_key(tree, fake_pixels, tmp_pat
 
 
 def test_same_key_same_outputs_across_batches(tree, fake_pixels, tmp_path):
-    root, src, _ = tree
+    _, src, _ = tree
     files = sorted(p for p in src.rglob("*") if p.is_file())
     a, b = tmp_path / "half1", tmp_path / "half2"
     for i, f in enumerate(files):
@@ -681,3 +681,126 @@ def test_a_duplicate_keeps_the_first_output_and_its_provenance(tmp_path):
     assert report.processed == 1 and report.skipped == {"duplicate SOP Instance UID": 1}
     (log,) = (tmp_path / "o" / "provenance").rglob("*.jsonl")
     assert "StudyDescription" in log.read_text()  # the first input's changes, not the duplicate's
+
+
+# --------------------------------------------------------------------------- batch: UIDs and reasons
+
+
+def _ct(**changes) -> pydicom.Dataset:
+    ds = pydicom.dcmread(pydicom.data.get_testdata_file("CT_small.dcm"))
+    for keyword, value in changes.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+def _batch(src: Path, dst: Path, key: Path, jobs: int = 1) -> tuple[deid.BatchReport, str]:
+    errors = __import__("io").StringIO()
+    report = deidentify_tree(src, dst, key_file=key, progress=False, err=errors, jobs=jobs)
+    return report, errors.getvalue()
+
+
+def _outputs(dst: Path) -> list[str]:
+    return sorted(str(p.relative_to(dst)) for p in dst.rglob("*.dcm"))
+
+
+def test_one_uid_different_content_both_de_identified_same_names_each_run(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    _ct().save_as(src / "a.dcm")
+    other = _ct()  # same SOP Instance UID, other pixels (as a 2-frame or 16-bit variant has)
+    arr = other.pixel_array.copy()
+    arr[:8, :8] = 0
+    other.PixelData = arr.tobytes()
+    other.save_as(src / "b.dcm")
+    report, errors = _batch(src, tmp_path / "o1", tmp_path / "k")
+    assert report.processed == 2 and not report.skipped, errors
+    assert report.uid_collisions == 1 and report.to_json()["uid_collisions"] == 1
+    uids = {pydicom.dcmread(tmp_path / "o1" / n).SOPInstanceUID for n in _outputs(tmp_path / "o1")}
+    assert len(uids) == 2
+    again, _ = _batch(src, tmp_path / "o2", tmp_path / "k")
+    assert again.uid_collisions == 1
+    assert _outputs(tmp_path / "o1") == _outputs(tmp_path / "o2")  # keyed on content: stable
+
+
+def test_a_true_duplicate_is_skipped_and_named(tmp_path):
+    """A copy, or a copy that differs only in what de-identification removes: the output would
+    be the same bytes as one already written."""
+    src = tmp_path / "src"
+    src.mkdir()
+    _ct().save_as(src / "a.dcm")
+    (src / "copy.dcm").write_bytes((src / "a.dcm").read_bytes())
+    _ct(OtherPatientNames="Other^Name").save_as(src / "other-name.dcm")
+    report, errors = _batch(src, tmp_path / "o", tmp_path / "k")
+    assert report.processed == 1 and report.uid_collisions == 0, errors
+    assert report.skipped[deid.SkipReason.DUPLICATE] == 2
+    assert "copy.dcm: duplicate SOP Instance UID" in errors
+    assert "other-name.dcm: duplicate SOP Instance UID" in errors
+
+
+def test_a_data_set_without_sop_instance_uid_gets_a_keyed_uid_from_its_content(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    ds = _ct()
+    del ds.SOPInstanceUID
+    ds.file_meta = FileMetaDataset()  # no file meta either: an old archive's file
+    ds.preamble = None
+    ds.save_as(src / "old.dcm", implicit_vr=True, little_endian=True, enforce_file_format=False)
+    other = _ct(SeriesDescription="other")
+    del other.SOPInstanceUID
+    other.save_as(src / "other.dcm")
+    names = []
+    for run in ("o1", "o2"):
+        report, errors = _batch(src, tmp_path / run, tmp_path / "k")
+        assert report.processed == 2 and report.uids_missing == 2, errors
+        names.append(_outputs(tmp_path / run))
+    assert names[0] == names[1] and len(set(names[0])) == 2
+    out = pydicom.dcmread(tmp_path / "o1" / names[0][0])
+    assert out.SOPInstanceUID.startswith("2.25.")
+    assert out.file_meta.MediaStorageSOPInstanceUID == out.SOPInstanceUID
+    _, _ = _batch(src, tmp_path / "o3", tmp_path / "k2")
+    assert _outputs(tmp_path / "o3") != names[0]  # another key, other UIDs
+
+
+def test_an_unknown_vr_element_with_a_known_tag_is_handled_by_its_dictionary_vr(tmp_path):
+    """PS3.5 6.2.2: UN with a known tag is read by its dictionary VR (pydicom's
+    ``config.replace_un_with_known_vr``), so PatientName written as UN is still a name."""
+    src = tmp_path / "src"
+    src.mkdir()
+    ds = _ct()
+    ds["PatientName"].VR = "UN"
+    ds["PatientName"].value = b"CTPATIENT^UNKNOWNVR "
+    ds.save_as(src / "un.dcm")
+    assert pydicom.config.replace_un_with_known_vr
+    report, errors = _batch(src, tmp_path / "o", tmp_path / "k")
+    assert report.processed == 1, errors
+    out = pydicom.dcmread(tmp_path / "o" / _outputs(tmp_path / "o")[0])
+    assert b"UNKNOWNVR" not in (tmp_path / "o" / _outputs(tmp_path / "o")[0]).read_bytes()
+    assert "PatientName" not in out or out["PatientName"].VR == "PN"
+
+
+def test_reasons_name_the_kind_of_problem_never_a_value(tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    src.mkdir()
+    _ct().save_as(src / "a.dcm")
+
+    def fails(self, ds, **kwargs):
+        raise ValueError("With tag (0010,0010) got exception: bad value 'CTPATIENT^SECRET'")
+
+    monkeypatch.setattr(Deidentifier, "deidentify", fails)
+    report, errors = _batch(src, tmp_path / "o", tmp_path / "k")
+    assert report.skipped[deid.SkipReason.FAILED] == 1
+    assert "SECRET" not in errors
+    assert "ValueError in PatientName (0010,0010)" in errors
+
+
+def test_pixel_data_no_plugin_can_decode_is_quarantined_with_its_transfer_syntax(tmp_path):
+    from pydicom.encaps import encapsulate
+
+    src = tmp_path / "src"
+    src.mkdir()
+    ds = pydicom.dcmread(pydicom.data.get_testdata_file("SC_rgb_jpeg_dcmtk.dcm"))
+    ds.PixelData = encapsulate([b"\xff\xd8\xff\xdb" + bytes(200)])  # a JPEG with no image in it
+    ds.save_as(src / "broken-jpeg.dcm")
+    report, errors = _batch(src, tmp_path / "o", tmp_path / "k")
+    assert report.skipped[deid.SkipReason.UNDECODABLE] == 1, errors
+    assert "broken-jpeg.dcm: pixel data cannot be decoded (JPEG Baseline (Process 1)" in errors

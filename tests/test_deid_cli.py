@@ -49,7 +49,10 @@ def test_run_key_mode_src_unchanged_and_same_names_across_runs(src, tmp_path):
     assert _sums(src) == before
     r2 = _run(src, tmp_path / "b", "--key-file", key, "--jobs", "2")
     assert r2.returncode == 0, r2.stderr
-    names = lambda d: sorted(str(p.relative_to(d)) for p in d.rglob("*.dcm"))
+
+    def names(d: Path) -> list[str]:
+        return sorted(str(p.relative_to(d)) for p in d.rglob("*.dcm"))
+
     assert names(tmp_path / "a") == names(tmp_path / "b") and len(names(tmp_path / "a")) == len(
         before
     )

@@ -9,6 +9,7 @@ use small trees of their own. What `test_deid.py` (engine, in process, OCR faked
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -385,14 +386,14 @@ def test_dciodvfy_errors_no_more_than_the_inputs(batch):
         counts = list(pool.map(lambda pair: (_errors(pair[0]), _errors(pair[1])), pairs))
     worse = [
         (s.relative_to(batch.src).as_posix(), a, b)
-        for (s, _), (a, b) in zip(pairs, counts)
+        for (s, _), (a, b) in zip(pairs, counts, strict=True)
         if len(b) > len(a)
     ]
     assert not worse
 
 
 def test_marked_as_de_identified(batch, outputs):
-    for s, (source, out) in outputs.items():
+    for s, (_, out) in outputs.items():
         assert out.PatientIdentityRemoved == "YES"
         assert "113100" in _codes(out) and _codes(out) <= {"113100", "113101"}  # no options given
         assert out.LongitudinalTemporalInformationModified == "REMOVED"
@@ -499,10 +500,8 @@ def test_workers_die_with_a_killed_runner(tmp_path):
         assert not [w for w in workers if Path(f"/proc/{w}").exists()]
     finally:
         for w in workers:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(w, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 # ====================================================================== options
