@@ -217,6 +217,8 @@ _SINGLE_VALUED = frozenset({"ST", "LT", "UT", "UR"})
 # values of SR content items
 _ITEM_VALUES = {0x0040A160, 0x0040A123, 0x0040A121, 0x0040A122, 0x0040A120, 0x0040A124}
 _CONTENT_SEQUENCE = 0x0040A730
+_CREATOR = object()  # a private creator: :meth:`Deidentifier._clean` decides it after its block
+_AMBIGUOUS = object()  # a VR such as "US or SS": the data set decides it, element by element
 
 #: Words a cleaned descriptor may keep: procedure, anatomy and technique, never a name or number.
 SAFE_WORDS = frozenset(
@@ -618,6 +620,9 @@ class Deidentifier:
         self.pseudo = Pseudonymizer(key)
         self._uid_cache: dict[str, str] = {}
         self._decided: dict[tuple[int, str], tuple[str, str]] = {}
+        # per (tag, VR as read): what _collect and _clean do with an element
+        self._collect_plans: dict[tuple[int, str | None], str] = {}
+        self._clean_plans: dict[tuple[int, str | None], tuple[str, str, str] | object] = {}
         effective = set(self.options)
         if self.profile is Profile.SAFE_HARBOR:
             effective.add(Option.RETAIN_PATIENT_CHARACTERISTICS)
@@ -724,25 +729,29 @@ class Deidentifier:
         encoding: str | None = "latin-1",
     ) -> None:
         encoding = _encoding(ds, encoding)
-        for tag, raw in list(ds.items()):
-            tag = int(tag)  # a plain int: BaseTag compares in Python on every dict lookup
-            vr = raw.VR or (dictionary_VR(tag) if tag in DicomDictionary else "UN")
-            action = self.actions.get(tag, "X" if tag >> 16 & 1 else "K")
+        plans = self._collect_plans
+        for key, raw in list(ds._dict.items()):
+            tag = int(key)  # a plain int: BaseTag compares in Python on every dict lookup
+            vr = plans.get((tag, raw.VR))
+            if vr is None:
+                if len(plans) > 100_000:
+                    plans.clear()
+                vr = plans[(tag, raw.VR)] = self._collect_plan(tag, raw.VR)
+            if not vr:
+                continue
             if vr == "SQ":
                 if depth < 32:
                     try:
-                        for item in ds[tag].value or ():
+                        for item in ds[key].value or ():
                             self._collect(item, identities, tokens, depth + 1, encoding)
-                    except Exception:
+                    except Exception:  # noqa: S110  an unreadable sequence: _clean removes it
                         pass
-                continue
-            if (action == "K" and vr != "PN") or vr not in _COLLECTED_VRS:
                 continue
             value = _raw_strings(raw, vr, encoding)
             if value is None:
                 try:
-                    value = ds[tag].value
-                except Exception:
+                    value = ds[key].value
+                except Exception:  # noqa: S112  an unreadable value: _clean removes it
                     continue
             for v in (
                 value
@@ -769,6 +778,17 @@ class Deidentifier:
                         t.lower() for t in _TOKEN.findall(text) if len(t) >= 3 and _DIGIT.search(t)
                     }
 
+    def _collect_plan(self, tag: int, raw_vr: str | None) -> str:
+        """What :meth:`_collect` does with an element (decided once per tag and VR as read):
+        ``"SQ"`` (walk its items), its VR (collect its values), or ``""`` (nothing to collect)."""
+        vr = raw_vr or (dictionary_VR(tag) if tag in DicomDictionary else "UN")
+        if vr == "SQ":
+            return vr
+        action = self.actions.get(tag, "X" if tag >> 16 & 1 else "K")
+        if (action == "K" and vr != "PN") or vr not in _COLLECTED_VRS:
+            return ""
+        return vr
+
     def deidentify(self, ds: Dataset, *, pixel_cleaned: bool = False) -> list[Change]:
         """Clean ``ds`` in place (header only; see :func:`deidentify_file` for pixels); return the changes."""
         ctx = self._context(ds)
@@ -789,6 +809,16 @@ class Deidentifier:
             if ctx.sop_class.startswith(prefix) and tag in types:
                 return types[tag]
         return ATTRIBUTE_TYPES.get(tag)
+
+    def _clean_plan(self, tag: int, raw_vr: str | None) -> tuple[str, str, str] | object:
+        """What :meth:`_clean` does with an element outside the item-value rules, decided once
+        per tag and VR as read: (VR, action, rule), or :data:`_CREATOR` or :data:`_AMBIGUOUS`."""
+        if tag >> 16 & 1 and 0x10 <= (tag & 0xFFFF) <= 0xFF:
+            return _CREATOR
+        vr = raw_vr or (dictionary_VR(tag) if tag in DicomDictionary else "UN")
+        if vr in ("US or SS", "OB or OW", "US or OW", "US or SS or OW"):
+            return _AMBIGUOUS
+        return (vr, *self._decide(tag, vr))
 
     def _decide(self, tag: int, vr: str) -> tuple[str, str]:
         """(action, rule) for one element outside the item-value rules (decided once per tag and VR)."""
@@ -845,20 +875,25 @@ class Deidentifier:
         kept_creators: set[int] = set()
         outer = ctx.encoding
         ctx.encoding = _encoding(ds, outer)
-        for key, raw in list(ds.items()):
+        plans = self._clean_plans
+        for key, raw in list(ds._dict.items()):
             # a plain int for this module's tables (BaseTag compares in Python on every dict
             # lookup) and the data set's own key for the data set (found by identity)
             tag = int(key)
-            vr = raw.VR or (dictionary_VR(tag) if tag in DicomDictionary else "UN")
-            if vr in ("US or SS", "OB or OW", "US or OW", "US or SS or OW"):
-                vr = ds[key].VR
-            group = tag >> 16
-            if group & 1 and 0x10 <= (tag & 0xFFFF) <= 0xFF:
+            plan = plans.get((tag, raw.VR))
+            if plan is None:
+                if len(plans) > 100_000:
+                    plans.clear()
+                plan = plans[(tag, raw.VR)] = self._clean_plan(tag, raw.VR)
+            if plan is _CREATOR:
                 continue  # private creators: decided after their blocks
+            if plan is _AMBIGUOUS:  # "US or SS"...: pydicom resolves it from the data set
+                vr = ds[key].VR
+                action, rule = self._decide(tag, vr)
+            else:
+                vr, action, rule = plan
             if item_action is not None and tag in _ITEM_VALUES:
                 action, rule = item_action, "E.3.4-1 content item"
-            else:
-                action, rule = self._decide(tag, vr)
             if action == "K" and vr != "SQ":
                 if vr in _MAX_LEN and not _plausible(raw.value, vr):
                     del ds[key]  # damaged length: the value swallowed other elements
