@@ -48,7 +48,8 @@ from pydicom import dcmread
 from pydicom.datadict import DicomDictionary, dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.charset import default_encoding
-from pydicom.filebase import DicomIO
+from pydicom.dataelem import RawDataElement
+from pydicom.filebase import DicomBytesIO, DicomIO
 from pydicom.filewriter import dcmwrite, write_data_element, write_dataset, write_file_meta_info
 from pydicom.tag import tag_in_exception
 from pydicom.sequence import Sequence
@@ -623,6 +624,7 @@ class Deidentifier:
         # per (tag, VR as read): what _collect and _clean do with an element
         self._collect_plans: dict[tuple[int, str | None], str] = {}
         self._clean_plans: dict[tuple[int, str | None], tuple[str, str, str] | object] = {}
+        self._marks: dict[tuple[bool, bool], tuple[RawDataElement, ...]] = {}
         effective = set(self.options)
         if self.profile is Profile.SAFE_HARBOR:
             effective.add(Option.RETAIN_PATIENT_CHARACTERISTICS)
@@ -666,6 +668,37 @@ class Deidentifier:
         return values + sorted(o.code[1][:64] for o in self.options)
 
     def _mark(self, ds: Dataset, pixel_cleaned: bool) -> None:
+        """The de-identification attributes; in a data set read from a little-endian file, as raw
+        elements encoded once per encoding (written as they are, read back when asked for)."""
+        implicit, little = ds.original_encoding
+        if implicit is None or not little:
+            self._mark_elements(ds, pixel_cleaned)
+            return
+        key = (implicit, pixel_cleaned)
+        marks = self._marks.get(key)
+        if marks is None:
+            marks = self._marks[key] = self._encode_marks(implicit, pixel_cleaned)
+        for raw in marks:
+            ds[raw.tag] = raw
+
+    def _encode_marks(self, implicit: bool, pixel_cleaned: bool) -> tuple[RawDataElement, ...]:
+        scratch = Dataset()
+        self._mark_elements(scratch, pixel_cleaned)
+        marks = []
+        for tag in sorted(scratch.keys()):
+            elem = scratch[tag]
+            fp = DicomBytesIO()
+            fp.is_implicit_VR, fp.is_little_endian = implicit, True
+            write_data_element(fp, elem, [default_encoding])
+            data = fp.getvalue()
+            head = 8 if implicit or elem.VR not in EXPLICIT_VR_LENGTH_32 else 12
+            value = data[head:]
+            marks.append(
+                RawDataElement(tag, elem.VR, len(value), value, 0, implicit, True)  # type: ignore[arg-type]
+            )
+        return tuple(marks)
+
+    def _mark_elements(self, ds: Dataset, pixel_cleaned: bool) -> None:
         codes = [BASIC_CODE] + sorted(
             o.code for o in self.options if o is not Option.CLEAN_PIXEL_DATA
         )
