@@ -45,14 +45,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pydicom import dcmread
-from pydicom.datadict import DicomDictionary, dictionary_VR, keyword_for_tag
-from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.charset import default_encoding
+from pydicom.datadict import DicomDictionary, dictionary_VR, keyword_for_tag
 from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO, DicomIO
 from pydicom.filewriter import dcmwrite, write_data_element, write_dataset, write_file_meta_info
-from pydicom.tag import tag_in_exception
 from pydicom.sequence import Sequence
+from pydicom.tag import tag_in_exception
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
@@ -699,9 +699,10 @@ class Deidentifier:
         return tuple(marks)
 
     def _mark_elements(self, ds: Dataset, pixel_cleaned: bool) -> None:
-        codes = [BASIC_CODE] + sorted(
-            o.code for o in self.options if o is not Option.CLEAN_PIXEL_DATA
-        )
+        codes = [
+            BASIC_CODE,
+            *sorted(o.code for o in self.options if o is not Option.CLEAN_PIXEL_DATA),
+        ]
         if pixel_cleaned:
             codes.append(Option.CLEAN_PIXEL_DATA.code)
         items = []
