@@ -40,14 +40,19 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 from pydicom import dcmread
 from pydicom.charset import default_encoding
-from pydicom.datadict import DicomDictionary, dictionary_VR, keyword_for_tag
-from pydicom.dataelem import RawDataElement
+from pydicom.datadict import (  # type: ignore[attr-defined]  # DicomDictionary: not in __all__
+    DicomDictionary,
+    dictionary_VR,
+    keyword_for_tag,
+)
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO, DicomIO
 from pydicom.filewriter import dcmwrite, write_data_element, write_dataset, write_file_meta_info
@@ -479,7 +484,7 @@ class Change:
     action: str
     rule: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, str]:
         return {"path": self.path, "action": self.action, "rule": self.rule}
 
 
@@ -553,7 +558,9 @@ def _date_formats(value: str) -> frozenset[str]:
 
 
 def clean_text(
-    text: str, identities: set[str] = frozenset(), tokens: set[str] = frozenset()
+    text: str,
+    identities: set[str] | frozenset[str] = frozenset(),
+    tokens: set[str] | frozenset[str] = frozenset(),
 ) -> str:
     """Free text with dates, numbers, contacts and the patient's own identifiers taken out.
 
@@ -572,7 +579,7 @@ def clean_text(
     return _TOKEN.sub(lambda m: "***" if m.group(0).lower() in tokens else m.group(0), out)
 
 
-def clean_descriptor(text: str, tokens: set[str] = frozenset()) -> str:
+def clean_descriptor(text: str, tokens: set[str] | frozenset[str] = frozenset()) -> str:
     """A descriptor reduced to words of :data:`SAFE_WORDS` that are not the patient's.
 
     Examples
@@ -602,7 +609,12 @@ class Deidentifier:
         For an unknown option or profile, or options that contradict each other or the profile.
     """
 
-    def __init__(self, key: bytes, options=(), profile: str | Profile = Profile.BASIC) -> None:
+    def __init__(
+        self,
+        key: bytes,
+        options: Iterable[Option | str] = (),
+        profile: str | Profile = Profile.BASIC,
+    ) -> None:
         self.options = annex_e._parse_options(options)
         try:
             self.profile = Profile(profile)
@@ -693,9 +705,7 @@ class Deidentifier:
             data = fp.getvalue()
             head = 8 if implicit or elem.VR not in EXPLICIT_VR_LENGTH_32 else 12
             value = data[head:]
-            marks.append(
-                RawDataElement(tag, elem.VR, len(value), value, 0, implicit, True)  # type: ignore[arg-type]
-            )
+            marks.append(RawDataElement(tag, elem.VR, len(value), value, 0, implicit, True))
         return tuple(marks)
 
     def _mark_elements(self, ds: Dataset, pixel_cleaned: bool) -> None:
@@ -728,10 +738,10 @@ class Deidentifier:
         encoding = _encoding(ds, "latin-1")
 
         def text(tag: int) -> str:  # str(ds.get(tag) or ""), from the raw bytes when they are plain
-            raw = ds.get_item(tag)
+            raw = cast("DataElement | RawDataElement | None", ds.get_item(tag))  # pydicom: as read
             if raw is None:
                 return ""
-            values = None
+            values: list[str] | None = None
             if raw.is_raw and isinstance(raw.value, bytes) and not raw.value[:1].isspace():
                 vr = raw.VR or (dictionary_VR(tag) if tag in DicomDictionary else "UN")
                 values = _raw_strings(raw, vr, encoding) if vr != "UN" else None
@@ -906,7 +916,7 @@ class Deidentifier:
         self, ds: Dataset, prefix: str, ctx: _Ctx, depth: int, item_action: str | None
     ) -> None:
         drop_groups: set[int] = set()
-        kept_creators: set[int] = set()
+        kept_creators: set[tuple[int, int]] = set()
         outer = ctx.encoding
         ctx.encoding = _encoding(ds, outer)
         plans = self._clean_plans
@@ -925,7 +935,7 @@ class Deidentifier:
                 vr = ds[key].VR
                 action, rule = self._decide(tag, vr)
             else:
-                vr, action, rule = plan
+                vr, action, rule = cast("tuple[str, str, str]", plan)
             if item_action is not None and tag in _ITEM_VALUES:
                 action, rule = item_action, "E.3.4-1 content item"
             if action == "K" and vr != "SQ":
@@ -962,7 +972,17 @@ class Deidentifier:
         ctx.encoding = outer
 
     def _apply(
-        self, ds, tag, vr, action, rule, path, ctx, depth, drop_groups, kept_creators
+        self,
+        ds: Dataset,
+        tag: int,
+        vr: str,
+        action: str,
+        rule: str,
+        path: str,
+        ctx: _Ctx,
+        depth: int,
+        drop_groups: set[int],
+        kept_creators: set[tuple[int, int]],
     ) -> None:
         if action == "P":  # Retain Safe Private
             creator = ds.get((tag >> 16 << 16) | ((tag & 0xFFFF) >> 8))
@@ -1036,7 +1056,16 @@ class Deidentifier:
                 return
         ctx.log(path, action, rule)
 
-    def _apply_raw(self, ds, raw, vr, action, rule, path, ctx) -> bool:
+    def _apply_raw(
+        self,
+        ds: Dataset,
+        raw: Any,  # a RawDataElement; pydicom's get_item types it DataElement | RawDataElement
+        vr: str,
+        action: str,
+        rule: str,
+        path: str,
+        ctx: _Ctx,
+    ) -> bool:
         """The common actions on an element's raw bytes, so that a value that stays is never decoded
         and encoded again; ``False`` when pydicom must convert the element first."""
         values = _raw_strings(raw, vr, ctx.encoding)
@@ -1063,9 +1092,9 @@ class Deidentifier:
                 and rule.startswith("VR rule")
             ):
                 return True
-            new = [self._uid_one(v) for v in values]
-            if new != values:
-                ds[raw.tag] = _raw_with(raw, vr, new, ctx.encoding)
+            uids = [self._uid_one(v) for v in values]
+            if uids != values:
+                ds[raw.tag] = _raw_with(raw, vr, uids, ctx.encoding)
                 ctx.log(path, "U", rule)
             return True
         if action == "Z":
@@ -1100,7 +1129,7 @@ class Deidentifier:
             self._uid_cache[v] = new
         return new
 
-    def _sequence(self, elem, tag, path, ctx, depth) -> None:
+    def _sequence(self, elem: DataElement, tag: int, path: str, ctx: _Ctx, depth: int) -> None:
         if depth >= 64:
             raise ValueError("sequences nested deeper than 64")
         kept = []
@@ -1126,7 +1155,7 @@ class Deidentifier:
         if len(kept) != len(elem.value or ()):
             elem.value = kept
 
-    def _uid(self, elem, path, ctx, rule) -> None:
+    def _uid(self, elem: DataElement, path: str, ctx: _Ctx, rule: str) -> None:
         if (
             Option.RETAIN_UIDS in self.options
             and self.profile is Profile.BASIC
@@ -1134,7 +1163,7 @@ class Deidentifier:
         ):
             return
 
-        def one(v):
+        def one(v: object) -> str:
             v = str(v).strip("\0 ")
             if not v or (UID(v).is_valid and UID(v).name != v):  # registered: a SOP class, a syntax
                 return v
@@ -1145,10 +1174,10 @@ class Deidentifier:
         if elem.value != old:
             ctx.log(path, "U", rule)
 
-    def _clean_value(self, elem, vr, ctx, rule) -> None:
+    def _clean_value(self, elem: DataElement, vr: str, ctx: _Ctx, rule: str) -> None:
         if vr in ("DA", "DT"):
 
-            def shift(v):
+            def shift(v: object) -> str:
                 v = str(v)
                 new = Pseudonymizer.shift_date(v[:8], ctx.shift)
                 return "" if new is None else new + v[8:]
@@ -1163,12 +1192,12 @@ class Deidentifier:
         else:
             elem.value = _DUMMY.get(vr, elem.empty_value)
 
-    def _year(self, elem, vr, ctx) -> None:
+    def _year(self, elem: DataElement, vr: str, ctx: _Ctx) -> None:
         if elem.tag == 0x00100030 and ctx.birth_over_89:
             elem.value = elem.empty_value
             return
 
-        def year(v):
+        def year(v: object) -> str:
             v = str(v).strip()
             if len(v) < 4 or not v[:4].isdigit():
                 return ""
@@ -1176,7 +1205,7 @@ class Deidentifier:
 
         elem.value = _map_text(elem.value, year)
 
-    def _zip(self, elem) -> None:
+    def _zip(self, elem: DataElement) -> None:
         zips = re.findall(r"\b(\d{5})(?:-\d{4})?\b", str(elem.value or ""))
         z3 = zips[-1][:3] if zips else ""
         elem.value = ("000" if z3 in RESTRICTED_ZIP3 else z3) if z3 else elem.empty_value
@@ -1201,7 +1230,7 @@ _MAX_LEN = {
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
 
 
-def _plausible(value, vr: str) -> bool:
+def _plausible(value: Any, vr: str) -> bool:  # Any: a pydicom element value
     """Whether a kept string value fits its VR: no control characters, no value over its maximum."""
     if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
         value = "\\".join(str(v) for v in value)
@@ -1220,10 +1249,10 @@ def _encoding(ds: Dataset, parent: str | None) -> str | None:
     Values in those character sets can be read straight from the raw bytes, as pydicom would
     decode them; for any other (ISO 2022 code extensions, ...) pydicom decodes the element.
     """
-    raw = ds.get_item(0x00080005)
+    raw = cast("DataElement | RawDataElement | None", ds.get_item(0x00080005))  # as read
     if raw is None:
         return parent
-    value = raw.value
+    value: Any = raw.value
     if isinstance(value, bytes):
         value = value.decode("latin-1").split("\\")
     names = [str(v).strip(" \0") for v in ([value] if isinstance(value, str) else value or [""])]
@@ -1237,7 +1266,7 @@ def _encoding(ds: Dataset, parent: str | None) -> str | None:
     }.get(names[0])
 
 
-def _raw_strings(raw, vr: str, encoding: str | None) -> list[str] | None:
+def _raw_strings(raw: Any, vr: str, encoding: str | None) -> list[str] | None:
     """The values of a raw (not yet converted) string element, or ``None`` when pydicom must decode it."""
     if not raw.is_raw or encoding is None or raw.is_buffered:
         return None
@@ -1250,15 +1279,18 @@ def _raw_strings(raw, vr: str, encoding: str | None) -> list[str] | None:
     )
 
 
-def _raw_with(raw, vr: str, values: list[str], encoding: str):
+def _raw_with(
+    raw: RawDataElement, vr: str, values: list[str], encoding: str | None
+) -> RawDataElement:
     """``raw`` with new string values, encoded and padded to even length as DICOM wants."""
+    assert encoding is not None  # _raw_strings gave the values, so the encoding is known
     data = "\\".join(values).encode(encoding)
     if len(data) % 2:
         data += b"\0" if vr == "UI" else b" "
     return raw._replace(value=data, length=len(data))
 
 
-def _map_text(value, fn):
+def _map_text(value: Any, fn: Callable[[str], str]) -> Any:  # Any: pydicom's element values
     if value is None or value == "":
         return value
     if isinstance(value, (str, bytes, int, float)) and not isinstance(value, bytes):
@@ -1310,9 +1342,13 @@ def write_dicom(f: BinaryIO, ds: Dataset) -> None:
         group, element = tag >> 16, tag & 0xFFFF
         if element == 0 and group > 6:
             continue  # retired group lengths are not written
-        elem = ds.get_item(tag)
+        elem = cast("DataElement | RawDataElement", ds.get_item(tag))  # raw while unchanged
         value = elem.value
-        if elem.is_raw and isinstance(value, bytes) and elem.length != 0xFFFFFFFF:
+        if (
+            isinstance(elem, RawDataElement)
+            and isinstance(value, bytes)
+            and elem.length != 0xFFFFFFFF
+        ):
             vr = elem.VR
             n = len(value)
             if implicit:
