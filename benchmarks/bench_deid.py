@@ -43,8 +43,11 @@ import time
 from pathlib import Path
 
 from pydicom import dcmread
+from pydicom.dataset import FileMetaDataset
 
-from hipaa_lab.deid import deidentify_tree
+from hipaa_lab import deid as hl_deid
+from hipaa_lab.deid import Deidentifier, deidentify_tree
+from hipaa_lab.pseudonyms import load_key
 from hipaa_lab.studies import PHILevel, make_study, write_tree
 
 HERE = Path(__file__).resolve().parent
@@ -237,6 +240,102 @@ def timed(name: str, fn, src: Path, flat: Path, expected: int, work: Path, repea
     }
 
 
+# ------------------------------------------------------------------------------ where time goes
+#: The steps of :func:`hipaa_lab.deid.deidentify_file`, in its order, as :func:`steps` times them.
+HIPAA_STEPS = (
+    "read and checks",
+    "pixel-cleaning decision",
+    "engine rules",
+    "file meta and name",
+    "provenance record",
+    "encode",
+    "temp file, write, link",
+)
+RAW_STEPS = ("read", "encode", "create and write")
+
+
+def steps(src: Path, work: Path, n: int, passes: int = 3) -> tuple[dict, dict]:
+    """Milliseconds per file of each step, hipaa-lab's and the raw loop's, on the first ``n``
+    files of ``src`` (best of ``passes``, each step on its own).
+
+    hipaa-lab's steps are those of :func:`hipaa_lab.deid.deidentify_file`, called one by one
+    from its own helpers (the pixel cleaner is never needed on this corpus); both sides encode
+    into memory first, so that "encode" and the file system's share are told apart.
+    """
+    files = sorted(p for p in src.rglob("*") if p.is_file())[:n]
+    deid = Deidentifier(load_key(work / "steps.key"))
+    best: dict[str, float] = {}
+    best_raw: dict[str, float] = {}
+    for _ in range(passes):
+        took = dict.fromkeys(HIPAA_STEPS, 0.0)
+        raw = dict.fromkeys(RAW_STEPS, 0.0)
+        with tempfile.TemporaryDirectory(dir=work) as tmp:
+            out = Path(tmp)
+            for p in files:
+                t0 = time.perf_counter()
+                ds = hl_deid._read(p)
+                syntax = ds.file_meta.TransferSyntaxUID
+                t1 = time.perf_counter()
+                if hl_deid.needs_pixel_cleaning(ds, deid.options):
+                    raise RuntimeError(f"{p} needs pixel cleaning: not a file for this timing")
+                t2 = time.perf_counter()
+                changes = deid.deidentify(ds)
+                t3 = time.perf_counter()
+                meta = FileMetaDataset()
+                meta.MediaStorageSOPClassUID = ds.SOPClassUID
+                meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+                meta.TransferSyntaxUID = syntax
+                meta.ImplementationClassUID = hl_deid.IMPLEMENTATION_CLASS_UID
+                meta.ImplementationVersionName = hl_deid.IMPLEMENTATION_VERSION
+                ds.file_meta, ds.preamble = meta, b"\0" * 128
+                name = hl_deid._output_name(ds, deid)
+                t4 = time.perf_counter()
+                record = json.dumps({"output": name, "changes": [c.to_json() for c in changes]})
+                t5 = time.perf_counter()
+                buffer = io.BytesIO()
+                hl_deid.write_dicom(buffer, ds)
+                t6 = time.perf_counter()
+                fd, temp = hl_deid._create_temp(out / "h" / Path(name).parent)
+                os.write(fd, buffer.getbuffer())
+                os.close(fd)
+                os.link(temp, out / "h" / name)
+                os.unlink(temp)
+                t7 = time.perf_counter()
+                for step, a, b in zip(
+                    HIPAA_STEPS,
+                    (t0, t1, t2, t3, t4, t5, t6),
+                    (t1, t2, t3, t4, t5, t6, t7),
+                    strict=True,
+                ):
+                    took[step] += b - a
+                del record  # made as deidentify_file makes it; written there, timed here
+            (out / "r").mkdir()
+            for i, p in enumerate(files):
+                t0 = time.perf_counter()
+                ds = dcmread(p)
+                t1 = time.perf_counter()
+                buffer = io.BytesIO()
+                ds.save_as(buffer)
+                t2 = time.perf_counter()
+                (out / "r" / f"{i:06d}.dcm").write_bytes(buffer.getbuffer())
+                t3 = time.perf_counter()
+                for step, a, b in zip(RAW_STEPS, (t0, t1, t2), (t1, t2, t3), strict=True):
+                    raw[step] += b - a
+        for mine, theirs in ((best, took), (best_raw, raw)):
+            for step, seconds in theirs.items():
+                ms = 1000 * seconds / len(files)
+                mine[step] = min(mine.get(step, ms), ms)
+    return best, best_raw
+
+
+def print_steps(src: Path, work: Path, n: int) -> None:
+    hipaa, raw = steps(src, work, n)
+    print(f"\nwhere the time goes (ms per file, first {n} files of {src.name}/, best of 3 passes):")
+    for label, table in (("hipaa-lab", hipaa), ("raw loop", raw)):
+        parts = ", ".join(f"{step} {ms:.3f}" for step, ms in table.items())
+        print(f"steps {label:<10} total {sum(table.values()):.3f}: {parts}")
+
+
 def _line(r: dict) -> str:
     if "error" in r:
         return f"{r['name']:<22} FAILED: {r['error'][:120]}"
@@ -272,6 +371,9 @@ def main(argv=None) -> None:
         "--no-ocr-modalities", action="store_true", help="skip the US/SC (OCR) part"
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per contender; the best counts")
+    parser.add_argument(
+        "--steps", type=int, default=200, help="files timed step by step (default 200; 0: none)"
+    )
     args = parser.parse_args(argv)
 
     info = build_corpus(args.corpus.resolve(), args.n, args.others)
@@ -302,7 +404,7 @@ def main(argv=None) -> None:
         for part, what in parts:
             src, flat, expected = root / part, root / f"flat-{part}", info["files"][part]
             _warm(src)
-            for name, fn in contenders[:2]:  # imports, the Annex E table, pydicom's caches
+            for _name, fn in contenders[:2]:  # imports, the Annex E table, pydicom's caches
                 with tempfile.TemporaryDirectory(dir=work) as tmp:
                     one = Path(tmp) / "one"
                     one.mkdir()
@@ -316,6 +418,8 @@ def main(argv=None) -> None:
                 r = timed(name, fn, src, flat, expected, work, args.repeat)
                 results[part][name] = r
                 print(_line(r), flush=True)
+        if args.steps:
+            print_steps(root / "main", work, min(args.steps, info["files"]["main"]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

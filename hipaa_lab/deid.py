@@ -35,21 +35,31 @@ import itertools
 import json
 import os
 import re
+import struct
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO, cast
 
 from pydicom import dcmread
-from pydicom.datadict import DicomDictionary, dictionary_VR, keyword_for_tag
+from pydicom.charset import default_encoding
+from pydicom.datadict import (  # type: ignore[attr-defined]  # DicomDictionary: not in __all__
+    DicomDictionary,
+    dictionary_VR,
+    keyword_for_tag,
+)
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.filewriter import dcmwrite
+from pydicom.filebase import DicomBytesIO, DicomIO
+from pydicom.filewriter import dcmwrite, write_data_element, write_dataset, write_file_meta_info
 from pydicom.sequence import Sequence
-from pydicom.uid import UID, ImplicitVRLittleEndian
+from pydicom.tag import tag_in_exception
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
 from hipaa_lab import annex_e
 from hipaa_lab.annex_e import BASIC_CODE, EDITION, Option, Profile, resolve, resolve_by_type
@@ -214,6 +224,8 @@ _SINGLE_VALUED = frozenset({"ST", "LT", "UT", "UR"})
 # values of SR content items
 _ITEM_VALUES = {0x0040A160, 0x0040A123, 0x0040A121, 0x0040A122, 0x0040A120, 0x0040A124}
 _CONTENT_SEQUENCE = 0x0040A730
+_CREATOR = object()  # a private creator: :meth:`Deidentifier._clean` decides it after its block
+_AMBIGUOUS = object()  # a VR such as "US or SS": the data set decides it, element by element
 
 #: Words a cleaned descriptor may keep: procedure, anatomy and technique, never a name or number.
 SAFE_WORDS = frozenset(
@@ -475,7 +487,7 @@ class Change:
     action: str
     rule: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, str]:
         return {"path": self.path, "action": self.action, "rule": self.rule}
 
 
@@ -554,7 +566,9 @@ def _date_formats(value: str) -> frozenset[str]:
 
 
 def clean_text(
-    text: str, identities: set[str] = frozenset(), tokens: set[str] = frozenset()
+    text: str,
+    identities: set[str] | frozenset[str] = frozenset(),
+    tokens: set[str] | frozenset[str] = frozenset(),
 ) -> str:
     """Free text with dates, numbers, contacts and the patient's own identifiers taken out.
 
@@ -582,7 +596,7 @@ def _masked_word(word: str, tokens: set[str]) -> str:
     return _WORD.sub(lambda m: "***" if m.group(0).lower() in tokens else m.group(0), word)
 
 
-def clean_descriptor(text: str, tokens: set[str] = frozenset()) -> str:
+def clean_descriptor(text: str, tokens: set[str] | frozenset[str] = frozenset()) -> str:
     """A descriptor reduced to words of :data:`SAFE_WORDS` that are not the patient's.
 
     Examples
@@ -612,7 +626,12 @@ class Deidentifier:
         For an unknown option or profile, or options that contradict each other or the profile.
     """
 
-    def __init__(self, key: bytes, options=(), profile: str | Profile = Profile.BASIC) -> None:
+    def __init__(
+        self,
+        key: bytes,
+        options: Iterable[Option | str] = (),
+        profile: str | Profile = Profile.BASIC,
+    ) -> None:
         self.options = annex_e._parse_options(options)
         try:
             self.profile = Profile(profile)
@@ -631,6 +650,10 @@ class Deidentifier:
         self.pseudo = Pseudonymizer(key)
         self._uid_cache: dict[str, str] = {}
         self._decided: dict[tuple[int, str], tuple[str, str]] = {}
+        # per (tag, VR as read): what _collect and _clean do with an element
+        self._collect_plans: dict[tuple[int, str | None], str] = {}
+        self._clean_plans: dict[tuple[int, str | None], tuple[str, str, str] | object] = {}
+        self._marks: dict[tuple[bool, bool], tuple[RawDataElement, ...]] = {}
         effective = set(self.options)
         if self.profile is Profile.SAFE_HARBOR:
             effective.add(Option.RETAIN_PATIENT_CHARACTERISTICS)
@@ -674,9 +697,39 @@ class Deidentifier:
         return values + sorted(o.code[1][:64] for o in self.options)
 
     def _mark(self, ds: Dataset, pixel_cleaned: bool) -> None:
-        codes = [BASIC_CODE] + sorted(
-            o.code for o in self.options if o is not Option.CLEAN_PIXEL_DATA
-        )
+        """The de-identification attributes; in a data set read from a little-endian file, as raw
+        elements encoded once per encoding (written as they are, read back when asked for)."""
+        implicit, little = ds.original_encoding
+        if implicit is None or not little:
+            self._mark_elements(ds, pixel_cleaned)
+            return
+        key = (implicit, pixel_cleaned)
+        marks = self._marks.get(key)
+        if marks is None:
+            marks = self._marks[key] = self._encode_marks(implicit, pixel_cleaned)
+        for raw in marks:
+            ds[raw.tag] = raw
+
+    def _encode_marks(self, implicit: bool, pixel_cleaned: bool) -> tuple[RawDataElement, ...]:
+        scratch = Dataset()
+        self._mark_elements(scratch, pixel_cleaned)
+        marks = []
+        for tag in sorted(scratch.keys()):
+            elem = scratch[tag]
+            fp = DicomBytesIO()
+            fp.is_implicit_VR, fp.is_little_endian = implicit, True
+            write_data_element(fp, elem, [default_encoding])
+            data = fp.getvalue()
+            head = 8 if implicit or elem.VR not in EXPLICIT_VR_LENGTH_32 else 12
+            value = data[head:]
+            marks.append(RawDataElement(tag, elem.VR, len(value), value, 0, implicit, True))
+        return tuple(marks)
+
+    def _mark_elements(self, ds: Dataset, pixel_cleaned: bool) -> None:
+        codes = [
+            BASIC_CODE,
+            *sorted(o.code for o in self.options if o is not Option.CLEAN_PIXEL_DATA),
+        ]
         if pixel_cleaned:
             codes.append(Option.CLEAN_PIXEL_DATA.code)
         items = []
@@ -702,10 +755,10 @@ class Deidentifier:
         encoding = _encoding(ds, "latin-1")
 
         def text(tag: int) -> str:  # str(ds.get(tag) or ""), from the raw bytes when they are plain
-            raw = ds.get_item(tag)
+            raw = cast("DataElement | RawDataElement | None", ds.get_item(tag))  # pydicom: as read
             if raw is None:
                 return ""
-            values = None
+            values: list[str] | None = None
             if raw.is_raw and isinstance(raw.value, bytes) and not raw.value[:1].isspace():
                 vr = raw.VR or (dictionary_VR(tag) if tag in DicomDictionary else "UN")
                 values = _raw_strings(raw, vr, encoding) if vr != "UN" else None
@@ -737,25 +790,29 @@ class Deidentifier:
         encoding: str | None = "latin-1",
     ) -> None:
         encoding = _encoding(ds, encoding)
-        for tag, raw in list(ds.items()):
-            tag = int(tag)  # a plain int: BaseTag compares in Python on every dict lookup
-            vr = raw.VR or (dictionary_VR(tag) if tag in DicomDictionary else "UN")
-            action = self.actions.get(tag, "X" if tag >> 16 & 1 else "K")
+        plans = self._collect_plans
+        for key, raw in list(ds._dict.items()):
+            tag = int(key)  # a plain int: BaseTag compares in Python on every dict lookup
+            vr = plans.get((tag, raw.VR))
+            if vr is None:
+                if len(plans) > 100_000:
+                    plans.clear()
+                vr = plans[(tag, raw.VR)] = self._collect_plan(tag, raw.VR)
+            if not vr:
+                continue
             if vr == "SQ":
                 if depth < 32:
                     try:
-                        for item in ds[tag].value or ():
+                        for item in ds[key].value or ():
                             self._collect(item, identities, tokens, depth + 1, encoding)
-                    except Exception:
+                    except Exception:  # noqa: S110  an unreadable sequence: _clean removes it
                         pass
-                continue
-            if (action == "K" and vr != "PN") or vr not in _COLLECTED_VRS:
                 continue
             value = _raw_strings(raw, vr, encoding)
             if value is None:
                 try:
-                    value = ds[tag].value
-                except Exception:
+                    value = ds[key].value
+                except Exception:  # noqa: S112  an unreadable value: _clean removes it
                     continue
             for v in (
                 value
@@ -782,6 +839,17 @@ class Deidentifier:
                         t.lower() for t in _TOKEN.findall(text) if len(t) >= 3 and _DIGIT.search(t)
                     }
 
+    def _collect_plan(self, tag: int, raw_vr: str | None) -> str:
+        """What :meth:`_collect` does with an element (decided once per tag and VR as read):
+        ``"SQ"`` (walk its items), its VR (collect its values), or ``""`` (nothing to collect)."""
+        vr = raw_vr or (dictionary_VR(tag) if tag in DicomDictionary else "UN")
+        if vr == "SQ":
+            return vr
+        action = self.actions.get(tag, "X" if tag >> 16 & 1 else "K")
+        if (action == "K" and vr != "PN") or vr not in _COLLECTED_VRS:
+            return ""
+        return vr
+
     def deidentify(self, ds: Dataset, *, pixel_cleaned: bool = False) -> list[Change]:
         """Clean ``ds`` in place (header only; see :func:`deidentify_file` for pixels); return the changes."""
         ctx = self._context(ds)
@@ -802,6 +870,16 @@ class Deidentifier:
             if ctx.sop_class.startswith(prefix) and tag in types:
                 return types[tag]
         return ATTRIBUTE_TYPES.get(tag)
+
+    def _clean_plan(self, tag: int, raw_vr: str | None) -> tuple[str, str, str] | object:
+        """What :meth:`_clean` does with an element outside the item-value rules, decided once
+        per tag and VR as read: (VR, action, rule), or :data:`_CREATOR` or :data:`_AMBIGUOUS`."""
+        if tag >> 16 & 1 and 0x10 <= (tag & 0xFFFF) <= 0xFF:
+            return _CREATOR
+        vr = raw_vr or (dictionary_VR(tag) if tag in DicomDictionary else "UN")
+        if vr in ("US or SS", "OB or OW", "US or OW", "US or SS or OW"):
+            return _AMBIGUOUS
+        return (vr, *self._decide(tag, vr))
 
     def _decide(self, tag: int, vr: str) -> tuple[str, str]:
         """(action, rule) for one element outside the item-value rules (decided once per tag and VR)."""
@@ -855,23 +933,28 @@ class Deidentifier:
         self, ds: Dataset, prefix: str, ctx: _Ctx, depth: int, item_action: str | None
     ) -> None:
         drop_groups: set[int] = set()
-        kept_creators: set[int] = set()
+        kept_creators: set[tuple[int, int]] = set()
         outer = ctx.encoding
         ctx.encoding = _encoding(ds, outer)
-        for key, raw in list(ds.items()):
+        plans = self._clean_plans
+        for key, raw in list(ds._dict.items()):
             # a plain int for this module's tables (BaseTag compares in Python on every dict
             # lookup) and the data set's own key for the data set (found by identity)
             tag = int(key)
-            vr = raw.VR or (dictionary_VR(tag) if tag in DicomDictionary else "UN")
-            if vr in ("US or SS", "OB or OW", "US or OW", "US or SS or OW"):
-                vr = ds[key].VR
-            group = tag >> 16
-            if group & 1 and 0x10 <= (tag & 0xFFFF) <= 0xFF:
+            plan = plans.get((tag, raw.VR))
+            if plan is None:
+                if len(plans) > 100_000:
+                    plans.clear()
+                plan = plans[(tag, raw.VR)] = self._clean_plan(tag, raw.VR)
+            if plan is _CREATOR:
                 continue  # private creators: decided after their blocks
+            if plan is _AMBIGUOUS:  # "US or SS"...: pydicom resolves it from the data set
+                vr = ds[key].VR
+                action, rule = self._decide(tag, vr)
+            else:
+                vr, action, rule = cast("tuple[str, str, str]", plan)
             if item_action is not None and tag in _ITEM_VALUES:
                 action, rule = item_action, "E.3.4-1 content item"
-            else:
-                action, rule = self._decide(tag, vr)
             if action == "K" and vr != "SQ":
                 if vr in _MAX_LEN and not _plausible(raw.value, vr):
                     del ds[key]  # damaged length: the value swallowed other elements
@@ -906,7 +989,17 @@ class Deidentifier:
         ctx.encoding = outer
 
     def _apply(
-        self, ds, tag, vr, action, rule, path, ctx, depth, drop_groups, kept_creators
+        self,
+        ds: Dataset,
+        tag: int,
+        vr: str,
+        action: str,
+        rule: str,
+        path: str,
+        ctx: _Ctx,
+        depth: int,
+        drop_groups: set[int],
+        kept_creators: set[tuple[int, int]],
     ) -> None:
         if action == "P":  # Retain Safe Private
             creator = ds.get((tag >> 16 << 16) | ((tag & 0xFFFF) >> 8))
@@ -980,7 +1073,16 @@ class Deidentifier:
                 return
         ctx.log(path, action, rule)
 
-    def _apply_raw(self, ds, raw, vr, action, rule, path, ctx) -> bool:
+    def _apply_raw(
+        self,
+        ds: Dataset,
+        raw: Any,  # a RawDataElement; pydicom's get_item types it DataElement | RawDataElement
+        vr: str,
+        action: str,
+        rule: str,
+        path: str,
+        ctx: _Ctx,
+    ) -> bool:
         """The common actions on an element's raw bytes, so that a value that stays is never decoded
         and encoded again; ``False`` when pydicom must convert the element first."""
         values = _raw_strings(raw, vr, ctx.encoding)
@@ -1007,9 +1109,9 @@ class Deidentifier:
                 and rule.startswith("VR rule")
             ):
                 return True
-            new = [self._uid_one(v) for v in values]
-            if new != values:
-                ds[raw.tag] = _raw_with(raw, vr, new, ctx.encoding)
+            uids = [self._uid_one(v) for v in values]
+            if uids != values:
+                ds[raw.tag] = _raw_with(raw, vr, uids, ctx.encoding)
                 ctx.log(path, "U", rule)
             return True
         if action == "Z":
@@ -1044,7 +1146,7 @@ class Deidentifier:
             self._uid_cache[v] = new
         return new
 
-    def _sequence(self, elem, tag, path, ctx, depth) -> None:
+    def _sequence(self, elem: DataElement, tag: int, path: str, ctx: _Ctx, depth: int) -> None:
         if depth >= 64:
             raise ValueError("sequences nested deeper than 64")
         kept = []
@@ -1070,7 +1172,7 @@ class Deidentifier:
         if len(kept) != len(elem.value or ()):
             elem.value = kept
 
-    def _uid(self, elem, path, ctx, rule) -> None:
+    def _uid(self, elem: DataElement, path: str, ctx: _Ctx, rule: str) -> None:
         if (
             Option.RETAIN_UIDS in self.options
             and self.profile is Profile.BASIC
@@ -1078,7 +1180,7 @@ class Deidentifier:
         ):
             return
 
-        def one(v):
+        def one(v: object) -> str:
             v = str(v).strip("\0 ")
             if not v or (UID(v).is_valid and UID(v).name != v):  # registered: a SOP class, a syntax
                 return v
@@ -1089,10 +1191,10 @@ class Deidentifier:
         if elem.value != old:
             ctx.log(path, "U", rule)
 
-    def _clean_value(self, elem, vr, ctx, rule) -> None:
+    def _clean_value(self, elem: DataElement, vr: str, ctx: _Ctx, rule: str) -> None:
         if vr in ("DA", "DT"):
 
-            def shift(v):
+            def shift(v: object) -> str:
                 v = str(v)
                 new = Pseudonymizer.shift_date(v[:8], ctx.shift)
                 return "" if new is None else new + v[8:]
@@ -1107,12 +1209,12 @@ class Deidentifier:
         else:
             elem.value = _DUMMY.get(vr, elem.empty_value)
 
-    def _year(self, elem, vr, ctx) -> None:
+    def _year(self, elem: DataElement, vr: str, ctx: _Ctx) -> None:
         if elem.tag == 0x00100030 and ctx.birth_over_89:
             elem.value = elem.empty_value
             return
 
-        def year(v):
+        def year(v: object) -> str:
             v = str(v).strip()
             if len(v) < 4 or not v[:4].isdigit():
                 return ""
@@ -1120,7 +1222,7 @@ class Deidentifier:
 
         elem.value = _map_text(elem.value, year)
 
-    def _zip(self, elem) -> None:
+    def _zip(self, elem: DataElement) -> None:
         zips = re.findall(r"\b(\d{5})(?:-\d{4})?\b", str(elem.value or ""))
         z3 = zips[-1][:3] if zips else ""
         elem.value = ("000" if z3 in RESTRICTED_ZIP3 else z3) if z3 else elem.empty_value
@@ -1145,7 +1247,7 @@ _MAX_LEN = {
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
 
 
-def _plausible(value, vr: str) -> bool:
+def _plausible(value: Any, vr: str) -> bool:  # Any: a pydicom element value
     """Whether a kept string value fits its VR: no control characters, no value over its maximum."""
     if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
         value = "\\".join(str(v) for v in value)
@@ -1164,10 +1266,10 @@ def _encoding(ds: Dataset, parent: str | None) -> str | None:
     Values in those character sets can be read straight from the raw bytes, as pydicom would
     decode them; for any other (ISO 2022 code extensions, ...) pydicom decodes the element.
     """
-    raw = ds.get_item(0x00080005)
+    raw = cast("DataElement | RawDataElement | None", ds.get_item(0x00080005))  # as read
     if raw is None:
         return parent
-    value = raw.value
+    value: Any = raw.value
     if isinstance(value, bytes):
         value = value.decode("latin-1").split("\\")
     names = [str(v).strip(" \0") for v in ([value] if isinstance(value, str) else value or [""])]
@@ -1181,7 +1283,7 @@ def _encoding(ds: Dataset, parent: str | None) -> str | None:
     }.get(names[0])
 
 
-def _raw_strings(raw, vr: str, encoding: str | None) -> list[str] | None:
+def _raw_strings(raw: Any, vr: str, encoding: str | None) -> list[str] | None:
     """The values of a raw (not yet converted) string element, or ``None`` when pydicom must decode it."""
     if not raw.is_raw or encoding is None or raw.is_buffered:
         return None
@@ -1194,15 +1296,18 @@ def _raw_strings(raw, vr: str, encoding: str | None) -> list[str] | None:
     )
 
 
-def _raw_with(raw, vr: str, values: list[str], encoding: str):
+def _raw_with(
+    raw: RawDataElement, vr: str, values: list[str], encoding: str | None
+) -> RawDataElement:
     """``raw`` with new string values, encoded and padded to even length as DICOM wants."""
+    assert encoding is not None  # _raw_strings gave the values, so the encoding is known
     data = "\\".join(values).encode(encoding)
     if len(data) % 2:
         data += b"\0" if vr == "UI" else b" "
     return raw._replace(value=data, length=len(data))
 
 
-def _map_text(value, fn):
+def _map_text(value: Any, fn: Callable[[str], str]) -> Any:  # Any: pydicom's element values
     if value is None or value == "":
         return value
     if isinstance(value, (str, bytes, int, float)) and not isinstance(value, bytes):
@@ -1210,6 +1315,74 @@ def _map_text(value, fn):
     if isinstance(value, bytes):
         return fn(value.decode("latin-1"))
     return [fn(str(v)) for v in value]
+
+
+#: The transfer syntaxes whose data sets :func:`write_dicom` writes itself (uncompressed, little
+#: endian, not deflated); any other goes through :func:`pydicom.filewriter.dcmwrite` whole.
+_PLAIN_SYNTAXES = frozenset({ExplicitVRLittleEndian, ImplicitVRLittleEndian})
+_GROUP_ELEMENT_VR = struct.Struct("<HH2sH")
+_GROUP_ELEMENT_VR_32 = struct.Struct("<HH2sHL")  # the reserved 2 bytes, then a 4-byte length
+_GROUP_ELEMENT_32 = struct.Struct("<HHL")
+
+
+def write_dicom(f: BinaryIO, ds: Dataset) -> None:
+    """Write ``ds`` (with its ``file_meta`` and ``preamble``) as a DICOM file, as
+    ``dcmwrite(f, ds, enforce_file_format=True)`` does, byte for byte; the elements that no rule
+    changed are written from their raw bytes.
+
+    pydicom writes each element through a buffer of its own, even one that it copies as it was
+    read (20 us an element, 84 elements in a CT header), and copies the pixel data twice;
+    here a raw element of the data set's top level is its 8 or 12 header bytes and its value.
+    Anything else (converted elements, sequences, another transfer syntax, a data set whose
+    encoding or character set changed) is pydicom's work, as before.
+    """
+    meta = ds.file_meta
+    ts = meta.get("TransferSyntaxUID")
+    if ts not in _PLAIN_SYNTAXES or any(t >> 16 in (0, 2) for t in ds._dict):
+        dcmwrite(f, ds, enforce_file_format=True)
+        return
+    implicit = ts == ImplicitVRLittleEndian
+    fp = DicomIO(f)
+    fp.is_implicit_VR, fp.is_little_endian = implicit, True
+    fp.write((getattr(ds, "preamble", None) or b"\0" * 128) + b"DICM")
+    write_file_meta_info(fp, meta, enforce_standard=True)
+    if (implicit, True) != ds.original_encoding or (
+        ds.original_character_set != ds._character_set
+    ):  # pydicom converts every element to write it in the new encoding
+        write_dataset(fp, ds)
+        return
+    if "PixelData" in ds and not ds.get_item(0x7FE00010).is_raw:
+        ds["PixelData"].is_undefined_length = False  # as dcmwrite does for an uncompressed syntax
+    encodings = ds.get("SpecificCharacterSet", default_encoding)
+    write = f.write
+    for tag in sorted(ds._dict):
+        group, element = tag >> 16, tag & 0xFFFF
+        if element == 0 and group > 6:
+            continue  # retired group lengths are not written
+        elem = cast("DataElement | RawDataElement", ds.get_item(tag))  # raw while unchanged
+        value = elem.value
+        if (
+            isinstance(elem, RawDataElement)
+            and isinstance(value, bytes)
+            and elem.length != 0xFFFFFFFF
+        ):
+            vr = elem.VR
+            n = len(value)
+            if implicit:
+                write(_GROUP_ELEMENT_32.pack(group, element, n))
+                write(value)
+                continue
+            if vr is not None and len(vr) == 2:
+                if vr in EXPLICIT_VR_LENGTH_32:
+                    write(_GROUP_ELEMENT_VR_32.pack(group, element, vr.encode(), 0, n))
+                    write(value)
+                    continue
+                if n <= 0xFFFF:
+                    write(_GROUP_ELEMENT_VR.pack(group, element, vr.encode(), n))
+                    write(value)
+                    continue
+        with tag_in_exception(elem.tag):
+            write_data_element(fp, elem, encodings)
 
 
 def _cap_age(ds: Dataset, ctx: _Ctx, deid: Deidentifier) -> None:
@@ -1635,7 +1808,7 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
 
 def _write(f: BinaryIO, ds: Dataset) -> None:
     try:
-        dcmwrite(f, ds, enforce_file_format=True)
+        write_dicom(f, ds)
     except Exception as exc:  # a value that pydicom cannot encode: a damaged element
         raise _SkipFile(SkipReason.DAMAGED, f"cannot be written: {_describe(exc)}") from None
 

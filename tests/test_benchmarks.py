@@ -39,3 +39,7 @@ def test_bench_deid_prints_rates_and_ratios(tmp_path):
     assert "ratio hipaa-lab --jobs 2 / hipaa-lab 1 process" in out
     assert "FAILED" not in out and "!!" not in out, out  # every contender wrote every output
     assert "load average" in out
+    steps = [line for line in out.splitlines() if line.startswith("steps ")]
+    assert [line.split()[1] for line in steps] == ["hipaa-lab", "raw"], out
+    for step in ("read and checks", "engine rules", "encode", "temp file, write, link"):
+        assert step in steps[0], out
