@@ -158,7 +158,7 @@ def _is_empty_dir(path: Path) -> bool:
     return path.is_dir() and not any(path.iterdir())
 
 
-def build(name: str, out: str | os.PathLike, *, progress: bool = True) -> AnswerKey:
+def build(name: str, out: str | os.PathLike[str], *, progress: bool = True) -> AnswerKey:
     """Build dataset ``name`` into ``out``: ``out/studies/...`` and ``out/answer-key.json``.
 
     The build happens in a hidden sibling folder renamed into place at the end, so an interrupted

@@ -587,7 +587,7 @@ def clean_text(
     return _TOKEN.sub(lambda m: _masked_word(m.group(0), tokens), out)
 
 
-def _masked_word(word: str, tokens: set[str]) -> str:
+def _masked_word(word: str, tokens: set[str] | frozenset[str]) -> str:
     """``***`` for a word that is one of ``tokens``, else the word with each of its parts split at
     underscores and digits (as the scanner splits them) that is one masked: ``OB_GENERAL`` holds
     the name ``OB``."""
@@ -1951,7 +1951,7 @@ def deidentify_tree(
     links = []
     bar = None
     if progress:
-        from tqdm import tqdm  # type: ignore[import-untyped]
+        from tqdm import tqdm
 
         bar = tqdm(total=len(files) + len(unread), unit="file", desc="deid", file=sys.stderr)
     tasks = [(str(p), str(dst)) for p in files]

@@ -57,7 +57,7 @@ def text_mask(text: str, size: int, *, mono: bool = False) -> np.ndarray:
 def _render(text: str, size: int, mono: bool) -> np.ndarray:
     font = _font(size, mono)
     left, top, right, bottom = font.getbbox(text)
-    img = Image.new("L", (max(1, right - left), max(1, bottom - top)), 0)
+    img = Image.new("L", (max(1, int(right - left)), max(1, int(bottom - top))), 0)
     ImageDraw.Draw(img).text((-left, -top), text, font=font, fill=255)
     mask = np.asarray(img) > 100
     ys, xs = np.nonzero(mask)
@@ -133,7 +133,9 @@ def _noise(rows: int, cols: int, sigma: int, rng: np.random.Generator) -> np.nda
 def _smooth_noise(rows: int, cols: int, cell: int, rng: np.random.Generator) -> np.ndarray:
     """Low-frequency texture in [0, 1): coarse random cells upsampled bilinearly."""
     small = rng.random((max(2, rows // cell), max(2, cols // cell))).astype(np.float32)
-    return np.asarray(Image.fromarray(small, mode="F").resize((cols, rows), Image.BILINEAR))
+    return np.asarray(
+        Image.fromarray(small, mode="F").resize((cols, rows), Image.Resampling.BILINEAR)
+    )
 
 
 # ----------------------------------------------------------------------------- CT
@@ -219,10 +221,10 @@ def ct_slice(rows: int, cols: int, z: float, rng: np.random.Generator) -> np.nda
 
     ``z`` runs from 0 (upper abdomen) to 1 (upper chest).
     """
-    stored = _ct_anatomy(rows, cols, int(round(float(np.clip(z, 0, 1)) * _Z_STEPS)))
+    stored = _ct_anatomy(rows, cols, round(float(np.clip(z, 0, 1)) * _Z_STEPS))
     out = stored + _noise(rows, cols, 12, rng)
     np.clip(out, 0, 4095, out=out)
-    return out.view(np.uint16)
+    return np.asarray(out.view(np.uint16))
 
 
 # ----------------------------------------------------------------------------- MR
@@ -251,10 +253,10 @@ def _mr_anatomy(rows: int, cols: int, zq: int) -> np.ndarray:
 
 def mr_slice(rows: int, cols: int, z: float, rng: np.random.Generator) -> np.ndarray:
     """An MR slice, uint16 with values below 4096."""
-    zq = int(round(float(np.clip(z, 0, 1)) * _Z_STEPS))
+    zq = round(float(np.clip(z, 0, 1)) * _Z_STEPS)
     out = _mr_anatomy(rows, cols, zq) + np.abs(_noise(rows, cols, 15, rng))
     np.clip(out, 0, 4095, out=out)
-    return out.view(np.uint16)
+    return np.asarray(out.view(np.uint16))
 
 
 # ----------------------------------------------------------------------------- projection X-ray

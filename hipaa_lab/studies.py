@@ -281,10 +281,8 @@ def make_patient(seed: int) -> Patient:
     zipcode = us.zipcode()
     birth_family = us.last_name() if sex == "F" and rng.random() < 0.5 else None
     relative_given = us.first_name()
-    if rng.random() < 0.2:  # over 89: an age that is itself an identifier
-        year = rng.randint(1915, 1929)
-    else:
-        year = rng.randint(1940, 2012)
+    # one in five over 89: an age that is itself an identifier
+    year = rng.randint(1915, 1929) if rng.random() < 0.2 else rng.randint(1940, 2012)
     birth = dt.date(year, rng.randint(1, 12), rng.randint(1, 28))
     user = f"{_fs(given).lower()}.{_fs(family).lower()}{rng.randint(1, 99)}"
     return Patient(

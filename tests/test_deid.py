@@ -178,7 +178,7 @@ def test_private_removed_unless_safe_and_unknown_public_by_vr():
     Deidentifier(KEY).deidentify(ds)
     text = _texts(ds)
     assert "doe" not in text and "mrn0001" not in text and "20210304" not in text
-    assert not [t for t in ds.keys() if t >> 16 & 1 and t & 0xFFFF >= 0x1000]
+    assert not [t for t in ds if t >> 16 & 1 and t & 0xFFFF >= 0x1000]
     assert ds[0x00560040].value == Pseudonymizer(KEY).uid("1.2.3.4.5.6")
     ds2 = _ds()
     ds2.private_block(0x0019, "SIEMENS MR HEADER", create=True).add_new(0x0C, "IS", 1000)
@@ -270,7 +270,7 @@ def test_planted_values_never_leak(data):
     planted = []
     current = ds
     depth = data.draw(st.integers(0, 5))
-    for level in range(depth):  # nest five sequences deep, in known and unknown sequences
+    for _level in range(depth):  # nest five sequences deep, in known and unknown sequences
         item = Dataset()
         tag = data.draw(st.sampled_from([0x00081115, 0x00400275, 0x00561010, 0x00081140]))
         current.add_new(tag, "SQ", [item])
@@ -644,7 +644,7 @@ def test_an_overlay_is_kept_whole_or_dropped_whole(options):
     ds.add_new(0x60000102, "US", 0)
     ds.add_new(0x60003000, "OW", b"\xff" * 8)
     Deidentifier(KEY, options).deidentify(ds)
-    assert not [t for t in ds.keys() if t.group == 0x6000]
+    assert not [t for t in ds if t.group == 0x6000]
 
 
 def test_an_output_whose_provenance_cannot_be_written_is_not_left_behind(tmp_path):
