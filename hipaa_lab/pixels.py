@@ -695,9 +695,7 @@ def ocr_lines(words: Sequence[_Word], frame: int | None) -> list[tuple[TextBox, 
         x0, y0 = min(w.x for w in ws), min(w.y for w in ws)
         x1, y1 = max(w.x + w.w for w in ws), max(w.y + w.h for w in ws)
         m = max(PAD, (y1 - y0) // 2)
-        box = TextBox(
-            x0 - m, y0 - m, x1 - x0 + 2 * m, y1 - y0 + 2 * m, frame, "", "ocr-line"
-        )
+        box = TextBox(x0 - m, y0 - m, x1 - x0 + 2 * m, y1 - y0 + 2 * m, frame, "", "ocr-line")
         out.append((box, ws))
     return out
 

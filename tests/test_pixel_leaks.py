@@ -166,15 +166,18 @@ def _plant(case: Case, seed: int = 0) -> tuple[Dataset, np.ndarray]:
         out = data if case.frames > 1 else data[0]
         if case.photometric == "YBR_FULL_422":
             ds.set_pixel_data(
-                convert_color_space(out, "RGB", "YBR_FULL"), "YBR_FULL_422", 8,
+                convert_color_space(out, "RGB", "YBR_FULL"),
+                "YBR_FULL_422",
+                8,
                 generate_instance_uid=False,
             )
         else:
             ds.set_pixel_data(out, "RGB", 8, generate_instance_uid=False)
     elif case.photometric == "PALETTE COLOR":
         idx = np.clip(stack, 0, 255).astype(np.uint8)
-        ds.set_pixel_data(idx if case.frames > 1 else idx[0], "MONOCHROME2", 8,
-                          generate_instance_uid=False)
+        ds.set_pixel_data(
+            idx if case.frames > 1 else idx[0], "MONOCHROME2", 8, generate_instance_uid=False
+        )
         ds.PhotometricInterpretation = "PALETTE COLOR"
         ramp = np.arange(256, dtype=np.uint16) * 257
         for c, lut in zip("Red Green Blue".split(), (ramp, ramp // 2 + 20000, ramp[::-1])):
@@ -184,12 +187,17 @@ def _plant(case: Case, seed: int = 0) -> tuple[Dataset, np.ndarray]:
         values = np.clip(stack * (4095 / 255.0), 0, 4095).astype(np.uint16)
         if case.photometric == "MONOCHROME1":
             values = 4095 - values
-        ds.set_pixel_data(values if case.frames > 1 else values[0], case.photometric, 12,
-                          generate_instance_uid=False)
+        ds.set_pixel_data(
+            values if case.frames > 1 else values[0],
+            case.photometric,
+            12,
+            generate_instance_uid=False,
+        )
     else:
         data = np.clip(stack, 0, 255).astype(np.uint8)
-        ds.set_pixel_data(data if case.frames > 1 else data[0], case.photometric, 8,
-                          generate_instance_uid=False)
+        ds.set_pixel_data(
+            data if case.frames > 1 else data[0], case.photometric, 8, generate_instance_uid=False
+        )
     return _roundtrip(ds), mask
 
 
@@ -320,3 +328,118 @@ def test_planted_text_is_unreadable_and_every_pixel_overwritten(case):
     assert result.status == "cleaned", result.reason  # and it is not quarantined needlessly
     for word in _planted_tokens(case) | {_PATIENTS[case.script][2]}:
         assert word.lower() not in result.reason.lower()
+
+
+# --------------------------------------------------------------------------- the whole path
+
+KEY = bytes(range(32))
+
+
+@needs_ocr
+@pytest.mark.parametrize(
+    "case",
+    [
+        # RGB, not uncompressed YBR_FULL_422: deid's truncation check (not this module's)
+        # expects 3 bytes a pixel there and refuses the file before it is cleaned
+        Case("US", "RGB", "latin", "sans", 12, "top", "high", "bright"),
+        Case("SC", "MONOCHROME2", "digits", "mono", 12, "bottom-left", "high", "bright"),
+    ],
+    ids=lambda c: c.id,
+)
+def test_image_marked_no_is_checked_and_the_scanner_finds_nothing_after(case, tmp_path):
+    """``BurnedInAnnotation NO`` on a US or SC is a claim: the pixels are read all the same, and
+    ``hipaa-lab scan``, told the original's values, finds nothing in the output."""
+    from hipaa_lab import deid, textcheck
+    from hipaa_lab.scan import scan_file
+
+    ds, mask = _plant(case)
+    assert ds.BurnedInAnnotation == "NO"
+    assert px.needs_cleaning(ds) and deid.needs_pixel_cleaning(ds)
+    known = textcheck.known_values_of(ds)
+    assert textcheck.find_leaks(ds, known)  # the scanner would flag the input
+    src, dst = tmp_path / "in.dcm", tmp_path / "out"
+    ds.save_as(src, enforce_file_format=True)
+    result = deid.deidentify_file(src, dst, deid.Deidentifier(KEY))
+    assert result.output is not None, result.reason
+    out = pydicom.dcmread(dst / result.output)
+    assert _unblanked(out, mask) == 0
+    assert out.BurnedInAnnotation == "NO"
+    findings = [
+        f for f in scan_file(dst / result.output, known_values=known, ocr=True)
+        if f.rule.startswith("ocr:")
+    ]  # fmt: skip
+    assert findings == []
+
+
+def test_scanner_and_verification_run_one_check(monkeypatch):
+    """Whatever :func:`textcheck.find_leaks` reports, the scanner reports and the de-identifier
+    quarantines: both call it (a stand-in that always sees a line of text shows it)."""
+    from hipaa_lab import textcheck
+    from hipaa_lab.phi import SafeHarborCategory
+    from hipaa_lab.scan import scan_dataset
+
+    monkeypatch.setattr(px, "ocr_available", lambda: True)
+    monkeypatch.setattr(px, "_ocr", lambda gray: [])
+    box = px.TextBox(10, 20, 60, 12, 0, "", "text-lines")
+    seen = []
+
+    def always(ds, known=None, *, arr=None):
+        seen.append(known)
+        return [textcheck.Leak(textcheck.LeakKind.TEXT_LINES, 0, box, SafeHarborCategory.OTHER)]
+
+    monkeypatch.setattr(textcheck, "find_leaks", always)
+    ds, _mask = _plant(Case("SC", "MONOCHROME2", "digits", "mono", 12, "top", "high", "bright"))
+    result = px.clean_burned_in(ds.copy())
+    assert result.status == "failed"
+    assert "frame 1: 1 text line at rows 20-32" in result.reason
+    assert seen and all(k is not None and len(k) for k in seen)  # the header's own values
+    import hipaa_lab.scan as scan
+
+    monkeypatch.setattr(scan, "ocr_status", lambda: None)
+    rules = {f.rule for f in scan_dataset(ds, ocr=True)}
+    assert "ocr:text-lines" in rules
+
+
+@needs_ocr
+def test_a_failure_reason_never_quotes_text_read_from_the_pixels(monkeypatch):
+    """Blanking that does nothing: verification reads the name, ID and date, and the reason
+    names frames, rows and kinds of text only."""
+    case = Case("US", "MONOCHROME2", "latin", "mono", 16, "top", "high", "bright")
+    ds, _mask = _plant(case)
+    monkeypatch.setattr(px, "blank_regions", lambda ds, boxes, fill="min": None)
+    empty = [px.TextBox(0, 0, 0, 0, None, "", "test")]  # nothing to check as blanked
+    monkeypatch.setattr(px, "_regions", lambda ds, boxes, rows, cols: empty)
+    result = px.clean_burned_in(ds)
+    assert result.status == "failed"
+    assert "frame 1:" in result.reason and "rows" in result.reason
+    reason = unicodedata.normalize("NFKD", result.reason.upper())
+    for word in _planted_tokens(case) | {"ØSTERGÅRD", "HL4471", "1962", "03/14"}:
+        assert unicodedata.normalize("NFKD", word.upper()) not in reason
+
+
+_BUNDLED = [
+    "ExplVR_BigEnd.dcm",  # US, RGB, big endian
+    "examples_rgb_color.dcm",  # US, RGB
+    "examples_palette.dcm",  # US, palette colour
+    "SC_rgb_jpeg_dcmd.dcm",  # secondary capture, RGB
+    "SC_rgb_rle_2frame.dcm",  # RLE, two frames
+    "SC_ybr_full_422_uncompressed.dcm",
+]
+
+
+@needs_ocr
+@pytest.mark.parametrize("name", _BUNDLED)
+def test_pydicom_bundled_images_come_out_with_no_text(name):
+    """Images no one here drew: after cleaning the leak check (the scanner's) finds nothing."""
+    from pydicom.data import get_testdata_file
+
+    from hipaa_lab import textcheck
+
+    path = get_testdata_file(name)
+    if path is None:
+        pytest.skip(f"{name} is not bundled with this pydicom")
+    ds = pydicom.dcmread(path)
+    known = textcheck.known_values_of(ds)
+    result = px.clean_burned_in(ds)
+    assert result.status in ("clean", "cleaned"), result.reason
+    assert textcheck.find_leaks(_roundtrip(ds), known) == []
