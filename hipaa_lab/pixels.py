@@ -61,6 +61,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -215,7 +216,7 @@ def _ocr(gray: np.ndarray) -> list[_Word]:
     rows, cols = gray.shape
     k = _scale(rows, cols)
     big = (
-        np.asarray(Image.fromarray(gray).resize((cols * k, rows * k), Image.BILINEAR))
+        np.asarray(Image.fromarray(gray).resize((cols * k, rows * k), Image.Resampling.BILINEAR))
         if k > 1
         else gray
     )
@@ -288,7 +289,7 @@ def _decode(ds: Dataset) -> np.ndarray:
 
 def _render(ds: Dataset, frame: np.ndarray) -> np.ndarray:
     """One frame as a viewer shows it, in 8 bits (colour as luminance)."""
-    from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
+    from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply_voi_lut
 
     if frame.ndim == 3:
         a = frame[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
@@ -301,10 +302,8 @@ def _render(ds: Dataset, frame: np.ndarray) -> np.ndarray:
     else:
         a = np.asarray(apply_modality_lut(frame, ds), np.float32)
         if "WindowCenter" in ds or "VOILUTSequence" in ds:
-            try:
+            with contextlib.suppress(Exception):  # a malformed window: the full range
                 a = np.asarray(apply_voi_lut(a, ds), np.float32)
-            except Exception:  # a malformed window: fall back to the full range
-                pass
         if ds.get("PhotometricInterpretation") == "MONOCHROME1":
             a = -a
     lo, hi = float(a.min()), float(a.max())
@@ -322,7 +321,7 @@ def _views(ds: Dataset, frame: np.ndarray) -> list[np.ndarray]:
     if frame.ndim == 3:
         rgb = frame[..., :3]
     elif ds.get("PhotometricInterpretation") == "PALETTE COLOR":
-        from pydicom.pixels import apply_color_lut
+        from pydicom.pixels.processing import apply_color_lut
 
         try:
             rgb = apply_color_lut(frame, ds)
@@ -442,7 +441,7 @@ def remove_overlays(ds: Dataset) -> int:
     >>> remove_overlays(ds), len(ds)
     (2, 0)
     """
-    tags = [t for t in ds.keys() if 0x6000 <= t.group <= 0x601E and t.group % 2 == 0]
+    tags = [t for t in tuple(ds.keys()) if 0x6000 <= t.group <= 0x601E and t.group % 2 == 0]
     for t in tags:
         del ds[t]
     return len({t.group for t in tags})
@@ -451,7 +450,7 @@ def remove_overlays(ds: Dataset) -> int:
 # --------------------------------------------------------------------------- region rules
 
 
-def _runs(flags: np.ndarray, max_gap: int = 0) -> list[tuple[int, int]]:
+def _runs(flags: np.ndarray | np.bool_, max_gap: int = 0) -> list[tuple[int, int]]:
     """Runs of True in a 1-D array as (start, stop), merging runs separated by <= max_gap."""
     idx = np.flatnonzero(flags)
     if idx.size == 0:
@@ -459,7 +458,7 @@ def _runs(flags: np.ndarray, max_gap: int = 0) -> list[tuple[int, int]]:
     breaks = np.flatnonzero(np.diff(idx) > max_gap + 1)
     starts = np.concatenate([[idx[0]], idx[breaks + 1]])
     stops = np.concatenate([idx[breaks], [idx[-1]]]) + 1
-    return list(zip(starts.tolist(), stops.tolist()))
+    return list(zip(starts.tolist(), stops.tolist(), strict=True))
 
 
 def _is_us(ds: Dataset) -> bool:
@@ -620,6 +619,38 @@ def _lines_at(
     return out
 
 
+@dataclass
+class _Block:
+    """Boxes being merged by :func:`_regions`: their extent, whether all are text fragments, and
+    their source (``"block"`` once boxes of several sources are merged)."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    fragment: bool
+    source: str
+
+    def near(self, other: _Block) -> bool:
+        """Whether the two touch or nearly touch: within a line and a half on a row, half a
+        line (at least 2 pixels) on a column."""
+        h = max(1, min(self.y1 - self.y0, other.y1 - other.y0))
+        gx, gy = int(1.5 * h), max(2, h // 2)
+        return (
+            self.x0 < other.x1 + gx
+            and other.x0 < self.x1 + gx
+            and self.y0 < other.y1 + gy
+            and other.y0 < self.y1 + gy
+        )
+
+    def absorb(self, other: _Block) -> None:
+        self.x0, self.y0 = min(self.x0, other.x0), min(self.y0, other.y0)
+        self.x1, self.y1 = max(self.x1, other.x1), max(self.y1, other.y1)
+        self.fragment = self.fragment and other.fragment
+        if self.source != other.source:
+            self.source = "block"
+
+
 def _regions(ds: Dataset, boxes: Sequence[TextBox], rows: int, cols: int) -> list[TextBox]:
     """Boxes grown into the regions to blank: every frame, blocks whole, a banner its full width.
 
@@ -630,44 +661,30 @@ def _regions(ds: Dataset, boxes: Sequence[TextBox], rows: int, cols: int) -> lis
     the banner: it is blanked from the top row down to its bottom, across the full width.
     """
     items = [
-        [b.x, b.y, b.x + b.width, b.y + b.height, b.source == "text-fragment", b.source]
+        _Block(b.x, b.y, b.x + b.width, b.y + b.height, b.source == "text-fragment", b.source)
         for b in boxes
         if b.width > 0 and b.height > 0
     ]
     merged = True
     while merged:
         merged = False
-        kept: list[list] = []
+        kept: list[_Block] = []
         for it in items:
             for other in kept:
-                h = max(1, min(it[3] - it[1], other[3] - other[1]))
-                gx, gy = int(1.5 * h), max(2, h // 2)
-                if (
-                    it[0] < other[2] + gx
-                    and other[0] < it[2] + gx
-                    and it[1] < other[3] + gy
-                    and other[1] < it[3] + gy
-                ):
-                    other[:4] = (
-                        min(it[0], other[0]),
-                        min(it[1], other[1]),
-                        max(it[2], other[2]),
-                        max(it[3], other[3]),
-                    )
-                    other[4] = other[4] and it[4]
-                    if other[5] != it[5]:
-                        other[5] = "block"
+                if it.near(other):
+                    other.absorb(it)
                     merged = True
                     break
             else:
-                kept.append(list(it))
+                kept.append(it)
         items = kept
     us = _is_us(ds)
     limit = max(8, int(rows * US_BANNER_FRACTION))
     out = []
-    for x0, y0, x1, y1, fragment, source in items:
-        if fragment:
+    for it in items:
+        if it.fragment:
             continue
+        x0, y0, x1, y1, source = it.x0, it.y0, it.x1, it.y1, it.source
         if us and y0 < limit:
             x0, y0, x1, source = 0, 0, cols, "us-banner"
         x0, y0, x1, y1 = max(0, x0), max(0, y0), min(cols, x1), min(rows, y1)

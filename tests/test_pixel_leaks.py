@@ -124,7 +124,7 @@ def _draw(case: Case, rows: int, cols: int) -> tuple[np.ndarray, tuple[int, int,
         x = 4
     img = Image.new("L", (cols, rows), 0)
     draw = ImageDraw.Draw(img)
-    for i, (t, b) in enumerate(zip(lines, boxes)):
+    for i, (t, b) in enumerate(zip(lines, boxes, strict=True)):
         draw.text((x - b[0], y + i * step - boxes[0][1]), t, font=font, fill=255)
     mask = np.asarray(img) > 60
     band = (max(0, x - 3), max(0, y - 3), min(cols, x + width + 3), min(rows, y + height + 3))
@@ -180,7 +180,9 @@ def _plant(case: Case, seed: int = 0) -> tuple[Dataset, np.ndarray]:
         )
         ds.PhotometricInterpretation = "PALETTE COLOR"
         ramp = np.arange(256, dtype=np.uint16) * 257
-        for c, lut in zip("Red Green Blue".split(), (ramp, ramp // 2 + 20000, ramp[::-1])):
+        for c, lut in zip(
+            ("Red", "Green", "Blue"), (ramp, ramp // 2 + 20000, ramp[::-1]), strict=True
+        ):
             setattr(ds, f"{c}PaletteColorLookupTableDescriptor", [256, 0, 16])
             setattr(ds, f"{c}PaletteColorLookupTableData", lut.astype("<u2").tobytes())
     elif case.modality in ("CR", "DX", "MG"):
@@ -402,7 +404,7 @@ def test_scanner_and_verification_run_one_check(monkeypatch):
 
 @needs_ocr
 def test_a_failure_reason_never_quotes_text_read_from_the_pixels(monkeypatch):
-    """Blanking that does nothing: verification reads the name, ID and date, and the reason
+    """Blanking that misses the text: verification reads the name, ID and date, and the reason
     names frames, rows and kinds of text only."""
     case = Case("US", "MONOCHROME2", "latin", "mono", 16, "top", "high", "bright")
     ds, _mask = _plant(case)

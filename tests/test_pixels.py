@@ -476,7 +476,7 @@ def test_remove_overlays_deletes_every_plane():
     ds = make_study("CT", seed=4, slices=1).instances[0].dataset
     ds.add_new(0x60020010, "US", 16)
     assert px.remove_overlays(ds) == 2
-    assert not [t for t in ds.keys() if 0x6000 <= t.group <= 0x601E]
+    assert not [t for t in tuple(ds.keys()) if 0x6000 <= t.group <= 0x601E]
     assert px.remove_overlays(ds) == 0
 
 
