@@ -61,6 +61,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -117,6 +118,7 @@ PAD = 3  #: pixels added around every box
 LINE_CONTRAST = (
     80  #: grey levels (of 255) a stroke stands out from its local background, for text-lines
 )
+LOW_LINE_CONTRAST = 30  #: the same, in images expected to carry text (faint banners)
 LINE_HEIGHTS = (6, 40)  #: heights in pixels of a line of text the text-lines detector looks for
 
 _SCANNED = {"DI", "SD"}  # ConversionType: digitised film / scanned document
@@ -220,7 +222,7 @@ def _ocr(gray: np.ndarray) -> list[_Word]:
     rows, cols = gray.shape
     k = _scale(rows, cols)
     big = (
-        np.asarray(Image.fromarray(gray).resize((cols * k, rows * k), Image.BILINEAR))
+        np.asarray(Image.fromarray(gray).resize((cols * k, rows * k), Image.Resampling.BILINEAR))
         if k > 1
         else gray
     )
@@ -336,7 +338,7 @@ def _decode(ds: Dataset) -> np.ndarray:
 
 def _render(ds: Dataset, frame: np.ndarray) -> np.ndarray:
     """One frame as a viewer shows it, in 8 bits (colour as luminance)."""
-    from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
+    from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply_voi_lut
 
     if frame.ndim == 3:
         a = frame[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
@@ -349,12 +351,38 @@ def _render(ds: Dataset, frame: np.ndarray) -> np.ndarray:
     else:
         a = np.asarray(apply_modality_lut(frame, ds), np.float32)
         if "WindowCenter" in ds or "VOILUTSequence" in ds:
-            try:
+            with contextlib.suppress(Exception):  # a malformed window: the full range
                 a = np.asarray(apply_voi_lut(a, ds), np.float32)
-            except Exception:  # a malformed window: fall back to the full range
-                pass
         if ds.get("PhotometricInterpretation") == "MONOCHROME1":
             a = -a
+    lo, hi = float(a.min()), float(a.max())
+    if hi <= lo:
+        return np.zeros(a.shape, np.uint8)
+    return ((a - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+
+
+def _views(ds: Dataset, frame: np.ndarray) -> list[np.ndarray]:
+    """The 8-bit images text is looked for in: the frame as shown (read by OCR) and, for colour,
+    its brightest and its darkest channel. Coloured text (blue on black, yellow on grey) can
+    barely differ from its background in luminance and still stand out in one channel."""
+    shown = _render(ds, frame)
+    rgb: np.ndarray | None = None
+    if frame.ndim == 3:
+        rgb = frame[..., :3]
+    elif ds.get("PhotometricInterpretation") == "PALETTE COLOR":
+        from pydicom.pixels.processing import apply_color_lut
+
+        try:
+            rgb = apply_color_lut(frame, ds)
+        except Exception:  # a broken palette: the indices as they are (already in ``shown``)
+            rgb = None
+    if rgb is None:
+        return [shown]
+    return [shown, _stretch(rgb.max(axis=-1)), _stretch(rgb.min(axis=-1))]
+
+
+def _stretch(a: np.ndarray) -> np.ndarray:
+    a = a.astype(np.float32)
     lo, hi = float(a.min()), float(a.max())
     if hi <= lo:
         return np.zeros(a.shape, np.uint8)
@@ -515,7 +543,7 @@ def remove_overlays(ds: Dataset) -> int:
     >>> remove_overlays(ds), len(ds)
     (2, 0)
     """
-    tags = [t for t in ds.keys() if 0x6000 <= t.group <= 0x601E and t.group % 2 == 0]
+    tags = [t for t in tuple(ds.keys()) if 0x6000 <= t.group <= 0x601E and t.group % 2 == 0]
     for t in tags:
         del ds[t]
     return len({t.group for t in tags})
@@ -524,7 +552,7 @@ def remove_overlays(ds: Dataset) -> int:
 # --------------------------------------------------------------------------- region rules
 
 
-def _runs(flags: np.ndarray, max_gap: int = 0) -> list[tuple[int, int]]:
+def _runs(flags: np.ndarray | np.bool_, max_gap: int = 0) -> list[tuple[int, int]]:
     """Runs of True in a 1-D array as (start, stop), merging runs separated by <= max_gap."""
     idx = np.flatnonzero(flags)
     if idx.size == 0:
@@ -532,7 +560,7 @@ def _runs(flags: np.ndarray, max_gap: int = 0) -> list[tuple[int, int]]:
     breaks = np.flatnonzero(np.diff(idx) > max_gap + 1)
     starts = np.concatenate([[idx[0]], idx[breaks + 1]])
     stops = np.concatenate([idx[breaks], [idx[-1]]]) + 1
-    return list(zip(starts.tolist(), stops.tolist()))
+    return list(zip(starts.tolist(), stops.tolist(), strict=True))
 
 
 def _is_us(ds: Dataset) -> bool:
@@ -606,41 +634,51 @@ _STROKE_WINDOW = (
 _JOIN = 6  # glyphs this close on a row belong to one line
 
 
-def _text_lines(gray: np.ndarray, frame: int | None) -> list[TextBox]:
+def _text_lines(
+    gray: np.ndarray, frame: int | None, contrast: int = LINE_CONTRAST
+) -> list[TextBox]:
     """Lines of text-like marks, found without reading them: OCR misses small and cramped fonts.
 
-    A stroke is a pixel that stands out by :data:`LINE_CONTRAST` from its local background, the
+    A stroke is a pixel that stands out by ``contrast`` (:data:`LINE_CONTRAST`, or
+    :data:`LOW_LINE_CONTRAST` in images expected to carry text) from its local background, the
     grey opening (bright text) or closing (dark text) of the image with a square wider than a
     stroke. Strokes join into glyphs (connected components no taller than a line), and glyphs close
-    to each other on a row into lines. A line counts as text when it is :data:`LINE_HEIGHTS` high
-    and at least 1.5 times as wide, holds three glyphs or more of about its height, and stands on a
-    clean background: (almost) nothing stands out in the ring of pixels around it. That last test
-    keeps ultrasound speckle, the edge of a sector and anatomy out. Images over 1400 pixels are
-    searched at a reduced scale too, for their larger fonts.
+    to each other on a row into lines. A line counts as text when its glyphs are
+    :data:`LINE_HEIGHTS` high (lines set so close that they touch make one taller block), it is at
+    least 1.5 times as wide as a glyph, holds three glyphs or more of about its height, and stands
+    on a clean background: (almost) nothing stands out in the ring of pixels around it. That last
+    test keeps ultrasound speckle, the edge of a sector and anatomy out. A piece of one or two
+    glyphs on a clean background (``ID``, a lone digit after a wide space) comes back as a
+    ``"text-fragment"``: :func:`_regions` keeps it only next to a line. Images over 1400 pixels
+    are searched at a reduced scale too, for their larger fonts.
     """
     rows, cols = gray.shape
     k = max(1, round(max(rows, cols) / 1000))
-    boxes = _lines_at(gray, frame, 1)
+    boxes = _lines_at(gray, frame, 1, contrast)
     if k > 1 and min(rows, cols) >= 2 * k:
         r, c = rows // k, cols // k
         small = gray[: r * k, : c * k].reshape(r, k, c, k).mean(axis=(1, 3))
-        boxes += _lines_at(small.astype(np.uint8), frame, k)
+        boxes += _lines_at(small.astype(np.uint8), frame, k, contrast)
     return boxes
 
 
-def _lines_at(gray: np.ndarray, frame: int | None, k: int) -> list[TextBox]:
-    """:func:`_text_lines` at one scale; boxes are multiplied by ``k`` and padded by a quarter line."""
+def _lines_at(
+    gray: np.ndarray, frame: int | None, k: int, contrast: int = LINE_CONTRAST
+) -> list[TextBox]:
+    """:func:`_text_lines` at one scale; boxes are multiplied by ``k`` and padded (a third of a
+    glyph's height above and below, half of it at the ends), clipped at the image's edges."""
     from scipy import ndimage as ndi
 
     g = gray.astype(np.int16)
+    rows, cols = g.shape
     low, high = LINE_HEIGHTS
     size = (_STROKE_WINDOW, _STROKE_WINDOW)
     out = []
     for hat in (
-        g - ndi.grey_opening(g, size=size),
-        ndi.grey_closing(g, size=size) - g,
+        g - ndi.grey_opening(g, size=size, mode="nearest"),
+        ndi.grey_closing(g, size=size, mode="nearest") - g,
     ):  # bright, dark
-        strokes = hat >= LINE_CONTRAST
+        strokes = hat >= contrast
         glyphs, n = ndi.label(strokes, structure=np.ones((3, 3), bool))
         if n == 0:
             continue
@@ -656,23 +694,104 @@ def _lines_at(gray: np.ndarray, frame: int | None, k: int) -> list[TextBox]:
         for j, sl in enumerate(ndi.find_objects(lines), 1):
             y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
             h, w = y1 - y0, x1 - x0
-            if not (low <= h <= high and w >= 1.5 * h):
-                continue
             ids = np.unique(glyphs[sl][(lines[sl] == j) & marks[sl]])
-            if len(ids) < 3 or np.median(heights[ids]) < 0.4 * h:
+            ids = ids[ids > 0]
+            if len(ids) == 0:
+                continue
+            gh = float(np.median(heights[ids]))
+            if h < low or gh < max(3, 0.4 * min(h, high)) or gh > high:
+                continue
+            if h > high and (len(ids) < 3 * h / max(gh, 1) or h > 8 * high):
+                continue  # a tall block must be lines of glyphs, not one tall shape
+            fragment = len(ids) < 3 or w < 1.5 * gh
+            if fragment and (len(ids) == 0 or w > 4 * gh):
                 continue
             ry0, rx0 = max(0, y0 - 2), max(0, x0 - 2)
-            around = hat[ry0 : y1 + 2, rx0 : x1 + 2] >= LINE_CONTRAST / 3
-            ring = around.size - h * w
-            around[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0] = False
+            around = hat[ry0 : y1 + 2, rx0 : x1 + 2] >= contrast / 3
+            inner = around[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0]
+            ring = around.size - inner.size
+            inner[...] = False
             if ring and around.sum() > 0.05 * ring:
                 continue
-            m = max(PAD, k * h // 4)  # faint serifs and comma tails fall short of the contrast
-            out.append(
-                TextBox(
-                    k * x0 - m, k * y0 - m, k * w + 2 * m, k * h + 2 * m, frame, "", "text-lines"
-                )
-            )
+            my, mx = max(PAD, k * h // 3), max(PAD, k * int(gh) // 2)
+            bx0, by0 = max(0, k * x0 - mx), max(0, k * y0 - my)
+            bx1, by1 = min(k * cols, k * x1 + mx), min(k * rows, k * y1 + my)
+            source = "text-fragment" if fragment else "text-lines"
+            out.append(TextBox(bx0, by0, bx1 - bx0, by1 - by0, frame, "", source))
+    return out
+
+
+@dataclass
+class _Block:
+    """Boxes being merged by :func:`_regions`: their extent, whether all are text fragments, and
+    their source (``"block"`` once boxes of several sources are merged)."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    fragment: bool
+    source: str
+
+    def near(self, other: _Block) -> bool:
+        """Whether the two touch or nearly touch: within a line and a half on a row, half a
+        line (at least 2 pixels) on a column."""
+        h = max(1, min(self.y1 - self.y0, other.y1 - other.y0))
+        gx, gy = int(1.5 * h), max(2, h // 2)
+        return (
+            self.x0 < other.x1 + gx
+            and other.x0 < self.x1 + gx
+            and self.y0 < other.y1 + gy
+            and other.y0 < self.y1 + gy
+        )
+
+    def absorb(self, other: _Block) -> None:
+        self.x0, self.y0 = min(self.x0, other.x0), min(self.y0, other.y0)
+        self.x1, self.y1 = max(self.x1, other.x1), max(self.y1, other.y1)
+        self.fragment = self.fragment and other.fragment
+        if self.source != other.source:
+            self.source = "block"
+
+
+def _regions(ds: Dataset, boxes: Sequence[TextBox], rows: int, cols: int) -> list[TextBox]:
+    """Boxes grown into the regions to blank: every frame, blocks whole, a banner its full width.
+
+    Boxes that touch or nearly touch (within half a line on a column, a line and a half on a row)
+    merge into one block, so a corner annotation block or a label is blanked to its full extent,
+    with the gaps between its lines and words. A text fragment that joins no line is dropped. In
+    an ultrasound image a block that starts in the top :data:`US_BANNER_FRACTION` of the rows is
+    the banner: it is blanked from the top row down to its bottom, across the full width.
+    """
+    items = [
+        _Block(b.x, b.y, b.x + b.width, b.y + b.height, b.source == "text-fragment", b.source)
+        for b in boxes
+        if b.width > 0 and b.height > 0
+    ]
+    merged = True
+    while merged:
+        merged = False
+        kept: list[_Block] = []
+        for it in items:
+            for other in kept:
+                if it.near(other):
+                    other.absorb(it)
+                    merged = True
+                    break
+            else:
+                kept.append(it)
+        items = kept
+    us = _is_us(ds)
+    limit = max(8, int(rows * US_BANNER_FRACTION))
+    out = []
+    for it in items:
+        if it.fragment:
+            continue
+        x0, y0, x1, y1, source = it.x0, it.y0, it.x1, it.y1, it.source
+        if us and y0 < limit:
+            x0, y0, x1, source = 0, 0, cols, "us-banner"
+        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(cols, x1), min(rows, y1)
+        if x1 > x0 and y1 > y0:
+            out.append(TextBox(x0, y0, x1 - x0, y1 - y0, None, "", source))
     return out
 
 
@@ -682,28 +801,21 @@ def _word_box(w: _Word, frame: int | None, source: str = "ocr", margin: int = PA
     )
 
 
-def _ocr_lines(words: list[_Word], frame: int | None) -> list[TextBox]:
-    """OCR'd words grouped into their lines, with a margin of half a line height (documents)."""
-    lines: dict[tuple, list[_Word]] = {}
+def ocr_lines(words: Sequence[_Word], frame: int | None) -> list[tuple[TextBox, list[_Word]]]:
+    """OCR'd words grouped into Tesseract's lines, left to right: each line's box (with a margin
+    of half a line height, so a word it misread at either end falls inside) and its words."""
+    lines: dict[tuple[int, int, int, int], list[_Word]] = {}
     for w in words:
         if _alnum(w.text):
             lines.setdefault(w.line, []).append(w)
     out = []
     for ws in lines.values():
+        ws.sort(key=lambda w: w.x)
         x0, y0 = min(w.x for w in ws), min(w.y for w in ws)
         x1, y1 = max(w.x + w.w for w in ws), max(w.y + w.h for w in ws)
         m = max(PAD, (y1 - y0) // 2)
-        out.append(
-            TextBox(
-                x0 - m,
-                y0 - m,
-                x1 - x0 + 2 * m,
-                y1 - y0 + 2 * m,
-                frame,
-                " ".join(w.text for w in ws),
-                "document",
-            )
-        )
+        box = TextBox(x0 - m, y0 - m, x1 - x0 + 2 * m, y1 - y0 + 2 * m, frame, "", "ocr-line")
+        out.append((box, ws))
     return out
 
 
@@ -711,33 +823,81 @@ def _legible(w: _Word, *, chars: int = 2, conf: float = MIN_CONFIDENCE) -> bool:
     return w.conf >= conf and len(_alnum(w.text)) >= chars
 
 
+# --------------------------------------------------------------------------- surveying frames
+
+
+@dataclass
+class FrameSurvey:
+    """What one frame shows: its text lines (every view) and, when it was read, its OCR words.
+
+    ``words`` is ``None`` for a frame not read: its text lines are those of a frame that was.
+    """
+
+    frame: int
+    lines: list[TextBox]
+    words: list[_Word] | None
+    shown: np.ndarray
+
+
+def _line_signature(lines: Sequence[TextBox]) -> frozenset[tuple[int, int, int, int]]:
+    return frozenset(
+        (b.x // 8, b.y // 8, (b.x + b.width) // 8, (b.y + b.height) // 8)
+        for b in lines
+        if b.source == "text-lines"
+    )
+
+
+def _survey(ds: Dataset, arr: np.ndarray) -> list[FrameSurvey]:
+    """Every frame through the text-lines detector; OCR on the frames of :func:`_sample` and on
+    each frame whose set of lines no frame read so far had (a cine's banner is the same on every
+    frame: it is read a few times, not once per frame)."""
+    contrast = LOW_LINE_CONTRAST if _expects_text(ds) else LINE_CONTRAST
+    n = arr.shape[0]
+    sample = set(_sample(n))
+    read: set[frozenset[tuple[int, int, int, int]]] = set()
+    out = []
+    for f in range(n):
+        views = _views(ds, arr[f])
+        lines = [b for v in views for b in _text_lines(v, f, contrast)]
+        signature = _line_signature(lines)
+        words = None
+        if f in sample or signature not in read:
+            words = _ocr(views[0])
+            read.add(signature)
+        out.append(FrameSurvey(f, lines, words, views[0]))
+    return out
+
+
 # --------------------------------------------------------------------------- the public steps
 
 
-def _detect(ds: Dataset, arr: np.ndarray, frames: Iterable[int]) -> list[TextBox]:
-    single = arr.shape[0] == 1
+def _boxes(ds: Dataset, surveys: Sequence[FrameSurvey], leaks: Sequence[object]) -> list[TextBox]:
+    """Everything to blank, before :func:`_regions` grows it: text lines and fragments, OCR'd
+    lines, where the leaks are, the region rules."""
     us, scanned = _is_us(ds), _is_scanned(ds)
     sc = str(ds.get("SOPClassUID", "")).startswith(_SC_PREFIX)
-    boxes: list[TextBox] = []
-    for f in frames:
-        label = None if single else f
-        gray = _render(ds, arr[f])
-        words = _ocr(gray)
+    boxes: list[TextBox] = [leak.box for leak in leaks]  # type: ignore[attr-defined]
+    for s in surveys:
+        boxes += s.lines
+        words = s.words or []
         legible = [w for w in words if _legible(w)]
-        boxes += [_word_box(w, label) for w in legible]
-        boxes += _text_lines(gray, label)
+        boxes += [_word_box(w, s.frame) for w in legible]
+        boxes += [box for box, ws in ocr_lines(legible, s.frame)]
         if us:
-            boxes += _us_banner(gray, label)
+            boxes += _us_banner(s.shown, s.frame)
         if scanned or (sc and len(legible) >= SC_TEXT_WORDS):
-            boxes += _ocr_lines(words, label)
+            boxes += [box for box, ws in ocr_lines(words, s.frame)]
             if scanned:
-                boxes += _page_lines(gray, label)
-    rows, cols = arr.shape[1:3]
-    return [b for b in map(lambda b: _clip(b, rows, cols), boxes) if b.width > 0 and b.height > 0]
+                boxes += _page_lines(s.shown, s.frame)
+    return boxes
 
 
 #: Modalities whose pixels often carry text.
 _TEXT_MODALITIES = {"US", "OT", "SC", "DOC", "XC", "ES", "GM", "SM", "IVUS", "OP", "XA", "RF"}
+#: Projection radiographs, one frame each, whose corner blocks and labels (name, ID, date) are
+#: burned in by modalities and film digitisers: read whatever BurnedInAnnotation says, since
+#: ``hipaa-lab scan`` reads them too. Text found in one marked NO that OCR cannot read fails it.
+_CORNER_MODALITIES = {"CR", "DX", "MG", "PX", "IO", "RG"}
 #: SOP classes whose pixels often carry text: Secondary Capture, ultrasound, visible light.
 _TEXT_SOP_PREFIXES = (
     _SC_PREFIX,
@@ -747,44 +907,47 @@ _TEXT_SOP_PREFIXES = (
 )
 
 
-def _expects_text(ds: Dataset) -> bool:
-    """Whether text in the pixels is to be expected: marked so, or a kind of image that carries it."""
+def _text_kind(ds: Dataset) -> bool:
+    """Whether ``ds`` is of a kind of image machines write text into, whatever its header claims."""
     return (
-        str(ds.get("BurnedInAnnotation", "")).upper() == "YES"
-        or _is_us(ds)
+        _is_us(ds)
         or _is_scanned(ds)
         or str(ds.get("Modality", "")).upper() in _TEXT_MODALITIES
         or str(ds.get("SOPClassUID", "")).startswith(_TEXT_SOP_PREFIXES)
     )
 
 
+def _expects_text(ds: Dataset) -> bool:
+    """Whether text in the pixels is to be expected: marked so, or a kind of image that carries it."""
+    return str(ds.get("BurnedInAnnotation", "")).upper() == "YES" or _text_kind(ds)
+
+
 def needs_cleaning(ds: Dataset, clean_pixel_data: bool = False) -> bool:
     """Whether the pixels of ``ds`` may carry burned-in text, so must be cleaned before sharing.
 
     Yes when ``BurnedInAnnotation`` is YES or ``clean_pixel_data`` (the Clean Pixel Data option)
-    is asked for; no when it is NO or there is no Pixel Data; when it is absent, yes for the
-    modalities and SOP classes where machines write text into images (ultrasound, secondary
-    capture, scanned documents, endoscopy, angiography...).
+    is asked for, and for the modalities and SOP classes where machines write text into images
+    (ultrasound, secondary capture, scanned documents, endoscopy, angiography...) whatever
+    ``BurnedInAnnotation`` says: archives get it wrong, and NO is a claim to verify. So are
+    projection radiographs (CR, DX, MG...), single frames with corner blocks. Other images (CT,
+    MR... series) marked NO or not marked are not read.
 
     Examples
     --------
     >>> from pydicom.dataset import Dataset
     >>> ds = Dataset()
     >>> ds.Modality, ds.PixelData = "US", b"\\0\\0"
+    >>> ds.BurnedInAnnotation = "NO"
     >>> needs_cleaning(ds)
     True
-    >>> ds.BurnedInAnnotation = "NO"
+    >>> ds.Modality = "CT"
     >>> needs_cleaning(ds), needs_cleaning(ds, clean_pixel_data=True)
     (False, True)
     """
     if "PixelData" not in ds:
         return False
-    bia = str(ds.get("BurnedInAnnotation", "") or "").upper()
-    if clean_pixel_data or bia == "YES":
-        return True
-    if bia == "NO":
-        return False
-    return _expects_text(ds)
+    modality = str(ds.get("Modality", "")).upper()
+    return clean_pixel_data or _expects_text(ds) or modality in _CORNER_MODALITIES
 
 
 def _clip(b: TextBox, rows: int, cols: int) -> TextBox:
@@ -794,14 +957,18 @@ def _clip(b: TextBox, rows: int, cols: int) -> TextBox:
 
 
 def find_text(ds: Dataset, *, frames: Iterable[int] | None = None) -> list[TextBox]:
-    """Boxes of text burned into the pixels of ``ds``: OCR words and region rules.
+    """Boxes of text burned into the pixels of ``ds``: OCR words, OCR'd lines and text lines.
+
+    Every frame goes through the text-lines detector; OCR reads a sample of frames and each frame
+    whose lines differ (see :func:`_survey`). Word boxes carry the text read (``source``
+    ``"ocr"``); for whether any text is left, use :func:`hipaa_lab.textcheck.find_leaks`.
 
     Parameters
     ----------
     ds
         A dataset with Pixel Data.
     frames
-        0-based frames to read (default: all, or a sample of :data:`MAX_OCR_FRAMES` for cine).
+        0-based frames to keep boxes of (default: all).
 
     Raises
     ------
@@ -816,19 +983,46 @@ def find_text(ds: Dataset, *, frames: Iterable[int] | None = None) -> list[TextB
         raise OCRUnavailableError()
     _ensure_transfer_syntax(ds)
     arr = _decode(ds)
-    chosen = _sample(arr.shape[0]) if frames is None else list(frames)
-    bad = [f for f in chosen if not 0 <= f < arr.shape[0]]
+    chosen = set(range(arr.shape[0]) if frames is None else frames)
+    bad = sorted(f for f in chosen if not 0 <= f < arr.shape[0])
     if bad:
         raise ValueError(f"frames {bad} out of range: the image has frames 0 to {arr.shape[0] - 1}")
-    return _detect(ds, arr, chosen)
+    single = arr.shape[0] == 1
+    rows, cols = arr.shape[1:3]
+    out = []
+    for s in _survey(ds, arr):
+        if s.frame not in chosen:
+            continue
+        label = None if single else s.frame
+        found = [b for b in s.lines if b.source == "text-lines"]
+        found += [_word_box(w, label) for w in s.words or [] if _legible(w)]
+        found += [box for box, _ in ocr_lines([w for w in s.words or [] if _legible(w)], label)]
+        if _is_us(ds):
+            found += _us_banner(s.shown, label)
+        for b in found:
+            b = _clip(b, rows, cols)
+            if b.width > 0 and b.height > 0:
+                out.append(TextBox(b.x, b.y, b.width, b.height, label, b.text, b.source))
+    return out
 
 
-def clean_burned_in(ds: Dataset) -> PixelCleanResult:
-    """Find text in the pixels of ``ds``, blank it in every frame, verify by OCR; in place.
+def _rows_of(boxes: Sequence[TextBox]) -> str:
+    return f"rows {min(b.y for b in boxes)}-{max(b.y + b.height for b in boxes)}"
 
-    Sets ``BurnedInAnnotation`` to ``NO`` only when the result is ``"cleaned"``. A dataset that
-    says ``BurnedInAnnotation`` YES but shows no text fails: the text may be where OCR cannot see
-    it, and a person should look.
+
+def clean_burned_in(ds: Dataset, known: object | None = None) -> PixelCleanResult:
+    """Find text in the pixels of ``ds``, blank it in every frame, verify; in place.
+
+    Every frame is surveyed (:func:`_survey`); what is found is grown into whole regions
+    (:func:`_regions`: lines padded, blocks whole, an ultrasound banner its full width) and
+    blanked in every frame. The stored result is decoded again and checked with
+    :func:`hipaa_lab.textcheck.find_leaks`, the check ``hipaa-lab scan`` runs: text lines,
+    identifier patterns, ``known`` values (default: those of ``ds``'s own header, so call this
+    before the header is de-identified) and legible words. What it finds is blanked in up to
+    :data:`EXTRA_ROUNDS` further rounds; text still there then fails the file. Sets
+    ``BurnedInAnnotation`` to ``NO`` only when the result is ``"cleaned"``. A dataset that says
+    ``BurnedInAnnotation`` YES but shows no text fails: the text may be where OCR cannot see it,
+    and a person should look. Reasons name frames, rows and kinds of text, never the text.
 
     Examples
     --------
@@ -844,74 +1038,76 @@ def clean_burned_in(ds: Dataset) -> PixelCleanResult:
         return PixelCleanResult("clean", "no pixel data")
     if not ocr_available():
         return PixelCleanResult("failed", _UNAVAILABLE)
+    from hipaa_lab import textcheck
+
+    if known is None:
+        known = textcheck.known_values_of(ds)
     _ensure_transfer_syntax(ds)
     ts = ds.file_meta.get("TransferSyntaxUID", "")
     try:
         arr = _decode(ds)
     except Exception as exc:
         name = UID(ts).name if ts else "unknown transfer syntax"
-        return PixelCleanResult("failed", f"cannot decode the pixel data ({name}): {exc}")
-    frames = _sample(arr.shape[0])
-    boxes = _detect(ds, arr, frames)
-    if not boxes:
+        return PixelCleanResult(
+            "failed", f"cannot decode the pixel data ({name}): {type(exc).__name__}"
+        )
+    rows, cols = arr.shape[1:3]
+    surveys = _survey(ds, arr)
+    leaks = textcheck.leaks_in(surveys, known)  # type: ignore[arg-type]
+    found = _boxes(ds, surveys, leaks)
+    todo = _regions(ds, found, rows, cols)
+    if not todo:
         if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
             return PixelCleanResult(
                 "failed", "BurnedInAnnotation is YES but no text was found; check by hand"
             )
         return PixelCleanResult("clean", "no text found")
-    if all(b.source == "text-lines" for b in boxes) and not _expects_text(ds):
+    read_any = any(s.words and any(_legible(w) for w in s.words) for s in surveys)
+    if not read_any and not _read_something(leaks) and not _expects_text(ds):
         return PixelCleanResult(
             "failed",
-            f"{len(boxes)} lines of text-like marks that OCR cannot read, in an image "
-            "not marked as carrying text; check by hand",
-            boxes,
+            f"{len(todo)} regions of text-like marks that OCR cannot read ({_rows_of(todo)}), "
+            "in an image not marked as carrying text; check by hand",
+            todo,
         )
-    read = {_alnum(b.text) for b in boxes if b.source == "ocr" and len(_alnum(b.text)) >= 3}
     applied: list[TextBox] = []
-    todo = boxes
     for _ in range(1 + EXTRA_ROUNDS):
-        everywhere = [TextBox(b.x, b.y, b.width, b.height, None, b.text, b.source) for b in todo]
-        applied += everywhere
+        applied += todo
         try:
-            blank_regions(ds, everywhere)
+            blank_regions(ds, todo)
             arr = _decode(ds)  # verify what is stored, not what we meant to store
         except Exception as exc:
             return PixelCleanResult(
-                "failed", f"cannot write the blanked pixel data: {exc}", applied
+                "failed", f"cannot write the blanked pixel data: {type(exc).__name__}", applied
             )
         fill = _fill_value(arr, "min")
         for b in applied:
-            rows, cols = b.slices()
-            if np.any(arr[:, rows, cols] != fill):
+            sl_rows, sl_cols = b.slices()
+            if np.any(arr[:, sl_rows, sl_cols] != fill):
                 return PixelCleanResult(
-                    "failed", f"box {b} was not blanked in the stored pixels", applied
+                    "failed",
+                    f"the region at rows {b.y}-{b.y + b.height}, columns {b.x}-{b.x + b.width} "
+                    "was not blanked in the stored pixels",
+                    applied,
                 )
-        again = []
-        for f in frames:
-            gray = _render(ds, arr[f])
-            again += [
-                TextBox(b.x, b.y, b.width, b.height, None, b.text, b.source)
-                for b in _text_lines(gray, None)
-            ]
-            for w in _ocr(gray):
-                if len(_alnum(w.text)) >= 3 and _alnum(w.text) in read:
-                    return PixelCleanResult(
-                        "failed", f"text read before blanking is still legible: {w.text!r}", applied
-                    )
-                if _legible(w, chars=3, conf=VERIFY_CONFIDENCE):
-                    again.append(_word_box(w, None))
-        if not again:
+        leaks = textcheck.find_leaks(ds, known, arr=arr)  # type: ignore[arg-type]
+        if not leaks:
             ds.BurnedInAnnotation = "NO"
             return PixelCleanResult(
                 "cleaned",
-                f"{len(applied)} boxes blanked in {arr.shape[0]} frames, verified by OCR "
-                "and the text-lines detector",
+                f"{len(applied)} regions blanked in {arr.shape[0]} frames, verified by the "
+                "text-lines detector, OCR, the identifier patterns and the header's values",
                 applied,
             )
-        todo = again
+        todo = _regions(ds, [leak.box for leak in leaks], rows, cols)
     return PixelCleanResult(
         "failed",
-        f"text still legible after {1 + EXTRA_ROUNDS} rounds: "
-        f"{[b.text or f'{b.source} at {b.x},{b.y}' for b in todo]!r}",
+        f"text still legible after {1 + EXTRA_ROUNDS} rounds of blanking: "
+        + textcheck.describe(leaks),
         applied,
     )
+
+
+def _read_something(leaks: Sequence[object]) -> bool:
+    """Whether any leak is more than an unread text line (OCR read something)."""
+    return any(getattr(leak, "text", "") for leak in leaks)

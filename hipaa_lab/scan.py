@@ -29,7 +29,10 @@ rule                   what it flags
 ``uid:date``           a UID with a component that is an 8-digit date
 ``overlay``            an overlay plane holding any set bit (graphics can hold text)
 ``burned-in``          BurnedInAnnotation is YES
-``ocr:...``            a pattern or an exact value in text read from the pixels
+``ocr:...``            text left in the pixels (:func:`hipaa_lab.textcheck.find_leaks`, the
+                       check the de-identifier verifies with): a pattern or an exact value in
+                       text read from them, ``ocr:legible`` (a word read with high
+                       confidence), ``ocr:text-lines`` (lines of text, read or not)
 ``exact-value``        a value of the answer key or of the original tree, found verbatim
                        (case-folded; punctuation-insensitive for numbers)
 =====================  ====================================================================
@@ -919,7 +922,7 @@ def scan_dataset(
     known_values
         Exact values to search for besides the patterns (an answer key's or an original tree's).
     ocr
-        Read text burned into the pixels with :func:`hipaa_lab.pixels.find_text` (slow).
+        Look for text left in the pixels with :func:`hipaa_lab.textcheck.find_leaks` (slow).
 
     Returns
     -------
@@ -1069,66 +1072,57 @@ def ocr_status() -> str | None:
 
 
 def _ocr(ds: Dataset, found: _Collector, known: KnownValues | None) -> None:
+    """Text left in the pixels, by :func:`hipaa_lab.textcheck.find_leaks`: the check the
+    de-identifier verifies its output with, so what it lets out this finds nothing in."""
     if "PixelData" not in ds or ocr_status() is not None:
         return
-    from hipaa_lab import pixels
+    from hipaa_lab import textcheck
+    from hipaa_lab.textcheck import LeakKind
 
     try:
-        boxes = pixels.find_text(ds)
+        leaks = textcheck.find_leaks(ds, known)
     except Exception as exc:  # undecodable pixels: say so, go on
         found.add(
             Location.PIXELS, None, C.OTHER, "ocr:error", f"pixels not read: {type(exc).__name__}"
         )
         return
-    for location, frame, text in _ocr_lines(boxes):
-        label = "" if frame is None else f"frame {frame}: "
-        found.text(location, None, label, text, known, prefix="ocr:", loose=True)
+    single = _frames(ds) == 1
+    lines: dict[int, list] = {}
+    for leak in leaks:
+        label = "" if single else f"frame {leak.frame + 1}: "
+        if leak.kind is LeakKind.TEXT_LINES:
+            lines.setdefault(leak.frame, []).append(leak.box)
+        elif leak.kind is LeakKind.PATTERN:
+            found.add(
+                Location.PIXELS,
+                None,
+                leak.category,
+                f"ocr:pattern:{leak.rule}",
+                label + mask(leak.text),
+            )
+        elif leak.kind is LeakKind.KNOWN_VALUE:
+            found.add(
+                Location.PIXELS, None, leak.category, "ocr:exact-value", label + mask(leak.text)
+            )
+        else:
+            found.add(Location.PIXELS, None, C.OTHER, "ocr:legible", label + mask(leak.text))
+    for frame, boxes in lines.items():
+        label = "" if single else f"frame {frame + 1}: "
+        top, bottom = min(b.y for b in boxes), max(b.y + b.height for b in boxes)
+        found.add(
+            Location.PIXELS,
+            None,
+            C.OTHER,
+            "ocr:text-lines",
+            f"{label}{len(boxes)} lines of text at rows {top}-{bottom}",
+        )
 
 
-def _overlap(a, b) -> float:
-    w = min(a.x + a.width, b.x + b.width) - max(a.x, b.x)
-    h = min(a.y + a.height, b.y + b.height) - max(a.y, b.y)
-    if w <= 0 or h <= 0:
-        return 0.0
-    return w * h / max(1, min(a.width * a.height, b.width * b.height))
-
-
-def _ocr_lines(boxes) -> list[tuple[Location, int | None, str]]:
-    """OCR boxes (words, or lines from region rules) joined into lines of text, left to right.
-
-    Boxes of one source that read the same text at the same place (several OCR passes) count once;
-    different readings of one place are all kept (``1787035 1787635``), for recall.
-    """
-    groups: dict[tuple, list] = {}
-    for box in boxes:
-        if str(getattr(box, "text", "") or "").strip():
-            source = str(getattr(box, "source", "") or "")
-            location = Location.OVERLAY if "overlay" in source.lower() else Location.PIXELS
-            groups.setdefault((location, getattr(box, "frame", None), source), []).append(box)
-    out = []
-    for (location, frame, _), items in groups.items():
-        kept: list = []
-        for box in items:
-            if all(
-                _overlap(box, k) <= 0.5 or str(box.text).strip() != str(k.text).strip()
-                for k in kept
-            ):
-                kept.append(box)
-        kept.sort(key=lambda b: (b.x, b.y))
-        lines: list[list] = []  # [top, bottom, right, boxes]
-        for box in kept:
-            centre = box.y + box.height / 2
-            for line in lines:
-                if line[0] <= centre <= line[1] and box.x - line[2] < 8 * max(1, line[1] - line[0]):
-                    line[2] = max(line[2], box.x + box.width)
-                    line[3].append(box)
-                    break
-            else:
-                lines.append([box.y, box.y + box.height, box.x + box.width, [box]])
-        lines.sort(key=lambda line: line[0])
-        for line in lines:
-            out.append((location, frame, " ".join(str(b.text).strip() for b in line[3])))
-    return out
+def _frames(ds: Dataset) -> int:
+    try:
+        return max(1, int(ds.get("NumberOfFrames", 1) or 1))
+    except (TypeError, ValueError):
+        return 1
 
 
 # --------------------------------------------------------------------------- files and trees
