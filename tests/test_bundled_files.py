@@ -32,8 +32,8 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from hipaa_lab import pixels as px
 from hipaa_lab.deid import Deidentifier, SkipReason, deidentify_file, deidentify_tree
+from hipaa_lab.deid import pixels as px
 
 needs_ocr = pytest.mark.skipif(not px.ocr_available(), reason="Tesseract is not installed")
 
@@ -229,8 +229,8 @@ def test_the_scanner_reads_every_file_the_de_identifier_reads():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                deid._read(path)
-            except deid._SkipFile as exc:
+                deid.batch._read(path)
+            except deid.batch._SkipFile as exc:
                 if exc.code in (SkipReason.NOT_DICOM, SkipReason.EMPTY):
                     continue
             if scan._read(path) is None:

@@ -18,8 +18,8 @@ from pydicom.uid import ExplicitVRLittleEndian
 import hipaa_lab
 from hipaa_lab import deid
 from hipaa_lab.deid import Deidentifier, clean_descriptor, clean_text, deidentify_tree
+from hipaa_lab.deid.pseudonyms import Pseudonymizer
 from hipaa_lab.phi import iter_elements
-from hipaa_lab.pseudonyms import Pseudonymizer
 from hipaa_lab.studies import Modality, make_study, write_tree
 
 KEY = bytes(range(32))
@@ -34,16 +34,16 @@ class _Result:
 def fake_pixels(monkeypatch):
     """The OCR cleaner replaced by a recorder: OCR is slow and tested with pixels.py."""
     calls = []
-    mod = types.ModuleType("hipaa_lab.pixels")
+    mod = types.ModuleType("hipaa_lab.deid.pixels")
 
     def clean_burned_in(ds):
         calls.append(str(ds.get("Modality")))
         return _Result("cleaned")
 
     mod.clean_burned_in = clean_burned_in
-    monkeypatch.setitem(sys.modules, "hipaa_lab.pixels", mod)
-    # `from hipaa_lab import pixels` takes the package's attribute once an earlier test imported it
-    monkeypatch.setattr(hipaa_lab, "pixels", mod, raising=False)
+    monkeypatch.setitem(sys.modules, "hipaa_lab.deid.pixels", mod)
+    # `from hipaa_lab.deid import pixels` takes the package's attribute once an earlier test imported it
+    monkeypatch.setattr(hipaa_lab.deid, "pixels", mod, raising=False)
     return calls
 
 
@@ -442,10 +442,10 @@ def test_same_key_same_outputs_across_batches(tree, fake_pixels, tmp_path):
 
 def test_burned_in_failure_quarantines(tree, monkeypatch, tmp_path):
     _, src, _ = tree
-    mod = types.ModuleType("hipaa_lab.pixels")
+    mod = types.ModuleType("hipaa_lab.deid.pixels")
     mod.clean_burned_in = lambda ds: _Result("failed", "text remains after blanking")
-    monkeypatch.setitem(sys.modules, "hipaa_lab.pixels", mod)
-    monkeypatch.setattr(hipaa_lab, "pixels", mod, raising=False)
+    monkeypatch.setitem(sys.modules, "hipaa_lab.deid.pixels", mod)
+    monkeypatch.setattr(hipaa_lab.deid, "pixels", mod, raising=False)
     errors = __import__("io").StringIO()
     report = deidentify_tree(
         src, tmp_path / "o", key_file=tmp_path / "k", progress=False, err=errors
@@ -571,12 +571,12 @@ def test_report_counts_skips_by_fixed_reason_and_quotes_nothing_from_the_input(
 ):
     """A reason may quote OCR'd text or a value: the operator sees it, the report in DST does not."""
     _, src, _ = tree
-    mod = types.ModuleType("hipaa_lab.pixels")
+    mod = types.ModuleType("hipaa_lab.deid.pixels")
     mod.clean_burned_in = lambda ds: _Result(
         "failed", "text still legible: 'QDOEJANE (MRN 555-0101)'"
     )
-    monkeypatch.setitem(sys.modules, "hipaa_lab.pixels", mod)
-    monkeypatch.setattr(hipaa_lab, "pixels", mod, raising=False)
+    monkeypatch.setitem(sys.modules, "hipaa_lab.deid.pixels", mod)
+    monkeypatch.setattr(hipaa_lab.deid, "pixels", mod, raising=False)
     mixed = tmp_path / "mixed"
     for p in sorted(src.rglob("*")):
         if p.is_file():

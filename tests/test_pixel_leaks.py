@@ -24,7 +24,7 @@ from pydicom.pixels import convert_color_space
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from hipaa_lab import phantoms
-from hipaa_lab import pixels as px
+from hipaa_lab.deid import pixels as px
 
 needs_ocr = pytest.mark.skipif(not px.ocr_available(), reason="Tesseract is not installed")
 
@@ -352,7 +352,7 @@ def test_image_marked_no_is_checked_and_the_scanner_finds_nothing_after(case, tm
     """``BurnedInAnnotation NO`` on a US or SC is a claim: the pixels are read all the same, and
     ``hipaa-lab scan``, told the original's values, finds nothing in the output."""
     from hipaa_lab import deid, textcheck
-    from hipaa_lab.scan import scan_file
+    from hipaa_lab.deid.scan import scan_file
 
     ds, mask = _plant(case)
     assert ds.BurnedInAnnotation == "NO"
@@ -376,9 +376,9 @@ def test_image_marked_no_is_checked_and_the_scanner_finds_nothing_after(case, tm
 def test_scanner_and_verification_run_one_check(monkeypatch):
     """Whatever :func:`textcheck.find_leaks` reports, the scanner reports and the de-identifier
     quarantines: both call it (a stand-in that always sees a line of text shows it)."""
-    from hipaa_lab import textcheck
+    from hipaa_lab.deid import textcheck
+    from hipaa_lab.deid.scan import scan_dataset
     from hipaa_lab.phi import SafeHarborCategory
-    from hipaa_lab.scan import scan_dataset
 
     monkeypatch.setattr(px, "ocr_available", lambda: True)
     monkeypatch.setattr(px, "_ocr", lambda gray: [])
@@ -395,7 +395,7 @@ def test_scanner_and_verification_run_one_check(monkeypatch):
     assert result.status == "failed"
     assert "frame 1: 1 text line at rows 20-32" in result.reason
     assert seen and all(k is not None and len(k) for k in seen)  # the header's own values
-    import hipaa_lab.scan as scan
+    import hipaa_lab.deid.scan as scan
 
     monkeypatch.setattr(scan, "ocr_status", lambda: None)
     rules = {f.rule for f in scan_dataset(ds, ocr=True)}
@@ -435,7 +435,7 @@ def test_pydicom_bundled_images_come_out_with_no_text(name):
     """Images no one here drew: after cleaning the leak check (the scanner's) finds nothing."""
     from pydicom.data import get_testdata_file
 
-    from hipaa_lab import textcheck
+    from hipaa_lab.deid import textcheck
 
     path = get_testdata_file(name)
     if path is None:

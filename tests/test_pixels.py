@@ -21,7 +21,7 @@ from pydicom.uid import (
 )
 
 from hipaa_lab import phantoms
-from hipaa_lab import pixels as px
+from hipaa_lab.deid import pixels as px
 from hipaa_lab.phi import Location
 from hipaa_lab.studies import PHILevel, make_study
 

@@ -13,8 +13,8 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 
 from hipaa_lab.cli import main as cli_main
+from hipaa_lab.deid.scan import KnownValues, mask, scan_dataset, scan_file, scan_paths
 from hipaa_lab.phi import AnswerKey, Location, SafeHarborCategory
-from hipaa_lab.scan import KnownValues, mask, scan_dataset, scan_file, scan_paths
 from hipaa_lab.studies import Modality, PHILevel, make_study, write_tree
 
 C = SafeHarborCategory
@@ -97,7 +97,7 @@ def test_file_and_folder_names_with_identifiers_are_found(tree, with_key, patter
 
 
 def test_ocr_finds_text_burned_into_us_and_sc_pixels(tree):
-    pixels = pytest.importorskip("hipaa_lab.pixels")
+    pixels = pytest.importorskip("hipaa_lab.deid.pixels")
     if not pixels.ocr_available():
         pytest.skip("tesseract is not installed")
     root, key = tree
@@ -188,7 +188,7 @@ def test_an_empty_overlay_is_not_a_finding_and_one_with_bits_is(clean_ct):
 def test_pseudonyms_are_not_findings_but_other_ids_are(clean_ct):
     clean_ct.PatientName = "HL7K2M9QX4"
     clean_ct.PatientID = "HLQ4ZR8N2B"
-    clean_ct.AccessionNumber = "HA2B7XK9MM"  # what hipaa_lab.pseudonyms writes
+    clean_ct.AccessionNumber = "HA2B7XK9MM"  # what hipaa_lab.deid.pseudonyms writes
     clean_ct.ReferringPhysicianName = "ANONYMIZED"  # dummy values for Annex E action D
     clean_ct.StudyDate = "19000101"
     assert scan_dataset(clean_ct) == []
@@ -376,7 +376,7 @@ def test_a_broken_answer_key_is_a_usage_error(clean_ct, tmp_path, capsys, conten
 
 
 def test_a_three_digit_zip_in_patient_address_is_what_safe_harbor_keeps(clean_ct):
-    from hipaa_lab.scan import scan_dataset
+    from hipaa_lab.deid.scan import scan_dataset
 
     for value, found in (
         ("627", False),
@@ -391,7 +391,7 @@ def test_a_three_digit_zip_in_patient_address_is_what_safe_harbor_keeps(clean_ct
 
 def test_a_pseudonym_that_spells_a_known_name_by_chance_is_not_a_finding():
     """Keyed pseudonyms are random letters and digits: "HL4KIM7Q2XZ" is not Ms Kim."""
-    from hipaa_lab.scan import KnownValues
+    from hipaa_lab.deid.scan import KnownValues
 
     known = KnownValues()
     known.add("Kim^Min", SafeHarborCategory.NAMES, person_name=True)

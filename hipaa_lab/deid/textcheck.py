@@ -1,18 +1,18 @@
 """Is there text left in the pixels? One answer, for the de-identifier and the scanner alike.
 
-:func:`find_leaks` looks at every frame of an image the way :mod:`hipaa_lab.pixels` does: the
+:func:`find_leaks` looks at every frame of an image the way :mod:`hipaa_lab.deid.pixels` does: the
 text-lines detector on every frame (the frame as shown and, for colour, its brightest and darkest
 channel), and Tesseract, with the same settings, on a sample of frames and on every frame whose
 detected lines differ from those of a frame already read. What it reports:
 
 * ``TEXT_LINES``: a line of text the detector finds, read or not;
-* ``PATTERN``: OCR'd text that matches an identifier pattern (:func:`hipaa_lab.scan.find_patterns`,
+* ``PATTERN``: OCR'd text that matches an identifier pattern (:func:`hipaa_lab.deid.scan.find_patterns`,
   the loose set meant for OCR text);
 * ``KNOWN_VALUE``: OCR'd text holding one of the known values (names, IDs, dates), in the
   de-identifier those of the file's own header taken before it is de-identified;
 * ``LEGIBLE``: a word of three or more letters or digits read with high confidence.
 
-:func:`hipaa_lab.pixels.clean_burned_in` blanks until this finds nothing, else quarantines the
+:func:`hipaa_lab.deid.pixels.clean_burned_in` blanks until this finds nothing, else quarantines the
 file; ``hipaa-lab scan`` reports what it finds. So the verification is never weaker than the
 scanner: they are the same function.
 
@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 from pydicom.dataset import Dataset
 
-from hipaa_lab import pixels
+from hipaa_lab.deid import pixels
+from hipaa_lab.deid.scan import KnownValues, find_patterns
 from hipaa_lab.phi import SafeHarborCategory
-from hipaa_lab.scan import KnownValues, find_patterns
 
 __all__ = ["Leak", "LeakKind", "describe", "find_leaks", "known_values_of"]
 
@@ -86,7 +86,7 @@ def find_leaks(
 
 
 def leaks_in(surveys: Sequence[pixels.FrameSurvey], known: KnownValues | None) -> list[Leak]:
-    """The leaks in frames already surveyed (:func:`hipaa_lab.pixels._survey`)."""
+    """The leaks in frames already surveyed (:func:`hipaa_lab.deid.pixels._survey`)."""
     out: list[Leak] = []
     for s in surveys:
         out += [

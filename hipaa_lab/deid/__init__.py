@@ -1,0 +1,109 @@
+"""De-identification per DICOM PS3.15 Annex E (Table E.1-1, edition 2026d) and HIPAA Safe Harbor.
+
+:class:`Deidentifier` cleans one dataset in place; :func:`deidentify_tree` runs a batch (the
+``hipaa-lab deid`` command).  A batch writes into DST the outputs, ``deid-report.json`` and the
+provenance log: ``provenance/part-N.jsonl``, one per process, one JSON line per output
+(``{"output": name, "changes": [{"path", "action", "rule"}...]}``, tag paths and the tool's own
+words, no values).  Every file is written under a hidden ``.*.tmp`` name and gets its final name
+only whole: an output by a link once written, a log by a rename once the batch has finished (a
+killed batch leaves its logs hidden, and no report).  How each element is decided:
+
+* a row of Table E.1-1 (:mod:`hipaa_lab.deid.profile`), with the chosen options; combined actions
+  (``X/Z``, ``Z/D`` ...) by the attribute's Type in the IOD (:data:`ATTRIBUTE_TYPES`);
+* overlays (60xx) and curves (50xx) by their repeating-group rows; an overlay whose data would
+  be removed, emptied or cleaned (Clean Graphics) loses its whole group, so no overlay is left
+  that cannot be decoded;
+* private elements: removed, except with Retain Safe Private the numeric ones in
+  :data:`SAFE_PRIVATE` (their private creators stay);
+* public elements outside the table, by VR, so that an attribute the table does not list cannot
+  leak: PN removed, dates and times like the table's dates, UIDs replaced (registered UIDs such as
+  SOP classes kept), text (LO, SH, ST, LT, UT, UC) cleaned of dates, numbers, contacts and the
+  patient's names (codes kept), and removed in the Patient group (0010,xxxx); CS and AE kept unless
+  they hold an identifier of this patient; elements unknown to the data dictionary removed (but
+  sequences, whose items are cleaned, and UIDs, replaced);
+* every sequence item at any depth, SR content items by Table E.3.4-1 where their concept is listed;
+* PatientID and AccessionNumber become keyed pseudonyms; with Retain Longitudinal Temporal
+  Information Modified Dates, dates move by a keyed per-patient shift.
+
+The wing: :mod:`.profile` (Table E.1-1 and its options, shipped as data), :mod:`.engine`
+(:class:`Deidentifier`), :mod:`.text` (rules for free text), :mod:`.pseudonyms` (keyed
+pseudonyms, UIDs, date shifts), :mod:`.pixels` (burned-in text: find, blank, verify),
+:mod:`.textcheck` (the one check for text left in pixels, shared with the scanner),
+:mod:`.scan` (the residual-PHI scanner) and :mod:`.batch` (the runner and its files).
+Every name below was importable from ``hipaa_lab.deid`` before the wing and still is.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names, typed; at run time they load on first use (below)
+    from hipaa_lab.deid.batch import (
+        BatchReport,
+        FileResult,
+        SkipReason,
+        UIDOrigin,
+        deidentify_file,
+        deidentify_tree,
+        needs_pixel_cleaning,
+        write_dicom,
+    )
+    from hipaa_lab.deid.engine import (
+        ATTRIBUTE_TYPES,
+        IMPLEMENTATION_CLASS_UID,
+        IMPLEMENTATION_VERSION,
+        RESTRICTED_ZIP3,
+        SAFE_PRIVATE,
+        Change,
+        Deidentifier,
+        clean_descriptor,
+        clean_text,
+    )
+    from hipaa_lab.deid.text import (
+        SAFE_WORDS,
+    )
+
+__all__ = [
+    "ATTRIBUTE_TYPES",
+    "BatchReport",
+    "Change",
+    "Deidentifier",
+    "FileResult",
+    "RESTRICTED_ZIP3",
+    "SAFE_PRIVATE",
+    "SkipReason",
+    "UIDOrigin",
+    "deidentify_file",
+    "deidentify_tree",
+    "needs_pixel_cleaning",
+]
+
+#: Where each public name lives. Loading on first use keeps ``hipaa_lab.deid.profile`` light
+#: (the command line reads its options without pydicom's writer or the pixel stack).
+_HOMES = {
+    "ATTRIBUTE_TYPES": "engine",
+    "BatchReport": "batch",
+    "Change": "engine",
+    "Deidentifier": "engine",
+    "FileResult": "batch",
+    "IMPLEMENTATION_CLASS_UID": "engine",
+    "IMPLEMENTATION_VERSION": "engine",
+    "RESTRICTED_ZIP3": "engine",
+    "SAFE_PRIVATE": "engine",
+    "SAFE_WORDS": "text",
+    "SkipReason": "batch",
+    "UIDOrigin": "batch",
+    "clean_descriptor": "engine",
+    "clean_text": "engine",
+    "deidentify_file": "batch",
+    "deidentify_tree": "batch",
+    "needs_pixel_cleaning": "batch",
+    "write_dicom": "batch",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"hipaa_lab.deid.{_HOMES[name]}"), name)
+    raise AttributeError(f"module 'hipaa_lab.deid' has no attribute {name!r}")
