@@ -163,7 +163,8 @@ def _paths_from(result: object, modality: str) -> set[str]:
 @contextlib.contextmanager
 def _own_work_only() -> Iterator[None]:
     """While a learner's find_phi runs, hipaa-lab's own PHI finders refuse to do the work."""
-    from hipaa_lab import deid, scan
+    from hipaa_lab import deid
+    from hipaa_lab.deid import scan
 
     def refuse(*args: object, **kwargs: object) -> NoReturn:
         raise GradingError("find_phi must find PHI itself: it may not call hl.scan or hl.deid")

@@ -41,7 +41,8 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from hipaa_lab.deid import SkipReason, datasets
+from hipaa_lab import datasets
+from hipaa_lab.deid import SkipReason
 from hipaa_lab.deid import profile as annex_e
 from hipaa_lab.phi import Location, SafeHarborCategory
 from hipaa_lab.studies import PHILevel, make_patient, make_study, write_tree

@@ -222,7 +222,7 @@ def _nested_ssn(ds: Dataset, ssn: str) -> str:
     inner = Dataset()
     inner.private_block(0x0071, "SCANTEST DEEP", create=True).add_new(0x05, "LO", ssn)
     path = '(0071,"SCANTEST DEEP",05)'
-    for depth in range(5):
+    for _depth in range(5):
         outer = Dataset()
         outer.ValueType = "CONTAINER"
         outer.ContentSequence = [inner]

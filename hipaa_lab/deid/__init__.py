@@ -38,7 +38,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # the names, typed; at run time they load on first use (below)
+if TYPE_CHECKING:  # the names, typed (`x as x`: importable, not in __all__); loaded on first use
     from hipaa_lab.deid.batch import (
         BatchReport,
         FileResult,
@@ -47,21 +47,31 @@ if TYPE_CHECKING:  # the names, typed; at run time they load on first use (below
         deidentify_file,
         deidentify_tree,
         needs_pixel_cleaning,
-        write_dicom,
+    )
+    from hipaa_lab.deid.batch import (
+        write_dicom as write_dicom,
     )
     from hipaa_lab.deid.engine import (
         ATTRIBUTE_TYPES,
-        IMPLEMENTATION_CLASS_UID,
-        IMPLEMENTATION_VERSION,
         RESTRICTED_ZIP3,
         SAFE_PRIVATE,
         Change,
         Deidentifier,
-        clean_descriptor,
-        clean_text,
+    )
+    from hipaa_lab.deid.engine import (
+        IMPLEMENTATION_CLASS_UID as IMPLEMENTATION_CLASS_UID,
+    )
+    from hipaa_lab.deid.engine import (
+        IMPLEMENTATION_VERSION as IMPLEMENTATION_VERSION,
+    )
+    from hipaa_lab.deid.engine import (
+        clean_descriptor as clean_descriptor,
+    )
+    from hipaa_lab.deid.engine import (
+        clean_text as clean_text,
     )
     from hipaa_lab.deid.text import (
-        SAFE_WORDS,
+        SAFE_WORDS as SAFE_WORDS,
     )
 
 __all__ = [

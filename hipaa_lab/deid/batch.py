@@ -20,7 +20,7 @@ from typing import BinaryIO, TextIO, cast
 
 from pydicom import dcmread
 from pydicom.charset import default_encoding
-from pydicom.datadict import (  # type: ignore[attr-defined]  # DicomDictionary: not in __all__
+from pydicom.datadict import (
     keyword_for_tag,
 )
 from pydicom.dataelem import DataElement, RawDataElement

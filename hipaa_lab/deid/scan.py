@@ -62,16 +62,18 @@ Examples
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydicom import dcmread
 from pydicom.dataelem import DataElement
@@ -334,7 +336,10 @@ def _ips(text: str) -> Iterator[tuple[int, int]]:
             yield m.span()
 
 
-def _regex(pattern: str, flags: int = 0):
+_Finder = Callable[[str], Iterable[tuple[int, int]]]
+
+
+def _regex(pattern: str, flags: int = 0) -> _Finder:
     compiled = re.compile(pattern, flags)
     return lambda text: (
         m.span(m.lastindex or 0) if m.lastindex else m.span() for m in compiled.finditer(text)
@@ -342,7 +347,7 @@ def _regex(pattern: str, flags: int = 0):
 
 
 # (name, category, finder) in order of precedence: a later pattern ignores spans an earlier one took
-_PATTERNS: list[tuple[str, SafeHarborCategory, object]] = [
+_PATTERNS: list[tuple[str, SafeHarborCategory, _Finder]] = [
     ("email", C.EMAIL, _regex(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b")),
     ("url", C.URL, _regex(r"\b(?:https?|ftp)://[^\s\"'<>\\]+|\bwww\.[\w-]+\.[\w./-]+", re.I)),
     ("ssn", C.SSN, _regex(r"(?<![\d-])\d{3}[- ]\d{2}[- ]\d{4}(?![\d-])")),
@@ -640,7 +645,7 @@ class KnownValues:
             elif keyword in NO_PATTERN_KEYWORDS:
                 continue  # codes and versions: digit runs there identify nobody
             elif elem.VR in TEXT_VRS or (elem.tag.is_private and elem.VR in ("UN", "OB")):
-                for rule, cat, start, end in find_patterns(text):
+                for _rule, cat, start, end in find_patterns(text):
                     self.add(text[start:end], cat)
                 if elem.tag.is_private and _name_like(text):
                     self.add(text, C.NAMES)
@@ -660,13 +665,13 @@ class KnownValues:
         return known
 
     @classmethod
-    def from_tree(cls, path: str | os.PathLike) -> KnownValues:
+    def from_tree(cls, path: str | os.PathLike[str]) -> KnownValues:
         """The identifying values of every DICOM file under ``path`` (other files are skipped)."""
         known = cls()
         for file in _walk(Path(path)):
             try:
                 ds = _read(file, stop_before_pixels=True)
-            except Exception:  # a damaged original holds nothing we can read
+            except Exception:  # noqa: S112 - a damaged original holds nothing we can read
                 continue
             if ds is not None:
                 known.add_dataset(ds)
@@ -863,7 +868,7 @@ class _Collector:
     def __init__(self, file: str) -> None:
         self.file = file
         self.out: list[Finding] = []
-        self._seen: set[tuple] = set()
+        self._seen: set[tuple[object, ...]] = set()
 
     def add(
         self,
@@ -1089,7 +1094,7 @@ def _ocr(ds: Dataset, found: _Collector, known: KnownValues | None) -> None:
         )
         return
     single = _frames(ds) == 1
-    lines: dict[int, list] = {}
+    lines: dict[int, list[Any]] = {}
     for leak in leaks:
         label = "" if single else f"frame {leak.frame + 1}: "
         if leak.kind is LeakKind.TEXT_LINES:
@@ -1194,10 +1199,10 @@ def _scan_name(rel: str, found: _Collector, known: KnownValues | None) -> None:
             continue
         words = re.sub(r"(?<![A-Z])HL[A-Z0-9]{6,}", " ", stem)  # pseudonyms
         words = words.replace("_", " ")
-        for rule, cat, start, end in find_patterns(words, loose=True):
+        for rule, cat, _, _ in find_patterns(words, loose=True):
             found.add(Location.FILENAME, None, cat, f"pattern:{rule}", f"name {mask(part, 64)}")
         if known is not None:
-            for start, end, cat in known.find(words):
+            for _, _, cat in known.find(words):
                 found.add(Location.FILENAME, None, cat, "exact-value", f"name {mask(part, 64)}")
 
 
@@ -1231,7 +1236,7 @@ def _provenance_paths(line: str) -> list[str]:
 
 
 def scan_file(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
     rel: str | None = None,
     known_values: KnownValues | None = None,
@@ -1282,7 +1287,7 @@ class ScanReport:
         """No high-severity finding (shifted dates are low) and every file read."""
         return not self.high and not self.errors
 
-    def by_category(self) -> Counter:
+    def by_category(self) -> Counter[str]:
         """High-severity findings counted by Safe Harbor category."""
         return Counter(f.category.value for f in self.high)
 
@@ -1341,18 +1346,18 @@ def _init_worker(known: KnownValues | None, ocr: bool) -> None:
 def _scan_one(task: tuple[str, str]) -> tuple[list[Finding], str | None]:
     path, rel = task
     try:
-        return scan_file(
-            path, rel=rel, known_values=_WORKER.get("known"), ocr=bool(_WORKER.get("ocr"))
-        ), None  # type: ignore[arg-type]
+        known = _WORKER.get("known")
+        known = known if isinstance(known, KnownValues) else None
+        return scan_file(path, rel=rel, known_values=known, ocr=bool(_WORKER.get("ocr"))), None
     except Exception as exc:  # a damaged file is reported; the scan goes on
         return [], f"{type(exc).__name__}: {exc}"[:200]
 
 
 def scan_paths(
-    paths: Iterable[str | os.PathLike],
+    paths: Iterable[str | os.PathLike[str]],
     *,
     key: AnswerKey | None = None,
-    originals: str | os.PathLike | None = None,
+    originals: str | os.PathLike[str] | None = None,
     ocr: bool = True,
     jobs: int = 1,
     known_values: KnownValues | None = None,
@@ -1411,14 +1416,14 @@ def scan_paths(
     else:
         _init_worker(known, ocr)
         results = [_scan_one(t) for t in tasks]
-    for (_, rel), (findings, error) in zip(tasks, results):
+    for (_, rel), (findings, error) in zip(tasks, results, strict=True):
         report.findings.extend(findings)
         if error is not None:
             report.errors.append((rel, error))
     return report
 
 
-def main(args) -> int:
+def main(args: argparse.Namespace) -> int:
     """``hipaa-lab scan PATH... [--key FILE] [--original DIR] [--no-ocr] [--jobs N] [--show-paths]``.
 
     Prints one finding a line (file, tag path or location, category, rule, masked excerpt,
