@@ -37,7 +37,8 @@ lint: install-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: install-test
+# lint first: a lint or type finding fails the tests
+test: install-test lint
 	$(RUN) python -m pytest
 
 clean:

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need, when missing: dicom3tools (dciodvfy),
 # dcmtk (dcmdump), chromium (the browser test) and tesseract-ocr with its English data
-# (burned-in text; hipaa_lab.pixels).
+# (burned-in text; hipaa_lab.deid.pixels), and the fonts the pixel tests draw banners in
+# (DejaVu for Latin with diacritics, IPA Gothic for Japanese).
 set -euo pipefail
 declare -A wanted=([dciodvfy]=dicom3tools [dcmdump]=dcmtk [chromium]=chromium [tesseract]="tesseract-ocr tesseract-ocr-eng")
 missing=()
 for cmd in "${!wanted[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=(${wanted[$cmd]})
 done
+for font in fonts-dejavu-core fonts-ipafont-gothic; do
+    dpkg-query -W -f='${Status}' "$font" 2>/dev/null | grep -q "install ok installed" || missing+=("$font")
+done
 [ ${#missing[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 echo "installing Debian packages: ${missing[*]}"
 $sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" fonts-dejavu-core fonts-ipafont-gothic >/dev/null
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
