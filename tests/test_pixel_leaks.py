@@ -351,7 +351,8 @@ KEY = bytes(range(32))
 def test_image_marked_no_is_checked_and_the_scanner_finds_nothing_after(case, tmp_path):
     """``BurnedInAnnotation NO`` on a US or SC is a claim: the pixels are read all the same, and
     ``hipaa-lab scan``, told the original's values, finds nothing in the output."""
-    from hipaa_lab import deid, textcheck
+    from hipaa_lab import deid
+    from hipaa_lab.deid import textcheck
     from hipaa_lab.deid.scan import scan_file
 
     ds, mask = _plant(case)

@@ -495,8 +495,8 @@ def test_needs_cleaning_is_the_one_rule_deid_uses():
     for modality, expected in (
         ("US", True),
         ("SC", True),
-        ("CR", True),
-        ("MG", True),
+        ("CR", False),  # projection radiographs: read only when marked YES (see pixels)
+        ("MG", False),
         ("CT", False),
         ("MR", False),
     ):

@@ -894,10 +894,6 @@ def _boxes(ds: Dataset, surveys: Sequence[FrameSurvey], leaks: Sequence[object])
 
 #: Modalities whose pixels often carry text.
 _TEXT_MODALITIES = {"US", "OT", "SC", "DOC", "XC", "ES", "GM", "SM", "IVUS", "OP", "XA", "RF"}
-#: Projection radiographs, one frame each, whose corner blocks and labels (name, ID, date) are
-#: burned in by modalities and film digitisers: read whatever BurnedInAnnotation says, since
-#: ``hipaa-lab scan`` reads them too. Text found in one marked NO that OCR cannot read fails it.
-_CORNER_MODALITIES = {"CR", "DX", "MG", "PX", "IO", "RG"}
 #: SOP classes whose pixels often carry text: Secondary Capture, ultrasound, visible light.
 _TEXT_SOP_PREFIXES = (
     _SC_PREFIX,
@@ -928,9 +924,9 @@ def needs_cleaning(ds: Dataset, clean_pixel_data: bool = False) -> bool:
     Yes when ``BurnedInAnnotation`` is YES or ``clean_pixel_data`` (the Clean Pixel Data option)
     is asked for, and for the modalities and SOP classes where machines write text into images
     (ultrasound, secondary capture, scanned documents, endoscopy, angiography...) whatever
-    ``BurnedInAnnotation`` says: archives get it wrong, and NO is a claim to verify. So are
-    projection radiographs (CR, DX, MG...), single frames with corner blocks. Other images (CT,
-    MR... series) marked NO or not marked are not read.
+    ``BurnedInAnnotation`` says: archives get it wrong, and NO is a claim to verify. Other images
+    (CR, DX, MG, CT, MR...) are read only when marked YES: on anatomy the text-lines detector and
+    OCR still find false text, and blanking it would cost clinical content (see issue 6's notes).
 
     Examples
     --------
@@ -946,8 +942,7 @@ def needs_cleaning(ds: Dataset, clean_pixel_data: bool = False) -> bool:
     """
     if "PixelData" not in ds:
         return False
-    modality = str(ds.get("Modality", "")).upper()
-    return clean_pixel_data or _expects_text(ds) or modality in _CORNER_MODALITIES
+    return clean_pixel_data or _expects_text(ds)
 
 
 def _clip(b: TextBox, rows: int, cols: int) -> TextBox:
