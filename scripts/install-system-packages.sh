@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need, when missing: dicom3tools (dciodvfy),
 # dcmtk (dcmdump), chromium (the browser test) and tesseract-ocr with its English data
-# (burned-in text; hipaa_lab.deid.pixels), and the fonts the pixel tests draw banners in
+# (burned-in text; hipaa_lab.deid.pixels), bubblewrap (bwrap: the sandbox learner code is
+# graded in; hipaa_lab.course.sandbox), and the fonts the pixel tests draw banners in
 # (DejaVu for Latin with diacritics, IPA Gothic for Japanese).
 set -euo pipefail
-declare -A wanted=([dciodvfy]=dicom3tools [dcmdump]=dcmtk [chromium]=chromium [tesseract]="tesseract-ocr tesseract-ocr-eng")
+declare -A wanted=([bwrap]=bubblewrap [dciodvfy]=dicom3tools [dcmdump]=dcmtk [chromium]=chromium [tesseract]="tesseract-ocr tesseract-ocr-eng")
 missing=()
 for cmd in "${!wanted[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=(${wanted[$cmd]})

@@ -6,6 +6,8 @@ A *course directory* is an nbgrader course that this module made::
     ├── .hipaa-lab-course.json     the stamp: hipaa-lab version and course format
     ├── nbgrader_config.py          absolute paths, so the API, the CLI and JupyterLab agree
     ├── gradebook.db                nbgrader's gradebook (SQLite)
+    ├── .hipaa-lab-secret           the course secret graded studies are drawn from (never released)
+    ├── .sandbox-datasets/          datasets built for the sandbox to read
     ├── source/header.ipynb         the shared header notebook
     ├── source/mNN-slug/mNN-slug.ipynb
     ├── release/  submitted/  autograded/  feedback/     nbgrader's own folders
@@ -42,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import nbformat
 
+from hipaa_lab.course.sealed import course_secret
 from hipaa_lab.errors import CourseError, OutputNotEmptyError, StaleCourseError
 from hipaa_lab.phi import write_atomic
 
@@ -53,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COURSE_FORMAT",
     "COURSE_ID",
+    "AutogradeOutcome",
     "LabServer",
     "assignments",
     "autograde",
@@ -72,7 +76,7 @@ __all__ = [
 
 COURSE_ID = "hipaa-lab"
 #: Bump when a course directory made by an older build can no longer be refreshed in place.
-COURSE_FORMAT = 1
+COURSE_FORMAT = 2  # 2: sealed autograde (learner code in the sandbox), a course secret
 STAMP = ".hipaa-lab-course.json"
 EXECUTE_TIMEOUT = 180
 _MODULE = re.compile(r"^m\d{2}-[a-z0-9][a-z0-9-]*$")
@@ -123,6 +127,9 @@ def _config_text(course_dir: Path, header: bool) -> str:
         f"c.Exchange.root = {str(course_dir / 'exchange')!r}",
         f"c.Exchange.assignment_dir = {str(course_dir / 'learner')!r}",
         f"c.Execute.timeout = {EXECUTE_TIMEOUT}",
+        "# learner code runs only in the sandbox; grade cells run in the grader (hipaa_lab.course.sealed)",
+        "from hipaa_lab.course.sealed import configure",
+        "configure(c)",
     ]
     if header:
         lines.append(
@@ -307,6 +314,7 @@ def build(
     write_atomic(
         course_dir / "learner" / "nbgrader_config.py", _learner_config_text(course_dir).encode()
     )
+    course_secret(course_dir)  # seeds of graded studies: made once, never released
     stamp = {"format": COURSE_FORMAT, "hipaa_lab_version": __version__, "course_id": COURSE_ID}
     old = _stamp(course_dir)
     stamp["created"] = (old or {}).get("created") or dt.datetime.now(dt.UTC).isoformat()
@@ -428,21 +436,42 @@ def _submitted(course_dir: Path, assignment: str, students: Iterable[str] | None
     return students
 
 
+@dataclass(frozen=True)
+class AutogradeOutcome:
+    """One learner's autograde: graded, or why not (for the trainer; the run goes on)."""
+
+    learner: str
+    graded: bool
+    reason: str = ""
+
+
 def autograde(
     course_dir: Path, assignment: str, students: Iterable[str] | None = None
-) -> list[str]:
+) -> list[AutogradeOutcome]:
     """Autograde (again, ``force``) the submissions of ``assignment``; default: every learner who
-    submitted it. Returns the learners graded."""
+    submitted it.
+
+    Learner code runs only in the sandbox (:mod:`hipaa_lab.course.sealed`). A submission that
+    cannot be graded at all (nbgrader refuses the notebook) is recorded with its reason and the run
+    goes on to the next learner; a notebook that crashes, hangs or exits is graded, with zero for
+    what it did not answer.
+    """
     course_dir = Path(course_dir).resolve()
     names = _submitted(course_dir, assignment, students)
+    outcomes = []
     with _venv_on_path():
         api = _api(course_dir)
         for student in names:
-            _check(
-                api.autograde(assignment, student, force=True, create=True),
-                f"autograding {assignment} of {student}",
-            )
-    return names
+            try:
+                _check(
+                    api.autograde(assignment, student, force=True, create=True),
+                    f"autograding {assignment} of {student}",
+                )
+            except CourseError as exc:
+                outcomes.append(AutogradeOutcome(student, False, str(exc)[-2000:]))
+            else:
+                outcomes.append(AutogradeOutcome(student, True))
+    return outcomes
 
 
 def feedback(
@@ -762,8 +791,12 @@ def main(args: argparse.Namespace) -> int:
     for name in names:
         if args.action == "autograde":
             collect(course_dir, name)
-            graded = autograde(course_dir, name, students)
+            outcomes = autograde(course_dir, name, students)
+            graded = [o.learner for o in outcomes if o.graded]
             print(f"{name}: autograded {len(graded)} submission(s): {', '.join(graded) or '-'}")
+            for o in outcomes:
+                if not o.graded:
+                    print(f"{name}: could not grade {o.learner}: {o.reason}", file=sys.stderr)
         elif args.action == "feedback":
             files = feedback(course_dir, name, students)
             print(

@@ -1,0 +1,902 @@
+"""The checks grade cells call: one call a check, credit in proportion, learner-friendly messages.
+
+Graded checks run the learner's function on fresh studies made at grading time, so an answer
+hard-coded for the study a learner can see does not pass. Each check returns a :class:`Credit`
+(the share of the cell's points earned, and one sentence saying why); a check that earns nothing
+raises :class:`~hipaa_lab.errors.GradingError` (an ``AssertionError``).
+
+Two ways to run them:
+
+- in the sealed autograde (:mod:`hipaa_lab.course.sealed`), the learner's function is a
+  :class:`~hipaa_lab.course.sandbox.SandboxFunction`: the studies' seed comes from the course
+  secret and the submission (a regrade gives the same grade), the function runs once, in the
+  sandbox, over one shuffled set of studies that every check of the module scores, and only plain
+  data (tag paths, DICOM bytes read again here) comes back;
+- in a learner's own kernel (Validate, or trying a cell), on practice studies drawn afresh each
+  time, which the message says.
+
+Nothing here writes to standard error: nbgrader scores a grade cell that does as zero.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import copy
+import datetime
+import io
+import math
+import random
+import re
+import secrets
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
+
+from pydicom.dataset import Dataset
+
+from hipaa_lab.course.sandbox import SandboxFunction
+from hipaa_lab.errors import GradingError
+from hipaa_lab.phi import AnswerKey, Location, PHIEntry, SafeHarborCategory, iter_elements
+
+if TYPE_CHECKING:
+    from hipaa_lab.course.sealed import SealedRun
+
+__all__ = [
+    "CATEGORY_GROUPS",
+    "FULL_PRECISION",
+    "MIN_PRECISION",
+    "NOT_COUNTED",
+    "PREPARE_MODALITIES",
+    "SEALED",
+    "ZERO_PRECISION",
+    "Credit",
+    "PhiSearchResult",
+    "check_choice",
+    "check_find_phi",
+    "check_find_phi_precision",
+    "check_options",
+    "check_prepared_identifiers",
+    "check_prepared_marking",
+    "check_prepared_pixels",
+    "check_prepared_research_value",
+    "dataset_bytes",
+    "grade_find_phi",
+    "precision_factor",
+]
+
+_T = TypeVar("_T")
+
+C = SafeHarborCategory
+
+#: The groups of Safe Harbor categories that module 1 grades one cell each.
+CATEGORY_GROUPS: dict[str, frozenset[SafeHarborCategory]] = {
+    "names": frozenset({C.NAMES}),
+    "dates": frozenset({C.DATES}),
+    "numbers": frozenset(
+        {
+            C.SSN,
+            C.MEDICAL_RECORD,
+            C.HEALTH_PLAN,
+            C.ACCOUNT,
+            C.LICENSE,
+            C.VEHICLE,
+            C.DEVICE,
+            C.BIOMETRIC,
+            C.OTHER,
+        }
+    ),
+    "contact": frozenset({C.GEOGRAPHIC, C.TELEPHONE, C.FAX, C.EMAIL, C.URL, C.IP_ADDRESS}),
+}
+
+#: Value representations that hold numbers, codes or pixels: never a person's identity.
+TECHNICAL_VRS = frozenset(
+    {
+        "AT",
+        "CS",
+        "DS",
+        "FD",
+        "FL",
+        "IS",
+        "OB",
+        "OD",
+        "OF",
+        "OL",
+        "OV",
+        "OW",
+        "SL",
+        "SS",
+        "SV",
+        "UL",
+        "US",
+        "UV",
+    }
+)
+
+#: Modalities of the fresh studies each check runs on.
+GRADING_MODALITIES = ("CT", "MR", "CR", "DX", "US", "MG", "SC", "SR")
+
+
+#: Elements a compliance officer would not count as the patient's identifiers, though the DICOM
+#: Basic Profile (PS3.15 Annex E) removes them: the institution's name and address and the
+#: issuer of the patient ID name the covered entity, not the individual (45 CFR
+#: 164.514(b)(2)(i)(R) is "any other unique identifying number, characteristic, or code" of the
+#: individual); the scanner's serial number identifies a machine, not a device of the patient
+#: (164.514(b)(2)(i)(M)). Pixel, overlay and document data can carry burned-in PHI (module 2
+#: grades the pixels). Reporting any of these is defensible and costs nothing; leaving them out
+#: is not a miss.
+NOT_COUNTED = frozenset(
+    {
+        "InstitutionName",
+        "InstitutionAddress",
+        "InstitutionalDepartmentName",
+        "IssuerOfPatientID",
+        "VerifyingOrganization",
+        "DeviceSerialNumber",
+        "StationName",
+        "PixelData",
+        "OverlayData",
+        "EncapsulatedDocument",
+    }
+)
+
+#: Reporting precision at or above which the module-1 checks take nothing off.
+FULL_PRECISION = 0.75
+#: Reporting precision at or below which the module-1 checks give nothing (reporting everything).
+ZERO_PRECISION = 0.5
+#: The old name of :data:`FULL_PRECISION`.
+MIN_PRECISION = FULL_PRECISION
+
+#: The sealed autograde's run (:mod:`hipaa_lab.course.sealed`); ``None`` in a learner's kernel.
+SEALED: contextvars.ContextVar[SealedRun | None] = contextvars.ContextVar("sealed", default=None)
+
+PRACTICE = "practice studies, drawn afresh for each check; your graded studies will be others"
+
+
+@dataclass(frozen=True)
+class Credit:
+    """A check's result: the share of its points earned, and one short sentence saying why.
+
+    A grade cell whose last line is a check shows this; the sealed autograde turns
+    :attr:`fraction` into points. A check that earns nothing raises
+    :class:`~hipaa_lab.errors.GradingError` instead, so that Validate shows it failed.
+    """
+
+    fraction: float
+    message: str
+
+    def __repr__(self) -> str:
+        return f"{self.fraction:.0%} of this check's points: {self.message}"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
+def _credit(fraction: float, message: str) -> Credit:
+    """Round down to whole percent; nothing earned is an error the learner sees as failed."""
+    fraction = math.floor(max(0.0, min(1.0, fraction)) * 100 + 1e-9) / 100
+    if fraction <= 0:
+        raise GradingError(message)
+    return Credit(fraction, message)
+
+
+def precision_factor(precision: float) -> float:
+    """What reporting precision keeps of a module-1 check's credit.
+
+    >>> [precision_factor(p) for p in (1.0, 0.75, 0.625, 0.5, 0.2)]
+    [1.0, 1.0, 0.5, 0.0, 0.0]
+    """
+    span = FULL_PRECISION - ZERO_PRECISION
+    return max(0.0, min(1.0, (precision - ZERO_PRECISION) / span))
+
+
+@dataclass
+class PhiSearchResult:
+    """What a learner's ``find_phi`` found, over one shuffled set of fresh studies."""
+
+    missed: list[tuple[str, PHIEntry]]
+    """(modality, entry) for each planted header identifier not reported."""
+    found: list[tuple[str, PHIEntry]]
+    """(modality, entry) for each planted header identifier reported."""
+    false_alarms: list[tuple[str, str, str]]
+    """(modality, tag path, VR) for each technical element reported as PHI."""
+    extra: list[tuple[str, str]] = field(default_factory=list)
+    """(modality, tag path) for each reported element that holds no planted identifier."""
+    reported: int = 0
+    """How many elements (not sequences, not :data:`NOT_COUNTED`) were reported in all."""
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    """(modality, what went wrong) for each instance on which ``find_phi`` failed."""
+    practice: bool = True
+    """Drawn for practice (a learner's kernel), not for the grade."""
+
+    def precision(self) -> float:
+        """The share of reported elements that hold a planted identifier (0 if none reported)."""
+        return 1.0 - len(self.extra) / self.reported if self.reported else 0.0
+
+    def recall(self, categories: Iterable[SafeHarborCategory] | None = None) -> float:
+        wanted = set(categories) if categories is not None else set(SafeHarborCategory)
+        hit = sum(e.category in wanted for _, e in self.found)
+        total = hit + sum(e.category in wanted for _, e in self.missed)
+        return hit / total if total else 1.0
+
+
+def _fresh_studies(
+    seed: int,
+) -> tuple[tuple[str, tuple[tuple[Dataset, tuple[PHIEntry, ...]], ...]], ...]:
+    """One small study per modality, PHI planted everywhere a header can hold it."""
+    from hipaa_lab.studies import PHILevel, make_study
+
+    studies = []
+    for i, modality in enumerate(GRADING_MODALITIES):
+        study = make_study(modality, seed=seed + i, level=PHILevel.NESTED, slices=2)
+        instances = tuple(
+            (inst.dataset, tuple(e for e in inst.entries if e.location is Location.HEADER))
+            for inst in study.instances
+        )
+        studies.append((modality, instances))
+    return tuple(studies)
+
+
+def _grading_seed() -> int:
+    """A new seed for every practice check: nothing a learner's code could look up beforehand."""
+    return secrets.randbelow(2**31)
+
+
+def _seed_for(function: object, purpose: str, seed: int | None) -> tuple[int, bool]:
+    """(seed, practice): the sealed run's secret seed for a sandboxed function, else ``seed`` or
+    a fresh one."""
+    run = SEALED.get()
+    if isinstance(function, SandboxFunction):
+        if run is None:
+            raise GradingError("a sandboxed function is graded only inside the sealed autograde")
+        return run.seed(purpose), False
+    return (_grading_seed() if seed is None else seed), seed is None
+
+
+def _shuffled(items: list[_T], seed: int) -> list[_T]:
+    order = list(items)
+    random.Random(seed).shuffle(order)  # noqa: S311 - an order, not a secret (the seed is one)
+    return order
+
+
+def dataset_bytes(ds: Dataset) -> bytes:
+    """``ds`` as a DICOM file, for the sandbox to read."""
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _paths_from(result: object, modality: str) -> set[str]:
+    if isinstance(result, (str, bytes)) or not isinstance(result, Iterable):
+        raise GradingError(
+            f"find_phi must return a list of tag paths (strings such as 'PatientName'); on a "
+            f"{modality} study it returned {type(result).__name__}: {result!r:.80}"
+        )
+    paths = set()
+    for item in result:
+        if isinstance(item, tuple) and item and isinstance(item[0], str):
+            item = item[0]  # (path, element) pairs, as hl.iter_elements yields them
+        if type(item) is not str:
+            raise GradingError(
+                f"find_phi must return tag paths as strings; on a {modality} study it returned "
+                f"an item of type {type(item).__name__}: {item!r:.80}. Use the paths that "
+                "hl.iter_elements(ds) yields."
+            )
+        paths.add(item)
+    return paths
+
+
+@contextlib.contextmanager
+def _own_work_only() -> Iterator[None]:
+    """While a learner's find_phi runs, hipaa-lab's own PHI finders refuse to do the work.
+
+    A reminder of the exercise's rule, not a seal: the grade's integrity does not rest on it.
+    """
+    from hipaa_lab import deid
+    from hipaa_lab.deid import scan
+
+    def refuse(*args: object, **kwargs: object) -> NoReturn:
+        raise GradingError("find_phi must find PHI itself: it may not call hl.scan or hl.deid")
+
+    # replacing a method for the duration is the point here, which mypy cannot know
+    saved = scan.scan_dataset, scan.find_patterns, deid.Deidentifier.deidentify
+    scan.scan_dataset = scan.find_patterns = refuse
+    deid.Deidentifier.deidentify = refuse  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        scan.scan_dataset, scan.find_patterns = saved[:2]
+        deid.Deidentifier.deidentify = saved[2]  # type: ignore[method-assign]
+
+
+def _reported_in_kernel(
+    find_phi: Callable[[Dataset], Iterable[str]], ds: Dataset, modality: str
+) -> set[str]:
+    try:
+        with _own_work_only():
+            return _paths_from(find_phi(copy.deepcopy(ds)), modality)
+    except NotImplementedError:
+        raise GradingError(
+            "find_phi is not written yet: replace `raise NotImplementedError()`"
+        ) from None
+    except GradingError:
+        raise
+    except Exception as exc:
+        raise GradingError(
+            f"find_phi raised {type(exc).__name__}: {exc} on a fresh {modality} study"
+        ) from exc
+
+
+def _reported_in_sandbox(
+    find_phi: SandboxFunction, datasets: list[tuple[str, Dataset]]
+) -> list[set[str] | str]:
+    """One run of the learner's function over the shuffled set: paths, or what went wrong."""
+    replies = find_phi.map("paths", [dataset_bytes(ds) for _, ds in datasets])
+    if replies and all(r.get("not_written") for r in replies):
+        raise GradingError("find_phi is not written yet: replace `raise NotImplementedError()`")
+    answers: list[set[str] | str] = []
+    for (modality, _), reply in zip(datasets, replies, strict=True):
+        paths = reply.get("paths")
+        if isinstance(paths, list) and all(type(p) is str for p in paths):
+            answers.append(set(paths))
+        else:
+            error = reply.get("error")
+            answers.append(
+                f"find_phi failed on a fresh {modality} study: {error if isinstance(error, str) else 'no answer'}"
+            )
+    return answers
+
+
+def grade_find_phi(
+    find_phi: Callable[[Dataset], Iterable[str]] | SandboxFunction, seed: int | None = None
+) -> PhiSearchResult:
+    """Run ``find_phi`` once on every instance of fresh studies, shuffled, and compare with their
+    answer keys.
+
+    Parameters
+    ----------
+    find_phi
+        The learner's function: takes a :class:`pydicom.Dataset`, returns the tag paths
+        (as :func:`hipaa_lab.iter_elements` spells them) of the elements that hold PHI. In the
+        sealed autograde, a :class:`~hipaa_lab.course.sandbox.SandboxFunction`: then the studies'
+        seed comes from the course secret and the submission, and every check of the module
+        shares this one run.
+    seed
+        The studies' seed for a plain function; by default a new one drawn at random.
+    """
+    seed, practice = _seed_for(find_phi, "find_phi", seed)
+    run = SEALED.get()
+    cached = run.cache.get(("find_phi", seed)) if run is not None and not practice else None
+    if cached is not None:
+        return cast(PhiSearchResult, cached)
+    result = PhiSearchResult([], [], [], practice=practice)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        instances = _shuffled(
+            [(m, ds, entries) for m, insts in _fresh_studies(seed) for ds, entries in insts], seed
+        )
+        if isinstance(find_phi, SandboxFunction):
+            answers = _reported_in_sandbox(find_phi, [(m, ds) for m, ds, _ in instances])
+        else:
+            answers = [_reported_in_kernel(find_phi, ds, m) for m, ds, _ in instances]
+        for (modality, ds, entries), paths in zip(instances, answers, strict=True):
+            if isinstance(paths, str):
+                result.errors.append((modality, paths))
+                paths = set()
+            counted = [e for e in entries if _last(e.path) not in NOT_COUNTED]
+            for entry in counted:
+                (result.found if entry.path in paths else result.missed).append((modality, entry))
+            planted = {e.path for e in entries}
+            for path, elem in iter_elements(ds):
+                if path not in paths or elem.VR == "SQ" or _last(path) in NOT_COUNTED:
+                    continue
+                result.reported += 1
+                if path not in planted:
+                    result.extra.append((modality, path))
+                    if elem.VR in TECHNICAL_VRS:
+                        result.false_alarms.append((modality, path, elem.VR))
+    if run is not None and not practice:
+        run.cache[("find_phi", seed)] = result
+    return result
+
+
+def _where(entries: Sequence[tuple[str, PHIEntry]], limit: int = 6) -> str:
+    lines = [
+        f"  - {e.category.description.split(',')[0].lower()} in {e.path} ({m})"
+        for m, e in entries[:limit]
+    ]
+    if len(entries) > limit:
+        lines.append(f"  - ... and {len(entries) - limit} more")
+    return "\n".join(lines)
+
+
+def _on(result: PhiSearchResult) -> str:
+    return f" (on {PRACTICE})" if result.practice else ""
+
+
+def _errors_line(result: PhiSearchResult) -> str:
+    if not result.errors:
+        return ""
+    return f" It failed on {len(result.errors)} instance(s): {result.errors[0][1]}."
+
+
+def check_find_phi(
+    find_phi: Callable[[Dataset], Iterable[str]] | SandboxFunction,
+    group: str,
+    seed: int | None = None,
+) -> Credit:
+    """Credit in proportion to the share of one group's identifiers ``find_phi`` reports.
+
+    The credit is the recall in ``group``, times :func:`precision_factor` of what it reported
+    overall (reporting everything finds everything and earns nothing).
+
+    Parameters
+    ----------
+    find_phi
+        The learner's function.
+    group
+        One of :data:`CATEGORY_GROUPS`: ``"names"``, ``"dates"``, ``"numbers"``, ``"contact"``.
+
+    Raises
+    ------
+    GradingError
+        When it earns nothing; the message names one missed tag path (never a value).
+    """
+    if group not in CATEGORY_GROUPS:
+        raise ValueError(f"unknown group {group!r}; valid groups: {', '.join(CATEGORY_GROUPS)}")
+    categories = CATEGORY_GROUPS[group]
+    result = grade_find_phi(find_phi, seed)
+    missed = [(m, e) for m, e in result.missed if e.category in categories]
+    found = sum(e.category in categories for _, e in result.found)
+    total = found + len(missed)
+    recall = found / total if total else 1.0
+    factor = precision_factor(result.precision())
+    message = f"find_phi found {found} of {total} {group} identifiers ({recall:.0%}){_on(result)}."
+    if missed:
+        m, e = missed[0]
+        message += f" It missed, for example, {e.path} ({m})."
+    if factor < 1:
+        message += (
+            f" Only {result.precision():.0%} of what it reported holds PHI, which keeps "
+            f"{factor:.0%} of the credit (all of it from {FULL_PRECISION:.0%})."
+        )
+    message += _errors_line(result)
+    if not missed and factor == 1:
+        return Credit(1.0, message)
+    if missed and found == 0 and not result.errors:
+        message += "\nLook inside sequences, private blocks, free text and UIDs too."
+    return _credit(recall * factor, message)
+
+
+def check_find_phi_precision(
+    find_phi: Callable[[Dataset], Iterable[str]] | SandboxFunction, seed: int | None = None
+) -> Credit:
+    """Credit for reporting PHI, not everything: :func:`precision_factor` of the share of reported
+    elements that hold an identifier, times the share of all identifiers found.
+
+    Reporting everything would find every identifier, and would also destroy the image's
+    usefulness once those elements are removed; reporting nothing, or one sure thing, finds too
+    little to earn this credit.
+    """
+    result = grade_find_phi(find_phi, seed)
+    precision, recall = result.precision(), result.recall()
+    if not result.reported:
+        raise GradingError(f"find_phi reported nothing{_on(result)}.{_errors_line(result)}")
+    message = (
+        f"{precision:.0%} of the elements find_phi reported hold PHI (full credit from "
+        f"{FULL_PRECISION:.0%}, none at {ZERO_PRECISION:.0%} or less), and it found {recall:.0%} of "
+        f"all identifiers{_on(result)}."
+    )
+    if result.false_alarms:
+        kinds = sorted({_last(path) for _, path, _ in result.false_alarms})
+        message += (
+            f" It reported {len(result.false_alarms)} elements that cannot identify anyone "
+            f"(numbers, codes), such as {kinds[0]}."
+        )
+    elif result.extra:
+        common = Counter(_last(path) for _, path in result.extra).most_common(1)[0][0]
+        message += f" It also reported elements that hold no PHI, such as {common}."
+    fraction = precision_factor(precision) * recall
+    if fraction >= 1:
+        return Credit(1.0, message)
+    return _credit(fraction, message + " Report what identifies a person, not everything.")
+
+
+def _last(path: str) -> str:
+    """The last segment of a tag path, without an item index: ``PatientID`` of ``A[0].PatientID``."""
+    return re.sub(r"\[\d+\]$", "", re.split(r"\.(?=[A-Z(])", path)[-1])
+
+
+def check_choice(answer: object, options: str | Sequence[str]) -> None:
+    """Check that a multiple-choice answer is one of the options (not whether it is right).
+
+    Examples
+    --------
+    >>> check_choice("b", "abcd")
+    >>> check_choice("e", "abcd")
+    Traceback (most recent call last):
+    ...
+    hipaa_lab.errors.GradingError: answer 'e' is not one of the options: a, b, c, d
+    """
+    valid = list(options)
+    if not isinstance(answer, str) or answer.strip().lower() not in valid:
+        raise GradingError(f"answer {answer!r} is not one of the options: {', '.join(valid)}")
+
+
+# ====================================================================== module 2: de-identification
+
+
+def check_options(options: object) -> None:
+    """Check that ``options`` is a list of de-identification option names (not whether they fit).
+
+    Examples
+    --------
+    >>> check_options(["clean-descriptors"])
+    >>> check_options(["keep-names"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    hipaa_lab.errors.GradingError: 'keep-names' is not an option; valid options: retain-safe-private, ...
+    """
+    from hipaa_lab.deid.profile import Option
+
+    valid = [o.value for o in Option]
+    if isinstance(options, str) or not isinstance(options, (list, tuple, set, frozenset)):
+        raise GradingError(
+            f"give the options as a list of names, such as ['clean-descriptors']; got {options!r:.60}"
+        )
+    for name in options:
+        if name not in valid:
+            raise GradingError(f"{name!r} is not an option; valid options: {', '.join(valid)}")
+
+
+@dataclass
+class _Prepared:
+    """One fresh instance before and after the learner's ``prepare``."""
+
+    role: str  # "first" or "follow-up" study of its patient
+    modality: str
+    original: Dataset
+    entries: tuple[PHIEntry, ...]
+    result: Dataset | None  # None: the learner quarantined it, or prepare failed on it
+    age_over_89: bool
+    error: str | None = None
+    survivors: list[str] = field(default_factory=list)
+    """Identifiers (category, tag path) the scanner still finds in a kept output."""
+
+    def output_value(self, keyword: str) -> str:
+        """The kept output's value of ``keyword`` as text ("" when absent)."""
+        if self.result is None or keyword not in self.result:
+            return ""
+        return str(self.result.get(keyword) or "")
+
+    @property
+    def has_pixel_text(self) -> bool:
+        return any(e.location is Location.PIXELS for e in self.entries)
+
+    @property
+    def clean(self) -> bool:
+        """Kept, and no identifier survived in it."""
+        return self.result is not None and not self.survivors
+
+    @property
+    def safe(self) -> bool:
+        """Handled safely: kept clean, or quarantined because its pixels hold text."""
+        return self.clean or (self.result is None and self.error is None and self.has_pixel_text)
+
+
+#: Modalities of the fresh studies module 2 grades on (one patient each gets two studies).
+PREPARE_MODALITIES = (("CT", "MR"), ("CR", "US"), ("MG", "SC"), ("DX", "SR"))
+
+
+def _old_patient_seed(seed: int) -> int:
+    """The first seed at or after ``seed`` whose patient is over 89 on their study dates."""
+    import datetime as dt
+
+    from hipaa_lab.studies import make_patient
+
+    s = seed
+    while make_patient(s).age_on(dt.date(2019, 1, 1)) <= 89:
+        s += 1
+    return s
+
+
+def _fresh_instances(seed: int) -> list[tuple[str, str, Any, Dataset, tuple[PHIEntry, ...], bool]]:
+    """(role, modality, patient id, data set, entries, over 89) of every fresh instance."""
+    from hipaa_lab.studies import PHILevel, make_patient, make_study
+
+    made = []
+    for i, pair in enumerate(PREPARE_MODALITIES):
+        pseed = _old_patient_seed(seed + 1000 * i) if i == 0 else seed + 1000 * i
+        patient = make_patient(pseed)
+        for role, modality, study_seed in zip(
+            ("first", "follow-up"), pair, (pseed, pseed + 1), strict=True
+        ):
+            study = make_study(
+                modality, seed=study_seed, level=PHILevel.EVERYWHERE, patient=patient, slices=2
+            )
+            for inst in study.instances:
+                age = patient.age_on(_date(inst.dataset.StudyDate))
+                made.append((role, modality, patient, inst.dataset, tuple(inst.entries), age > 89))
+    return made
+
+
+def _run_in_kernel(
+    prepare: Callable[[Dataset], object], original: Dataset, modality: str
+) -> tuple[Dataset | None, str | None]:
+    ds = copy.deepcopy(original)
+    try:
+        kept = prepare(ds)
+    except NotImplementedError:
+        raise GradingError(
+            "prepare is not written yet: replace `raise NotImplementedError()`"
+        ) from None
+    except Exception as exc:
+        return None, f"prepare raised {type(exc).__name__}: {exc} on a fresh {modality} study"
+    return (None if kept is False else ds), None
+
+
+def _read_back(reply: dict[str, Any], modality: str) -> tuple[Dataset | None, str | None]:
+    """The learner's output, read again from its bytes: never the object their code made."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    if reply.get("kept") is False:
+        return None, None
+    data = reply.get("output")
+    if reply.get("kept") is not True or not isinstance(data, bytes):
+        error = reply.get("error")
+        return (
+            None,
+            f"prepare failed on a fresh {modality} study: {error if isinstance(error, str) else 'no answer'}",
+        )
+    try:
+        return pydicom.dcmread(io.BytesIO(data)), None
+    except (InvalidDicomError, ValueError, TypeError, EOFError, OSError) as exc:
+        return (
+            None,
+            f"the {modality} data set prepare returned cannot be read: {type(exc).__name__}",
+        )
+
+
+def _survivors(p: _Prepared) -> list[str]:
+    from hipaa_lab.deid.scan import KnownValues, scan_dataset
+
+    if p.result is None:
+        return []
+    known = KnownValues.from_key(AnswerKey("fresh", 0, list(p.entries)))
+    return sorted(
+        {
+            f"{f.path or f.location.value} ({f.category.description.split(',')[0].lower()}, {p.modality})"
+            for f in scan_dataset(p.result, known_values=known)
+            if f.severity == "high"
+        }
+    )
+
+
+def _prepared(
+    prepare: Callable[[Dataset], object] | SandboxFunction, seed: int | None
+) -> tuple[_Prepared, ...]:
+    """One run of ``prepare`` over one shuffled set of fresh instances, shared by every check."""
+    seed, practice = _seed_for(prepare, "prepare", seed)
+    run = SEALED.get()
+    cached = run.cache.get(("prepare", seed)) if run is not None and not practice else None
+    if cached is not None:
+        return cast(tuple[_Prepared, ...], cached)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        made = _shuffled(_fresh_instances(seed), seed)
+        if isinstance(prepare, SandboxFunction):
+            replies = prepare.map("dataset", [dataset_bytes(m[3]) for m in made])
+            if replies and all(r.get("not_written") for r in replies):
+                raise GradingError(
+                    "prepare is not written yet: replace `raise NotImplementedError()`"
+                )
+            results = [_read_back(r, m[1]) for m, r in zip(made, replies, strict=True)]
+        else:
+            results = [_run_in_kernel(prepare, m[3], m[1]) for m in made]
+        done = []
+        for (role, modality, _patient, original, entries, old), (out, error) in zip(
+            made, results, strict=True
+        ):
+            p = _Prepared(role, modality, original, entries, out, old, error)
+            p.survivors = _survivors(p)
+            done.append(p)
+    prepared = tuple(done)
+    if run is not None and not practice:
+        run.cache[("prepare", seed)] = prepared
+    return prepared
+
+
+def _date(da: str) -> datetime.date:
+    return datetime.date(int(da[:4]), int(da[4:6]), int(da[6:8]))
+
+
+def _first_error(done: Sequence[_Prepared]) -> str:
+    errors = [p.error for p in done if p.error]
+    return f" prepare failed on {len(errors)} instance(s): {errors[0]}." if errors else ""
+
+
+def _module2_credit(good: int, total: int, done: Sequence[_Prepared], message: str) -> Credit:
+    """Credit in proportion; an answer that shares nothing de-identified earns nothing."""
+    message += _first_error(done)
+    if any(p.error for p in done) and all(p.result is None for p in done):
+        raise GradingError(message)
+    if not any(p.clean for p in done):
+        raise GradingError(
+            message + " No output was both kept and free of identifiers: nothing could be shared."
+        )
+    if good >= total:
+        return Credit(1.0, message)
+    return _credit(good / total if total else 0.0, message)
+
+
+def check_prepared_identifiers(
+    prepare: Callable[[Dataset], object] | SandboxFunction, seed: int | None = None
+) -> Credit:
+    """Credit for each fresh instance handled safely: kept with no identifier left (header,
+    pixels, ages over 89), or quarantined because its pixels hold text.
+
+    Each output is scanned twice: for patterns that suggest PHI (names, dates, numbers, ages
+    over 89) and for the exact values planted in it, from the study's answer key. Quarantining an
+    instance that could have been de-identified and shared does not count as handled.
+    """
+    done = _prepared(prepare, seed)
+    good = sum(p.safe for p in done)
+    left = [s for p in done for s in p.survivors]
+    message = f"{good} of {len(done)} fresh instances were shared free of identifiers or rightly quarantined."
+    if left:
+        message += f" {len(left)} identifiers survived, for example {left[0]}."
+    wrongly = [p for p in done if p.result is None and p.error is None and not p.has_pixel_text]
+    if wrongly:
+        message += (
+            f" {len(wrongly)} quarantined with no burned-in text (e.g. {wrongly[0].modality}): they "
+            "could have been de-identified and shared."
+        )
+    return _module2_credit(good, len(done), done, message)
+
+
+def _pixels_ok(p: _Prepared) -> str | None:
+    """What is wrong with one instance's pixels, or ``None``."""
+    import numpy as np
+
+    boxes = [e.box for e in p.entries if e.location is Location.PIXELS and e.box]
+    if p.result is None:
+        return None if boxes and p.error is None else "quarantined though its pixels hold no text"
+    if not p.clean:
+        return "an identifier survived in it"
+    if "PixelData" not in p.original:
+        return None
+    if "PixelData" not in p.result:
+        return "its pixels were removed"
+    try:
+        after = p.result.pixel_array
+    except Exception as exc:
+        return f"its pixels cannot be read ({type(exc).__name__})"
+    if not boxes:
+        same = after.shape == p.original.pixel_array.shape and np.array_equal(
+            after, p.original.pixel_array
+        )
+        return None if same else "its pixels changed though they hold no text"
+    if str(p.result.get("BurnedInAnnotation", "")).upper() != "NO":
+        return "it still says BurnedInAnnotation YES (hl.pixels.clean_burned_in sets NO once the text is gone)"
+    if after.shape != p.original.pixel_array.shape:
+        return "its image size changed"
+    for x, y, w, h in boxes:
+        region = after[y : y + h, x : x + w]
+        if region.size and region.std() > 0:
+            return f"burned-in text is still visible at x={x}, y={y}"
+    return None
+
+
+def check_prepared_pixels(
+    prepare: Callable[[Dataset], object] | SandboxFunction, seed: int | None = None
+) -> Credit:
+    """Credit for each image handled right: burned-in text blanked (or the image quarantined),
+    images without text shared untouched."""
+    done = _prepared(prepare, seed)
+    images = [p for p in done if "PixelData" in p.original]
+    problems = [(p, _pixels_ok(p)) for p in images]
+    wrong = [(p, why) for p, why in problems if why]
+    message = f"{len(images) - len(wrong)} of {len(images)} fresh images were handled right."
+    if wrong:
+        message += f" A {wrong[0][0].modality} image: {wrong[0][1]}."
+    return _module2_credit(len(images) - len(wrong), len(images), done, message)
+
+
+def check_prepared_research_value(
+    prepare: Callable[[Dataset], object] | SandboxFunction, seed: int | None = None
+) -> Credit:
+    """Credit for what the researchers asked for, patient by patient: sex, age (or 90 or older),
+    one pseudonymous PatientID shared by the patient's studies, and the interval between them
+    kept with shifted dates. Only outputs free of identifiers count."""
+    done = _prepared(prepare, seed)
+    by_patient: dict[str, list[_Prepared]] = {}
+    for p in done:
+        by_patient.setdefault(str(p.original.PatientID), []).append(p)
+    met, total, why = 0, 0, []
+    for prepared in by_patient.values():
+        kept = [p for p in prepared if p.clean]
+        checks = _research_checks(prepared, kept)
+        total += len(checks)
+        met += sum(ok for ok, _ in checks)
+        why += [reason for ok, reason in checks if not ok]
+    message = f"{met} of {total} things the researchers need survived in the shared outputs."
+    if why:
+        message += f" For example: {why[0]}."
+    return _module2_credit(met, total, done, message)
+
+
+def _research_checks(prepared: list[_Prepared], kept: list[_Prepared]) -> list[tuple[bool, str]]:
+    """(met, why not) for sex, age, linkage and intervals of one patient's outputs."""
+    if not kept:
+        return [(False, "none of a patient's studies was shared free of identifiers")] * 4
+    sex = all(
+        p.output_value("PatientSex") == str(p.original.PatientSex)
+        for p in kept
+        if "PatientSex" in p.original
+    )
+    age = all(
+        p.output_value("PatientAge") == ("090Y" if p.age_over_89 else str(p.original.PatientAge))
+        for p in kept
+        if "PatientAge" in p.original
+    )
+    ids = {p.output_value("PatientID") for p in kept}
+    linked = len(ids) == 1 and "" not in ids and str(prepared[0].original.PatientID) not in ids
+    first = [p for p in kept if p.role == "first"]
+    follow = [p for p in kept if p.role == "follow-up"]
+    interval, why = True, ""
+    if first and follow:
+        before = (_date(follow[0].original.StudyDate) - _date(first[0].original.StudyDate)).days
+        dates = [p.output_value("StudyDate") for p in (first[0], follow[0])]
+        if not all(len(d) == 8 and d.isdigit() for d in dates):
+            interval, why = False, "StudyDate was removed: the researchers need the intervals"
+        elif (_date(dates[1]) - _date(dates[0])).days != before:
+            interval, why = False, "the interval between a patient's studies changed"
+        elif dates[0] == str(first[0].original.StudyDate):
+            interval, why = False, "StudyDate is the original date: shift dates, keep the intervals"
+    return [
+        (sex, "PatientSex was lost; the researchers need it"),
+        (age, "PatientAge was lost (or an age over 89 was not made 090Y)"),
+        (linked, "a patient's studies must share one pseudonymous PatientID, not the original"),
+        (interval, why),
+    ]
+
+
+def check_prepared_marking(
+    prepare: Callable[[Dataset], object] | SandboxFunction, seed: int | None = None
+) -> Credit:
+    """Credit for each shared output that says it is de-identified, and how
+    (PatientIdentityRemoved YES, CID 7050 codes)."""
+    done = _prepared(prepare, seed)
+    shared = [p for p in done if p.result is not None or not p.has_pixel_text]
+    wanted = [
+        ("113100", "Basic Application Confidentiality Profile"),
+        ("113107", "Retain Longitudinal Temporal Information Modified Dates"),
+        ("113108", "Retain Patient Characteristics"),
+    ]
+    good, why = 0, ""
+    for p in shared:
+        if not p.clean:
+            why = why or f"a {p.modality} output was not shared free of identifiers"
+            continue
+        assert p.result is not None
+        codes = {
+            str(item.get("CodeValue", ""))
+            for item in p.result.get("DeidentificationMethodCodeSequence", [])
+        }
+        missing = [f"{c} ({m})" for c, m in wanted if c not in codes]
+        if p.result.get("PatientIdentityRemoved") != "YES":
+            why = why or f"a {p.modality} output lacks PatientIdentityRemoved YES"
+        elif missing:
+            why = (
+                why
+                or f"a {p.modality} output's DeidentificationMethodCodeSequence lacks {missing[0]}"
+            )
+        else:
+            good += 1
+    message = f"{good} of {len(shared)} shared outputs say how they were de-identified."
+    if why:
+        message += f" For example, {why}."
+    return _module2_credit(good, len(shared), done, message)
