@@ -64,14 +64,14 @@ if TYPE_CHECKING:  # the names, typed (`x as x`: importable, not in __all__); lo
     from hipaa_lab.deid.engine import (
         IMPLEMENTATION_VERSION as IMPLEMENTATION_VERSION,
     )
-    from hipaa_lab.deid.engine import (
-        clean_descriptor as clean_descriptor,
-    )
-    from hipaa_lab.deid.engine import (
-        clean_text as clean_text,
-    )
     from hipaa_lab.deid.text import (
         SAFE_WORDS as SAFE_WORDS,
+    )
+    from hipaa_lab.deid.text import (
+        clean_descriptor as clean_descriptor,
+    )
+    from hipaa_lab.deid.text import (
+        clean_text as clean_text,
     )
 
 __all__ = [
@@ -104,8 +104,8 @@ _HOMES = {
     "SAFE_WORDS": "text",
     "SkipReason": "batch",
     "UIDOrigin": "batch",
-    "clean_descriptor": "engine",
-    "clean_text": "engine",
+    "clean_descriptor": "text",
+    "clean_text": "text",
     "deidentify_file": "batch",
     "deidentify_tree": "batch",
     "needs_pixel_cleaning": "batch",

@@ -33,17 +33,17 @@ from hipaa_lab.deid.text import (
     _COLLECTED_VRS,
     _CONTENT_SEQUENCE,
     _CREATOR,
-    _DATE_PATTERNS,
     _DATE_VRS,
     _DIGIT,
     _FREE_TEXT,
     _ITEM_VALUES,
-    _PATTERNS,
     _SINGLE_VALUED,
     _TEXT_VRS,
     _TOKEN,
     _WORD,
-    SAFE_WORDS,
+    _date_formats,
+    clean_descriptor,
+    clean_text,
 )
 from hipaa_lab.phi import tag_path
 
@@ -225,75 +225,6 @@ def _segment(ds: Dataset, tag: int) -> str:
 def _public_segment(tag: int) -> str:
     """A public tag's path segment (its keyword, else ``(gggg,eeee)``), as :func:`tag_path` writes it."""
     return keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
-
-
-@functools.lru_cache(maxsize=4096)  # a series repeats its dates in every file
-def _date_formats(value: str) -> frozenset[str]:
-    try:
-        d = dt.date(int(value[:4]), int(value[4:6]), int(value[6:8]))
-    except (ValueError, IndexError):
-        return frozenset()
-    return frozenset(
-        {
-            d.strftime(f)
-            for f in (
-                "%Y%m%d",
-                "%Y-%m-%d",
-                "%m/%d/%Y",
-                "%d.%m.%Y",
-                "%d/%m/%Y",
-                "%Y/%m/%d",
-                "%B %d, %Y",
-                "%d %B %Y",
-                "%b %d, %Y",
-                "%m-%d-%Y",
-            )
-        }
-        | {f"{d.month}/{d.day}/{d.year}", f"{d.day}.{d.month}.{d.year}"}
-    )
-
-
-def clean_text(
-    text: str,
-    identities: set[str] | frozenset[str] = frozenset(),
-    tokens: set[str] | frozenset[str] = frozenset(),
-) -> str:
-    """Free text with dates, numbers, contacts and the patient's own identifiers taken out.
-
-    Examples
-    --------
-    >>> clean_text("Seen 03/04/2021 by Dr Smith, call 555-0101", tokens={"smith"})
-    'Seen *** by Dr ***, call ***'
-    """
-    out = _DATE_PATTERNS.sub("***", text)
-    out = _PATTERNS.sub("***", out)
-    low = out.lower()
-    for value in sorted(identities, key=len, reverse=True):
-        if len(value) >= 4 and value in low:
-            out = re.sub(re.escape(value), "***", out, flags=re.IGNORECASE)
-            low = out.lower()
-    return _TOKEN.sub(lambda m: _masked_word(m.group(0), tokens), out)
-
-
-def _masked_word(word: str, tokens: set[str] | frozenset[str]) -> str:
-    """``***`` for a word that is one of ``tokens``, else the word with each of its parts split at
-    underscores and digits (as the scanner splits them) that is one masked: ``OB_GENERAL`` holds
-    the name ``OB``."""
-    if word.lower() in tokens:
-        return "***"
-    return _WORD.sub(lambda m: "***" if m.group(0).lower() in tokens else m.group(0), word)
-
-
-def clean_descriptor(text: str, tokens: set[str] | frozenset[str] = frozenset()) -> str:
-    """A descriptor reduced to words of :data:`SAFE_WORDS` that are not the patient's.
-
-    Examples
-    --------
-    >>> clean_descriptor("CT CHEST W CONTRAST for John Smith MRN 12345")
-    'CT CHEST W CONTRAST'
-    """
-    words = [w for w in _TOKEN.findall(text) if w.lower() in SAFE_WORDS and w.lower() not in tokens]
-    return " ".join(words)
 
 
 class Deidentifier:

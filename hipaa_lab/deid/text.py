@@ -3,6 +3,8 @@ how text is cleaned of a patient's names, dates and numbers (used by :mod:`.engi
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import re
 
 _TEXT_VRS = {"LO", "SH", "PN", "ST", "LT", "UT", "UC", "CS", "AE"}
@@ -289,3 +291,72 @@ _TOKEN = re.compile(r"\w+")
 #: A word of an inspected value: letters only or digits only (split at ``_`` and digit runs).
 _WORD = re.compile(r"[^\W\d_]+|\d+")
 _DIGIT = re.compile(r"\d")
+
+
+@functools.lru_cache(maxsize=4096)  # a series repeats its dates in every file
+def _date_formats(value: str) -> frozenset[str]:
+    try:
+        d = dt.date(int(value[:4]), int(value[4:6]), int(value[6:8]))
+    except (ValueError, IndexError):
+        return frozenset()
+    return frozenset(
+        {
+            d.strftime(f)
+            for f in (
+                "%Y%m%d",
+                "%Y-%m-%d",
+                "%m/%d/%Y",
+                "%d.%m.%Y",
+                "%d/%m/%Y",
+                "%Y/%m/%d",
+                "%B %d, %Y",
+                "%d %B %Y",
+                "%b %d, %Y",
+                "%m-%d-%Y",
+            )
+        }
+        | {f"{d.month}/{d.day}/{d.year}", f"{d.day}.{d.month}.{d.year}"}
+    )
+
+
+def clean_text(
+    text: str,
+    identities: set[str] | frozenset[str] = frozenset(),
+    tokens: set[str] | frozenset[str] = frozenset(),
+) -> str:
+    """Free text with dates, numbers, contacts and the patient's own identifiers taken out.
+
+    Examples
+    --------
+    >>> clean_text("Seen 03/04/2021 by Dr Smith, call 555-0101", tokens={"smith"})
+    'Seen *** by Dr ***, call ***'
+    """
+    out = _DATE_PATTERNS.sub("***", text)
+    out = _PATTERNS.sub("***", out)
+    low = out.lower()
+    for value in sorted(identities, key=len, reverse=True):
+        if len(value) >= 4 and value in low:
+            out = re.sub(re.escape(value), "***", out, flags=re.IGNORECASE)
+            low = out.lower()
+    return _TOKEN.sub(lambda m: _masked_word(m.group(0), tokens), out)
+
+
+def _masked_word(word: str, tokens: set[str] | frozenset[str]) -> str:
+    """``***`` for a word that is one of ``tokens``, else the word with each of its parts split at
+    underscores and digits (as the scanner splits them) that is one masked: ``OB_GENERAL`` holds
+    the name ``OB``."""
+    if word.lower() in tokens:
+        return "***"
+    return _WORD.sub(lambda m: "***" if m.group(0).lower() in tokens else m.group(0), word)
+
+
+def clean_descriptor(text: str, tokens: set[str] | frozenset[str] = frozenset()) -> str:
+    """A descriptor reduced to words of :data:`SAFE_WORDS` that are not the patient's.
+
+    Examples
+    --------
+    >>> clean_descriptor("CT CHEST W CONTRAST for John Smith MRN 12345")
+    'CT CHEST W CONTRAST'
+    """
+    words = [w for w in _TOKEN.findall(text) if w.lower() in SAFE_WORDS and w.lower() not in tokens]
+    return " ".join(words)
