@@ -400,3 +400,14 @@ def test_a_pseudonym_that_spells_a_known_name_by_chance_is_not_a_finding():
     ds.StudyDescription = "CT for KIM"
     paths = {f.path for f in scan_dataset(ds, known_values=known) if f.rule == "exact-value"}
     assert paths == {"StudyDescription"}
+
+
+def test_a_known_number_inside_a_uuid_uid_is_chance_not_a_leak():
+    """A 2.25 UID's component is 128 random bits: a known 7-digit number in it is chance."""
+    from hipaa_lab.deid.scan import KnownValues
+    from hipaa_lab.phi import SafeHarborCategory
+
+    known = KnownValues(digits={"4417023": SafeHarborCategory.MEDICAL_RECORD})
+    assert known.find_in_uid("2.25.1234567890441702398765432109876543210") == []
+    assert known.find_in_uid("2.25.4417023") == [SafeHarborCategory.MEDICAL_RECORD]
+    assert known.find_in_uid("1.2.826.0.1.3680043.4417023.1") == [SafeHarborCategory.MEDICAL_RECORD]

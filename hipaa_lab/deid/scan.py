@@ -729,10 +729,19 @@ class KnownValues:
         return out
 
     def find_in_uid(self, uid: str) -> list[SafeHarborCategory]:
-        """Known numbers inside the components of a UID (a timestamp component included)."""
+        """Known numbers inside the components of a UID (a timestamp component included).
+
+        The component after ``2.25.`` is a UUID written as one integer (PS3.5 B.2): 128 random
+        bits, about 39 digits, in which some known 7-digit number turns up by chance in about one
+        batch in a hundred. It is matched only when it is that number exactly.
+        """
         out = []
-        for comp in uid.split("."):
+        parts = uid.split(".")
+        uuid_component = 2 if parts[:2] == ["2", "25"] and len(parts) == 3 else -1
+        for index, comp in enumerate(parts):
             for digits, cat in self.digits.items():
+                if index == uuid_component and comp != digits:
+                    continue
                 if digits in comp and (len(digits) >= 7 or comp == digits):
                     out.append(cat)
         return out
