@@ -18,6 +18,9 @@ MODULES = [
     "hipaa_lab.studies",
     "hipaa_lab.datasets",
     "hipaa_lab.course",
+    "hipaa_lab.course.grading",
+    "hipaa_lab.course.sandbox",
+    "hipaa_lab.course.sealed",
 ]
 
 

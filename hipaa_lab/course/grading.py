@@ -46,14 +46,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CATEGORY_GROUPS",
+    "Credit",
     "FULL_PRECISION",
     "MIN_PRECISION",
     "NOT_COUNTED",
     "PREPARE_MODALITIES",
+    "PhiSearchResult",
     "SEALED",
     "ZERO_PRECISION",
-    "Credit",
-    "PhiSearchResult",
     "check_choice",
     "check_find_phi",
     "check_find_phi_precision",
@@ -385,7 +385,7 @@ def grade_find_phi(
             if isinstance(paths, str):
                 result.errors.append((modality, paths))
                 paths = set()
-            counted = [e for e in entries if _last(e.path) not in NOT_COUNTED]
+            counted = [e for e in entries if _last(e.path or "") not in NOT_COUNTED]
             for entry in counted:
                 (result.found if entry.path in paths else result.missed).append((modality, entry))
             planted = {e.path for e in entries}
@@ -457,7 +457,9 @@ def check_find_phi(
     if missed:
         m, e = missed[0]
         message += f" It missed, for example, {e.path} ({m})."
-    if factor < 1:
+    if not result.reported:
+        message += " It reported nothing."
+    elif factor < 1:
         message += (
             f" Only {result.precision():.0%} of what it reported holds PHI, which keeps "
             f"{factor:.0%} of the credit (all of it from {FULL_PRECISION:.0%})."
