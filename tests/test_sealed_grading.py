@@ -174,6 +174,16 @@ def graded(tmp_path_factory):
             "h-correct": course.simulate_submission(released, source, "correct"),
             "h-partial": course.simulate_submission(released, source, learners["partial"]),
         }
+        # an honest learner who writes a helper in the cell meant for trying things
+        helper = course.simulate_submission(
+            released, source, {"find_phi": "def find_phi(ds):\n    return helper(ds)\n"}
+        )
+        try_cell = next(c for c in helper.cells if "Try it on the CT slice" in c.source)
+        try_cell.source = (
+            "def helper(ds):\n"
+            "    return [p for p, e in hl.iter_elements(ds) if e.VR in ('PN', 'DA')]\n"
+        )
+        honest["h-helper"] = helper
         for who, nb in honest.items():
             course.submit(course_dir, who, M01, nb)
         alone = course.autograde(course_dir, M01)
@@ -207,7 +217,7 @@ def graded(tmp_path_factory):
 
 def test_every_learner_is_graded_or_given_a_reason(graded):
     outcomes = {o.learner: o for o in graded["together"]}
-    assert len(outcomes) == 15
+    assert len(outcomes) == 16
     assert not outcomes["a13-not-a-notebook"].graded
     assert outcomes["a13-not-a-notebook"].reason
     assert all(o.graded for who, o in outcomes.items() if who != "a13-not-a-notebook")
@@ -215,8 +225,9 @@ def test_every_learner_is_graded_or_given_a_reason(graded):
 
 def test_honest_grades_do_not_change(graded):
     first, second = graded["first"], graded["second"]
-    for who in ("h-correct", "h-partial"):
+    for who in ("h-correct", "h-partial", "h-helper"):
         assert second.loc[who, "auto_score"] == first.loc[who, "auto_score"]
+    assert second.loc["h-helper", "auto_score"] > 0  # its helper, in a try cell, was run
     assert second.loc["h-correct", "auto_score"] == second.loc["h-correct", "max_auto_score"]
     assert 0 < second.loc["h-partial", "auto_score"] < second.loc["h-partial", "max_auto_score"]
 
@@ -258,9 +269,13 @@ def test_feedback_and_formgrader_show_no_learner_script(graded):
     autograded = nbformat.read(
         course_dir / "autograded" / "a08-stored-script" / M01 / f"{M01}.ipynb", as_version=4
     )
-    text = json.dumps(autograded)
-    assert "<script>alert" not in text
-    assert "javascript:" not in text
+    # code shows as (escaped) source; what renders as HTML is Markdown and outputs
+    rendered = json.dumps(
+        [c.source for c in autograded.cells if c.cell_type == "markdown"]
+        + [c.get("outputs", []) for c in autograded.cells]
+    )
+    assert "<script" not in rendered
+    assert "javascript:" not in rendered
     kinds = {
         key
         for cell in autograded.cells
@@ -295,3 +310,14 @@ def test_a_regrade_gives_the_same_grade(graded):
     course.autograde(course_dir, M01, ["h-partial"])
     again = course.scores(course_dir).set_index("learner")
     assert again.loc["h-partial", "auto_score"] == graded["first"].loc["h-partial", "auto_score"]
+
+
+def test_the_trainers_log_has_no_false_alarm_for_untouched_cells(graded):
+    """nbgrader warned "checksum has changed" for grade cells with hidden tests nobody touched."""
+    from hipaa_lab.course.build import _api, _venv_on_path
+
+    with _venv_on_path():
+        result = _api(graded["dir"]).autograde(M01, "h-correct", force=True, create=True)
+    assert result["success"], result["log"]
+    assert "has changed" not in result["log"]
+    assert "changed locked cell" not in result["log"]
