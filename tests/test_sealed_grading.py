@@ -284,7 +284,10 @@ def test_feedback_and_formgrader_show_no_learner_script(graded):
     }
     assert kinds <= {"text/plain", "image/png"}
     html = (course_dir / "feedback" / "a08-stored-script" / M01 / f"{M01}.html").read_text()
-    assert not re.search(r"<script>alert|alert\(.a08", html)
+    # the attacker's code shows as escaped source; no tag, handler or link of theirs is live
+    assert "<script>alert" not in html
+    assert not re.search(r"href=.javascript|<script[^>]*>[^<]*a08", html, re.IGNORECASE)
+    assert "&lt;script&gt;alert('a08md')" in html  # the Markdown answer, shown as text
 
 
 def test_the_reason_is_recorded_for_the_trainer(graded):

@@ -456,8 +456,13 @@ def autograde(
     goes on to the next learner; a notebook that crashes, hangs or exits is graded, with zero for
     what it did not answer.
     """
+    from hipaa_lab.course.sandbox import SandboxUnavailable, available
+
     course_dir = Path(course_dir).resolve()
     names = _submitted(course_dir, assignment, students)
+    missing = available()
+    if missing:  # refuse to start, rather than fail every learner the same way
+        raise SandboxUnavailable(missing)
     outcomes = []
     with _venv_on_path():
         api = _api(course_dir)
