@@ -1,0 +1,484 @@
+"""Sealed autograding: learner code runs only in the sandbox; the grader keeps the key and the seed.
+
+Two nbgrader preprocessors replace the in-kernel steps of ``nbgrader autograde``
+(:func:`configure` puts them in a course's configuration, so the formgrader's Autograde button
+uses them too):
+
+:class:`Reseal` (first of the sanitising steps)
+    rebuilds the submitted notebook from the released one: every locked cell is the trainer's
+    (hidden tests included, so nbgrader has no reason to warn about checksums), every answer cell
+    holds only the learner's text, cells the learner added are kept as plain cells that can never
+    be grade cells, notebook metadata is the release's, and learners' Markdown is escaped so that
+    it shows as text, never as a script, in the formgrader and in feedback.
+
+:class:`SealedExecute` (instead of nbgrader's ``Execute``)
+    runs the learner's code cells in a :class:`~hipaa_lab.course.sandbox.Sandbox` and copies what
+    they printed and showed (plain text and PNG images only) into the notebook; then runs each
+    grade cell *here*, in the trusted grader, where the learner's names are either plain data read
+    back from the sandbox or handles that make the sandbox run a function on studies the grader
+    makes. A grade cell's result becomes its output: a number of points (partial credit), a short
+    message, or an error saying what to fix. A notebook that crashes, hangs or exits gets zero for
+    what it did not answer, with the reason, and grading goes on.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import copy
+import hashlib
+import hmac
+import io
+import json
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import nbformat
+from nbconvert.exporters.exporter import ResourcesDict
+from nbformat.notebooknode import NotebookNode
+from nbgrader import utils
+from nbgrader.preprocessors import NbGraderPreprocessor
+
+from hipaa_lab.course.sandbox import (
+    Limits,
+    Sandbox,
+    SandboxBroken,
+    SandboxFunction,
+    SandboxUnavailable,
+)
+from hipaa_lab.errors import CourseError, GradingError
+
+__all__ = [
+    "NotPlainValue",
+    "Reseal",
+    "SECRET_FILE",
+    "SealedExecute",
+    "SealedRun",
+    "configure",
+    "course_secret",
+    "escape_markdown",
+]
+
+#: The course secret (never released): seeds of graded studies derive from it.
+SECRET_FILE = ".hipaa-lab-secret"  # noqa: S105 - the name of the file, not a secret
+_DATASET_LOAD = re.compile(r"""datasets\.load\(\s*["']([A-Za-z0-9_-]+)["']""")
+_UNSAFE_LINK = re.compile(r"\]\(\s*(?!https?:|mailto:|#)[A-Za-z][A-Za-z0-9+.-]*:", re.IGNORECASE)
+
+
+def course_secret(course_dir: Path) -> bytes:
+    """The course's secret, made on first use (readable by the trainer's account only)."""
+    path = Path(course_dir) / SECRET_FILE
+    if not path.is_file():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+    return bytes.fromhex(path.read_text().strip())
+
+
+def configure(c: Any) -> None:
+    """Put the sealed steps in an nbgrader configuration (``nbgrader_config.py`` calls this)."""
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import (
+        AssignLatePenalties,
+        CheckCellMetadata,
+        ClearOutput,
+        DeduplicateIds,
+        LimitOutput,
+        OverwriteCells,
+        OverwriteKernelspec,
+        SaveAutoGrades,
+    )
+
+    c.Autograde.sanitize_preprocessors = [
+        Reseal,
+        ClearOutput,
+        DeduplicateIds,
+        OverwriteKernelspec,
+        OverwriteCells,
+        CheckCellMetadata,
+    ]
+    c.Autograde.autograde_preprocessors = [
+        SealedExecute,
+        ClearMetadataPreprocessor,
+        LimitOutput,
+        SaveAutoGrades,
+        AssignLatePenalties,
+        CheckCellMetadata,
+    ]
+
+
+# ====================================================================== Reseal
+
+
+def escape_markdown(text: str) -> str:
+    """Learner Markdown made inert: HTML shows as text and links go only to web pages.
+
+    >>> escape_markdown('<script>alert(1)</script> [x](javascript:alert(1)) a & b')
+    '&lt;script&gt;alert(1)&lt;/script&gt; [x](#unsafe-link:alert(1)) a &amp; b'
+    """
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _UNSAFE_LINK.sub("](#unsafe-link:", text).replace(
+        "#unsafe-link:javascript:", "#unsafe-link:"
+    )
+
+
+def _grade_id(cell: NotebookNode) -> str | None:
+    meta = cell.get("metadata", {}).get("nbgrader")
+    gid = meta.get("grade_id") if isinstance(meta, dict) else None
+    return gid if isinstance(gid, str) else None
+
+
+def _text(source: object) -> str:
+    if isinstance(source, str):
+        return source
+    if isinstance(source, list) and all(isinstance(s, str) for s in source):
+        return "".join(source)
+    return ""
+
+
+def _plain_cell(cell: NotebookNode) -> NotebookNode | None:
+    """A cell the learner added, kept as their own text only (never a grade cell)."""
+    source = _text(cell.get("source"))
+    if cell.get("cell_type") == "code":
+        return cast(NotebookNode, nbformat.v4.new_code_cell(source))
+    if cell.get("cell_type") == "markdown":
+        return cast(NotebookNode, nbformat.v4.new_markdown_cell(escape_markdown(source)))
+    return None
+
+
+class Reseal(NbGraderPreprocessor):  # type: ignore[misc]
+    """Rebuild a submission from the released notebook and the learner's answers only."""
+
+    def preprocess(
+        self, nb: NotebookNode, resources: ResourcesDict
+    ) -> tuple[NotebookNode, ResourcesDict]:
+        from nbgrader.api import Gradebook
+
+        info = resources["nbgrader"]
+        root = Path(self.config.CourseDirectory.root)
+        release_path = root / "release" / info["assignment"] / f"{info['notebook']}.ipynb"
+        if not release_path.is_file():
+            raise CourseError(f"{release_path} is missing: release {info['assignment']} again")
+        release = nbformat.read(release_path, as_version=4)
+        with Gradebook(info["db_url"]) as gb:
+            source = {
+                c.name: c.source
+                for c in gb.find_notebook(info["notebook"], info["assignment"]).source_cells
+            }
+        released = {_grade_id(c): c for c in release.cells if _grade_id(c)}
+        unnamed = {c.get("id") for c in release.cells if not _grade_id(c) and c.get("id")}
+        answers: dict[str, str] = {}
+        edited: dict[str, str] = {}
+        added: dict[str | None, list[NotebookNode]] = {}
+        previous: str | None = None
+        for cell in nb.cells:
+            gid = _grade_id(cell)
+            if gid is not None and gid in released and gid not in answers and gid not in added:
+                ours = released[gid]
+                previous = gid
+                if utils.is_locked(ours):
+                    if _text(cell.get("source")) not in (ours.source, source.get(gid)):
+                        self.log.warning("the learner changed locked cell %s: it is restored", gid)
+                    added.setdefault(gid, [])
+                else:
+                    answers[gid] = _text(cell.get("source"))
+                continue
+            if gid is None and cell.get("id") in unnamed:
+                # a released cell nbgrader does not name: the header's (kept as released), or a
+                # cell to try things in (the learner's text, as they may define helpers there)
+                edited[cell["id"]] = _text(cell.get("source"))
+                continue
+            plain = _plain_cell(cell)
+            if plain is not None:
+                added.setdefault(previous, []).append(plain)
+        cells = list(added.get(None, []))
+        for ours in release.cells:
+            new = copy.deepcopy(ours)
+            gid = _grade_id(ours)
+            if gid is not None and utils.is_locked(ours) and gid in source:
+                new.source = source[gid]
+            editable = not utils.is_locked(new) and new.metadata.get("editable", True) is not False
+            if gid is None and new.cell_type == "code" and new.get("id") in edited and editable:
+                new.source = edited[new["id"]]
+            if gid in answers:
+                text = answers[gid]
+                new.source = escape_markdown(text) if new.cell_type == "markdown" else text
+            new.pop("attachments", None)
+            if new.cell_type == "code":
+                new.outputs, new.execution_count = [], None
+            cells.append(new)
+            if gid is not None:
+                cells.extend(added.get(gid, []))
+        nb.cells = cells
+        nb.metadata = copy.deepcopy(release.metadata)
+        return nb, resources
+
+
+# ====================================================================== SealedExecute
+
+
+class NotPlainValue:
+    """A learner's name that holds something other than plain data; any use of it fails."""
+
+    def __init__(self, name: str, kind: str) -> None:
+        self._name, self._kind = name, kind
+
+    def __repr__(self) -> str:
+        return f"<{self._name}: a {self._kind}, not plain data>"
+
+    def __getattr__(self, attr: str) -> Any:
+        raise GradingError(
+            f"{self._name} must be plain data (a str, a number, a list of str...), "
+            f"not a {self._kind}"
+        )
+
+
+@dataclass
+class SealedRun:
+    """One submission being graded: where seeds come from and what was already run."""
+
+    secret: bytes
+    assignment: str
+    digest: str
+    """A hash of the learner's own cells: the same work always gets the same studies."""
+    cache: dict[Any, Any] = field(default_factory=dict)
+
+    def seed(self, purpose: str) -> int:
+        message = f"{self.assignment}\0{self.digest}\0{purpose}".encode()
+        return int.from_bytes(hmac.new(self.secret, message, hashlib.sha256).digest()[:4]) >> 1
+
+
+def learner_digest(nb: NotebookNode) -> str:
+    """A hash of every cell the learner could write (answers and added cells)."""
+    own = [
+        [c.cell_type, _text(c.source)]
+        for c in nb.cells
+        if not (utils.is_locked(c) or (utils.is_grade(c) and not utils.is_solution(c)))
+    ]
+    return hashlib.sha256(json.dumps(own).encode()).hexdigest()
+
+
+def _imports(nb: NotebookNode) -> dict[str, Any]:
+    """The names the locked cells import (``hl`` and the like), imported here, in the grader."""
+    namespace: dict[str, Any] = {"__builtins__": builtins, "__name__": "__grader__"}
+    for cell in nb.cells:
+        if cell.cell_type != "code" or not utils.is_locked(cell) or utils.is_grade(cell):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                exec(compile(ast.Module([node], []), "<locked imports>", "exec"), namespace)  # noqa: S102 - trainer's code, from the gradebook
+    return namespace
+
+
+def _free_names(tree: ast.Module) -> set[str]:
+    loaded = {
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+    }
+    stored = {
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)
+    }
+    return loaded - stored - set(dir(builtins))
+
+
+def _stream(text: str) -> NotebookNode:
+    return cast(NotebookNode, nbformat.v4.new_output("stream", name="stdout", text=text))
+
+
+def _error(exc: BaseException) -> NotebookNode:
+    message = str(exc).strip() or type(exc).__name__
+    ename = type(exc).__name__ if isinstance(exc, AssertionError) else "GradingError"
+    if not isinstance(exc, AssertionError):
+        message = f"{type(exc).__name__}: {message}"
+    return cast(
+        NotebookNode,
+        nbformat.v4.new_output("error", ename=ename, evalue=message, traceback=[message]),
+    )
+
+
+def _datasets_for(nb: NotebookNode, cache_root: Path) -> Path:
+    """Build the datasets the notebook loads, for the sandbox to read (never to write)."""
+    from hipaa_lab import datasets
+
+    names = sorted(
+        {m for c in nb.cells if c.cell_type == "code" for m in _DATASET_LOAD.findall(c.source)}
+    )
+    cache_root.mkdir(parents=True, exist_ok=True)
+    old = os.environ.get("HIPAA_LAB_CACHE")
+    os.environ["HIPAA_LAB_CACHE"] = str(cache_root)
+    try:
+        for name in names:
+            try:
+                datasets.load(name)
+            except Exception as exc:
+                raise CourseError(f"dataset {name!r} for the sandbox: {exc}") from exc
+    finally:
+        if old is None:
+            os.environ.pop("HIPAA_LAB_CACHE")
+        else:
+            os.environ["HIPAA_LAB_CACHE"] = old
+    for path in [cache_root, *cache_root.rglob("*")]:  # readable by the sandbox's own user
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    return cache_root
+
+
+class SealedExecute(NbGraderPreprocessor):  # type: ignore[misc]
+    """Run learner cells in the sandbox and grade cells in the grader (see the module)."""
+
+    limits = Limits()
+
+    def preprocess(
+        self, nb: NotebookNode, resources: ResourcesDict
+    ) -> tuple[NotebookNode, ResourcesDict]:
+        from hipaa_lab.course import grading
+
+        root = Path(self.config.CourseDirectory.root)
+        assignment = resources["nbgrader"]["assignment"]
+        run = SealedRun(course_secret(root), assignment, learner_digest(nb))
+        cache = _datasets_for(nb, root / ".sandbox-datasets")
+        learner = [
+            (i, c.source)
+            for i, c in enumerate(nb.cells)
+            if c.cell_type == "code" and not utils.is_grade(c)
+        ]
+        namespace = _imports(nb)
+        token = grading.SEALED.set(run)
+        try:
+            with Sandbox(learner, cache_dir=cache, limits=self.limits) as sandbox:
+                for outcome in sandbox.outcomes:
+                    if 0 <= outcome.index < len(nb.cells):
+                        nb.cells[outcome.index].outputs = _cell_outputs(outcome)
+                self._grade_cells(nb, namespace, sandbox, None)
+        except SandboxBroken as exc:
+            self.log.warning("%s: %s", resources["nbgrader"].get("student"), exc)
+            self._grade_cells(nb, namespace, None, str(exc))
+        except SandboxUnavailable:
+            raise
+        except Exception as exc:  # a backstop: whatever one notebook does, the others are graded
+            self.log.error(
+                "%s: the sandbox failed: %s: %s",
+                resources["nbgrader"].get("student"),
+                type(exc).__name__,
+                exc,
+            )
+            self._grade_cells(
+                nb, namespace, None, f"the grader could not run it ({type(exc).__name__})"
+            )
+        finally:
+            grading.SEALED.reset(token)
+        return nb, resources
+
+    def _grade_cells(
+        self,
+        nb: NotebookNode,
+        namespace: dict[str, Any],
+        sandbox: Sandbox | None,
+        broken: str | None,
+    ) -> None:
+        for cell in nb.cells:
+            if cell.cell_type != "code" or not utils.is_grade(cell) or cell.get("outputs"):
+                continue
+            if sandbox is None or sandbox.broken:
+                reason = broken or (sandbox.broken if sandbox else "") or "not run"
+                cell.outputs = [
+                    _error(GradingError(f"your notebook could not be graded: {reason}"))
+                ]
+                continue
+            cell.outputs = self._grade_cell(cell, namespace, sandbox)
+
+    def _grade_cell(
+        self, cell: NotebookNode, namespace: dict[str, Any], sandbox: Sandbox
+    ) -> list[NotebookNode]:
+        from hipaa_lab.course.grading import Credit
+
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError as exc:
+            return [_error(exc)]
+        scope = dict(namespace)
+        wanted = sorted(_free_names(tree) - set(scope))
+        try:
+            for name, answer in sandbox.values(wanted).items():
+                if "function" in answer:
+                    scope[name] = SandboxFunction(sandbox, name)
+                elif "value" in answer:
+                    scope[name] = answer["value"]
+                elif "not_plain" in answer:
+                    scope[name] = NotPlainValue(name, str(answer["not_plain"]))
+                else:
+                    return [
+                        _error(
+                            GradingError(
+                                f"{name} is not defined in your notebook: write it in its "
+                                "answer cell, and make sure that cell runs without an error"
+                            )
+                        )
+                    ]
+            last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                exec(compile(tree, "<grade cell>", "exec"), scope)  # noqa: S102 - trainer's code, from the gradebook
+                value = (
+                    eval(compile(ast.Expression(last.value), "<grade cell>", "eval"), scope)  # noqa: S307 - as above
+                    if last is not None
+                    else None
+                )
+        except SandboxBroken as exc:
+            return [_error(GradingError(f"your notebook could not be graded: {exc}"))]
+        except Exception as exc:
+            return [_error(exc)]
+        outputs = [_stream(printed.getvalue())] if printed.getvalue() else []
+        if isinstance(value, Credit):
+            points = float(cell.metadata.nbgrader["points"])
+            outputs.append(_stream(value.message + "\n"))
+            outputs.append(
+                nbformat.v4.new_output(
+                    "execute_result",
+                    data={"text/plain": f"{round(value.fraction * points, 2)}"},
+                    execution_count=None,
+                )
+            )
+        return outputs
+
+
+def _cell_outputs(outcome: Any) -> list[NotebookNode]:
+    """What one learner cell printed and showed: text and PNG images, nothing that could run."""
+    import base64
+    import binascii
+
+    outputs = []
+    text = outcome.stdout + (outcome.stderr and f"\n[standard error]\n{outcome.stderr}")
+    if outcome.error and outcome.error not in text:
+        text += f"\n{outcome.error}\n"
+    if text.strip():
+        outputs.append(_stream(text))
+    for png in outcome.images:
+        try:
+            raw = base64.b64decode(png, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        if raw.startswith(b"\x89PNG\r\n\x1a\n"):
+            outputs.append(nbformat.v4.new_output("display_data", data={"image/png": png}))
+    return outputs
+
+
+@contextlib.contextmanager
+def sealed(run: SealedRun) -> Iterator[SealedRun]:
+    """Grade as the sealed autograde does (tests use this to call checks with a sandbox)."""
+    from hipaa_lab.course import grading
+
+    token = grading.SEALED.set(run)
+    try:
+        yield run
+    finally:
+        grading.SEALED.reset(token)
