@@ -1,0 +1,496 @@
+"""Run a learner's notebook apart from the grader, and talk to it in plain data only.
+
+A :class:`Sandbox` runs :mod:`hipaa_lab.course.harness` under bubblewrap (``bwrap``):
+
+- as its own unprivileged user (:data:`SANDBOX_USER`, made on first use when the grader runs as
+  root), with every capability dropped;
+- with no network, its own process, IPC and host-name namespaces, and a new session;
+- seeing only what a notebook needs, read-only: the system (``/usr``), a few files of ``/etc``,
+  Python, the virtual environment and the ``hipaa_lab`` package, and the datasets the grader built
+  for it. The course folder, the gradebook, the configuration, the model solutions, the dataset
+  cache and other learners' work are not in its file system at all. It writes only to its own
+  ``/tmp`` and to the exchange folder ``/io``;
+- within :class:`Limits` of memory, CPU time, processes, file size and wall-clock time, for the
+  whole notebook and every question asked of it; at the end its process group and its PID
+  namespace are killed.
+
+The grader writes DICOM files into ``/io/in``, asks the harness to run one learner function over
+them, and reads back JSON (tag paths) or DICOM files (``/io/out``) that it parses again: nothing the
+learner's code returns is used as an object.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pwd
+import resource
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hipaa_lab.errors import CourseError
+
+__all__ = [
+    "SANDBOX_USER",
+    "Limits",
+    "Sandbox",
+    "SandboxBroken",
+    "SandboxFunction",
+    "SandboxUnavailable",
+    "available",
+]
+
+#: The unprivileged account learner code runs as, when the grader runs as root.
+SANDBOX_USER = "hipaa-sandbox"
+#: The most a learner's answer to one question may hold, in bytes.
+REPLY_LIMIT = 64 * 2**20
+#: Files of /etc a Python process and its libraries read; the rest of /etc is not visible.
+ETC_FILES = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "passwd",
+    "group",
+    "nsswitch.conf",
+    "localtime",
+    "mime.types",
+    "fonts",
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one learner's notebook may use, in all: run, then every question asked of it."""
+
+    wall_seconds: float = 900.0
+    cpu_seconds: int = 900
+    memory_bytes: int = 6 * 2**30
+    processes: int = 256
+    file_bytes: int = 1 * 2**30
+
+
+class SandboxUnavailable(CourseError):
+    """This machine cannot run learner code apart (no bubblewrap): grading refuses to start."""
+
+
+class SandboxBroken(CourseError):
+    """The learner's notebook ended, hung or answered nonsense: the reason is for the trainer."""
+
+
+def available() -> str | None:
+    """``None`` when learner code can be sandboxed here, else what is missing."""
+    if shutil.which("bwrap") is None:
+        return (
+            "bubblewrap (bwrap) is not installed: learner code is graded only inside it. "
+            "Install Debian's `bubblewrap` (scripts/install-system-packages.sh does)"
+        )
+    return None
+
+
+def _sandbox_user() -> tuple[int, int] | None:
+    """The sandbox account's (uid, gid), made when missing; ``None`` when not running as root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(SANDBOX_USER)
+    except KeyError:
+        subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SANDBOX_USER,
+            ],
+            check=True,
+            capture_output=True,
+        )
+        entry = pwd.getpwnam(SANDBOX_USER)
+    return entry.pw_uid, entry.pw_gid
+
+
+def _package_dirs() -> list[Path]:
+    """What the sandbox must see read-only to import ``hipaa_lab`` as the grader does."""
+    import hipaa_lab
+
+    package = Path(hipaa_lab.__file__).resolve().parent
+    dirs = [Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), package]
+    catalogue = package.parent / "datasets"  # a source checkout's catalogue (the wheel's is inside)
+    if (package.parent / "pyproject.toml").is_file() and catalogue.is_dir():
+        dirs.append(catalogue)
+    return dirs
+
+
+def _hidden_dirs(visible: Iterable[Path]) -> list[Path]:
+    """Model solutions a wheel or an editable install ships beside the package: never visible."""
+    import site
+
+    roots = [Path(p) for p in site.getsitepackages()] + [Path(p) for p in sys.path if p]
+    candidates = {(r / "hipaa_lab" / "_resources" / "notebooks").resolve() for r in roots}
+    visible = list(visible)
+    return sorted(c for c in candidates if c.is_dir() and any(c.is_relative_to(v) for v in visible))
+
+
+def bwrap_command(
+    io_dir: Path, cache_dir: Path | None, account: tuple[int, int] | None
+) -> list[str]:
+    """The ``bwrap`` command line that runs the harness on ``io_dir`` (mounted at ``/io``)."""
+    cmd = [
+        "bwrap",
+        "--unshare-ipc",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+    ]
+    if account is None:
+        cmd.append("--unshare-user")
+    made: set[Path] = set()
+
+    def parents(path: Path) -> None:
+        for parent in reversed(path.parents):
+            if parent != Path("/") and parent not in made:
+                made.add(parent)
+                cmd.extend(["--perms", "0755", "--dir", str(parent)])
+
+    cmd += ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "lib", "lib64", "sbin"):
+        top = Path("/") / name
+        if top.is_symlink():
+            cmd += ["--symlink", os.readlink(top), str(top)]
+        elif top.is_dir():
+            cmd += ["--ro-bind", str(top), str(top)]
+    for name in ETC_FILES:
+        path = Path("/etc") / name
+        if path.exists():
+            cmd += ["--ro-bind", str(path), str(path)]
+    visible = _package_dirs()
+    for path in visible:
+        parents(path)
+        cmd += ["--ro-bind", str(path), str(path)]
+    for path in _hidden_dirs(visible):
+        cmd += ["--tmpfs", str(path)]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    cmd += ["--bind", str(io_dir), "/io"]
+    env = {
+        "HOME": "/tmp/home",
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": str(visible[2].parent),
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": "/tmp/matplotlib",
+        "HIPAA_LAB_SANDBOX": "1",
+    }
+    if cache_dir is not None:
+        cmd += ["--ro-bind", str(cache_dir), "/cache"]
+        env["HIPAA_LAB_CACHE"] = "/cache"
+    cmd += ["--perms", "0777", "--dir", "/tmp/home", "--chdir", "/tmp/home"]
+    for key, value in env.items():
+        cmd += ["--setenv", key, value]
+    if account is not None:
+        uid, gid = account
+        cmd += [
+            "setpriv",
+            f"--reuid={uid}",
+            f"--regid={gid}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+        ]
+    return cmd
+
+
+def _limit(limits: Limits) -> None:
+    """Applied in the child before ``bwrap`` starts: inherited by everything the learner runs."""
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
+    resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+@dataclass
+class CellOutcome:
+    """What one of the learner's cells printed and showed, as the harness reported it."""
+
+    index: int
+    stdout: str
+    stderr: str
+    error: str | None
+    images: list[str]
+
+
+class Sandbox:
+    """One learner notebook running apart; use as a context manager.
+
+    Parameters
+    ----------
+    cells
+        ``(index, source)`` of the code cells to run, in order (grade cells left out).
+    cache_dir
+        Datasets built by the grader, mounted read-only where ``hl.datasets.load`` looks.
+    """
+
+    def __init__(
+        self,
+        cells: Sequence[tuple[int, str]],
+        *,
+        cache_dir: Path | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        self.cells = list(cells)
+        self.cache_dir = cache_dir
+        self.limits = limits or Limits()
+        self.outcomes: list[CellOutcome] = []
+        self.broken: str | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._reply: int | None = None
+        self._buffer = b""
+        self._deadline = 0.0
+        self._count = 0
+
+    # -------------------------------------------------------------- life cycle
+
+    def __enter__(self) -> Sandbox:
+        missing = available()
+        if missing:
+            raise SandboxUnavailable(missing)
+        account = _sandbox_user()
+        self._tmp = tempfile.TemporaryDirectory(prefix="hipaa-lab-sandbox-")
+        self.io_dir = Path(self._tmp.name)
+        (self.io_dir / "in").mkdir()
+        (self.io_dir / "out").mkdir()
+        (self.io_dir / "cells.json").write_text(
+            json.dumps([{"index": i, "source": s} for i, s in self.cells]), encoding="utf-8"
+        )
+        if account is not None:
+            for path in (self.io_dir, self.io_dir / "out"):
+                os.chown(path, *account)
+        read_end, write_end = os.pipe()
+        cmd = bwrap_command(self.io_dir, self.cache_dir, account)
+        cmd += [sys.executable, "-P", "-m", "hipaa_lab.course.harness", "/io", str(write_end)]
+        self._deadline = time.monotonic() + self.limits.wall_seconds
+        self._log = open(self.io_dir / "stderr.log", "wb")
+        limits = self.limits
+        self._process = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
+            pass_fds=(write_end,),
+            start_new_session=True,
+            preexec_fn=lambda: _limit(limits),
+        )
+        os.close(write_end)
+        self._reply = read_end
+        first = self._read()
+        if "ready" not in first:
+            self._fail(f"the notebook could not be run: {str(first.get('broken', ''))[-300:]}")
+        outputs = json.loads((self.io_dir / "outputs.json").read_text(encoding="utf-8"))
+        self.outcomes = [_outcome(o) for o in outputs if isinstance(o, dict)]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the notebook: ask it to exit, then kill its process group and namespace."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            try:
+                assert process.stdin is not None
+                process.stdin.write(b'{"op": "exit"}\n')
+                process.stdin.close()
+                process.wait(2)
+            except (OSError, subprocess.TimeoutExpired, ValueError):
+                pass
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        if self._reply is not None:
+            os.close(self._reply)
+            self._reply = None
+        if self._process is not None:
+            self._log.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+        self._process = None
+
+    # -------------------------------------------------------------- questions
+
+    def _fail(self, reason: str) -> None:
+        self.broken = self.broken or reason
+        self.close()
+        raise SandboxBroken(self.broken)
+
+    def _read(self) -> dict[str, Any]:
+        """One reply line, within the time left; anything else ends the session."""
+        assert self._reply is not None and self._process is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._reply, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                left = self._deadline - time.monotonic()
+                if left <= 0:
+                    self._fail(
+                        f"the notebook ran out of time ({self.limits.wall_seconds:.0f} s for the "
+                        "whole notebook and its graded runs)"
+                    )
+                if not selector.select(timeout=left):
+                    continue
+                chunk = os.read(self._reply, 1 << 20)
+                if not chunk:
+                    self._process.wait()
+                    code = self._process.returncode
+                    self._fail(_ended(code))
+                self._buffer += chunk
+                if len(self._buffer) > REPLY_LIMIT:
+                    self._fail("the notebook's answer was larger than the grader accepts")
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        try:
+            reply = json.loads(line)
+        except ValueError:
+            self._fail("the notebook answered something that is not data")
+        if not isinstance(reply, dict):
+            self._fail("the notebook answered something that is not data")
+        return reply
+
+    def ask(self, request: dict[str, Any]) -> Any:
+        if self.broken:
+            raise SandboxBroken(self.broken)
+        process = self._process
+        if process is None or process.stdin is None:
+            raise SandboxBroken("the notebook is not running")
+        try:
+            process.stdin.write((json.dumps(request) + "\n").encode())
+            process.stdin.flush()
+        except OSError:
+            self._fail(_ended(process.poll()))
+        return self._read().get("answer")
+
+    def values(self, names: Iterable[str]) -> dict[str, Any]:
+        """What each name holds in the learner's notebook (see :mod:`~hipaa_lab.course.harness`)."""
+        names = list(names)
+        answer = self.ask({"op": "values", "names": names})
+        if not isinstance(answer, dict):
+            self._fail("the notebook answered something that is not data")
+        return {name: answer.get(name, {"missing": True}) for name in names}
+
+    def map(self, name: str, kind: str, inputs: Sequence[bytes]) -> list[dict[str, Any]]:
+        """Run the learner's ``name`` once on each DICOM file in ``inputs``; one reply each.
+
+        For ``kind="dataset"`` a kept output's bytes are in the reply as ``"output"``.
+        """
+        files = []
+        for data in inputs:
+            self._count += 1
+            file = f"{self._count:05d}.dcm"
+            (self.io_dir / "in" / file).write_bytes(data)
+            files.append(file)
+        answer = self.ask({"op": "map", "name": name, "kind": kind, "inputs": files})
+        if not isinstance(answer, list) or len(answer) != len(files):
+            self._fail("the notebook answered something that is not data")
+        replies = []
+        for file, reply in zip(files, answer, strict=True):
+            reply = reply if isinstance(reply, dict) else {"error": "not data"}
+            out = self.io_dir / "out" / file
+            if kind == "dataset" and reply.get("kept") is True:
+                if out.is_file() and not out.is_symlink():
+                    reply["output"] = out.read_bytes()
+                else:
+                    reply = {"error": "the changed data set could not be read back"}
+            replies.append(reply)
+            (self.io_dir / "in" / file).unlink()
+        return replies
+
+    def stderr(self) -> str:
+        """The end of what the notebook wrote to its standard error (for the trainer)."""
+        try:
+            return (self.io_dir / "stderr.log").read_bytes()[-2000:].decode(errors="replace")
+        except OSError:
+            return ""
+
+
+def _ended(code: int | None) -> str:
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name
+        hint = {
+            "SIGKILL": " (killed: it used more memory or time than allowed, or ended itself)",
+            "SIGXCPU": " (it used more CPU time than allowed)",
+            "SIGXFSZ": " (it wrote a file larger than allowed)",
+        }.get(name, "")
+        return f"the notebook's process ended with {name}{hint}"
+    return f"the notebook's process exited (status {code}) before it was graded"
+
+
+def _outcome(raw: dict[str, Any]) -> CellOutcome:
+    def text(key: str) -> str:
+        value = raw.get(key)
+        return value if isinstance(value, str) else ""
+
+    index = raw.get("index")
+    images = raw.get("images")
+    return CellOutcome(
+        index if isinstance(index, int) else -1,
+        text("stdout"),
+        text("stderr"),
+        raw.get("error") if isinstance(raw.get("error"), str) else None,
+        [i for i in images if isinstance(i, str)] if isinstance(images, list) else [],
+    )
+
+
+class SandboxFunction:
+    """A learner's function, as the grader sees it: a name to run in the sandbox, nothing more.
+
+    The checks in :mod:`hipaa_lab.course.grading` call :meth:`map` once per check family. A
+    trainer's own test may call it with plain arguments (``assert double(2) == 4``): the call runs
+    in the sandbox and only a plain value comes back.
+    """
+
+    def __init__(self, sandbox: Sandbox, name: str) -> None:
+        self.sandbox = sandbox
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<the learner's {self.name}>"
+
+    def map(self, kind: str, inputs: Sequence[bytes]) -> list[dict[str, Any]]:
+        return self.sandbox.map(self.name, kind, inputs)
+
+    def __call__(self, *args: Any) -> Any:
+        from hipaa_lab.course.harness import NotPlain, plain
+        from hipaa_lab.errors import GradingError
+
+        try:
+            sent = plain(list(args))
+        except NotPlain as exc:
+            raise TypeError(f"{self.name} can be called only with plain data here ({exc})") from None
+        reply = self.sandbox.ask({"op": "call", "name": self.name, "args": sent})
+        if not isinstance(reply, dict):
+            raise GradingError(f"{self.name} answered something that is not data")
+        if reply.get("not_written"):
+            raise GradingError(f"{self.name} is not written yet: replace `raise NotImplementedError()`")
+        if "value" in reply:
+            return reply["value"]
+        if "not_plain" in reply:
+            raise GradingError(f"{self.name} must return plain data, not a {reply['not_plain']}")
+        raise GradingError(f"{self.name} raised {str(reply.get('error', 'an error'))}")
