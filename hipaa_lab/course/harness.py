@@ -2,9 +2,10 @@
 
 :mod:`hipaa_lab.course.sandbox` starts this as ``python -m hipaa_lab.course.harness IO REPLY_FD``
 inside bubblewrap, as an unprivileged user. It reads ``IO/cells.json`` (the notebook's code cells,
-grade cells left out), runs them in one IPython shell as a kernel would, writes what each cell
-printed and showed to ``IO/outputs.json``, and then answers requests, one JSON line each on
-standard input, with one JSON line each on the file descriptor ``REPLY_FD``:
+grade cells left out), runs them in one IPython shell as a kernel would, answers
+``{"ready": true, "outputs": [...]}`` with what each cell printed and showed (``IO`` is read-only
+but for ``IO/out``), and then answers requests, one JSON line each on standard input, with one JSON
+line each on the file descriptor ``REPLY_FD``:
 
 ``{"op": "values", "names": [...]}``
     what each name holds: ``{"value": ...}`` for plain data (exact ``str``, ``int``, ``float``,
@@ -186,7 +187,7 @@ class Harness:
             returned = function(*args)
         except NotImplementedError:
             return {"error": "NotImplementedError", "not_written": True}
-        except Exception as exc:  # noqa: BLE001 - the learner's code may raise anything
+        except Exception as exc:  # the learner's code may raise anything
             return {"error": _error_text(exc)}
         try:
             return {"value": plain(returned)}
@@ -244,8 +245,7 @@ def main(argv: list[str]) -> int:
         reply.write(json.dumps({"broken": traceback.format_exc(limit=2)[-2000:]}) + "\n")
         reply.flush()
         return 1
-    (io_dir / "outputs.json").write_text(json.dumps(outcomes), encoding="utf-8")
-    reply.write(json.dumps({"ready": True}) + "\n")
+    reply.write(json.dumps({"ready": True, "outputs": outcomes}) + "\n")
     reply.flush()
     _serve(harness, reply)
     return 0

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import pwd
 import resource
 import selectors
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -36,7 +38,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hipaa_lab.errors import CourseError
 
@@ -52,8 +54,11 @@ __all__ = [
 
 #: The unprivileged account learner code runs as, when the grader runs as root.
 SANDBOX_USER = "hipaa-sandbox"
-#: The most a learner's answer to one question may hold, in bytes.
-REPLY_LIMIT = 64 * 2**20
+#: The most a learner's answer to one question may hold, in bytes. Parsed JSON takes up to ~25
+#: times its size in the grader's memory (``[{},{},...]``): 16 MiB of reply stays under ~400 MiB.
+REPLY_LIMIT = 16 * 2**20
+#: The most a data set the learner's function saved in ``/io/out`` may hold, in bytes.
+OUTPUT_LIMIT = 64 * 2**20
 #: Files of /etc a Python process and its libraries read; the rest of /etc is not visible.
 ETC_FILES = (
     "ld.so.cache",
@@ -76,6 +81,8 @@ class Limits:
     memory_bytes: int = 6 * 2**30
     processes: int = 256
     file_bytes: int = 1 * 2**30
+    #: the sandbox's own ``/tmp`` is in memory (not counted in ``memory_bytes``): its size
+    tmp_bytes: int = 1 * 2**30
 
 
 class SandboxUnavailable(CourseError):
@@ -142,9 +149,17 @@ def _hidden_dirs(visible: Iterable[Path]) -> list[Path]:
 
 
 def bwrap_command(
-    io_dir: Path, cache_dir: Path | None, account: tuple[int, int] | None
+    io_dir: Path,
+    cache_dir: Path | None,
+    account: tuple[int, int] | None,
+    tmp_bytes: int = Limits.tmp_bytes,
 ) -> list[str]:
-    """The ``bwrap`` command line that runs the harness on ``io_dir`` (mounted at ``/io``)."""
+    """The ``bwrap`` command line that runs the harness on ``io_dir`` (mounted at ``/io``).
+
+    ``/io`` is read-only inside, but for ``/io/out``: the grader writes into ``io_dir`` as root,
+    so the learner must not be able to rename or replace anything there (a symlink planted as
+    ``/io/in/00001.dcm`` would make the grader overwrite the file it points to).
+    """
     cmd = [
         "bwrap",
         "--unshare-ipc",
@@ -183,8 +198,9 @@ def bwrap_command(
         cmd += ["--ro-bind", str(path), str(path)]
     for path in _hidden_dirs(visible):
         cmd += ["--tmpfs", str(path)]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
-    cmd += ["--bind", str(io_dir), "/io"]
+    cmd += ["--proc", "/proc", "--dev", "/dev"]
+    cmd += ["--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    cmd += ["--ro-bind", str(io_dir), "/io", "--bind", str(io_dir / "out"), "/io/out"]
     env = {
         "HOME": "/tmp/home",
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
@@ -275,20 +291,29 @@ class Sandbox:
             raise SandboxUnavailable(missing)
         account = _sandbox_user()
         self._tmp = tempfile.TemporaryDirectory(prefix="hipaa-lab-sandbox-")
-        self.io_dir = Path(self._tmp.name)
-        (self.io_dir / "in").mkdir()
+        self.io_dir = Path(self._tmp.name) / "io"  # the standard error log stays out of reach
+        self.io_dir.mkdir(mode=0o755)
+        (self.io_dir / "in").mkdir(mode=0o755)
         (self.io_dir / "out").mkdir()
         (self.io_dir / "cells.json").write_text(
             json.dumps([{"index": i, "source": s} for i, s in self.cells]), encoding="utf-8"
         )
         if account is not None:
-            for path in (self.io_dir, self.io_dir / "out"):
-                os.chown(path, *account)
+            os.chown(self.io_dir / "out", *account)
+        try:
+            self._start(account)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _start(self, account: tuple[int, int] | None) -> None:
         read_end, write_end = os.pipe()
-        cmd = bwrap_command(self.io_dir, self.cache_dir, account)
+        cmd = bwrap_command(self.io_dir, self.cache_dir, account, self.limits.tmp_bytes)
         cmd += [sys.executable, "-P", "-m", "hipaa_lab.course.harness", "/io", str(write_end)]
         self._deadline = time.monotonic() + self.limits.wall_seconds
-        self._log = open(self.io_dir / "stderr.log", "wb")
+        self._log_path = self.io_dir.parent / "stderr.log"
+        self._log = open(self._log_path, "wb")  # noqa: SIM115 - held for the session; close() shuts it
         limits = self.limits
         self._process = subprocess.Popen(
             cmd,
@@ -301,12 +326,16 @@ class Sandbox:
         )
         os.close(write_end)
         self._reply = read_end
+        assert self._process.stdin is not None
+        os.set_blocking(self._process.stdin.fileno(), False)  # see _write
         first = self._read()
         if "ready" not in first:
             self._fail(f"the notebook could not be run: {str(first.get('broken', ''))[-300:]}")
-        outputs = json.loads((self.io_dir / "outputs.json").read_text(encoding="utf-8"))
+        # the outputs come on the reply pipe (bounded), never from a file the learner could swap
+        outputs = first.get("outputs")
+        if not isinstance(outputs, list):
+            self._fail("the notebook answered something that is not data")
         self.outcomes = [_outcome(o) for o in outputs if isinstance(o, dict)]
-        return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
@@ -317,8 +346,7 @@ class Sandbox:
         if process is not None and process.poll() is None:
             try:
                 assert process.stdin is not None
-                process.stdin.write(b'{"op": "exit"}\n')
-                process.stdin.close()
+                os.write(process.stdin.fileno(), b'{"op": "exit"}\n')  # non-blocking: may not fit
                 process.wait(2)
             except (OSError, subprocess.TimeoutExpired, ValueError):
                 pass
@@ -326,10 +354,13 @@ class Sandbox:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+            if process.stdin is not None:
+                with contextlib.suppress(OSError):
+                    process.stdin.close()
         if self._reply is not None:
             os.close(self._reply)
             self._reply = None
-        if self._process is not None:
+        if process is not None:
             self._log.close()
         if self._tmp is not None:
             self._tmp.cleanup()
@@ -338,7 +369,7 @@ class Sandbox:
 
     # -------------------------------------------------------------- questions
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, reason: str) -> NoReturn:
         self.broken = self.broken or reason
         self.close()
         raise SandboxBroken(self.broken)
@@ -367,8 +398,8 @@ class Sandbox:
                     self._fail("the notebook's answer was larger than the grader accepts")
         line, self._buffer = self._buffer.split(b"\n", 1)
         try:
-            reply = json.loads(line)
-        except ValueError:
+            reply = json.loads(line, parse_constant=_not_a_number, parse_float=_finite)
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the stack
             self._fail("the notebook answered something that is not data")
         if not isinstance(reply, dict):
             self._fail("the notebook answered something that is not data")
@@ -380,18 +411,39 @@ class Sandbox:
         process = self._process
         if process is None or process.stdin is None:
             raise SandboxBroken("the notebook is not running")
-        try:
-            process.stdin.write((json.dumps(request) + "\n").encode())
-            process.stdin.flush()
-        except OSError:
-            self._fail(_ended(process.poll()))
+        self._write((json.dumps(request) + "\n").encode())
         return self._read().get("answer")
+
+    def _write(self, data: bytes) -> None:
+        """Send ``data`` within the time left. The learner's code can open ``/proc/self/fd/0``
+        for writing and fill the request pipe: a blocking write would hang the grader."""
+        assert self._process is not None and self._process.stdin is not None
+        fd = self._process.stdin.fileno()
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_WRITE)
+            while data:
+                left = self._deadline - time.monotonic()
+                if left <= 0:
+                    self._fail(
+                        f"the notebook ran out of time ({self.limits.wall_seconds:.0f} s for the "
+                        "whole notebook and its graded runs)"
+                    )
+                if not selector.select(timeout=left):
+                    continue
+                try:
+                    data = data[os.write(fd, data) :]
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    self._fail(_ended(self._process.poll()))
 
     def values(self, names: Iterable[str]) -> dict[str, Any]:
         """What each name holds in the learner's notebook (see :mod:`~hipaa_lab.course.harness`)."""
         names = list(names)
         answer = self.ask({"op": "values", "names": names})
-        if not isinstance(answer, dict):
+        if not isinstance(answer, dict) or not all(
+            isinstance(answer.get(name, {}), dict) for name in names
+        ):
             self._fail("the notebook answered something that is not data")
         return {name: answer.get(name, {"missing": True}) for name in names}
 
@@ -405,29 +457,64 @@ class Sandbox:
             self._count += 1
             file = f"{self._count:05d}.dcm"
             (self.io_dir / "in" / file).write_bytes(data)
+            (self.io_dir / "in" / file).chmod(0o644)
             files.append(file)
         answer = self.ask({"op": "map", "name": name, "kind": kind, "inputs": files})
         if not isinstance(answer, list) or len(answer) != len(files):
             self._fail("the notebook answered something that is not data")
-        replies = []
-        for file, reply in zip(files, answer, strict=True):
-            reply = reply if isinstance(reply, dict) else {"error": "not data"}
+        replies: list[dict[str, Any]] = []
+        for file, raw in zip(files, answer, strict=True):
+            reply: dict[str, Any] = raw if isinstance(raw, dict) else {"error": "not data"}
             out = self.io_dir / "out" / file
             if kind == "dataset" and reply.get("kept") is True:
-                if out.is_file() and not out.is_symlink():
-                    reply["output"] = out.read_bytes()
+                saved = _read_output(out)
+                if saved is not None:
+                    reply["output"] = saved
                 else:
                     reply = {"error": "the changed data set could not be read back"}
             replies.append(reply)
             (self.io_dir / "in" / file).unlink()
+            with contextlib.suppress(OSError):
+                out.unlink()
         return replies
 
     def stderr(self) -> str:
         """The end of what the notebook wrote to its standard error (for the trainer)."""
         try:
-            return (self.io_dir / "stderr.log").read_bytes()[-2000:].decode(errors="replace")
-        except OSError:
+            with open(self._log_path, "rb") as log:
+                log.seek(max(0, os.fstat(log.fileno()).st_size - 2000))
+                return log.read(2000).decode(errors="replace")
+        except (OSError, AttributeError):
             return ""
+
+
+def _read_output(path: Path) -> bytes | None:
+    """A regular file the learner's code saved, not followed through a link, not too large.
+
+    The grader reads as root what the sandbox's user wrote: a symlink (even one swapped in after a
+    check) would read back a grader file, a FIFO would block and a huge file would fill memory.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > OUTPUT_LIMIT:
+            return None
+        data = file.read(OUTPUT_LIMIT + 1)
+        return data if len(data) <= OUTPUT_LIMIT else None
+
+
+def _not_a_number(constant: str) -> Any:
+    raise ValueError(f"{constant} is not plain data")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not plain data")
+    return value
 
 
 def _ended(code: int | None) -> str:
@@ -483,14 +570,18 @@ class SandboxFunction:
         try:
             sent = plain(list(args))
         except NotPlain as exc:
-            raise TypeError(f"{self.name} can be called only with plain data here ({exc})") from None
+            raise TypeError(
+                f"{self.name} can be called only with plain data here ({exc})"
+            ) from None
         reply = self.sandbox.ask({"op": "call", "name": self.name, "args": sent})
         if not isinstance(reply, dict):
             raise GradingError(f"{self.name} answered something that is not data")
         if reply.get("not_written"):
-            raise GradingError(f"{self.name} is not written yet: replace `raise NotImplementedError()`")
+            raise GradingError(
+                f"{self.name} is not written yet: replace `raise NotImplementedError()`"
+            )
         if "value" in reply:
             return reply["value"]
         if "not_plain" in reply:
             raise GradingError(f"{self.name} must return plain data, not a {reply['not_plain']}")
-        raise GradingError(f"{self.name} raised {str(reply.get('error', 'an error'))}")
+        raise GradingError(f"{self.name} raised {reply.get('error', 'an error')!s}")
