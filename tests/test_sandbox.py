@@ -193,6 +193,12 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         "            cmds.append(open(f'/proc/{p}/cmdline', 'rb').read().decode())\n"
         "        except OSError:\n            pass\n"
         "found['pytest'] = any('pytest' in c for c in cmds)",
+        "user namespace": "import ctypes, subprocess, threading\n"
+        "found['unshare'] = subprocess.run(['unshare', '-U', '-r', 'true'], stderr=subprocess.DEVNULL).returncode\n"
+        "found['libc'] = ctypes.CDLL(None, use_errno=True).unshare(0x10000000)\n"
+        "done = []\nthread = threading.Thread(target=lambda: done.append(1))\n"
+        "thread.start()\nthread.join()\nfound['thread'] = done\n"
+        "found['spawned'] = subprocess.run(['true']).returncode",
         "values": "class Sneaky(str):\n    def __eq__(self, other):\n        return True\n"
         "    __hash__ = str.__hash__\nsneaky = Sneaky('anything')\n"
         "honest = {'a': [1, 2.5, None, True, 'x']}\n"
@@ -264,6 +270,14 @@ def test_fork_bomb_is_bounded(probe: dict[str, Any]) -> None:
 def test_nothing_survives_close(probe: dict[str, Any]) -> None:
     assert "cell error" not in probe["daemon"]
     assert probe["after close"] == {"namespace": [], "token": []}
+
+
+def test_no_user_namespaces(probe: dict[str, Any]) -> None:
+    """Inside a user namespace a learner could mount a tmpfs of any size: refused (seccomp);
+    threads and subprocesses still start."""
+    found = probe["user namespace"]
+    assert found["unshare"] != 0 and found["libc"] == -1
+    assert found["thread"] == [1] and found["spawned"] == 0
 
 
 def test_tmp_is_bounded(probe: dict[str, Any]) -> None:

@@ -233,6 +233,50 @@ def bwrap_command(
     return cmd
 
 
+#: Per architecture: the audit arch, and the numbers of clone, unshare and clone3.
+_SYSCALLS = {
+    "x86_64": (0xC000003E, 56, 272, 435),
+    "aarch64": (0xC00000B7, 220, 97, 435),
+}
+
+
+def no_user_namespaces() -> bytes | None:
+    """A seccomp filter (classic BPF, for ``bwrap --seccomp``) refusing new user namespaces.
+
+    Inside one the learner is "root" and can mount a tmpfs of any size (memory outside every
+    limit) and reach the kernel's large namespaced attack surface; nothing a notebook needs.
+    ``clone``/``unshare`` with ``CLONE_NEWUSER`` fail with EPERM; ``clone3``, whose flags a filter
+    cannot read, with ENOSYS, so the C library falls back to ``clone``; other ABIs (x32, i386)
+    are refused. ``None`` on an architecture this does not know (no filter then).
+    """
+    import platform
+    import struct
+
+    known = _SYSCALLS.get(platform.machine())
+    if known is None:
+        return None
+    arch, clone, unshare, clone3 = known
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, errno = 0x7FFF0000, 0x00050000
+    program = [
+        (ld, 0, 0, 4),  # 0: the architecture
+        (jeq, 1, 0, arch),
+        (ret, 0, 0, errno | 38),  # 2: another ABI: ENOSYS
+        (ld, 0, 0, 0),  # 3: the system call number
+        (jge, 0, 1, 0x40000000),
+        (ret, 0, 0, errno | 1),  # 5: x32: EPERM
+        (jeq, 0, 1, clone3),
+        (ret, 0, 0, errno | 38),  # 7: clone3: ENOSYS
+        (jeq, 1, 0, unshare),
+        (jeq, 0, 3, clone),  # 9: neither: allow
+        (ld, 0, 0, 16),  # 10: the flags (first argument, low half)
+        (jset, 0, 1, 0x10000000),  # CLONE_NEWUSER
+        (ret, 0, 0, errno | 1),  # 12: EPERM
+        (ret, 0, 0, allow),  # 13
+    ]
+    return b"".join(struct.pack("=HBBI", *op) for op in program)
+
+
 def _limit(limits: Limits) -> None:
     """Applied in the child before ``bwrap`` starts: inherited by everything the learner runs."""
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
@@ -310,6 +354,15 @@ class Sandbox:
     def _start(self, account: tuple[int, int] | None) -> None:
         read_end, write_end = os.pipe()
         cmd = bwrap_command(self.io_dir, self.cache_dir, account, self.limits.tmp_bytes)
+        keep = [write_end]
+        seccomp = no_user_namespaces()
+        if seccomp is not None:
+            # bwrap applies it to the harness and everything after, not to its own setup
+            filter_fd = os.memfd_create("hipaa-lab-seccomp")
+            os.write(filter_fd, seccomp)
+            os.lseek(filter_fd, 0, os.SEEK_SET)
+            keep.append(filter_fd)
+            cmd[1:1] = ["--seccomp", str(filter_fd)]
         cmd += [sys.executable, "-P", "-m", "hipaa_lab.course.harness", "/io", str(write_end)]
         self._deadline = time.monotonic() + self.limits.wall_seconds
         self._log_path = self.io_dir.parent / "stderr.log"
@@ -320,11 +373,12 @@ class Sandbox:
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=self._log,
-            pass_fds=(write_end,),
+            pass_fds=keep,
             start_new_session=True,
             preexec_fn=lambda: _limit(limits),
         )
-        os.close(write_end)
+        for fd in keep:
+            os.close(fd)
         self._reply = read_end
         assert self._process.stdin is not None
         os.set_blocking(self._process.stdin.fileno(), False)  # see _write
