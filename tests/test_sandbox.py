@@ -127,7 +127,9 @@ def _probes(box: Sandbox) -> dict[str, Any]:
     return found
 
 
-PROBE_LIMITS = Limits(memory_bytes=2 * 2**30, processes=64, tmp_bytes=64 * 2**20)
+PROBE_LIMITS = Limits(
+    memory_bytes=2 * 2**30, processes=64, tmp_bytes=64 * 2**20, out_bytes=64 * 2**20
+)
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +176,8 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         "tmp size": _denied("open('/tmp/fill', 'wb').write(b'x' * 100 * 2**20)")
         + "os.path.exists('/tmp/fill') and os.unlink('/tmp/fill')\n"
         "os.write(2, b'E' * 5 * 2**20 + b'TAIL')",
+        "out size": _denied("open('/io/out/fill', 'wb').write(b'x' * 100 * 2**20)")
+        + "os.path.exists('/io/out/fill') and os.unlink('/io/out/fill')",
         "io": "import glob\nfound['listing'] = sorted(os.listdir('/io'))\nattempts = {}\n"
         "for name, act in [('rename in', lambda: os.rename('/io/in', '/io/in.old')),\n"
         "                  ('plant link', lambda: os.symlink('/etc/passwd', '/io/in/00001.dcm')),\n"
@@ -282,6 +286,11 @@ def test_no_user_namespaces(probe: dict[str, Any]) -> None:
 
 def test_tmp_is_bounded(probe: dict[str, Any]) -> None:
     assert probe["tmp size"]["denied"]
+
+
+def test_exchange_folder_is_bounded(probe: dict[str, Any]) -> None:
+    """/io/out is a sized tmpfs, not a folder on the grader's disk."""
+    assert probe["out size"]["denied"]
 
 
 def test_io_cannot_be_rearranged(probe: dict[str, Any]) -> None:

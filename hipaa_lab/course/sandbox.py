@@ -43,8 +43,8 @@ from typing import Any, NoReturn
 from hipaa_lab.errors import CourseError
 
 __all__ = [
-    "SANDBOX_USER",
     "Limits",
+    "SANDBOX_USER",
     "Sandbox",
     "SandboxBroken",
     "SandboxFunction",
@@ -83,6 +83,8 @@ class Limits:
     file_bytes: int = 1 * 2**30
     #: the sandbox's own ``/tmp`` is in memory (not counted in ``memory_bytes``): its size
     tmp_bytes: int = 1 * 2**30
+    #: ``/io/out``, where the learner's functions save data sets, is in memory too: its size
+    out_bytes: int = 1 * 2**30
 
 
 class SandboxUnavailable(CourseError):
@@ -153,12 +155,15 @@ def bwrap_command(
     cache_dir: Path | None,
     account: tuple[int, int] | None,
     tmp_bytes: int = Limits.tmp_bytes,
+    out_bytes: int = Limits.out_bytes,
 ) -> list[str]:
     """The ``bwrap`` command line that runs the harness on ``io_dir`` (mounted at ``/io``).
 
-    ``/io`` is read-only inside, but for ``/io/out``: the grader writes into ``io_dir`` as root,
-    so the learner must not be able to rename or replace anything there (a symlink planted as
-    ``/io/in/00001.dcm`` would make the grader overwrite the file it points to).
+    ``/io`` is read-only inside: the grader writes into ``io_dir`` as root, so the learner must
+    not be able to rename or replace anything there (a symlink planted as ``/io/in/00001.dcm``
+    would make the grader overwrite the file it points to). ``/io/out`` is a tmpfs of
+    ``out_bytes`` (a folder of the host's would let the learner fill the grader's disk); the
+    grader reads it through ``/proc/PID/root`` (:meth:`Sandbox.map`).
     """
     cmd = [
         "bwrap",
@@ -200,7 +205,8 @@ def bwrap_command(
         cmd += ["--tmpfs", str(path)]
     cmd += ["--proc", "/proc", "--dev", "/dev"]
     cmd += ["--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
-    cmd += ["--ro-bind", str(io_dir), "/io", "--bind", str(io_dir / "out"), "/io/out"]
+    cmd += ["--ro-bind", str(io_dir), "/io"]
+    cmd += ["--perms", "0777", "--size", str(out_bytes), "--tmpfs", "/io/out"]
     env = {
         "HOME": "/tmp/home",
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
@@ -342,8 +348,6 @@ class Sandbox:
         (self.io_dir / "cells.json").write_text(
             json.dumps([{"index": i, "source": s} for i, s in self.cells]), encoding="utf-8"
         )
-        if account is not None:
-            os.chown(self.io_dir / "out", *account)
         try:
             self._start(account)
         except BaseException:
@@ -353,7 +357,9 @@ class Sandbox:
 
     def _start(self, account: tuple[int, int] | None) -> None:
         read_end, write_end = os.pipe()
-        cmd = bwrap_command(self.io_dir, self.cache_dir, account, self.limits.tmp_bytes)
+        cmd = bwrap_command(
+            self.io_dir, self.cache_dir, account, self.limits.tmp_bytes, self.limits.out_bytes
+        )
         keep = [write_end]
         seccomp = no_user_namespaces()
         if seccomp is not None:
@@ -519,7 +525,7 @@ class Sandbox:
         replies: list[dict[str, Any]] = []
         for file, raw in zip(files, answer, strict=True):
             reply: dict[str, Any] = raw if isinstance(raw, dict) else {"error": "not data"}
-            out = self.io_dir / "out" / file
+            out = self._out_dir() / file
             if kind == "dataset" and reply.get("kept") is True:
                 saved = _read_output(out)
                 if saved is not None:
@@ -531,6 +537,17 @@ class Sandbox:
             with contextlib.suppress(OSError):
                 out.unlink()
         return replies
+
+    def _out_dir(self) -> Path:
+        """``/io/out`` as the grader reaches it: through the root of the sandbox's first process
+        (bwrap's child, its PID 1), whose mounts are the sandbox's."""
+        assert self._process is not None
+        children = Path(f"/proc/{self._process.pid}/task/{self._process.pid}/children")
+        try:
+            init = children.read_text().split()[0]
+        except (OSError, IndexError):
+            self._fail(_ended(self._process.poll()))
+        return Path(f"/proc/{init}/root/io/out")
 
     def stderr(self) -> str:
         """The end of what the notebook wrote to its standard error (for the trainer)."""
