@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import platform
 import pwd
 import shutil
 import sys
@@ -44,6 +45,8 @@ pytestmark = [
     pytest.mark.skipif(sandbox.available() is not None, reason="bubblewrap is not installed"),
 ]
 
+#: This machine's numbers of the add_key and keyctl system calls (x86_64 if not known).
+ADD_KEY, KEYCTL = sandbox._SYSCALLS.get(platform.machine(), sandbox._SYSCALLS["x86_64"])[4::2]
 PACKAGE = Path(hipaa_lab.__file__).resolve().parent
 CHECKOUT = PACKAGE.parent
 MODEL_SOLUTIONS = PACKAGE / "_resources" / "notebooks"
@@ -203,6 +206,10 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         "done = []\nthread = threading.Thread(target=lambda: done.append(1))\n"
         "thread.start()\nthread.join()\nfound['thread'] = done\n"
         "found['spawned'] = subprocess.run(['true']).returncode",
+        "keyring": "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "libc.syscall.restype = ctypes.c_long\n"
+        f"found['persistent'] = libc.syscall({KEYCTL}, 22, ctypes.c_long(-1), ctypes.c_long(-4))\n"
+        f"found['add'] = libc.syscall({ADD_KEY}, b'user', b'note', b'x', 1, ctypes.c_long(-4))",
         "values": "class Sneaky(str):\n    def __eq__(self, other):\n        return True\n"
         "    __hash__ = str.__hash__\nsneaky = Sneaky('anything')\n"
         "honest = {'a': [1, 2.5, None, True, 'x']}\n"
@@ -282,6 +289,12 @@ def test_no_user_namespaces(probe: dict[str, Any]) -> None:
     found = probe["user namespace"]
     assert found["unshare"] != 0 and found["libc"] == -1
     assert found["thread"] == [1] and found["spawned"] == 0
+
+
+def test_no_keyrings(probe: dict[str, Any]) -> None:
+    """The kernel's keyrings belong to the sandbox user, not to one sandbox: a key one learner's
+    notebook leaves in the persistent keyring, the next one reads. Refused (seccomp)."""
+    assert probe["keyring"] == {"persistent": -1, "add": -1}
 
 
 def test_tmp_is_bounded(probe: dict[str, Any]) -> None:

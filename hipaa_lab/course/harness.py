@@ -42,6 +42,9 @@ from typing import Any
 TEXT_LIMIT = 20_000
 #: At most this many images per cell.
 IMAGE_LIMIT = 4
+#: At most this many characters of images in all: the outputs go to the grader in one reply,
+#: which it refuses past ``sandbox.REPLY_LIMIT`` (16 MiB), and a notebook of many figures is honest.
+IMAGE_BUDGET = 8 * 2**20
 
 
 class NotPlain(TypeError):
@@ -113,6 +116,7 @@ class Harness:
         from IPython.utils.capture import capture_output
 
         outcomes = []
+        budget = IMAGE_BUDGET
         for cell in cells:
             with capture_output() as captured:
                 result = self.shell.run_cell(cell["source"], store_history=True, silent=False)
@@ -120,8 +124,9 @@ class Harness:
             images = []
             for shown in captured.outputs[:IMAGE_LIMIT]:
                 png = shown.data.get("image/png")
-                if isinstance(png, str):
+                if isinstance(png, str) and len(png) <= budget:
                     images.append(png)
+                    budget -= len(png)
             text = "".join(
                 [captured.stdout]
                 + [

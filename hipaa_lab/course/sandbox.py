@@ -239,21 +239,24 @@ def bwrap_command(
     return cmd
 
 
-#: Per architecture: the audit arch, and the numbers of clone, unshare and clone3.
+#: Per architecture: the audit arch; clone, unshare, clone3; add_key, request_key, keyctl.
 _SYSCALLS = {
-    "x86_64": (0xC000003E, 56, 272, 435),
-    "aarch64": (0xC00000B7, 220, 97, 435),
+    "x86_64": (0xC000003E, 56, 272, 435, 248, 249, 250),
+    "aarch64": (0xC00000B7, 220, 97, 435, 217, 218, 219),
 }
 
 
 def no_user_namespaces() -> bytes | None:
-    """A seccomp filter (classic BPF, for ``bwrap --seccomp``) refusing new user namespaces.
+    """A seccomp filter (classic BPF, for ``bwrap --seccomp``): no user namespaces, no keyrings.
 
-    Inside one the learner is "root" and can mount a tmpfs of any size (memory outside every
-    limit) and reach the kernel's large namespaced attack surface; nothing a notebook needs.
-    ``clone``/``unshare`` with ``CLONE_NEWUSER`` fail with EPERM; ``clone3``, whose flags a filter
-    cannot read, with ENOSYS, so the C library falls back to ``clone``; other ABIs (x32, i386)
-    are refused. ``None`` on an architecture this does not know (no filter then).
+    Inside a user namespace the learner is "root" and can mount a tmpfs of any size (memory
+    outside every limit) and reach the kernel's large namespaced attack surface. The kernel's
+    keyrings are the sandbox user's, not the sandbox's: a key put in its persistent keyring by
+    one learner's notebook is read by the next one's (tested), for days. A notebook needs
+    neither. ``clone``/``unshare`` with ``CLONE_NEWUSER`` and the key calls fail with EPERM;
+    ``clone3``, whose flags a filter cannot read, with ENOSYS, so the C library falls back to
+    ``clone``; other ABIs (x32, i386) are refused. ``None`` on an architecture this does not
+    know (no filter then).
     """
     import platform
     import struct
@@ -261,7 +264,7 @@ def no_user_namespaces() -> bytes | None:
     known = _SYSCALLS.get(platform.machine())
     if known is None:
         return None
-    arch, clone, unshare, clone3 = known
+    arch, clone, unshare, clone3, add_key, request_key, keyctl = known
     ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
     allow, errno = 0x7FFF0000, 0x00050000
     program = [
@@ -273,12 +276,15 @@ def no_user_namespaces() -> bytes | None:
         (ret, 0, 0, errno | 1),  # 5: x32: EPERM
         (jeq, 0, 1, clone3),
         (ret, 0, 0, errno | 38),  # 7: clone3: ENOSYS
-        (jeq, 1, 0, unshare),
-        (jeq, 0, 3, clone),  # 9: neither: allow
-        (ld, 0, 0, 16),  # 10: the flags (first argument, low half)
-        (jset, 0, 1, 0x10000000),  # CLONE_NEWUSER
-        (ret, 0, 0, errno | 1),  # 12: EPERM
-        (ret, 0, 0, allow),  # 13
+        (jeq, 7, 0, add_key),  # 8: to 16
+        (jeq, 6, 0, request_key),
+        (jeq, 5, 0, keyctl),
+        (jeq, 1, 0, unshare),  # 11: to 13
+        (jeq, 0, 2, clone),  # 12: none of these: to 15
+        (ld, 0, 0, 16),  # 13: the flags (first argument, low half)
+        (jset, 1, 0, 0x10000000),  # 14: CLONE_NEWUSER: to 16
+        (ret, 0, 0, allow),  # 15
+        (ret, 0, 0, errno | 1),  # 16: EPERM
     ]
     return b"".join(struct.pack("=HBBI", *op) for op in program)
 
@@ -542,12 +548,14 @@ class Sandbox:
         """``/io/out`` as the grader reaches it: through the root of the sandbox's first process
         (bwrap's child, its PID 1), whose mounts are the sandbox's."""
         assert self._process is not None
-        children = Path(f"/proc/{self._process.pid}/task/{self._process.pid}/children")
+        bwrap = self._process.pid
         try:
-            init = children.read_text().split()[0]
-        except (OSError, IndexError):
+            init = Path(f"/proc/{bwrap}/task/{bwrap}/children").read_text().split()
+        except OSError:  # a kernel without CONFIG_PROC_CHILDREN: look for the child
+            init = [p.name for p in Path("/proc").iterdir() if _parent(p) == bwrap]
+        if not init:
             self._fail(_ended(self._process.poll()))
-        return Path(f"/proc/{init}/root/io/out")
+        return Path(f"/proc/{init[0]}/root/io/out")
 
     def stderr(self) -> str:
         """The end of what the notebook wrote to its standard error (for the trainer)."""
@@ -557,6 +565,14 @@ class Sandbox:
                 return log.read(2000).decode(errors="replace")
         except (OSError, AttributeError):
             return ""
+
+
+def _parent(proc: Path) -> int | None:
+    """The parent's PID of the process ``/proc/PID``, if it is one."""
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _read_output(path: Path) -> bytes | None:
