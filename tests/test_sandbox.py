@@ -46,7 +46,9 @@ pytestmark = [
 ]
 
 #: This machine's numbers of the add_key and keyctl system calls (x86_64 if not known).
-ADD_KEY, KEYCTL = sandbox._SYSCALLS.get(platform.machine(), sandbox._SYSCALLS["x86_64"])[4::2]
+ADD_KEY, _, KEYCTL, _, SHMGET = sandbox._SYSCALLS.get(
+    platform.machine(), sandbox._SYSCALLS["x86_64"]
+)[4]
 PACKAGE = Path(hipaa_lab.__file__).resolve().parent
 CHECKOUT = PACKAGE.parent
 MODEL_SOLUTIONS = PACKAGE / "_resources" / "notebooks"
@@ -210,6 +212,10 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         "libc.syscall.restype = ctypes.c_long\n"
         f"found['persistent'] = libc.syscall({KEYCTL}, 22, ctypes.c_long(-1), ctypes.c_long(-4))\n"
         f"found['add'] = libc.syscall({ADD_KEY}, b'user', b'note', b'x', 1, ctypes.c_long(-4))",
+        "hidden memory": "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "libc.syscall.restype = ctypes.c_long\n"
+        + _denied("os.memfd_create('hoard')")
+        + f"found['shmget'] = libc.syscall({SHMGET}, 0, 2**20, 0o1600)",
         "values": "class Sneaky(str):\n    def __eq__(self, other):\n        return True\n"
         "    __hash__ = str.__hash__\nsneaky = Sneaky('anything')\n"
         "honest = {'a': [1, 2.5, None, True, 'x']}\n"
@@ -295,6 +301,11 @@ def test_no_keyrings(probe: dict[str, Any]) -> None:
     """The kernel's keyrings belong to the sandbox user, not to one sandbox: a key one learner's
     notebook leaves in the persistent keyring, the next one reads. Refused (seccomp)."""
     assert probe["keyring"] == {"persistent": -1, "add": -1}
+
+
+def test_no_memory_outside_the_limit(probe: dict[str, Any]) -> None:
+    """memfd_create and System V shared memory hold memory RLIMIT_AS does not count: refused."""
+    assert probe["hidden memory"] == {"denied": True, "shmget": -1}
 
 
 def test_tmp_is_bounded(probe: dict[str, Any]) -> None:

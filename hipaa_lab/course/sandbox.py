@@ -81,6 +81,7 @@ class Limits:
     memory_bytes: int = 6 * 2**30
     processes: int = 256
     file_bytes: int = 1 * 2**30
+    files: int = 1024
     #: the sandbox's own ``/tmp`` is in memory (not counted in ``memory_bytes``): its size
     tmp_bytes: int = 1 * 2**30
     #: ``/io/out``, where the learner's functions save data sets, is in memory too: its size
@@ -239,24 +240,27 @@ def bwrap_command(
     return cmd
 
 
-#: Per architecture: the audit arch; clone, unshare, clone3; add_key, request_key, keyctl.
+#: Per architecture: the audit arch; clone, unshare, clone3; then the calls refused outright:
+#: add_key, request_key, keyctl, memfd_create, shmget.
 _SYSCALLS = {
-    "x86_64": (0xC000003E, 56, 272, 435, 248, 249, 250),
-    "aarch64": (0xC00000B7, 220, 97, 435, 217, 218, 219),
+    "x86_64": (0xC000003E, 56, 272, 435, (248, 249, 250, 319, 29)),
+    "aarch64": (0xC00000B7, 220, 97, 435, (217, 218, 219, 279, 194)),
 }
 
 
-def no_user_namespaces() -> bytes | None:
-    """A seccomp filter (classic BPF, for ``bwrap --seccomp``): no user namespaces, no keyrings.
+def seccomp_filter() -> bytes | None:
+    """A seccomp filter (classic BPF, for ``bwrap --seccomp``) for what no notebook needs.
 
-    Inside a user namespace the learner is "root" and can mount a tmpfs of any size (memory
-    outside every limit) and reach the kernel's large namespaced attack surface. The kernel's
-    keyrings are the sandbox user's, not the sandbox's: a key put in its persistent keyring by
-    one learner's notebook is read by the next one's (tested), for days. A notebook needs
-    neither. ``clone``/``unshare`` with ``CLONE_NEWUSER`` and the key calls fail with EPERM;
-    ``clone3``, whose flags a filter cannot read, with ENOSYS, so the C library falls back to
-    ``clone``; other ABIs (x32, i386) are refused. ``None`` on an architecture this does not
-    know (no filter then).
+    - new user namespaces: inside one the learner is "root" and can mount a tmpfs of any size
+      (memory outside every limit) and reach the kernel's large namespaced attack surface;
+    - the kernel's keyrings: they belong to the sandbox user, not to one sandbox; a key one
+      learner's notebook put in the persistent keyring, the next one read (tested), for days;
+    - ``memfd_create`` and System V ``shmget``: memory no ``RLIMIT_AS`` counts (a memfd is
+      written, not mapped; a segment is detached and kept), without end.
+
+    ``clone``/``unshare`` with ``CLONE_NEWUSER`` and the others fail with EPERM; ``clone3``, whose
+    flags a filter cannot read, with ENOSYS, so the C library falls back to ``clone``; other ABIs
+    (x32, i386) are refused. ``None`` on an architecture this does not know (no filter then).
     """
     import platform
     import struct
@@ -264,27 +268,26 @@ def no_user_namespaces() -> bytes | None:
     known = _SYSCALLS.get(platform.machine())
     if known is None:
         return None
-    arch, clone, unshare, clone3, add_key, request_key, keyctl = known
+    arch, clone, unshare, clone3, refused = known
     ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
     allow, errno = 0x7FFF0000, 0x00050000
+    n = len(refused)
     program = [
-        (ld, 0, 0, 4),  # 0: the architecture
+        (ld, 0, 0, 4),  # the architecture
         (jeq, 1, 0, arch),
-        (ret, 0, 0, errno | 38),  # 2: another ABI: ENOSYS
-        (ld, 0, 0, 0),  # 3: the system call number
+        (ret, 0, 0, errno | 38),  # another ABI: ENOSYS
+        (ld, 0, 0, 0),  # the system call number
         (jge, 0, 1, 0x40000000),
-        (ret, 0, 0, errno | 1),  # 5: x32: EPERM
+        (ret, 0, 0, errno | 1),  # x32: EPERM
         (jeq, 0, 1, clone3),
-        (ret, 0, 0, errno | 38),  # 7: clone3: ENOSYS
-        (jeq, 7, 0, add_key),  # 8: to 16
-        (jeq, 6, 0, request_key),
-        (jeq, 5, 0, keyctl),
-        (jeq, 1, 0, unshare),  # 11: to 13
-        (jeq, 0, 2, clone),  # 12: none of these: to 15
-        (ld, 0, 0, 16),  # 13: the flags (first argument, low half)
-        (jset, 1, 0, 0x10000000),  # 14: CLONE_NEWUSER: to 16
-        (ret, 0, 0, allow),  # 15
-        (ret, 0, 0, errno | 1),  # 16: EPERM
+        (ret, 0, 0, errno | 38),  # clone3: ENOSYS
+        *[(jeq, n + 4 - k, 0, nr) for k, nr in enumerate(refused)],  # to EPERM, the last
+        (jeq, 1, 0, unshare),  # to the flags
+        (jeq, 0, 2, clone),  # none of these: to allow
+        (ld, 0, 0, 16),  # the flags (first argument, low half)
+        (jset, 1, 0, 0x10000000),  # CLONE_NEWUSER: to EPERM
+        (ret, 0, 0, allow),
+        (ret, 0, 0, errno | 1),  # EPERM
     ]
     return b"".join(struct.pack("=HBBI", *op) for op in program)
 
@@ -296,6 +299,8 @@ def _limit(limits: Limits) -> None:
     resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # socket buffers are memory outside RLIMIT_AS too: the usual 1024 descriptors, not 20000s
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.files, limits.files))
 
 
 @dataclass
@@ -367,7 +372,7 @@ class Sandbox:
             self.io_dir, self.cache_dir, account, self.limits.tmp_bytes, self.limits.out_bytes
         )
         keep = [write_end]
-        seccomp = no_user_namespaces()
+        seccomp = seccomp_filter()
         if seccomp is not None:
             # bwrap applies it to the harness and everything after, not to its own setup
             filter_fd = os.memfd_create("hipaa-lab-seccomp")
