@@ -286,3 +286,26 @@ def test_find_phi_may_not_hand_the_work_to_the_scanner():
     with pytest.raises(GradingError, match="find PHI itself"):
         check_find_phi(lazy, "names", seed=SEED)
     assert hl.scan.scan_dataset.__name__ == "scan_dataset"  # restored afterwards
+
+
+def test_validate_runs_a_function_once_for_all_its_checks():
+    """In a learner's kernel the five checks share one practice run, as the autograde does."""
+    calls = []
+
+    def counting(ds):
+        calls.append(1)
+        return names_only(ds)
+
+    credits = [check_find_phi(counting, g) for g in ("names",)] + [
+        check_find_phi_precision(counting)
+    ]
+    assert all("practice studies" in c.message for c in credits)
+    runs = len(calls)
+    with pytest.raises(GradingError):
+        check_find_phi(counting, "numbers")
+    assert len(calls) == runs  # the same run, shared
+
+    def redefined(ds):
+        return names_only(ds)
+
+    assert check_find_phi(redefined, "names").fraction > 0  # a new definition runs anew

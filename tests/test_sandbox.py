@@ -220,6 +220,8 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         "    __hash__ = str.__hash__\nsneaky = Sneaky('anything')\n"
         "honest = {'a': [1, 2.5, None, True, 'x']}\n"
         "def double(x):\n    return 2 * x\n"
+        "import hipaa_lab as hl\n"
+        "def lazy(ds):\n    return [f.path for f in hl.scan.scan_dataset(ds) if f.path]\n"
         "def keep(ds):\n    ds.PatientName = 'Changed^Probe'\n    return ds\n"
         "def link(ds):\n"
         f"    ds.save_as = lambda out, **kw: os.symlink({str(secret)!r}, out)\n    return ds\n"
@@ -236,6 +238,7 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             dicom = _dicom()
             for name in ("keep", "link", "fifo", "huge"):
                 found[f"map {name}"] = box.map(name, "dataset", [dicom])
+            found["map lazy"] = box.map("lazy", "paths", [dicom])
             found["stderr"] = box.stderr()
         ns = found["uid"].get("ns", "")
         found["after close"] = _survivors(ns, token)
@@ -434,3 +437,9 @@ def test_forged_answers_break_the_session(payload: str) -> None:
         with pytest.raises(SandboxBroken, match=r"not data|larger"):
             SandboxFunction(box, "forge")()
         assert box.broken
+
+
+def test_find_phi_may_not_hand_the_work_to_the_scanner(probe: dict[str, Any]) -> None:
+    """Module 1's rule holds in the sandbox as in a learner's kernel."""
+    (answer,) = probe["map lazy"]
+    assert "find PHI itself" in answer["error"]

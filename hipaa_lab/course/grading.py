@@ -30,6 +30,7 @@ import random
 import re
 import secrets
 import warnings
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -152,7 +153,7 @@ MIN_PRECISION = FULL_PRECISION
 #: The sealed autograde's run (:mod:`hipaa_lab.course.sealed`); ``None`` in a learner's kernel.
 SEALED: contextvars.ContextVar[SealedRun | None] = contextvars.ContextVar("sealed", default=None)
 
-PRACTICE = "practice studies, drawn afresh for each check; your graded studies will be others"
+PRACTICE = "practice studies, drawn afresh for each new definition; your graded studies will be others"
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,23 @@ def _seed_for(function: object, purpose: str, seed: int | None) -> tuple[int, bo
             raise GradingError("a sandboxed function is graded only inside the sealed autograde")
         return run.seed(purpose), False
     return (_grading_seed() if seed is None else seed), seed is None
+
+
+#: A learner's kernel: the practice run of each function, shared by the checks that score it, so
+#: that Validate runs a function once, as the sealed autograde does (a new definition runs anew).
+_PRACTICE: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _practice_run(function: object, purpose: str) -> Any:
+    try:
+        return _PRACTICE.get(function, {}).get(purpose)
+    except TypeError:  # not weakly referable: no sharing
+        return None
+
+
+def _keep_practice_run(function: object, purpose: str, result: object) -> None:
+    with contextlib.suppress(TypeError):
+        _PRACTICE.setdefault(function, {})[purpose] = result
 
 
 def _shuffled(items: list[_T], seed: int) -> list[_T]:
@@ -366,9 +384,13 @@ def grade_find_phi(
     seed
         The studies' seed for a plain function; by default a new one drawn at random.
     """
+    fresh = seed is None
     seed, practice = _seed_for(find_phi, "find_phi", seed)
     run = SEALED.get()
-    cached = run.cache.get(("find_phi", seed)) if run is not None and not practice else None
+    if run is not None and not practice:
+        cached = run.cache.get(("find_phi", seed))
+    else:
+        cached = _practice_run(find_phi, "find_phi") if fresh else None
     if cached is not None:
         return cast(PhiSearchResult, cached)
     result = PhiSearchResult([], [], [], practice=practice)
@@ -399,6 +421,8 @@ def grade_find_phi(
                         result.false_alarms.append((modality, path, elem.VR))
     if run is not None and not practice:
         run.cache[("find_phi", seed)] = result
+    elif fresh:
+        _keep_practice_run(find_phi, "find_phi", result)
     return result
 
 
@@ -681,9 +705,13 @@ def _prepared(
     prepare: Callable[[Dataset], object] | SandboxFunction, seed: int | None
 ) -> tuple[_Prepared, ...]:
     """One run of ``prepare`` over one shuffled set of fresh instances, shared by every check."""
+    fresh = seed is None
     seed, practice = _seed_for(prepare, "prepare", seed)
     run = SEALED.get()
-    cached = run.cache.get(("prepare", seed)) if run is not None and not practice else None
+    if run is not None and not practice:
+        cached = run.cache.get(("prepare", seed))
+    else:
+        cached = _practice_run(prepare, "prepare") if fresh else None
     if cached is not None:
         return cast(tuple[_Prepared, ...], cached)
     with warnings.catch_warnings():
@@ -708,6 +736,8 @@ def _prepared(
     prepared = tuple(done)
     if run is not None and not practice:
         run.cache[("prepare", seed)] = prepared
+    elif fresh:
+        _keep_practice_run(prepare, "prepare", prepared)
     return prepared
 
 
