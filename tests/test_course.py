@@ -171,7 +171,12 @@ def test_release_includes_header_and_hides_solutions(fixture_course):
 
 def test_fixture_learners_scores(fixture_course):
     s = fixture_course["scores"]
-    assert [o.learner for o in fixture_course["graded"]] == ["blank", "correct", "hardcoded", "partial"]
+    assert [o.learner for o in fixture_course["graded"]] == [
+        "blank",
+        "correct",
+        "hardcoded",
+        "partial",
+    ]
     assert all(o.graded for o in fixture_course["graded"])
     assert s.loc["correct", "auto_score"] == s.loc["correct", "max_auto_score"] == 3
     assert s.loc["blank", "score"] == 0

@@ -153,7 +153,9 @@ MIN_PRECISION = FULL_PRECISION
 #: The sealed autograde's run (:mod:`hipaa_lab.course.sealed`); ``None`` in a learner's kernel.
 SEALED: contextvars.ContextVar[SealedRun | None] = contextvars.ContextVar("sealed", default=None)
 
-PRACTICE = "practice studies, drawn afresh for each new definition; your graded studies will be others"
+PRACTICE = (
+    "practice studies, drawn afresh for each new definition; your graded studies will be others"
+)
 
 
 @dataclass(frozen=True)
