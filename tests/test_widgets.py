@@ -65,3 +65,14 @@ def test_study_browser_groups_series_and_skips_non_dicom(tmp_path):
     browser.view.value = "header"  # renders the header table without error
     browser.series_picker.value = browser.series_picker.options[1][1]
     assert browser.instance_slider.max == 1
+
+
+@pytest.mark.parametrize("variable", ["NBGRADER_EXECUTION", "HIPAA_LAB_SANDBOX"])
+def test_study_browser_draws_nothing_when_nobody_looks(tmp_path, monkeypatch, capsys, variable):
+    """In Validate, autograde or the sandbox the browser says what it holds, without widgets."""
+    shutil.copy(get_testdata_file("CT_small.dcm"), tmp_path / "ct.dcm")
+    monkeypatch.setenv(variable, "validate")
+    browser = StudyBrowser(tmp_path)
+    assert browser.widget is None
+    browser._ipython_display_()
+    assert "1 series, 1 files" in capsys.readouterr().out
