@@ -36,12 +36,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AnswerKey",
+    "Layer",
     "Location",
     "PHIEntry",
+    "PROFILE_KEYWORDS",
     "SafeHarborCategory",
     "element_text",
     "get_element",
     "iter_elements",
+    "last_keyword",
     "remove_element",
     "safe_harbor_table",
     "tag_path",
@@ -113,6 +116,63 @@ class Location(str, enum.Enum):
     FILENAME = "filename"
 
 
+class Layer(str, enum.Enum):
+    """Why an identifier is removed: because the rule requires it, or because the DICOM profile does.
+
+    Safe Harbor's list is of identifiers "of the individual or of relatives, employers, or
+    household members of the individual" (45 CFR 164.514(b)(2)(i)). The DICOM Basic Application
+    Level Confidentiality Profile (PS3.15 Annex E) also removes the identity of the staff, the
+    institution and the equipment: sound practice, and the kit follows it, but not the rule.
+    """
+
+    RULE = "rule"
+    PROFILE = "profile"
+
+    @property
+    def label(self) -> str:
+        """What a learner sees beside an identifier of this layer."""
+        return {
+            Layer.RULE: "Safe Harbor, 45 CFR 164.514(b)(2)",
+            Layer.PROFILE: "DICOM profile (PS3.15 Annex E), beyond Safe Harbor",
+        }[self]
+
+
+#: Elements that identify the institution, its staff or its equipment, not the patient or their
+#: relatives, employers or household: removed by the DICOM profile, not required by the rule.
+PROFILE_KEYWORDS = frozenset(
+    {
+        # staff
+        "ReferringPhysicianName",
+        "PerformingPhysicianName",
+        "NameOfPhysiciansReadingStudy",
+        "PhysiciansOfRecord",
+        "RequestingPhysician",
+        "ScheduledPerformingPhysicianName",
+        "OperatorsName",
+        "VerifyingObserverName",
+        "ReviewerName",
+        # the institution, and who issued the patient's ID
+        "InstitutionName",
+        "InstitutionAddress",
+        "InstitutionalDepartmentName",
+        "IssuerOfPatientID",
+        "VerifyingOrganization",
+        # the equipment (not a device of the patient's: 164.514(b)(2)(i)(M))
+        "DeviceSerialNumber",
+        "StationName",
+    }
+)
+
+
+def last_keyword(path: str) -> str:
+    """The last segment of a tag path, without an item index.
+
+    >>> last_keyword("OtherPatientIDsSequence[0].PatientID")
+    'PatientID'
+    """
+    return re.sub(r"\[\d+\]$", "", re.split(r"\.(?=[A-Z(])", path)[-1])
+
+
 @dataclass(frozen=True)
 class PHIEntry:
     """One planted identifier.
@@ -131,6 +191,9 @@ class PHIEntry:
         The tag path, for a header element.
     box
         ``(x, y, width, height)`` in pixels, for text in pixels or an overlay.
+    layer
+        What the rule requires, or what the DICOM profile adds (:class:`Layer`); an element of
+        :data:`PROFILE_KEYWORDS` is always of the profile's layer.
     """
 
     file: str
@@ -139,12 +202,18 @@ class PHIEntry:
     value: str
     path: str | None = None
     box: tuple[int, int, int, int] | None = None
+    layer: Layer = Layer.RULE
+
+    def __post_init__(self) -> None:
+        if self.path and last_keyword(self.path) in PROFILE_KEYWORDS:
+            object.__setattr__(self, "layer", Layer.PROFILE)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["location"] = self.location.value
         data["category"] = self.category.value
         data["box"] = list(self.box) if self.box else None
+        data["layer"] = self.layer.value
         return data
 
     @classmethod
@@ -156,6 +225,7 @@ class PHIEntry:
             value=data["value"],
             path=data.get("path"),
             box=tuple(data["box"]) if data.get("box") else None,
+            layer=Layer(data.get("layer", Layer.RULE.value)),
         )
 
 

@@ -47,6 +47,7 @@ from pydicom.uid import PYDICOM_ROOT_UID, UID, ExplicitVRLittleEndian
 from hipaa_lab import phantoms
 from hipaa_lab.phi import (
     AnswerKey,
+    Layer,
     Location,
     PHIEntry,
     SafeHarborCategory,
@@ -347,12 +348,17 @@ class _Marks:
 
     def __init__(self) -> None:
         self._marks: dict[int, tuple[DataElement, tuple[SafeHarborCategory, ...]]] = {}
+        self._staff: set[int] = set()
 
     def set(self, ds: Dataset, keyword: str, value: object, *cats: SafeHarborCategory) -> None:
         setattr(ds, keyword, value)
         if cats:
             elem = ds[keyword]
             self._marks[id(elem)] = (elem, cats)
+
+    def staff(self, ds: Dataset, keyword: str) -> None:
+        """Mark an element set with :meth:`set` as a staff member's: the profile's layer."""
+        self._staff.add(id(ds[keyword]))
 
     def private(
         self,
@@ -376,7 +382,11 @@ class _Marks:
             mark = self._marks.get(id(elem))
             if mark is not None and mark[0] is elem:
                 text = element_text(elem)
-                out.extend(PHIEntry(file, Location.HEADER, cat, text, path=path) for cat in mark[1])
+                layer = Layer.PROFILE if id(elem) in self._staff else Layer.RULE
+                out.extend(
+                    PHIEntry(file, Location.HEADER, cat, text, path=path, layer=layer)
+                    for cat in mark[1]
+                )
         return out
 
 
@@ -1132,6 +1142,7 @@ def _report(ctx: _Ctx) -> list[Instance]:
         value: object = None,
         cats: tuple[SafeHarborCategory, ...] = (),
         children: list[Dataset] | None = None,
+        staff: bool = False,
     ) -> Dataset:
         it = Dataset()
         it.RelationshipType = rel
@@ -1145,6 +1156,8 @@ def _report(ctx: _Ctx) -> list[Instance]:
             raise ValueError(f"no value element for content items of value type {vt}")
         elif nested and cats:
             marks.set(it, keyword, value, *cats)
+            if staff:
+                marks.staff(it, keyword)
         else:
             setattr(it, keyword, value)
         return it
@@ -1164,6 +1177,7 @@ def _report(ctx: _Ctx) -> list[Instance]:
                 ("121008", "DCM", "Person Observer Name"),
                 ctx.reader,
                 (C.NAMES,),
+                staff=True,
             ),
             item("HAS OBS CONTEXT", "PNAME", ("121029", "DCM", "Subject Name"), p.name, (C.NAMES,)),
             item(

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from pandas.io.formats.style import Styler
 
-from hipaa_lab.phi import AnswerKey, Location, PHIEntry, iter_elements
+from hipaa_lab.phi import AnswerKey, Layer, Location, PHIEntry, iter_elements
 
 __all__ = [
     "StudyBrowser",
@@ -180,7 +180,12 @@ def header_table(ds: Dataset, entries: Iterable[PHIEntry] = (), phi_only: bool =
     pandas.io.formats.style.Styler
         Displayed as a table in a notebook; ``.data`` is the plain DataFrame.
     """
-    phi = {e.path: e.category.value for e in entries if e.location is Location.HEADER}
+    phi = {
+        e.path: e.category.value
+        + (" (DICOM profile, beyond Safe Harbor)" if e.layer is Layer.PROFILE else "")
+        for e in entries
+        if e.location is Location.HEADER
+    }
     rows = []
     for path, elem in iter_elements(ds):
         rows.append(

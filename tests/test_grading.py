@@ -106,22 +106,37 @@ def test_a_90_percent_answer_gets_about_90_percent():
     assert 0.84 <= total <= 0.96, [c.message for c in credit]
 
 
-def test_what_the_rule_does_not_count_is_neither_required_nor_penalised():
-    """Institution, issuer of the ID, scanner serial: the profile's choice, not the rule's."""
-    from hipaa_lab.grading import _fresh_studies, _last
+def test_reporting_exactly_the_rules_layer_gets_full_marks():
+    """Staff, institution, issuer of the ID, scanner: the profile's layer, not the rule's.
 
-    planted = {}
+    An answer that reports exactly what Safe Harbor requires (45 CFR 164.514(b)(2)) passes every
+    check; one that also reports the profile's layer, or pixel data, loses nothing.
+    """
+    from hipaa_lab.grading import _fresh_studies
+    from hipaa_lab.phi import Layer
+
+    rule, everything_planted = {}, {}
     for _, instances in _fresh_studies(SEED):
         for ds, entries in instances:
-            planted[ds.SOPInstanceUID] = [e.path for e in entries]
+            rule[ds.SOPInstanceUID] = [e.path for e in entries if e.layer is Layer.RULE]
+            everything_planted[ds.SOPInstanceUID] = [e.path for e in entries]
+    profile = {
+        e.path
+        for _, insts in _fresh_studies(SEED)
+        for _, es in insts
+        for e in es
+        if e.layer is Layer.PROFILE
+    }
+    assert {"ReferringPhysicianName", "InstitutionName", "IssuerOfPatientID"} <= {
+        grading._last(p) for p in profile
+    }
 
     def rule_only(ds):
-        return [p for p in planted[ds.SOPInstanceUID] if _last(p) not in grading.NOT_COUNTED]
+        return rule[ds.SOPInstanceUID]
 
     def with_profile(ds):
-        return planted[ds.SOPInstanceUID] + ["PixelData"]
+        return everything_planted[ds.SOPInstanceUID] + ["PixelData"]
 
-    assert any(_last(p) in grading.NOT_COUNTED for ps in planted.values() for p in ps)
     for answer in (rule_only, with_profile):
         for group in CATEGORY_GROUPS:
             assert full(check_find_phi(answer, group, seed=SEED))

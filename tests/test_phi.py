@@ -102,3 +102,29 @@ def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path, monkeypatch
         write_atomic(target, b"new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["key.json"]
+
+
+def test_every_entry_has_its_layer_and_keeps_it_in_json():
+    """The rule's identifiers, and what the DICOM profile removes beyond it (staff, institution,
+    equipment): labelled apart in the answer key."""
+    import warnings
+
+    from hipaa_lab.phi import Layer, PHIEntry
+    from hipaa_lab.studies import PHILevel, make_study
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        entries = [
+            e
+            for m in ("CT", "SR")
+            for e in make_study(m, seed=3, level=PHILevel.NESTED, slices=1).entries
+        ]
+    layers = {(e.path.rsplit(".", 1)[-1] if e.path else e.location.value): e.layer for e in entries}
+    assert layers["PatientName"] is Layer.RULE
+    assert layers["ReferringPhysicianName"] is Layer.PROFILE
+    assert layers["InstitutionName"] is Layer.PROFILE
+    observer = [e for e in entries if e.path and e.path.endswith("PersonName")]
+    assert {e.layer for e in observer} == {Layer.RULE, Layer.PROFILE}  # subject, and observer
+    for entry in entries:
+        assert PHIEntry.from_json(entry.to_json()) == entry
+    assert Layer.PROFILE.label.startswith("DICOM profile")

@@ -27,7 +27,6 @@ import datetime
 import io
 import math
 import random
-import re
 import secrets
 import warnings
 import weakref
@@ -40,7 +39,16 @@ from pydicom.dataset import Dataset
 
 from hipaa_lab.course.sandbox import SandboxFunction
 from hipaa_lab.errors import GradingError
-from hipaa_lab.phi import AnswerKey, Location, PHIEntry, SafeHarborCategory, iter_elements
+from hipaa_lab.phi import (
+    PROFILE_KEYWORDS,
+    AnswerKey,
+    Layer,
+    Location,
+    PHIEntry,
+    SafeHarborCategory,
+    iter_elements,
+    last_keyword,
+)
 
 if TYPE_CHECKING:
     from hipaa_lab.course.sealed import SealedRun
@@ -120,28 +128,12 @@ TECHNICAL_VRS = frozenset(
 GRADING_MODALITIES = ("CT", "MR", "CR", "DX", "US", "MG", "SC", "SR")
 
 
-#: Elements a compliance officer would not count as the patient's identifiers, though the DICOM
-#: Basic Profile (PS3.15 Annex E) removes them: the institution's name and address and the
-#: issuer of the patient ID name the covered entity, not the individual (45 CFR
-#: 164.514(b)(2)(i)(R) is "any other unique identifying number, characteristic, or code" of the
-#: individual); the scanner's serial number identifies a machine, not a device of the patient
-#: (164.514(b)(2)(i)(M)). Pixel, overlay and document data can carry burned-in PHI (module 2
-#: grades the pixels). Reporting any of these is defensible and costs nothing; leaving them out
-#: is not a miss.
-NOT_COUNTED = frozenset(
-    {
-        "InstitutionName",
-        "InstitutionAddress",
-        "InstitutionalDepartmentName",
-        "IssuerOfPatientID",
-        "VerifyingOrganization",
-        "DeviceSerialNumber",
-        "StationName",
-        "PixelData",
-        "OverlayData",
-        "EncapsulatedDocument",
-    }
-)
+#: Elements whose report is never a false alarm and whose omission is never a miss: the
+#: profile's layer (:data:`~hipaa_lab.phi.PROFILE_KEYWORDS`: staff, institution, equipment, which
+#: the DICOM Basic Profile removes and Safe Harbor does not list, 45 CFR 164.514(b)(2)(i)), and the
+#: pixel, overlay and document data, which hold PHI where it is burned in (module 2 grades pixels).
+#: Module 1's checks require only the rule's layer (:attr:`~hipaa_lab.phi.Layer.RULE`).
+NOT_COUNTED = PROFILE_KEYWORDS | frozenset({"PixelData", "OverlayData", "EncapsulatedDocument"})
 
 #: Reporting precision at or above which the module-1 checks take nothing off.
 FULL_PRECISION = 0.75
@@ -409,7 +401,7 @@ def grade_find_phi(
             if isinstance(paths, str):
                 result.errors.append((modality, paths))
                 paths = set()
-            counted = [e for e in entries if _last(e.path or "") not in NOT_COUNTED]
+            counted = [e for e in entries if e.layer is Layer.RULE]
             for entry in counted:
                 (result.found if entry.path in paths else result.missed).append((modality, entry))
             planted = {e.path for e in entries}
@@ -534,7 +526,7 @@ def check_find_phi_precision(
 
 def _last(path: str) -> str:
     """The last segment of a tag path, without an item index: ``PatientID`` of ``A[0].PatientID``."""
-    return re.sub(r"\[\d+\]$", "", re.split(r"\.(?=[A-Z(])", path)[-1])
+    return last_keyword(path)
 
 
 def check_choice(answer: object, options: str | Sequence[str]) -> None:
