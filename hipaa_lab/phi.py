@@ -85,10 +85,24 @@ class SafeHarborCategory(str, enum.Enum):
         return _DESCRIPTIONS[self]
 
 
+#: Each identifier as 45 CFR 164.514(b)(2)(i) words it. Messages quote the text before the first
+#: comma (``description.split(",")[0]``), so that part stays a short name of the identifier.
 _DESCRIPTIONS = {
     SafeHarborCategory.NAMES: "Names",
-    SafeHarborCategory.GEOGRAPHIC: "Geographic subdivisions smaller than a state, incl. street address, city and ZIP code",
-    SafeHarborCategory.DATES: "All elements of dates (except year) related to an individual, and ages over 89",
+    SafeHarborCategory.GEOGRAPHIC: (
+        "All geographic subdivisions smaller than a State, including street address, city, county,"
+        " precinct, zip code, and their equivalent geocodes, except for the initial three digits of"
+        " a zip code if, according to the current publicly available data from the Bureau of the"
+        " Census: (1) the geographic unit formed by combining all zip codes with the same three"
+        " initial digits contains more than 20,000 people; and (2) the initial three digits of a zip"
+        " code for all such geographic units containing 20,000 or fewer people is changed to 000"
+    ),
+    SafeHarborCategory.DATES: (
+        "All elements of dates (except year) for dates directly related to an individual, including"
+        " birth date, admission date, discharge date, date of death; and all ages over 89 and all"
+        " elements of dates (including year) indicative of such age, except that such ages and"
+        " elements may be aggregated into a single category of age 90 or older"
+    ),
     SafeHarborCategory.TELEPHONE: "Telephone numbers",
     SafeHarborCategory.FAX: "Fax numbers",
     SafeHarborCategory.EMAIL: "Electronic mail addresses",
@@ -97,13 +111,16 @@ _DESCRIPTIONS = {
     SafeHarborCategory.HEALTH_PLAN: "Health plan beneficiary numbers",
     SafeHarborCategory.ACCOUNT: "Account numbers",
     SafeHarborCategory.LICENSE: "Certificate/license numbers",
-    SafeHarborCategory.VEHICLE: "Vehicle identifiers and serial numbers, incl. license plates",
+    SafeHarborCategory.VEHICLE: "Vehicle identifiers and serial numbers, including license plate numbers",
     SafeHarborCategory.DEVICE: "Device identifiers and serial numbers",
     SafeHarborCategory.URL: "Web Universal Resource Locators (URLs)",
     SafeHarborCategory.IP_ADDRESS: "Internet Protocol (IP) address numbers",
-    SafeHarborCategory.BIOMETRIC: "Biometric identifiers, incl. finger and voice prints",
+    SafeHarborCategory.BIOMETRIC: "Biometric identifiers, including finger and voice prints",
     SafeHarborCategory.PHOTO: "Full face photographic images and any comparable images",
-    SafeHarborCategory.OTHER: "Any other unique identifying number, characteristic, or code",
+    SafeHarborCategory.OTHER: (
+        "Any other unique identifying number, characteristic, or code, except as permitted by"
+        " paragraph (c) of this section (45 CFR 164.514(c): re-identification codes)"
+    ),
 }
 
 

@@ -116,7 +116,17 @@ SAFE_PRIVATE: frozenset[tuple[str, int, int]] = frozenset(
 )
 _SAFE_CREATORS = frozenset(creator for creator, _, _ in SAFE_PRIVATE)
 _NUMERIC = {"US", "SS", "UL", "SL", "FL", "FD", "DS", "IS", "SV", "UV"}
-#: Three-digit ZIP codes of 20,000 people or fewer (2000 census), which Safe Harbor turns into 000.
+#: Three-digit ZIP codes whose area holds 20,000 people or fewer, which Safe Harbor turns into 000
+#: (45 CFR 164.514(b)(2)(i)(B)). The rule asks for "the current publicly available data from the
+#: Bureau of the Census". Source of this list: HHS OCR, "Guidance Regarding Methods for
+#: De-identification of Protected Health Information in Accordance with the HIPAA Privacy Rule"
+#: (26 November 2012), section "Guidance on Satisfying the Safe Harbor Method", which lists these 17
+#: codes from the 2000 Census; it is the list HHS has published, not necessarily the current data.
+#: To update it: take the latest decennial Census population by ZIP Code Tabulation Area (ZCTA)
+#: from data.census.gov (table P1, "Total Population", geography "ZIP Code Tabulation Area"), add up
+#: the population of the ZCTAs sharing each first three digits, list every three-digit prefix whose
+#: total is 20,000 or fewer, and replace the codes below (with the Census table named in this
+#: comment); tests/test_deid_e2e.py plants one restricted code (036).
 RESTRICTED_ZIP3 = frozenset(
     [
         "036",

@@ -1,0 +1,113 @@
+"""The multiple-choice questions of the modules, checked against a table of answers and the law.
+
+Each row names a question by its module and the grade id of its answer cell, the one correct letter,
+and the paragraph of the rule behind that answer. The source notebook must agree: its solution cell
+sets that letter, the hidden test of its grade cell asserts it, the question's Markdown (its text
+or its options) cites that paragraph, and the question offers exactly four options, a) to d).
+The reviewer's checklist in ``notebooks/README.md`` says why: exactly one defensible answer each.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from typing import NamedTuple
+
+import nbformat
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+M01 = "m01-phi-in-images"
+M02 = "m02-deidentifying-images"
+
+
+class Question(NamedTuple):
+    module: str
+    answer_cell: str  # grade id of the cell the learner answers in
+    letter: str
+    paragraph: str  # the paragraph the answer rests on, as the question cites it
+
+
+QUESTIONS = [
+    # Sex is not among the 18 identifiers of Safe Harbor; birth dates, accession numbers, ZIP codes are.
+    Question(M01, "q1", "b", "164.514(b)(2)(i)"),
+    # Ages over 89 aggregated into one category, 90 or older; year of birth and 095Y reveal the age.
+    Question(M01, "q2", "b", "164.514(b)(2)(i)(C)"),
+    # PHI is information in any form or medium: the banner in the pixels stays.
+    Question(M01, "q3", "b", "160.103"),
+    # A keyed hash defeats trying every MRN, but a code derived from the MRN is not a Safe Harbor code.
+    Question(M02, "m02_q1", "b", "164.514(c)(1)"),
+    # Exact dates under a data use agreement: a Limited Data Set may keep dates.
+    Question(M02, "m02_q2", "c", "164.514(e)(2)"),
+]
+
+_OPTION = re.compile(r"^- ([a-z])\) \S", re.MULTILINE)
+_SOLUTION = re.compile(
+    r"### BEGIN SOLUTION\s*\n\s*(answer_\w+)\s*=\s*\"([a-z])\"\s*\n\s*### END SOLUTION"
+)
+_HIDDEN = re.compile(
+    r"### BEGIN HIDDEN TESTS\s*\nassert (answer_\w+)\.strip\(\)\.lower\(\) == \"([a-z])\""
+)
+
+
+def _cells(module: str) -> list[nbformat.NotebookNode]:
+    return list(nbformat.read(NOTEBOOKS / module / f"{module}.ipynb", as_version=4).cells)
+
+
+def _grade_id(cell: nbformat.NotebookNode) -> str:
+    return str(cell.metadata.get("nbgrader", {}).get("grade_id", ""))
+
+
+def _parts(q: Question) -> tuple[str, str, str]:
+    """The question's Markdown, its solution cell and its grade cell."""
+    cells = _cells(q.module)
+    ids = [_grade_id(c) for c in cells]
+    assert q.answer_cell in ids, f"{q.module} has no cell {q.answer_cell!r}"
+    i = ids.index(q.answer_cell)
+    text = cells[i - 1]
+    assert text.cell_type == "markdown", f"{q.answer_cell}: the cell before it is not the question"
+    check = f"{q.answer_cell}_check"
+    assert check in ids, f"{q.module} has no grade cell {check!r}"
+    return text.source, cells[i].source, cells[ids.index(check)].source
+
+
+def test_every_question_of_the_modules_is_in_the_table() -> None:
+    asked = {
+        (module, _grade_id(c).removesuffix("_check"))
+        for module in (M01, M02)
+        for c in _cells(module)
+        if "hl.grading.check_choice(" in c.source
+    }
+    assert asked == {(q.module, q.answer_cell) for q in QUESTIONS}
+
+
+@pytest.mark.parametrize("q", QUESTIONS, ids=lambda q: f"{q.module[:3]}-{q.answer_cell}")
+def test_question_has_four_options(q: Question) -> None:
+    text, _, _ = _parts(q)
+    assert _OPTION.findall(text) == list("abcd"), text
+
+
+@pytest.mark.parametrize("q", QUESTIONS, ids=lambda q: f"{q.module[:3]}-{q.answer_cell}")
+def test_solution_sets_the_table_letter(q: Question) -> None:
+    _, solution, _ = _parts(q)
+    found = _SOLUTION.search(solution)
+    assert found, f"{q.answer_cell}: no one-letter answer between the solution markers"
+    assert found.group(2) == q.letter
+
+
+@pytest.mark.parametrize("q", QUESTIONS, ids=lambda q: f"{q.module[:3]}-{q.answer_cell}")
+def test_hidden_test_asserts_the_table_letter(q: Question) -> None:
+    _, solution, check = _parts(q)
+    ast.parse(check)  # a grade cell that does not parse fails every learner
+    found = _HIDDEN.search(check)
+    assert found, f"{q.answer_cell}_check: no hidden assert on the answer"
+    assert found.group(2) == q.letter
+    variable = _SOLUTION.search(solution)
+    assert variable and found.group(1) == variable.group(1)
+
+
+@pytest.mark.parametrize("q", QUESTIONS, ids=lambda q: f"{q.module[:3]}-{q.answer_cell}")
+def test_question_cites_the_paragraph_of_its_answer(q: Question) -> None:
+    text, _, _ = _parts(q)
+    assert q.paragraph in text, f"{q.answer_cell}: the question does not cite {q.paragraph}"
