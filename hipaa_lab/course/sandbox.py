@@ -198,6 +198,10 @@ def bwrap_command(
         path = Path("/etc") / name
         if path.exists():
             cmd += ["--ro-bind", str(path), str(path)]
+    # /tmp before the package: a checkout or a venv under /tmp (a CI clone) is bound over it, not
+    # hidden by it
+    cmd += ["--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    made.add(Path("/tmp"))
     visible = _package_dirs()
     for path in visible:
         parents(path)
@@ -205,7 +209,6 @@ def bwrap_command(
     for path in _hidden_dirs(visible):
         cmd += ["--tmpfs", str(path)]
     cmd += ["--proc", "/proc", "--dev", "/dev"]
-    cmd += ["--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
     cmd += ["--ro-bind", str(io_dir), "/io"]
     cmd += ["--perms", "0777", "--size", str(out_bytes), "--tmpfs", "/io/out"]
     env = {
