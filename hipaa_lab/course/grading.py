@@ -681,18 +681,24 @@ def _read_back(reply: dict[str, Any], modality: str) -> tuple[Dataset | None, st
 
 
 def _survivors(p: _Prepared) -> list[str]:
+    """What the scanner still finds in a kept output. Module 2 grades the DICOM profile's layer
+    too (the request is for the profile's de-identification): a survivor of that layer says so."""
     from hipaa_lab.deid.scan import KnownValues, scan_dataset
 
     if p.result is None:
         return []
     known = KnownValues.from_key(AnswerKey("fresh", 0, list(p.entries)))
-    return sorted(
-        {
-            f"{f.path or f.location.value} ({f.category.description.split(',')[0].lower()}, {p.modality})"
-            for f in scan_dataset(p.result, known_values=known)
-            if f.severity == "high"
-        }
-    )
+    found = set()
+    for f in scan_dataset(p.result, known_values=known):
+        if f.severity != "high":
+            continue
+        layer = f.path and last_keyword(f.path) in PROFILE_KEYWORDS
+        what = f.category.description.split(",")[0].lower()
+        where = f.path or f.location.value
+        found.add(
+            f"{where} ({what}, {p.modality}{'; the DICOM profile removes it, beyond Safe Harbor' if layer else ''})"
+        )
+    return sorted(found)
 
 
 def _prepared(
