@@ -324,3 +324,54 @@ def test_the_trainers_log_has_no_false_alarm_for_untouched_cells(graded):
     assert result["success"], result["log"]
     assert "has changed" not in result["log"]
     assert "changed locked cell" not in result["log"]
+
+
+M02_CLASS_SWAP = """import pydicom
+
+
+class Lying(pydicom.Dataset):
+    \"\"\"Claims to be de-identified to whoever asks it, whatever it holds.\"\"\"
+
+    def get(self, key, default=None):
+        return {"PatientIdentityRemoved": "YES", "BurnedInAnnotation": "NO"}.get(key, default)
+
+    def __iter__(self):
+        return iter([])
+
+    def __contains__(self, key):
+        return False
+
+
+def prepare(ds):
+    ds.__class__ = Lying
+    return True
+"""
+
+
+@pytest.fixture(scope="module")
+def graded_m02(tmp_path_factory):
+    """Module 2: the model answer beside a data set whose class was swapped to lie."""
+    root = tmp_path_factory.mktemp("sealed-m02")
+    course_dir = course.build(root / "course")
+    course.release(course_dir, [M02])
+    released = course.released_notebook(course_dir, M02)
+    source = course.source_notebook(course_dir, M02)
+    course.submit(
+        course_dir, "h-correct", M02, course.simulate_submission(released, source, "correct")
+    )
+    course.submit(
+        course_dir,
+        "a-class-swap",
+        M02,
+        course.simulate_submission(released, source, {"prepare": M02_CLASS_SWAP}),
+    )
+    outcomes = course.autograde(course_dir, M02)
+    return outcomes, course.scores(course_dir).set_index("learner")
+
+
+def test_a_data_set_whose_class_was_swapped_earns_nothing(graded_m02):
+    """In-kernel, the checks asked the learner's object; sealed, they read its bytes again."""
+    outcomes, scores = graded_m02
+    assert all(o.graded for o in outcomes)
+    assert scores.loc["a-class-swap", "auto_score"] == 0
+    assert scores.loc["h-correct", "auto_score"] == scores.loc["h-correct", "max_auto_score"]
