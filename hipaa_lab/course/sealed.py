@@ -306,11 +306,18 @@ def _error(exc: BaseException) -> NotebookNode:
 
 
 def _datasets_for(nb: NotebookNode, cache_root: Path) -> Path:
-    """Build the datasets the notebook loads, for the sandbox to read (never to write)."""
+    """Build the datasets the notebook's locked cells load, for the sandbox to read (never to write)."""
     from hipaa_lab import datasets
 
+    # only the trainer's cells choose what the grader builds: a learner's cell that loads another
+    # dataset finds it missing in the sandbox (the catalogue's big ones take minutes to build)
     names = sorted(
-        {m for c in nb.cells if c.cell_type == "code" for m in _DATASET_LOAD.findall(c.source)}
+        {
+            m
+            for c in nb.cells
+            if c.cell_type == "code" and utils.is_locked(c)
+            for m in _DATASET_LOAD.findall(c.source)
+        }
     )
     cache_root.mkdir(parents=True, exist_ok=True)
     old = os.environ.get("HIPAA_LAB_CACHE")
