@@ -119,7 +119,7 @@ def _config_text(course_dir: Path, header: bool) -> str:
 
     lines = [
         f"# Written by hipaa-lab {__version__} (course format {COURSE_FORMAT}).",
-        "# `hipaa-lab course build` rewrites this file: change hipaa_lab/course.py instead.",
+        "# `hipaa-lab course build` rewrites this file: change hipaa_lab/course/build.py instead.",
         "c = get_config()  # noqa: F821",
         f"c.CourseDirectory.root = {str(course_dir)!r}",
         f"c.CourseDirectory.course_id = {COURSE_ID!r}",
