@@ -162,7 +162,7 @@ def _digest(folder: Path) -> dict[str, str]:
 def graded(tmp_path_factory):
     """Honest learners graded alone; then again beside every attacker, in one run."""
     saved = SealedExecute.limits
-    SealedExecute.limits = Limits(wall_seconds=60)  # the hang costs this much, once
+    SealedExecute.limits = Limits(wall_seconds=40)  # the hang costs this much, once
     try:
         root = tmp_path_factory.mktemp("sealed")
         course_dir = course.build(root / "course")
@@ -307,23 +307,20 @@ def test_the_reason_is_recorded_for_the_trainer(graded):
     assert "out of time" in grade_outputs("a11-hang")
 
 
-def test_a_regrade_gives_the_same_grade(graded):
-    """The same submission, graded a third time: the same studies, the same score."""
-    course_dir = graded["dir"]
-    course.autograde(course_dir, M01, ["h-partial"])
-    again = course.scores(course_dir).set_index("learner")
-    assert again.loc["h-partial", "auto_score"] == graded["first"].loc["h-partial", "auto_score"]
-
-
-def test_the_trainers_log_has_no_false_alarm_for_untouched_cells(graded):
-    """nbgrader warned "checksum has changed" for grade cells with hidden tests nobody touched."""
+def test_a_regrade_gives_the_same_grade_and_no_false_alarm(graded):
+    """The same submission, graded a third time: the same studies, the same score; and the
+    trainer's log does not warn "checksum has changed" for cells nobody touched (nbgrader did,
+    for grade cells with hidden tests)."""
     from hipaa_lab.course.build import _api, _venv_on_path
 
+    course_dir = graded["dir"]
     with _venv_on_path():
-        result = _api(graded["dir"]).autograde(M01, "h-correct", force=True, create=True)
+        result = _api(course_dir).autograde(M01, "h-partial", force=True, create=True)
     assert result["success"], result["log"]
     assert "has changed" not in result["log"]
     assert "changed locked cell" not in result["log"]
+    again = course.scores(course_dir).set_index("learner")
+    assert again.loc["h-partial", "auto_score"] == graded["first"].loc["h-partial", "auto_score"]
 
 
 M02_CLASS_SWAP = """import pydicom
@@ -350,15 +347,13 @@ def prepare(ds):
 
 @pytest.fixture(scope="module")
 def graded_m02(tmp_path_factory):
-    """Module 2: the model answer beside a data set whose class was swapped to lie."""
+    """Module 2: a data set whose class was swapped to lie (the model answer's full marks are
+    tests/test_course.py's)."""
     root = tmp_path_factory.mktemp("sealed-m02")
     course_dir = course.build(root / "course")
     course.release(course_dir, [M02])
     released = course.released_notebook(course_dir, M02)
     source = course.source_notebook(course_dir, M02)
-    course.submit(
-        course_dir, "h-correct", M02, course.simulate_submission(released, source, "correct")
-    )
     course.submit(
         course_dir,
         "a-class-swap",
@@ -374,4 +369,4 @@ def test_a_data_set_whose_class_was_swapped_earns_nothing(graded_m02):
     outcomes, scores = graded_m02
     assert all(o.graded for o in outcomes)
     assert scores.loc["a-class-swap", "auto_score"] == 0
-    assert scores.loc["h-correct", "auto_score"] == scores.loc["h-correct", "max_auto_score"]
+    assert scores.loc["a-class-swap", "max_auto_score"] > 0
