@@ -267,6 +267,32 @@ def _keep_practice_run(function: object, purpose: str, result: object) -> None:
         _PRACTICE.setdefault(function, {})[purpose] = result
 
 
+def _one_run(
+    function: object, purpose: str, seed: int | None, compute: Callable[[int, bool], _T]
+) -> _T:
+    """``compute(seed, practice)`` once per submission (sealed) or per definition (practice),
+    shared by every check that scores ``function``; an explicit ``seed`` always computes."""
+    fresh = seed is None
+    seed, practice = _seed_for(function, purpose, seed)
+    run = SEALED.get()
+    sealed = run is not None and not practice
+    cached = (
+        run.cache.get((purpose, seed))
+        if sealed and run is not None
+        else _practice_run(function, purpose)
+        if fresh
+        else None
+    )
+    if cached is not None:
+        return cast(_T, cached)
+    result = compute(seed, practice)
+    if sealed and run is not None:
+        run.cache[(purpose, seed)] = result
+    elif fresh:
+        _keep_practice_run(function, purpose, result)
+    return result
+
+
 def _shuffled(items: list[_T], seed: int) -> list[_T]:
     order = list(items)
     random.Random(seed).shuffle(order)  # noqa: S311 - an order, not a secret (the seed is one)
@@ -378,15 +404,13 @@ def grade_find_phi(
     seed
         The studies' seed for a plain function; by default a new one drawn at random.
     """
-    fresh = seed is None
-    seed, practice = _seed_for(find_phi, "find_phi", seed)
-    run = SEALED.get()
-    if run is not None and not practice:
-        cached = run.cache.get(("find_phi", seed))
-    else:
-        cached = _practice_run(find_phi, "find_phi") if fresh else None
-    if cached is not None:
-        return cast(PhiSearchResult, cached)
+    return _one_run(find_phi, "find_phi", seed, lambda s, practice: _search(find_phi, s, practice))
+
+
+def _search(
+    find_phi: Callable[[Dataset], Iterable[str]] | SandboxFunction, seed: int, practice: bool
+) -> PhiSearchResult:
+    """One run of ``find_phi`` over the shuffled fresh studies of ``seed``, scored."""
     result = PhiSearchResult([], [], [], practice=practice)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -413,10 +437,6 @@ def grade_find_phi(
                     result.extra.append((modality, path))
                     if elem.VR in TECHNICAL_VRS:
                         result.false_alarms.append((modality, path, elem.VR))
-    if run is not None and not practice:
-        run.cache[("find_phi", seed)] = result
-    elif fresh:
-        _keep_practice_run(find_phi, "find_phi", result)
     return result
 
 
@@ -705,15 +725,12 @@ def _prepared(
     prepare: Callable[[Dataset], object] | SandboxFunction, seed: int | None
 ) -> tuple[_Prepared, ...]:
     """One run of ``prepare`` over one shuffled set of fresh instances, shared by every check."""
-    fresh = seed is None
-    seed, practice = _seed_for(prepare, "prepare", seed)
-    run = SEALED.get()
-    if run is not None and not practice:
-        cached = run.cache.get(("prepare", seed))
-    else:
-        cached = _practice_run(prepare, "prepare") if fresh else None
-    if cached is not None:
-        return cast(tuple[_Prepared, ...], cached)
+    return _one_run(prepare, "prepare", seed, lambda s, _practice: _run_prepare(prepare, s))
+
+
+def _run_prepare(
+    prepare: Callable[[Dataset], object] | SandboxFunction, seed: int
+) -> tuple[_Prepared, ...]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         made = _shuffled(_fresh_instances(seed), seed)
@@ -733,12 +750,7 @@ def _prepared(
             p = _Prepared(role, modality, original, entries, out, old, error)
             p.survivors = _survivors(p)
             done.append(p)
-    prepared = tuple(done)
-    if run is not None and not practice:
-        run.cache[("prepare", seed)] = prepared
-    elif fresh:
-        _keep_practice_run(prepare, "prepare", prepared)
-    return prepared
+    return tuple(done)
 
 
 def _date(da: str) -> datetime.date:

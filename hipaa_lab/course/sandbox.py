@@ -448,18 +448,23 @@ class Sandbox:
         self.close()
         raise SandboxBroken(self.broken)
 
+    def _time_left(self) -> float:
+        """Seconds left of the whole session's wall clock; none left ends the session."""
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            self._fail(
+                f"the notebook ran out of time ({self.limits.wall_seconds:.0f} s for the "
+                "whole notebook and its graded runs)"
+            )
+        return left
+
     def _read(self) -> dict[str, Any]:
         """One reply line, within the time left; anything else ends the session."""
         assert self._reply is not None and self._process is not None
         with selectors.DefaultSelector() as selector:
             selector.register(self._reply, selectors.EVENT_READ)
             while b"\n" not in self._buffer:
-                left = self._deadline - time.monotonic()
-                if left <= 0:
-                    self._fail(
-                        f"the notebook ran out of time ({self.limits.wall_seconds:.0f} s for the "
-                        "whole notebook and its graded runs)"
-                    )
+                left = self._time_left()
                 if not selector.select(timeout=left):
                     continue
                 chunk = os.read(self._reply, 1 << 20)
@@ -496,12 +501,7 @@ class Sandbox:
         with selectors.DefaultSelector() as selector:
             selector.register(fd, selectors.EVENT_WRITE)
             while data:
-                left = self._deadline - time.monotonic()
-                if left <= 0:
-                    self._fail(
-                        f"the notebook ran out of time ({self.limits.wall_seconds:.0f} s for the "
-                        "whole notebook and its graded runs)"
-                    )
+                left = self._time_left()
                 if not selector.select(timeout=left):
                     continue
                 try:
