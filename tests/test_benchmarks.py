@@ -21,6 +21,8 @@ def test_bench_deid_prints_rates_and_ratios(tmp_path):
             "1",
             "--no-peers",
             "--no-ocr-modalities",
+            "--repeat",
+            "1",
             "--corpus",
             str(tmp_path / "corpus"),
         ],

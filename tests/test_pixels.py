@@ -495,8 +495,8 @@ def test_needs_cleaning_is_the_one_rule_deid_uses():
     for modality, expected in (
         ("US", True),
         ("SC", True),
-        ("CR", False),  # projection radiographs: read only when marked YES (see pixels)
-        ("MG", False),
+        ("CR", True),  # projection radiographs: read in their print bands (pixels.print_bands)
+        ("MG", True),
         ("CT", False),
         ("MR", False),
     ):
@@ -514,3 +514,47 @@ def test_needs_cleaning_is_the_one_rule_deid_uses():
         assert pixels.needs_cleaning(ds) and deid.needs_pixel_cleaning(ds)
         del ds.PixelData
         assert not pixels.needs_cleaning(ds, clean_pixel_data=True)
+
+
+@needs_ocr
+@pytest.mark.parametrize("modality", ["CR", "DX", "MG"])
+def test_projection_anatomy_without_text_comes_out_clean_and_untouched(modality):
+    """Ribs, vessels and calcifications look like small marks in lines; OCR reads noise as words.
+    A projection radiograph with no text, marked NO or not marked at all, is read (the claim is
+    checked) and comes out clean, its pixels untouched: neither blanked nor quarantined."""
+    from hipaa_lab.studies import make_study
+
+    for seed in range(3):
+        for inst in make_study(modality, seed=seed, slices=4, level=2).instances:
+            ds = inst.dataset
+            if ds.get("BurnedInAnnotation") == "YES":
+                continue
+            for claim in ("NO", None):
+                one = ds.copy()
+                if claim is None:
+                    one.pop("BurnedInAnnotation", None)
+                else:
+                    one.BurnedInAnnotation = claim
+                assert px.needs_cleaning(one)
+                before = px._decode(one).copy()
+                result = px.clean_burned_in(one)
+                assert result.status == "clean", (seed, result.reason)
+                assert np.array_equal(px._decode(one), before)
+
+
+@needs_ocr
+@pytest.mark.parametrize("name", ["693_J2KI.dcm", "JPEG2000.dcm", "examples_overlay.dcm"])
+def test_real_anatomy_read_as_a_radiograph_is_not_blanked_between_the_bands(name):
+    """Anatomy no one here drew (a CT, a whole-body bone scan, an MR), relabelled CR: the rows
+    between the print bands, where only identifiers OCR reads count, are left as they were."""
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file(name))
+    ds.Modality, ds.BurnedInAnnotation = "CR", "NO"
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1"
+    before = px._decode(ds).copy()
+    top, bottom = px.print_bands(ds, before.shape[1])
+    result = px.clean_burned_in(ds)
+    assert result.status in ("clean", "cleaned"), result.reason
+    after = px._decode(ds)
+    assert np.array_equal(after[:, top + 8 : bottom - 8], before[:, top + 8 : bottom - 8])

@@ -206,9 +206,7 @@ def cr_monochrome1(folder: Path) -> Planted:
     ds.PhotometricInterpretation = "MONOCHROME1"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
     ds.PixelData = np.asarray(img, np.uint16).tobytes()
-    # Marked YES: projection radiographs marked NO are not read yet (on anatomy the detectors
-    # still find false text, and blanking it would cost clinical content). Issue 6 stays open.
-    ds.BurnedInAnnotation = "YES"
+    ds.BurnedInAnnotation = "NO"  # wrong, as real archives often are: read in the print bands
     _file(ds, ExplicitVRLittleEndian)
     ds.compress(JPEGLSLossless, generate_instance_uid=False)
     ds.save_as(folder / "cr-mono1-jls.dcm", enforce_file_format=True)

@@ -95,6 +95,7 @@ __all__ = [
     "MAX_OCR_FRAMES",
     "MIN_CONFIDENCE",
     "OCRUnavailableError",
+    "PRINT_BAND_FRACTION",
     "PixelCleanResult",
     "SC_TEXT_WORDS",
     "TextBox",
@@ -105,6 +106,7 @@ __all__ = [
     "find_text",
     "needs_cleaning",
     "ocr_available",
+    "print_bands",
     "remove_overlays",
 ]
 
@@ -114,6 +116,10 @@ EXTRA_ROUNDS = 2  #: blank-and-verify rounds for text that only shows once its n
 MAX_OCR_FRAMES = 4  #: frames read per multi-frame image
 US_BANNER_FRACTION = 0.12  #: how far down an ultrasound banner may reach, as a fraction of the rows
 SC_TEXT_WORDS = 3  #: words that make a Secondary Capture a document
+#: How far in from the top and from the bottom a projection radiograph is read for unread text
+#: lines and words (the bands where CR readers, DX consoles, film
+#: digitisers and mammography units print), as a fraction of the rows. See :func:`print_bands`.
+PRINT_BAND_FRACTION = 0.15
 PAD = 3  #: pixels added around every box
 LINE_CONTRAST = (
     80  #: grey levels (of 255) a stroke stands out from its local background, for text-lines
@@ -876,13 +882,14 @@ def _boxes(ds: Dataset, surveys: Sequence[FrameSurvey], leaks: Sequence[object])
     lines, where the leaks are, the region rules."""
     us, scanned = _is_us(ds), _is_scanned(ds)
     sc = str(ds.get("SOPClassUID", "")).startswith(_SC_PREFIX)
+    bands = print_bands(ds, int(ds.Rows))
     boxes: list[TextBox] = [leak.box for leak in leaks]  # type: ignore[attr-defined]
     for s in surveys:
-        boxes += s.lines
         words = s.words or []
         legible = [w for w in words if _legible(w)]
-        boxes += [_word_box(w, s.frame) for w in legible]
-        boxes += [box for box, ws in ocr_lines(legible, s.frame)]
+        found = s.lines + [_word_box(w, s.frame) for w in legible]
+        found += [box for box, ws in ocr_lines(legible, s.frame)]
+        boxes += [b for b in found if in_bands(b, bands)]
         if us:
             boxes += _us_banner(s.shown, s.frame)
         if scanned or (sc and len(legible) >= SC_TEXT_WORDS):
@@ -903,6 +910,65 @@ _TEXT_SOP_PREFIXES = (
 )
 
 
+#: Projection radiography: CR, DX, mammography, intra-oral and panoramic, digitised film.
+_PROJECTION_MODALITIES = {"CR", "DX", "MG", "IO", "PX", "RG", "DG"}
+#: Their SOP classes: CR Image Storage, and the Digital X-Ray, Mammography and Intra-oral families
+#: (1.2.840.10008.5.1.4.1.1.1.1, .1.2, .1.3 and their For Processing kinds).
+_CR_CLASS = "1.2.840.10008.5.1.4.1.1.1"
+_PROJECTION_SOP_PREFIX = _CR_CLASS + "."
+
+
+def _projection_kind(ds: Dataset) -> bool:
+    """Whether ``ds`` is a projection radiograph (CR, DX, MG, IO...), by modality or SOP class."""
+    sop = str(ds.get("SOPClassUID", ""))
+    return (
+        str(ds.get("Modality", "")).upper() in _PROJECTION_MODALITIES
+        or sop == _CR_CLASS
+        or sop.startswith(_PROJECTION_SOP_PREFIX)
+    )
+
+
+def print_bands(ds: Dataset, rows: int) -> tuple[int, int] | None:
+    """Where unread text is looked for in ``ds``: ``(top, bottom)`` row limits of the bands, or
+    ``None`` for everywhere.
+
+    A projection radiograph (CR, DX, MG, IO, PX) is read whatever ``BurnedInAnnotation`` says,
+    because archives get that attribute wrong and CR readers, DX consoles, film digitisers and
+    mammography units print the patient's name, ID and date in its corners and along its top and
+    bottom edges. There, every text line (read by OCR or not) and every legible word is blanked,
+    in the top and the bottom :data:`PRINT_BAND_FRACTION` of the rows. Over the anatomy between
+    them, ribs, vessels and calcifications look like lines of small marks to the text-lines
+    detector and OCR reads noise as words: blanking them destroyed up to 60% of a chest image and
+    quarantined clean ones, so there only what OCR reads as an identifier (a pattern or one of the
+    header's own values) counts. Text over the anatomy that OCR cannot read at all is the limit of
+    this rule. Every other image is read everywhere (``None``).
+
+    Examples
+    --------
+    >>> from pydicom.dataset import Dataset
+    >>> ds = Dataset()
+    >>> ds.Modality = "MG"
+    >>> print_bands(ds, 400)
+    (60, 340)
+    >>> ds.Modality = "US"
+    >>> print_bands(ds, 400) is None
+    True
+    """
+    if not _projection_kind(ds) or _text_kind(ds):
+        return None
+    band = max(8, int(rows * PRINT_BAND_FRACTION))
+    return band, rows - band
+
+
+def in_bands(box: TextBox, bands: tuple[int, int] | None) -> bool:
+    """Whether ``box`` reaches into the print bands (always, when ``bands`` is ``None``)."""
+    return bands is None or box.y < bands[0] or box.y + box.height > bands[1]
+
+
+def _marked(ds: Dataset) -> bool:
+    return str(ds.get("BurnedInAnnotation", "")).upper() == "YES"
+
+
 def _text_kind(ds: Dataset) -> bool:
     """Whether ``ds`` is of a kind of image machines write text into, whatever its header claims."""
     return (
@@ -914,8 +980,9 @@ def _text_kind(ds: Dataset) -> bool:
 
 
 def _expects_text(ds: Dataset) -> bool:
-    """Whether text in the pixels is to be expected: marked so, or a kind of image that carries it."""
-    return str(ds.get("BurnedInAnnotation", "")).upper() == "YES" or _text_kind(ds)
+    """Whether text in the pixels is to be expected: marked so, a kind of image that carries it,
+    or a projection radiograph (in its print bands: :func:`print_bands`)."""
+    return _marked(ds) or _text_kind(ds) or _projection_kind(ds)
 
 
 def needs_cleaning(ds: Dataset, clean_pixel_data: bool = False) -> bool:
@@ -924,9 +991,10 @@ def needs_cleaning(ds: Dataset, clean_pixel_data: bool = False) -> bool:
     Yes when ``BurnedInAnnotation`` is YES or ``clean_pixel_data`` (the Clean Pixel Data option)
     is asked for, and for the modalities and SOP classes where machines write text into images
     (ultrasound, secondary capture, scanned documents, endoscopy, angiography...) whatever
-    ``BurnedInAnnotation`` says: archives get it wrong, and NO is a claim to verify. Other images
-    (CR, DX, MG, CT, MR...) are read only when marked YES: on anatomy the text-lines detector and
-    OCR still find false text, and blanking it would cost clinical content (see issue 6's notes).
+    ``BurnedInAnnotation`` says: archives get it wrong, and NO is a claim to verify. Projection
+    radiographs (CR, DX, MG...) are read whatever it says too, in the bands where machines print
+    (:func:`print_bands`). Other images (CT, MR, NM...) are read only when marked YES: their text
+    is on secondary captures, which are read.
 
     Examples
     --------
@@ -934,6 +1002,9 @@ def needs_cleaning(ds: Dataset, clean_pixel_data: bool = False) -> bool:
     >>> ds = Dataset()
     >>> ds.Modality, ds.PixelData = "US", b"\\0\\0"
     >>> ds.BurnedInAnnotation = "NO"
+    >>> needs_cleaning(ds)
+    True
+    >>> ds.Modality = "CR"
     >>> needs_cleaning(ds)
     True
     >>> ds.Modality = "CT"
@@ -1048,7 +1119,7 @@ def clean_burned_in(ds: Dataset, known: object | None = None) -> PixelCleanResul
         )
     rows, cols = arr.shape[1:3]
     surveys = _survey(ds, arr)
-    leaks = textcheck.leaks_in(surveys, known)  # type: ignore[arg-type]
+    leaks = textcheck.leaks_in(surveys, known, print_bands(ds, rows))  # type: ignore[arg-type]
     found = _boxes(ds, surveys, leaks)
     todo = _regions(ds, found, rows, cols)
     if not todo:

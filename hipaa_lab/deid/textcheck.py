@@ -12,6 +12,10 @@ detected lines differ from those of a frame already read. What it reports:
   de-identifier those of the file's own header taken before it is de-identified;
 * ``LEGIBLE``: a word of three or more letters or digits read with high confidence.
 
+In a projection radiograph (CR, DX, MG...), text lines and legible words count only in the bands
+where machines print (:func:`hipaa_lab.deid.pixels.print_bands`); patterns and header
+values count everywhere.
+
 :func:`hipaa_lab.deid.pixels.clean_burned_in` blanks until this finds nothing, else quarantines the
 file; ``hipaa-lab scan`` reports what it finds. So the verification is never weaker than the
 scanner: they are the same function.
@@ -82,17 +86,26 @@ def find_leaks(
     if arr is None:
         pixels._ensure_transfer_syntax(ds)
         arr = pixels._decode(ds)
-    return leaks_in(pixels._survey(ds, arr), known)
+    return leaks_in(pixels._survey(ds, arr), known, pixels.print_bands(ds, arr.shape[1]))
 
 
-def leaks_in(surveys: Sequence[pixels.FrameSurvey], known: KnownValues | None) -> list[Leak]:
-    """The leaks in frames already surveyed (:func:`hipaa_lab.deid.pixels._survey`)."""
+def leaks_in(
+    surveys: Sequence[pixels.FrameSurvey],
+    known: KnownValues | None,
+    bands: tuple[int, int] | None = None,
+) -> list[Leak]:
+    """The leaks in frames already surveyed (:func:`hipaa_lab.deid.pixels._survey`).
+
+    ``bands`` (:func:`hipaa_lab.deid.pixels.print_bands`): where text lines and legible words
+    count, in a projection radiograph; identifier patterns and header values read by OCR count
+    everywhere.
+    """
     out: list[Leak] = []
     for s in surveys:
         out += [
             Leak(LeakKind.TEXT_LINES, s.frame, b, SafeHarborCategory.OTHER)
             for b in s.lines
-            if b.source == "text-lines"
+            if b.source == "text-lines" and pixels.in_bands(b, bands)
         ]
         for box, words in pixels.ocr_lines(s.words or [], s.frame):
             text = " ".join(w.text for w in words if w.conf >= pixels.MIN_CONFIDENCE)
@@ -102,7 +115,9 @@ def leaks_in(surveys: Sequence[pixels.FrameSurvey], known: KnownValues | None) -
                 for start, end, cat in known.find(text):
                     out.append(Leak(LeakKind.KNOWN_VALUE, s.frame, box, cat, "", text[start:end]))
             for w in words:
-                if pixels._legible(w, chars=3, conf=pixels.VERIFY_CONFIDENCE):
+                if pixels._legible(w, chars=3, conf=pixels.VERIFY_CONFIDENCE) and pixels.in_bands(
+                    pixels._word_box(w, s.frame), bands
+                ):
                     out.append(
                         Leak(
                             LeakKind.LEGIBLE,
