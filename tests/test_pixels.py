@@ -558,3 +558,16 @@ def test_real_anatomy_read_as_a_radiograph_is_not_blanked_between_the_bands(name
     assert result.status in ("clean", "cleaned"), result.reason
     after = px._decode(ds)
     assert np.array_equal(after[:, top + 8 : bottom - 8], before[:, top + 8 : bottom - 8])
+
+
+def test_grey_stored_as_colour_is_looked_at_once_and_coloured_text_in_every_channel():
+    """Most ultrasound is grey stored as RGB or YBR: its channels add nothing, so the text-lines
+    detector runs on one view, not three. A coloured word keeps the brightest and darkest views."""
+    ds = pydicom.Dataset()
+    ds.PhotometricInterpretation = "RGB"
+    grey = np.repeat(np.linspace(0, 255, 64 * 64).reshape(64, 64, 1), 3, axis=-1).astype(np.uint8)
+    grey[..., 0] = np.clip(grey[..., 0].astype(int) + 2, 0, 255)  # YBR to RGB rounding
+    assert len(px._views(ds, grey)) == 1
+    coloured = grey.copy()
+    coloured[10:20, 10:40] = (0, 220, 255)  # cyan text
+    assert len(px._views(ds, coloured)) == 3

@@ -384,7 +384,16 @@ def _views(ds: Dataset, frame: np.ndarray) -> list[np.ndarray]:
             rgb = None
     if rgb is None:
         return [shown]
-    return [shown, _stretch(rgb.max(axis=-1)), _stretch(rgb.min(axis=-1))]
+    brightest, darkest = rgb.max(axis=-1), rgb.min(axis=-1)
+    if _grey(brightest, darkest):
+        return [shown]  # grey stored as colour (most ultrasound): the channels show nothing more
+    return [shown, _stretch(brightest), _stretch(darkest)]
+
+
+def _grey(brightest: np.ndarray, darkest: np.ndarray) -> bool:
+    """Whether every pixel's channels agree within 3 levels (YBR to RGB rounding): a grey image
+    stored as colour, whose brightest and darkest channels are its luminance again."""
+    return bool(((brightest.astype(np.int16) - darkest) <= 3).all())
 
 
 def _stretch(a: np.ndarray) -> np.ndarray:
