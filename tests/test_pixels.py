@@ -524,22 +524,20 @@ def test_projection_anatomy_without_text_comes_out_clean_and_untouched(modality)
     checked) and comes out clean, its pixels untouched: neither blanked nor quarantined."""
     from hipaa_lab.studies import make_study
 
-    for seed in range(3):
-        for inst in make_study(modality, seed=seed, slices=4, level=2).instances:
+    for seed, claim in ((0, "NO"), (1, None), (2, "NO")):
+        for inst in make_study(modality, seed=seed, slices=2, level=2).instances:
             ds = inst.dataset
             if ds.get("BurnedInAnnotation") == "YES":
                 continue
-            for claim in ("NO", None):
-                one = ds.copy()
-                if claim is None:
-                    one.pop("BurnedInAnnotation", None)
-                else:
-                    one.BurnedInAnnotation = claim
-                assert px.needs_cleaning(one)
-                before = px._decode(one).copy()
-                result = px.clean_burned_in(one)
-                assert result.status == "clean", (seed, result.reason)
-                assert np.array_equal(px._decode(one), before)
+            if claim is None:
+                ds.pop("BurnedInAnnotation", None)
+            else:
+                ds.BurnedInAnnotation = claim
+            assert px.needs_cleaning(ds)
+            before = px._decode(ds).copy()
+            result = px.clean_burned_in(ds)
+            assert result.status == "clean", (seed, result.reason)
+            assert np.array_equal(px._decode(ds), before)
 
 
 @needs_ocr
