@@ -1,0 +1,658 @@
+"""The tamper-evident log: a hash chain, a Merkle tree, signed checkpoints and receipts.
+
+Training records (:mod:`hipaa_lab.records`) and the audit trail (:mod:`hipaa_lab.safeguards.audit`)
+are kept in a :class:`Ledger`: an append-only table in SQLite whose entries prove three things.
+
+* **Each entry follows the one before.** An entry's canonical bytes hold the SHA-256 of the entry
+  before it (a hash chain), so an edited, deleted, inserted or reordered entry breaks the chain
+  where it happened; :meth:`Ledger.verify` names the first bad entry.
+* **The whole log at a given size** has one root: the Merkle Tree Hash of RFC 9162 section 2.1.1
+  (SHA-256, leaves prefixed ``0x00``, interior nodes ``0x01``, so a leaf cannot pass for a
+  node). A :class:`Checkpoint` signs ``(size, root, time)`` with Ed25519. Whoever holds the
+  database can recompute the whole chain after an edit, or cut off its tail, and the chain alone
+  would still verify; a checkpoint saved before (by an auditor, a manager, in an e-mail) cannot be
+  re-signed without the key, and :meth:`Ledger.verify` proves that today's log extends it: same
+  root over its first ``size`` entries, and a consistency proof (RFC 9162 2.1.4) from it to now.
+* **One entry is in the log**: a :class:`Receipt` (the entry, its inclusion proof, RFC 9162
+  2.1.3, and a checkpoint) that an auditor checks with the public key alone, without the log.
+
+The signing key is created on first use (mode 600) in a file beside the database, never inside
+it: a copy of the database is not a copy of the key. Appends are single SQLite transactions, so an
+entry is either whole or absent. Triggers refuse UPDATE and DELETE on the entries; they stop
+accidents, not the database's owner, which is what the chain and the checkpoints are for.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> log = Ledger(folder / "records.db")
+>>> _ = log.append("completion", {"employee": "E1001", "module": "m01", "score": 0.92})
+>>> saved = log.checkpoint()
+>>> _ = log.append("completion", {"employee": "E1002", "module": "m01", "score": 0.75})
+>>> log.verify(saved).ok
+True
+>>> receipt = log.receipt(0, log.checkpoint())
+>>> receipt.verify(log.public_key())
+True
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+__all__ = [
+    "Checkpoint",
+    "Entry",
+    "Ledger",
+    "Receipt",
+    "Verification",
+    "consistency_proof",
+    "inclusion_proof",
+    "leaf_hash",
+    "load_public_key",
+    "node_hash",
+    "root_hash",
+    "verify_consistency",
+    "verify_inclusion",
+]
+
+LEAF_PREFIX = b"\x00"  #: RFC 9162 2.1.1: prefix of a leaf's hash input
+NODE_PREFIX = b"\x01"  #: RFC 9162 2.1.1: prefix of an interior node's hash input
+GENESIS = "0" * 64  #: what the first entry names as the entry before it
+CHECKPOINT_FORMAT = "hipaa-lab ledger checkpoint v1"
+
+
+# --------------------------------------------------------------------------- RFC 9162 hashing
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """``SHA-256(0x00 || data)``: the hash of one leaf (RFC 9162 2.1.1).
+
+    >>> leaf_hash(b"").hex()[:16]
+    '6e340b9cffb37a98'
+    """
+    return hashlib.sha256(LEAF_PREFIX + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """``SHA-256(0x01 || left || right)``: the hash of an interior node."""
+    return hashlib.sha256(NODE_PREFIX + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """The largest power of two smaller than ``n`` (``n`` > 1): where RFC 9162 splits a tree."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def root_hash(leaves: Sequence[bytes]) -> bytes:
+    """The Merkle Tree Hash of the leaf hashes ``leaves`` (RFC 9162 2.1.1); of none, SHA-256("").
+
+    Computed bottom-up with a stack of perfect subtrees, in one pass and O(log n) memory.
+    """
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    stack: list[tuple[int, bytes]] = []  # (height, hash) of perfect subtrees, left to right
+    for leaf in leaves:
+        height, h = 0, leaf
+        while stack and stack[-1][0] == height:
+            h = node_hash(stack.pop()[1], h)
+            height += 1
+        stack.append((height, h))
+    h = stack.pop()[1]
+    while stack:  # the ragged right edge: fold the smaller subtrees into the larger ones
+        h = node_hash(stack.pop()[1], h)
+    return h
+
+
+def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
+    """The audit path of leaf ``index`` in the tree of ``leaves`` (RFC 9162 2.1.3.1, PATH)."""
+    if not 0 <= index < len(leaves):
+        raise IndexError(f"leaf {index} is not in a tree of {len(leaves)} leaves")
+    if len(leaves) == 1:
+        return []
+    k = _split(len(leaves))
+    if index < k:
+        return [*inclusion_proof(index, leaves[:k]), root_hash(leaves[k:])]
+    return [*inclusion_proof(index - k, leaves[k:]), root_hash(leaves[:k])]
+
+
+def verify_inclusion(
+    index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes
+) -> bool:
+    """Whether ``proof`` shows leaf hash ``leaf`` at ``index`` in the tree of ``size`` whose
+    root is ``root`` (RFC 9162 2.1.3.2)."""
+    if not 0 <= index < size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn, sn = fn >> 1, sn >> 1
+        else:
+            r = node_hash(r, p)
+        fn, sn = fn >> 1, sn >> 1
+    return sn == 0 and r == root
+
+
+def consistency_proof(old_size: int, leaves: Sequence[bytes]) -> list[bytes]:
+    """The proof that the tree of the first ``old_size`` of ``leaves`` is a prefix of the tree of
+    all of them (RFC 9162 2.1.4.1, PROOF and SUBPROOF)."""
+    if not 0 < old_size <= len(leaves):
+        raise ValueError(f"no consistency proof from size {old_size} to size {len(leaves)}")
+
+    def subproof(m: int, d: Sequence[bytes], complete: bool) -> list[bytes]:
+        n = len(d)
+        if m == n:
+            return [] if complete else [root_hash(d)]
+        k = _split(n)
+        if m <= k:
+            return [*subproof(m, d[:k], complete), root_hash(d[k:])]
+        return [*subproof(m - k, d[k:], False), root_hash(d[:k])]
+
+    return subproof(old_size, leaves, True)
+
+
+def verify_consistency(
+    old_size: int, new_size: int, proof: Sequence[bytes], old_root: bytes, new_root: bytes
+) -> bool:
+    """Whether ``proof`` shows the tree of ``old_size`` with root ``old_root`` to be a prefix of
+    the tree of ``new_size`` with root ``new_root`` (RFC 9162 2.1.4.2)."""
+    if not 0 < old_size <= new_size:
+        return False
+    if old_size == new_size:
+        return not proof and old_root == new_root
+    path = list(proof)
+    if old_size & (old_size - 1) == 0:  # a power of two: the old root is the first node
+        path.insert(0, old_root)
+    if not path:
+        return False
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr, sr = node_hash(c, fr), node_hash(c, sr)
+            while fn and not fn & 1:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = node_hash(sr, c)
+        fn, sn = fn >> 1, sn >> 1
+    return fr == old_root and sr == new_root and sn == 0
+
+
+# --------------------------------------------------------------------------- entries
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of the log: its 0-based ``index``, UTC ``time`` (ISO 8601), ``kind``, ``body``
+    (JSON-able) and ``prev``, the hex SHA-256 of the entry before (:data:`GENESIS` for the first).
+    """
+
+    index: int
+    time: str
+    kind: str
+    body: dict[str, Any]
+    prev: str
+
+    def data(self) -> bytes:
+        """The canonical bytes the chain and the tree hash: sorted keys, no spaces, UTF-8."""
+        return _canonical(
+            {
+                "body": self.body,
+                "index": self.index,
+                "kind": self.kind,
+                "prev": self.prev,
+                "time": self.time,
+            }
+        ).encode()
+
+    def digest(self) -> str:
+        """The hex SHA-256 of :meth:`data`: what the next entry names as ``prev``."""
+        return hashlib.sha256(self.data()).hexdigest()
+
+    @classmethod
+    def from_data(cls, data: bytes | str) -> Entry:
+        """The entry whose canonical bytes are ``data``.
+
+        Raises
+        ------
+        ValueError
+            When ``data`` is not an entry's canonical JSON.
+        """
+        try:
+            v = json.loads(data)
+            entry = cls(int(v["index"]), str(v["time"]), str(v["kind"]), dict(v["body"]), v["prev"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a ledger entry ({type(exc).__name__})") from None
+        if entry.data() != (data.encode() if isinstance(data, str) else data):
+            raise ValueError("not a ledger entry (not in canonical form)")
+        return entry
+
+
+# --------------------------------------------------------------------------- signed checkpoints
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
+def _unb64(s: str) -> bytes:
+    return base64.b64decode(s.encode(), validate=True)
+
+
+def _key_id(public: Ed25519PublicKey) -> str:
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed statement: the log had ``size`` entries with Merkle root ``root`` at ``time``.
+
+    ``key_id`` names the signing key (the first 16 hex digits of the SHA-256 of its raw public
+    key); ``signature`` is Ed25519 over :meth:`message`. Saved as JSON (:meth:`to_json`).
+    """
+
+    size: int
+    root: bytes
+    time: str
+    key_id: str
+    signature: bytes
+
+    def message(self) -> bytes:
+        """The signed bytes: a format line, then size, root (base64), time and key id."""
+        lines = [CHECKPOINT_FORMAT, str(self.size), _b64(self.root), self.time, self.key_id]
+        return ("\n".join(lines) + "\n").encode()
+
+    def verify(self, public_key: Ed25519PublicKey) -> bool:
+        """Whether the signature is ``public_key``'s over this checkpoint's contents."""
+        if self.key_id != _key_id(public_key):
+            return False
+        try:
+            public_key.verify(self.signature, self.message())
+        except InvalidSignature:
+            return False
+        return True
+
+    def to_json(self) -> str:
+        return _canonical(
+            {
+                "format": CHECKPOINT_FORMAT,
+                "key_id": self.key_id,
+                "root": _b64(self.root),
+                "signature": _b64(self.signature),
+                "size": self.size,
+                "time": self.time,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Checkpoint:
+        """The checkpoint saved as ``text``.
+
+        Raises
+        ------
+        ValueError
+            When ``text`` is not a saved checkpoint.
+        """
+        try:
+            v = json.loads(text)
+            if v.get("format") != CHECKPOINT_FORMAT:
+                raise ValueError("format")
+            return cls(
+                int(v["size"]),
+                _unb64(v["root"]),
+                str(v["time"]),
+                str(v["key_id"]),
+                _unb64(v["signature"]),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(
+                f"not a hipaa-lab ledger checkpoint ({type(exc).__name__}); expected the JSON "
+                "that Ledger.checkpoint() saves"
+            ) from None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Proof that one entry is in the log a checkpoint signs: checkable without the log."""
+
+    entry: bytes  # the entry's canonical bytes
+    index: int
+    proof: tuple[bytes, ...]
+    checkpoint: Checkpoint
+
+    def verify(self, public_key: Ed25519PublicKey) -> bool:
+        """Whether the checkpoint is signed by ``public_key`` and the entry is in its tree."""
+        return self.checkpoint.verify(public_key) and verify_inclusion(
+            self.index,
+            self.checkpoint.size,
+            leaf_hash(self.entry),
+            self.proof,
+            self.checkpoint.root,
+        )
+
+    def to_json(self) -> str:
+        return _canonical(
+            {
+                "checkpoint": json.loads(self.checkpoint.to_json()),
+                "entry": self.entry.decode(),
+                "index": self.index,
+                "proof": [p.hex() for p in self.proof],
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Receipt:
+        """The receipt saved as ``text``.
+
+        Raises
+        ------
+        ValueError
+            When ``text`` is not a saved receipt.
+        """
+        try:
+            v = json.loads(text)
+            return cls(
+                str(v["entry"]).encode(),
+                int(v["index"]),
+                tuple(bytes.fromhex(p) for p in v["proof"]),
+                Checkpoint.from_json(_canonical(v["checkpoint"])),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"not a hipaa-lab ledger receipt ({type(exc).__name__})") from None
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What :meth:`Ledger.verify` found: ``ok``, the first bad entry (``first_bad``, 0-based, or
+    ``None``) and a sentence saying what is wrong, for a compliance officer."""
+
+    ok: bool
+    size: int
+    first_bad: int | None = None
+    reason: str = ""
+
+
+# --------------------------------------------------------------------------- the log
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    idx  INTEGER PRIMARY KEY,
+    data TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS entries_no_update BEFORE UPDATE ON entries
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS entries_no_delete BEFORE DELETE ON entries
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+"""
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _load_or_create_key(path: Path) -> Ed25519PrivateKey:
+    """The Ed25519 key in ``path`` (PEM, PKCS#8); made with mode 600 when missing."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError(f"{path} holds a {type(key).__name__}, not an Ed25519 key") from None
+        return key
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+        f.flush()
+        os.fsync(f.fileno())
+    return key
+
+
+def load_public_key(path: str | os.PathLike[str]) -> Ed25519PublicKey:
+    """The public key saved by :meth:`Ledger.export_public_key` (PEM).
+
+    Raises
+    ------
+    ValueError
+        When the file holds no Ed25519 public key.
+    """
+    key = serialization.load_pem_public_key(Path(path).read_bytes())
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError(f"{path} holds a {type(key).__name__}, not an Ed25519 public key")
+    return key
+
+
+class Ledger:
+    """An append-only, tamper-evident log in a SQLite database (see the module docstring).
+
+    Parameters
+    ----------
+    path
+        The database file (created when missing).
+    key_file
+        The Ed25519 signing key, outside the database; default: ``<path>.signing-key`` beside
+        it, created with mode 600 on first use.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, key_file: str | os.PathLike[str] | None = None
+    ) -> None:
+        self.path = Path(path)
+        self.key_file = (
+            Path(key_file) if key_file else self.path.with_name(self.path.name + ".signing-key")
+        )
+        self._db = sqlite3.connect(self.path, isolation_level=None)  # transactions by hand
+        self._db.executescript(_SCHEMA)
+        self._key: Ed25519PrivateKey | None = None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ writing
+    def append(self, kind: str, body: dict[str, Any], *, time: str | None = None) -> Entry:
+        """Add one entry after the last, in one transaction; return it."""
+        return self.append_many([(kind, body)], time=time)[0]
+
+    def append_many(
+        self, items: Sequence[tuple[str, dict[str, Any]]], *, time: str | None = None
+    ) -> list[Entry]:
+        """Add entries in order, all or none (one transaction); return them."""
+        when = time or _now()
+        out = []
+        self._db.execute("BEGIN IMMEDIATE")  # no other writer between reading the tail and adding
+        try:
+            last = self._db.execute("SELECT idx, hash FROM entries ORDER BY idx DESC LIMIT 1")
+            row = last.fetchone()
+            index, prev = (row[0] + 1, row[1]) if row else (0, GENESIS)
+            for kind, body in items:
+                entry = Entry(index, when, str(kind), json.loads(_canonical(body)), prev)
+                prev = entry.digest()
+                self._db.execute(
+                    "INSERT INTO entries (idx, data, hash) VALUES (?, ?, ?)",
+                    (index, entry.data().decode(), prev),
+                )
+                out.append(entry)
+                index += 1
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return out
+
+    # ------------------------------------------------------------------ reading
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
+
+    def _rows(self) -> Iterator[tuple[int, str, str]]:
+        yield from self._db.execute("SELECT idx, data, hash FROM entries ORDER BY idx")
+
+    def entries(self) -> Iterator[Entry]:
+        """Every entry, in order (as stored: :meth:`verify` says whether to trust them)."""
+        for _idx, data, _hash in self._rows():
+            yield Entry.from_data(data)
+
+    def _leaves(self, size: int | None = None) -> list[bytes]:
+        leaves = [leaf_hash(data.encode()) for _idx, data, _hash in self._rows()]
+        return leaves if size is None else leaves[:size]
+
+    def root(self, size: int | None = None) -> bytes:
+        """The Merkle root of the first ``size`` entries (default: all)."""
+        return root_hash(self._leaves(size))
+
+    # ------------------------------------------------------------------ keys and proofs
+    def _signing_key(self) -> Ed25519PrivateKey:
+        if self._key is None:
+            self._key = _load_or_create_key(self.key_file)
+        return self._key
+
+    def public_key(self) -> Ed25519PublicKey:
+        """The public half of the signing key: what an auditor checks checkpoints with."""
+        return self._signing_key().public_key()
+
+    def export_public_key(self, path: str | os.PathLike[str]) -> None:
+        """Write the public key (PEM) for auditors; it reveals nothing of the signing key."""
+        Path(path).write_bytes(
+            self.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+
+    def checkpoint(self) -> Checkpoint:
+        """Sign the log as it is now: its size, its root, the time."""
+        key = self._signing_key()
+        leaves = self._leaves()
+        unsigned = Checkpoint(
+            len(leaves), root_hash(leaves), _now(), _key_id(key.public_key()), b""
+        )
+        return Checkpoint(
+            unsigned.size,
+            unsigned.root,
+            unsigned.time,
+            unsigned.key_id,
+            key.sign(unsigned.message()),
+        )
+
+    def receipt(self, index: int, checkpoint: Checkpoint) -> Receipt:
+        """Entry ``index``'s proof of inclusion in the tree ``checkpoint`` signs."""
+        leaves = self._leaves(checkpoint.size)
+        if not 0 <= index < checkpoint.size or len(leaves) < checkpoint.size:
+            raise IndexError(
+                f"entry {index} is not among the {checkpoint.size} the checkpoint signs"
+            )
+        row = self._db.execute("SELECT data FROM entries WHERE idx = ?", (index,)).fetchone()
+        return Receipt(row[0].encode(), index, tuple(inclusion_proof(index, leaves)), checkpoint)
+
+    def consistency(self, old_size: int) -> list[bytes]:
+        """The proof that the log's first ``old_size`` entries are a prefix of it now."""
+        return consistency_proof(old_size, self._leaves())
+
+    # ------------------------------------------------------------------ checking
+    def verify(
+        self, checkpoint: Checkpoint | None = None, public_key: Ed25519PublicKey | None = None
+    ) -> Verification:
+        """Check the chain entry by entry and, given a checkpoint saved earlier, that the log
+        still extends it.
+
+        The chain finds an edited, deleted, inserted or reordered entry and names the first bad
+        one. A checkpoint finds what the chain cannot: a cut-off tail, or a chain recomputed
+        from an edit onwards by whoever holds the database. Its signature is checked with
+        ``public_key`` (default: this ledger's key).
+        """
+        prev, size, leaves = GENESIS, 0, []
+        for expected, (idx, data, stored) in enumerate(self._rows()):
+            size = expected + 1
+            if idx != expected:
+                what = "missing" if idx > expected else "out of order"
+                return Verification(False, size, expected, f"entry {expected} is {what}")
+            try:
+                entry = Entry.from_data(data)
+            except ValueError as exc:
+                return Verification(False, size, idx, f"entry {idx} is damaged: {exc}")
+            if entry.index != idx:
+                return Verification(
+                    False, size, idx, f"entry {idx} says it is entry {entry.index}: moved"
+                )
+            if entry.prev != prev:
+                return Verification(
+                    False,
+                    size,
+                    idx,
+                    f"entry {idx} does not follow entry {idx - 1}: one of them was changed, "
+                    "or entries between them were removed or inserted",
+                )
+            prev = entry.digest()
+            if prev != stored:
+                return Verification(
+                    False, size, idx, f"entry {idx} was changed after it was written"
+                )
+            leaves.append(leaf_hash(data.encode()))
+        if checkpoint is None:
+            return Verification(True, size)
+        return self._extends(checkpoint, leaves, public_key or self.public_key())
+
+    def _extends(
+        self, cp: Checkpoint, leaves: list[bytes], public_key: Ed25519PublicKey
+    ) -> Verification:
+        size = len(leaves)
+        if not cp.verify(public_key):
+            return Verification(False, size, None, "the checkpoint's signature does not verify")
+        if cp.size > size:
+            return Verification(
+                False,
+                size,
+                size,
+                f"the log has {size} entries; the checkpoint of {cp.time} signed {cp.size}: "
+                f"entries {size} to {cp.size - 1} were cut off",
+            )
+        if cp.size == 0:
+            return Verification(True, size)
+        if root_hash(leaves[: cp.size]) != cp.root or not verify_consistency(
+            cp.size, size, consistency_proof(cp.size, leaves), cp.root, root_hash(leaves)
+        ):
+            return Verification(
+                False,
+                size,
+                None,
+                f"the first {cp.size} entries are not those the checkpoint of {cp.time} signed: "
+                "the log was rewritten (its chain recomputed) since",
+            )
+        return Verification(True, size)
