@@ -163,6 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_scan)
 
+    from hipaa_lab.records import commands as records_commands
+
+    records_commands.add_parser(sub)
+
     p = sub.add_parser("lab", help="start JupyterLab with the course ready")
     p.add_argument("--course-dir", default="course")
     p.set_defaults(func=_lab)

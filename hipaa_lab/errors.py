@@ -7,6 +7,7 @@ the built-in exception a caller would expect, so ``except FileExistsError`` keep
     ├── UsageError              (ValueError)    a command-line argument that cannot be used (exit status 2)
     ├── AnswerKeyError          (ValueError)    a file that is not an answer key
     ├── UnknownDatasetError     (LookupError)   a dataset name not in the catalogue
+    ├── RosterError             (ValueError)    a staff roster with bad rows (each named by line)
     ├── OutputNotEmptyError     (FileExistsError) refusing to write into a folder that holds files
     ├── CourseError             (RuntimeError)  an nbgrader step failed
     │   └── StaleCourseError                    a course directory from an older build
@@ -24,6 +25,7 @@ __all__ = [
     "HipaaLabError",
     "OCRUnavailableError",
     "OutputNotEmptyError",
+    "RosterError",
     "StaleCourseError",
     "TableError",
     "UnknownDatasetError",
@@ -57,6 +59,18 @@ class UnknownDatasetError(HipaaLabError, LookupError):
 
     def __str__(self) -> str:  # LookupError would otherwise quote the message
         return str(self.args[0])
+
+
+class RosterError(HipaaLabError, ValueError):
+    """A staff roster with bad rows: every problem, each with its line number (the header is
+    line 1). Nothing of such a roster is imported."""
+
+    def __init__(self, problems: list[tuple[int, str]]) -> None:
+        self.problems = sorted(problems)
+        lines = "\n".join(f"  line {line}: {what}" for line, what in self.problems)
+        super().__init__(
+            f"the roster has {len(self.problems)} problem(s); nothing was imported:\n{lines}"
+        )
 
 
 class OutputNotEmptyError(HipaaLabError, FileExistsError):

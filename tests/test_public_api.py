@@ -21,6 +21,9 @@ MODULES = [
     "hipaa_lab.course.grading",
     "hipaa_lab.course.sandbox",
     "hipaa_lab.course.sealed",
+    "hipaa_lab.ledger",
+    "hipaa_lab.records",
+    "hipaa_lab.records.roster",
 ]
 
 

@@ -1,0 +1,122 @@
+"""``hipaa-lab records ...``: the roster and the ledger from the command line.
+
+Exit status: 0 done (or intact), 1 a bad roster or a log that fails verification, 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hipaa_lab.errors import UsageError
+
+__all__ = ["add_parser", "main"]
+
+DEFAULT_LEDGER = Path("records.db")
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The ``records`` subcommand and its actions."""
+    p = sub.add_parser("records", help="the staff roster and the tamper-evident training ledger")
+    rsub = p.add_subparsers(dest="action", required=True)
+
+    def ledger_arg(a: argparse.ArgumentParser) -> None:
+        a.add_argument(
+            "--ledger",
+            type=Path,
+            default=DEFAULT_LEDGER,
+            help="the ledger database (default: records.db); its signing key is kept beside it "
+            "as LEDGER.signing-key",
+        )
+
+    a = rsub.add_parser("import-roster", help="record a roster (CSV or XLSX): all rows or none")
+    a.add_argument("file", type=Path, metavar="FILE")
+    ledger_arg(a)
+
+    a = rsub.add_parser("checkpoint", help="sign the ledger as it is now; save the checkpoint")
+    a.add_argument("--out", type=Path, required=True, help="checkpoint file (JSON) to write")
+    a.add_argument("--public-key", type=Path, default=None, help="also write the public key (PEM)")
+    ledger_arg(a)
+
+    a = rsub.add_parser("verify", help="check the ledger entry by entry (exit 1 when it fails)")
+    a.add_argument("--checkpoint", type=Path, default=None, help="a checkpoint saved earlier")
+    a.add_argument(
+        "--public-key", type=Path, default=None, help="check the checkpoint with this key (PEM)"
+    )
+    ledger_arg(a)
+
+    a = rsub.add_parser("receipt", help="write the proof that one entry is in a checkpoint")
+    a.add_argument("index", type=int, metavar="INDEX", help="the entry, 0-based")
+    a.add_argument("--checkpoint", type=Path, required=True)
+    a.add_argument("--out", type=Path, required=True)
+    ledger_arg(a)
+
+    a = rsub.add_parser("verify-receipt", help="check a receipt with the public key alone")
+    a.add_argument("receipt", type=Path, metavar="RECEIPT")
+    a.add_argument("--public-key", type=Path, required=True)
+    p.set_defaults(func=main)
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole (a temporary file renamed), never half."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text + "\n")
+    tmp.replace(path)
+
+
+def main(args: argparse.Namespace) -> int:
+    from hipaa_lab import ledger as lg
+    from hipaa_lab.records import roster
+
+    action = args.action
+    if action == "verify-receipt":
+        try:
+            receipt = lg.Receipt.from_json(args.receipt.read_text())
+            key = lg.load_public_key(args.public_key)
+        except (OSError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+        ok = receipt.verify(key)
+        entry = lg.Entry.from_data(receipt.entry) if ok else None
+        if entry is not None:
+            print(
+                f"receipt verifies: entry {entry.index} ({entry.kind}, {entry.time}) is in the "
+                f"log of {receipt.checkpoint.size} entries signed {receipt.checkpoint.time}"
+            )
+            return 0
+        print("receipt does NOT verify: wrong key, or the entry or its proof was changed")
+        return 1
+    if action != "import-roster" and not args.ledger.exists():
+        raise UsageError(f"no ledger at {args.ledger} (import a roster first, or pass --ledger)")
+    with lg.Ledger(args.ledger) as ledger:
+        if action == "import-roster":
+            employees = roster.read_roster(args.file)
+            s = roster.import_roster(ledger, employees, source=args.file.name)
+            print(
+                f"roster {args.file.name}: {s.added} added, {s.changed} changed, "
+                f"{s.removed} removed, {s.unchanged} unchanged ({len(ledger)} ledger entries)"
+            )
+            return 0
+        if action == "checkpoint":
+            cp = ledger.checkpoint()
+            _write_new(args.out, cp.to_json())
+            if args.public_key:
+                ledger.export_public_key(args.public_key)
+            print(f"checkpoint: {cp.size} entries, root {cp.root.hex()[:16]}..., {cp.time}")
+            return 0
+        if action == "receipt":
+            cp = lg.Checkpoint.from_json(args.checkpoint.read_text())
+            _write_new(args.out, ledger.receipt(args.index, cp).to_json())
+            print(f"receipt for entry {args.index} written to {args.out}")
+            return 0
+        # verify
+        saved = lg.Checkpoint.from_json(args.checkpoint.read_text()) if args.checkpoint else None
+        public = lg.load_public_key(args.public_key) if args.public_key else None
+        result = ledger.verify(saved, public)
+        if result.ok:
+            extends = f", and extends the checkpoint of {saved.size} entries" if saved else ""
+            print(f"ledger intact: {result.size} entries{extends}")
+            return 0
+        where = f" (first bad entry: {result.first_bad})" if result.first_bad is not None else ""
+        print(f"ledger FAILS verification{where}: {result.reason}", file=sys.stderr)
+        return 1

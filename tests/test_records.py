@@ -1,0 +1,152 @@
+"""The staff roster kept in the ledger: reading, checking, importing, and the records command."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+
+import pytest
+
+from hipaa_lab import records
+from hipaa_lab.cli import main
+from hipaa_lab.ledger import Ledger
+
+HEADER = "employee_id,name,email,role,department,hire_date,status"
+ROWS = [
+    "E1001,Avery Quinlan,avery.quinlan@example.org,technologist,Radiology,2026-10-01,active",
+    "E1002,Bo Lindqvist,bo.lindqvist@example.org,radiologist,Radiology,2019-03-15,active",
+    "E1003,Chidi Okafor,chidi.okafor@example.org,front_desk,Imaging Reception,2024-07-22,active",
+    "E1004,Dana Ortiz-Ríos,dana.ortiz@example.org,pacs_admin,Imaging IT,2021-01-04,terminated",
+]
+
+
+def _csv(path, rows, header=HEADER):
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_csv_roster_is_read_into_employees(tmp_path):
+    people = records.read_roster(_csv(tmp_path / "roster.csv", ROWS))
+    assert [p.employee_id for p in people] == ["E1001", "E1002", "E1003", "E1004"]
+    assert people[3].role is records.Role.PACS_ADMIN
+    assert people[3].status is records.EmploymentStatus.TERMINATED
+    assert people[0].hire_date == dt.date(2026, 10, 1)
+    assert people[3].name == "Dana Ortiz-Ríos"
+
+
+def test_an_xlsx_roster_reads_the_same_as_its_csv(tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(HEADER.split(","))
+    for row in ROWS:
+        cells: list[object] = row.split(",")
+        cells[5] = dt.datetime.fromisoformat(str(cells[5]))  # a date cell, as Excel keeps it
+        ws.append(cells)
+    wb.save(tmp_path / "roster.xlsx")
+    assert records.read_roster(tmp_path / "roster.xlsx") == records.read_roster(
+        _csv(tmp_path / "roster.csv", ROWS)
+    )
+
+
+def test_every_bad_row_is_named_by_line_and_nothing_is_imported(tmp_path):
+    bad = [
+        ROWS[0],
+        "E1001,Again Same,again@example.org,technologist,Radiology,2026-10-01,active",  # line 3
+        "E1005,Eli Park,eli@example.org,janitor,Facilities,2025-01-01,active",  # line 4
+        "E1006,Fay Nunez,fay@example.org,billing,Finance,2025-13-01,active",  # line 5
+        "E1007,,gil@example.org,billing,Finance,2025-01-01,active",  # line 6
+        "E1008,Hal Ames,not-an-address,billing,Finance,2025-01-01,on leave",  # line 7
+        "E1009,Ida Roe,ida@example.org,billing",  # line 8
+    ]
+    with Ledger(tmp_path / "records.db") as log:
+        with pytest.raises(records.RosterError) as err:
+            records.import_roster(log, records.read_roster(_csv(tmp_path / "r.csv", bad)))
+        assert len(log) == 0
+    lines = {line for line, _ in err.value.problems}
+    assert lines == {3, 4, 5, 6, 7, 8}
+    text = str(err.value)
+    assert "line 3: employee_id 'E1001' is also on line 2" in text
+    assert "line 4: role 'janitor' is not one of: technologist, radiologist" in text
+    assert "line 5: hire_date '2025-13-01' is not a date" in text
+    assert "line 6: name is empty" in text
+    assert "line 7: status 'on leave'" in text and "line 7: email" in text
+    assert "line 8: 4 fields, the header has 7" in text
+    assert "nothing was imported" in text
+
+
+def test_a_header_without_a_column_is_refused(tmp_path):
+    with pytest.raises(records.RosterError, match="missing columns: hire_date"):
+        records.read_roster(
+            _csv(tmp_path / "r.csv", [], header="employee_id,name,email,role,department,status")
+        )
+
+
+def test_importing_again_changes_nothing_a_change_is_recorded_and_history_is_kept(tmp_path):
+    path = _csv(tmp_path / "roster.csv", ROWS)
+    with Ledger(tmp_path / "records.db") as log:
+        first = records.import_roster(log, records.read_roster(path), source="roster.csv")
+        assert (first.added, first.changed, first.removed) == (4, 0, 0)
+        again = records.import_roster(log, records.read_roster(path))
+        assert (again.added, again.changed, again.removed, again.unchanged) == (0, 0, 0, 4)
+        assert len(log) == 4
+
+        moved = [ROWS[0].replace("technologist", "pacs_admin"), *ROWS[1:3]]  # E1004 is gone
+        s = records.import_roster(log, records.read_roster(_csv(path, moved)))
+        assert (s.added, s.changed, s.removed, s.unchanged) == (0, 1, 1, 2)
+        entries = list(log.entries())
+        change = next(e for e in entries if e.kind == "employee.changed")
+        assert change.body["changes"] == {"role": ["technologist", "pacs_admin"]}
+        on, removed = records.current_roster(log)
+        assert on["E1001"].role is records.Role.PACS_ADMIN
+        assert set(removed) == {"E1004"} and "E1004" not in on
+        assert any(e.kind == "employee.added" and e.body["employee"]["employee_id"] == "E1004"
+                   for e in entries)  # fmt: skip
+        back = records.import_roster(log, records.read_roster(_csv(path, ROWS)))
+        assert back.added == 1 and "E1004" in records.current_roster(log)[0]
+        assert log.verify().ok
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def test_the_records_command_imports_signs_verifies_and_proves(tmp_path, capsys):
+    roster = _csv(tmp_path / "roster.csv", ROWS)
+    db = str(tmp_path / "records.db")
+    assert main(["records", "import-roster", str(roster), "--ledger", db]) == 0
+    assert "4 added" in capsys.readouterr().out
+    cp, pub = tmp_path / "checkpoint.json", tmp_path / "ledger.pub"
+    assert main(["records", "checkpoint", "--ledger", db, "--out", str(cp),
+                 "--public-key", str(pub)]) == 0  # fmt: skip
+    assert main(["records", "verify", "--ledger", db, "--checkpoint", str(cp)]) == 0
+    assert "ledger intact: 4 entries" in capsys.readouterr().out
+
+    receipt = tmp_path / "receipt.json"
+    assert main(["records", "receipt", "2", "--ledger", db, "--checkpoint", str(cp),
+                 "--out", str(receipt)]) == 0  # fmt: skip
+    assert main(["records", "verify-receipt", str(receipt), "--public-key", str(pub)]) == 0
+    assert "entry 2 (employee.added" in capsys.readouterr().out
+    forged = json.loads(receipt.read_text())
+    forged["entry"] = forged["entry"].replace("front_desk", "manager")
+    receipt.write_text(json.dumps(forged))
+    assert main(["records", "verify-receipt", str(receipt), "--public-key", str(pub)]) == 1
+
+    raw = sqlite3.connect(db)  # the database's owner edits a record behind the ledger's back
+    raw.execute("DROP TRIGGER entries_no_update")
+    raw.execute("UPDATE entries SET data = replace(data, 'radiologist', 'manager') WHERE idx = 1")
+    raw.commit()
+    raw.close()
+    capsys.readouterr()
+    assert main(["records", "verify", "--ledger", db]) == 1
+    assert "first bad entry: 1" in capsys.readouterr().err
+
+
+def test_a_bad_roster_exits_1_naming_lines_and_a_missing_ledger_is_a_usage_error(tmp_path, capsys):
+    bad = _csv(tmp_path / "roster.csv", [ROWS[0], ROWS[0]])
+    db = str(tmp_path / "records.db")
+    assert main(["records", "import-roster", str(bad), "--ledger", db]) == 1
+    assert "line 3: employee_id 'E1001' is also on line 2" in capsys.readouterr().err
+    assert len(Ledger(db)) == 0
+    assert main(["records", "verify", "--ledger", str(tmp_path / "none.db")]) == 2
