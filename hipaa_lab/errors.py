@@ -8,6 +8,7 @@ the built-in exception a caller would expect, so ``except FileExistsError`` keep
     ├── AnswerKeyError          (ValueError)    a file that is not an answer key
     ├── UnknownDatasetError     (LookupError)   a dataset name not in the catalogue
     ├── RosterError             (ValueError)    a staff roster with bad rows (each named by line)
+    ├── LedgerError             (RuntimeError)  a ledger database that cannot be reached or opened
     ├── OutputNotEmptyError     (FileExistsError) refusing to write into a folder that holds files
     ├── CourseError             (RuntimeError)  an nbgrader step failed
     │   └── StaleCourseError                    a course directory from an older build
@@ -23,6 +24,7 @@ __all__ = [
     "CourseError",
     "GradingError",
     "HipaaLabError",
+    "LedgerError",
     "OCRUnavailableError",
     "OutputNotEmptyError",
     "RosterError",
@@ -59,6 +61,10 @@ class UnknownDatasetError(HipaaLabError, LookupError):
 
     def __str__(self) -> str:  # LookupError would otherwise quote the message
         return str(self.args[0])
+
+
+class LedgerError(HipaaLabError, RuntimeError):
+    """A ledger database that cannot be reached or opened; nothing was changed."""
 
 
 class RosterError(HipaaLabError, ValueError):

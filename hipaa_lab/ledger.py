@@ -1,7 +1,8 @@
 """The tamper-evident log: a hash chain, a Merkle tree, signed checkpoints and receipts.
 
 Training records (:mod:`hipaa_lab.records`) and the audit trail (:mod:`hipaa_lab.safeguards.audit`)
-are kept in a :class:`Ledger`: an append-only table in SQLite whose entries prove three things.
+are kept in a :class:`Ledger`: an append-only table, in SQLite by default and in PostgreSQL by URL
+(through SQLAlchemy), whose entries prove three things.
 
 * **Each entry follows the one before.** An entry's canonical bytes hold the SHA-256 of the entry
   before it (a hash chain), so an edited, deleted, inserted or reordered entry breaks the chain
@@ -17,9 +18,11 @@ are kept in a :class:`Ledger`: an append-only table in SQLite whose entries prov
   2.1.3, and a checkpoint) that an auditor checks with the public key alone, without the log.
 
 The signing key is created on first use (mode 600) in a file beside the database, never inside
-it: a copy of the database is not a copy of the key. Appends are single SQLite transactions, so an
-entry is either whole or absent. Triggers refuse UPDATE and DELETE on the entries; they stop
-accidents, not the database's owner, which is what the chain and the checkpoints are for.
+it: a copy of the database is not a copy of the key. Appends are single transactions that lock
+the table against other writers (SQLite ``BEGIN IMMEDIATE``, PostgreSQL ``LOCK TABLE``), so an
+entry is whole or absent and processes appending at once lose nothing. Triggers refuse UPDATE and
+DELETE on the entries, and no method deletes one; they stop accidents, not the database's owner,
+which is what the chain and the checkpoints are for.
 
 Examples
 --------
@@ -43,15 +46,17 @@ import datetime as dt
 import hashlib
 import json
 import os
-import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from hipaa_lab.errors import LedgerError
 
 __all__ = [
     "Checkpoint",
@@ -60,6 +65,7 @@ __all__ = [
     "Receipt",
     "Verification",
     "consistency_proof",
+    "database_url",
     "inclusion_proof",
     "leaf_hash",
     "load_public_key",
@@ -402,17 +408,64 @@ class Verification:
 # --------------------------------------------------------------------------- the log
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS entries (
-    idx  INTEGER PRIMARY KEY,
-    data TEXT NOT NULL,
-    hash TEXT NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS entries_no_update BEFORE UPDATE ON entries
-BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS entries_no_delete BEFORE DELETE ON entries
-BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
-"""
+_TABLE = "ledger_entries"
+_metadata = sa.MetaData()
+_entries = sa.Table(
+    _TABLE,
+    _metadata,
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+#: Triggers that refuse UPDATE and DELETE, per dialect.
+_GUARDS = {
+    "sqlite": [
+        f"CREATE TRIGGER IF NOT EXISTS {_TABLE}_no_update BEFORE UPDATE ON {_TABLE} "
+        "BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END",
+        f"CREATE TRIGGER IF NOT EXISTS {_TABLE}_no_delete BEFORE DELETE ON {_TABLE} "
+        "BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END",
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION hipaa_lab_ledger_append_only() RETURNS trigger "
+        "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'the ledger is append-only'; END $$",
+        f"DROP TRIGGER IF EXISTS {_TABLE}_append_only ON {_TABLE}",
+        f"CREATE TRIGGER {_TABLE}_append_only BEFORE UPDATE OR DELETE ON {_TABLE} "
+        "FOR EACH ROW EXECUTE FUNCTION hipaa_lab_ledger_append_only()",
+    ],
+}
+
+
+def database_url(db: str | os.PathLike[str]) -> str:
+    """A SQLAlchemy URL for ``db``: a URL as it is, a file path as ``sqlite:///<absolute path>``.
+
+    >>> database_url("sqlite:///records.db")
+    'sqlite:///records.db'
+    >>> database_url("/srv/records.db")
+    'sqlite:////srv/records.db'
+    """
+    text = os.fspath(db)
+    return text if "://" in text else f"sqlite:///{Path(text).resolve()}"
+
+
+def _engine(url: str) -> sa.Engine:
+    """An engine for ``url``. On SQLite: write-ahead logging (a reader never blocks a writer),
+    a generous busy timeout, and writing transactions (``ledger_write``) that take the write lock
+    up front (``BEGIN IMMEDIATE``), so two appenders never both read the same tail."""
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # transactions are begun below, by hand
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        write = conn.get_execution_options().get("ledger_write")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
 
 
 def _now() -> str:
@@ -456,30 +509,53 @@ def load_public_key(path: str | os.PathLike[str]) -> Ed25519PublicKey:
 
 
 class Ledger:
-    """An append-only, tamper-evident log in a SQLite database (see the module docstring).
+    """An append-only, tamper-evident log in a database (see the module docstring).
 
     Parameters
     ----------
-    path
-        The database file (created when missing).
+    db
+        A SQLAlchemy URL (``sqlite:///records.db``, ``postgresql+psycopg://user@host/db``) or a
+        file path for SQLite; the table is created when missing.
     key_file
-        The Ed25519 signing key, outside the database; default: ``<path>.signing-key`` beside
-        it, created with mode 600 on first use.
+        The Ed25519 signing key, outside the database; created with mode 600 on first use.
+        Default: ``<database file>.signing-key`` beside a SQLite file, else
+        ``records.signing-key`` in the current folder.
+
+    Raises
+    ------
+    LedgerError
+        When the database cannot be reached or opened (the message names the URL, without its
+        password).
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, key_file: str | os.PathLike[str] | None = None
+        self, db: str | os.PathLike[str], *, key_file: str | os.PathLike[str] | None = None
     ) -> None:
-        self.path = Path(path)
-        self.key_file = (
-            Path(key_file) if key_file else self.path.with_name(self.path.name + ".signing-key")
-        )
-        self._db = sqlite3.connect(self.path, isolation_level=None)  # transactions by hand
-        self._db.executescript(_SCHEMA)
+        self.url = database_url(db)
+        self._engine = _engine(self.url)
+        shown = sa.make_url(self.url).render_as_string(hide_password=True)
+        database = sa.make_url(self.url).database
+        if key_file is not None:
+            self.key_file = Path(key_file)
+        elif self.url.startswith("sqlite") and database:
+            self.key_file = Path(database).with_name(Path(database).name + ".signing-key")
+        else:
+            self.key_file = Path("records.signing-key")
+        try:
+            with self._engine.connect().execution_options(ledger_write=True) as conn, conn.begin():
+                _metadata.create_all(conn)
+                for statement in _GUARDS.get(self._engine.dialect.name, []):
+                    conn.exec_driver_sql(statement)
+        except sa.exc.SQLAlchemyError as exc:
+            self._engine.dispose()
+            raise LedgerError(
+                f"cannot open the ledger database {shown}: {type(getattr(exc, 'orig', None) or exc).__name__}; "
+                "expected a reachable SQLite file or PostgreSQL URL (nothing was changed)"
+            ) from None
         self._key: Ed25519PrivateKey | None = None
 
     def close(self) -> None:
-        self._db.close()
+        self._engine.dispose()
 
     def __enter__(self) -> Ledger:
         return self
@@ -497,33 +573,40 @@ class Ledger:
     ) -> list[Entry]:
         """Add entries in order, all or none (one transaction); return them."""
         when = time or _now()
+        bodies = [(str(kind), json.loads(_canonical(body))) for kind, body in items]
         out = []
-        self._db.execute("BEGIN IMMEDIATE")  # no other writer between reading the tail and adding
-        try:
-            last = self._db.execute("SELECT idx, hash FROM entries ORDER BY idx DESC LIMIT 1")
-            row = last.fetchone()
-            index, prev = (row[0] + 1, row[1]) if row else (0, GENESIS)
-            for kind, body in items:
-                entry = Entry(index, when, str(kind), json.loads(_canonical(body)), prev)
+        with (
+            self._engine.connect().execution_options(ledger_write=True) as conn,
+            conn.begin(),  # one transaction: all entries or none
+        ):
+            if self._engine.dialect.name == "postgresql":  # no other writer until we commit
+                conn.exec_driver_sql(f"LOCK TABLE {_TABLE} IN SHARE ROW EXCLUSIVE MODE")
+            row = conn.execute(
+                sa.select(_entries.c.idx, _entries.c.hash).order_by(_entries.c.idx.desc()).limit(1)
+            ).first()
+            index, prev = (int(row[0]) + 1, str(row[1])) if row else (0, GENESIS)
+            rows = []
+            for kind, body in bodies:
+                entry = Entry(index, when, kind, body, prev)
                 prev = entry.digest()
-                self._db.execute(
-                    "INSERT INTO entries (idx, data, hash) VALUES (?, ?, ?)",
-                    (index, entry.data().decode(), prev),
-                )
+                rows.append({"idx": index, "data": entry.data().decode(), "hash": prev})
                 out.append(entry)
                 index += 1
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+            if rows:
+                conn.execute(sa.insert(_entries), rows)
         return out
 
     # ------------------------------------------------------------------ reading
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
+        with self._engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(_entries)).scalar_one())
 
     def _rows(self) -> Iterator[tuple[int, str, str]]:
-        yield from self._db.execute("SELECT idx, data, hash FROM entries ORDER BY idx")
+        query = sa.select(_entries.c.idx, _entries.c.data, _entries.c.hash).order_by(_entries.c.idx)
+        with self._engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=10_000).execute(query)
+            for idx, data, digest in result:
+                yield int(idx), str(data), str(digest)
 
     def entries(self) -> Iterator[Entry]:
         """Every entry, in order (as stored: :meth:`verify` says whether to trust them)."""
@@ -578,8 +661,11 @@ class Ledger:
             raise IndexError(
                 f"entry {index} is not among the {checkpoint.size} the checkpoint signs"
             )
-        row = self._db.execute("SELECT data FROM entries WHERE idx = ?", (index,)).fetchone()
-        return Receipt(row[0].encode(), index, tuple(inclusion_proof(index, leaves)), checkpoint)
+        with self._engine.connect() as conn:
+            data = conn.execute(
+                sa.select(_entries.c.data).where(_entries.c.idx == index)
+            ).scalar_one()
+        return Receipt(str(data).encode(), index, tuple(inclusion_proof(index, leaves)), checkpoint)
 
     def consistency(self, old_size: int) -> list[bytes]:
         """The proof that the log's first ``old_size`` entries are a prefix of it now."""
@@ -633,8 +719,18 @@ class Ledger:
         self, cp: Checkpoint, leaves: list[bytes], public_key: Ed25519PublicKey
     ) -> Verification:
         size = len(leaves)
+        if cp.key_id != _key_id(public_key):
+            return Verification(
+                False,
+                size,
+                None,
+                f"the checkpoint was signed by key {cp.key_id}, not by this ledger's key "
+                f"{_key_id(public_key)}: it is another ledger's checkpoint",
+            )
         if not cp.verify(public_key):
-            return Verification(False, size, None, "the checkpoint's signature does not verify")
+            return Verification(
+                False, size, None, "the checkpoint's signature does not verify: it was changed"
+            )
         if cp.size > size:
             return Verification(
                 False,

@@ -3,13 +3,15 @@
 # dcmtk (dcmdump), chromium (the browser test) and tesseract-ocr with its English data
 # (burned-in text; hipaa_lab.deid.pixels), bubblewrap (bwrap: the sandbox learner code is
 # graded in; hipaa_lab.course.sandbox), and the fonts the pixel tests draw banners in
-# (DejaVu for Latin with diacritics, IPA Gothic for Japanese).
+# (DejaVu for Latin with diacritics, IPA Gothic for Japanese), and PostgreSQL's server (the
+# ledger's tests run against a real server they start: tests/_postgres.py).
 set -euo pipefail
 declare -A wanted=([bwrap]=bubblewrap [dciodvfy]=dicom3tools [dcmdump]=dcmtk [chromium]=chromium [tesseract]="tesseract-ocr tesseract-ocr-eng")
 missing=()
 for cmd in "${!wanted[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=(${wanted[$cmd]})
 done
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 for font in fonts-dejavu-core fonts-ipafont-gothic; do
     dpkg-query -W -f='${Status}' "$font" 2>/dev/null | grep -q "install ok installed" || missing+=("$font")
 done

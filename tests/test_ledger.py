@@ -4,14 +4,18 @@ vectors, proofs over every tree shape, and every way of tampering with a log on 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import random
-import sqlite3
 import stat
+import uuid
 
 import pytest
+import sqlalchemy as sa
+from _postgres import postgres_url  # noqa: F401  (a fixture)
 
 from hipaa_lab import ledger as L
+from hipaa_lab.errors import LedgerError
 
 # RFC 6962 / 9162 reference data (the Certificate Transparency test vectors): 8 leaf inputs,
 # the roots of the trees of their first n, and proofs.
@@ -155,81 +159,131 @@ def test_a_leaf_cannot_pass_for_a_node():
 # --------------------------------------------------------------------------- the log on disk
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A new, empty database: a SQLite file, or a database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'records.db'}"
+    base = request.getfixturevalue("postgres_url")
+    name = f"ledger_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    engine.dispose()
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
 @pytest.fixture
-def log(tmp_path):
-    with L.Ledger(tmp_path / "records.db") as lg:
+def log(db_url, tmp_path):
+    with L.Ledger(db_url, key_file=tmp_path / "records.signing-key") as lg:
         lg.append_many(
             [("completion", {"employee": f"E{1000 + i}", "module": "m01"}) for i in range(10)]
         )
         yield lg
 
 
-def _tamper(path, sql, *args):
-    """What the database's owner can do: drop the guards and edit."""
-    db = sqlite3.connect(path)
-    db.execute("DROP TRIGGER IF EXISTS entries_no_update")
-    db.execute("DROP TRIGGER IF EXISTS entries_no_delete")
-    db.execute(sql, args)
-    db.commit()
-    db.close()
+def _owner(log):
+    """What the database's owner can do: a connection with the append-only guards dropped."""
+    engine = sa.create_engine(log.url)
+    conn = engine.connect()
+    if engine.dialect.name == "sqlite":
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS ledger_entries_no_update")
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS ledger_entries_no_delete")
+    else:
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS ledger_entries_append_only ON ledger_entries")
+    return engine, conn
 
 
-def _rewrite_from(path, start, change):
+def _tamper(log, sql, **params):
+    engine, conn = _owner(log)
+    with conn:
+        rows = conn.execute(sa.text(sql), params).fetchall() if sql.startswith("SELECT") else None
+        if rows is None:
+            conn.execute(sa.text(sql), params)
+        conn.commit()
+    engine.dispose()
+    return rows
+
+
+def _rewrite(log, change):
     """The attack a chain alone cannot see: change entries and recompute every hash after."""
-    db = sqlite3.connect(path)
-    db.execute("DROP TRIGGER IF EXISTS entries_no_update")
-    db.execute("DROP TRIGGER IF EXISTS entries_no_delete")
-    rows = db.execute("SELECT idx, data FROM entries ORDER BY idx").fetchall()
-    kept = [L.Entry.from_data(d) for _i, d in rows]
-    kept = change(kept)
-    db.execute("DELETE FROM entries")
+    rows = _tamper(log, "SELECT idx, data FROM ledger_entries ORDER BY idx")
+    kept = change([L.Entry.from_data(d) for _i, d in rows])
+    _tamper(log, "DELETE FROM ledger_entries")
     prev = L.GENESIS
     for i, e in enumerate(kept):
         e = L.Entry(i, e.time, e.kind, e.body, prev)
         prev = e.digest()
-        db.execute("INSERT INTO entries VALUES (?, ?, ?)", (i, e.data().decode(), prev))
-    db.commit()
-    db.close()
+        _tamper(
+            log,
+            "INSERT INTO ledger_entries (idx, data, hash) VALUES (:i, :d, :h)",
+            i=i,
+            d=e.data().decode(),
+            h=prev,
+        )
+
+
+def _row(log, index):
+    return _tamper(log, "SELECT data, hash FROM ledger_entries WHERE idx = :i", i=index)[0]
 
 
 def test_an_intact_log_verifies_and_its_key_file_is_private(log):
     assert log.verify() == L.Verification(True, 10)
     cp = log.checkpoint()
     assert log.verify(cp).ok
-    mode = stat.S_IMODE(os.stat(log.key_file).st_mode)
-    assert mode == 0o600
-    assert log.key_file.parent == log.path.parent and log.key_file != log.path
+    assert stat.S_IMODE(os.stat(log.key_file).st_mode) == 0o600
+
+
+def test_a_sqlite_ledger_keeps_its_key_beside_the_database_not_in_it(tmp_path):
+    with L.Ledger(tmp_path / "records.db") as lg:
+        lg.checkpoint()
+        assert lg.key_file == tmp_path / "records.db.signing-key" and lg.key_file.exists()
+        assert b"PRIVATE KEY" not in (tmp_path / "records.db").read_bytes()
 
 
 def test_the_database_refuses_edits_and_deletes(log):
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        log._db.execute("UPDATE entries SET data = 'x' WHERE idx = 3")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        log._db.execute("DELETE FROM entries WHERE idx = 3")
+    engine = sa.create_engine(log.url)
+    for sql in ("UPDATE ledger_entries SET data = 'x' WHERE idx = 3",
+                "DELETE FROM ledger_entries WHERE idx = 3"):  # fmt: skip
+        with engine.connect() as conn, pytest.raises(sa.exc.DBAPIError, match="append-only"):
+            conn.execute(sa.text(sql))
+    engine.dispose()
+    assert log.verify().ok
+
+
+def test_an_unreachable_database_is_a_clear_error(tmp_path):
+    with pytest.raises(LedgerError, match="cannot open the ledger database"):
+        L.Ledger("postgresql+psycopg://nobody:secret@127.0.0.1:1/none")
+    try:
+        L.Ledger("postgresql+psycopg://nobody:secret@127.0.0.1:1/none")
+    except LedgerError as exc:
+        assert "secret" not in str(exc)
 
 
 def test_an_edited_entry_is_named(log):
-    row = log._db.execute("SELECT data FROM entries WHERE idx = 4").fetchone()[0]
-    _tamper(log.path, "UPDATE entries SET data = ? WHERE idx = 4", row.replace("E1004", "E9999"))
+    data, _ = _row(log, 4)
+    _tamper(
+        log, "UPDATE ledger_entries SET data = :d WHERE idx = 4", d=data.replace("E1004", "E9999")
+    )
     v = log.verify()
     assert not v.ok and v.first_bad == 4 and "changed" in v.reason
 
 
 def test_an_edit_with_its_own_hash_recomputed_breaks_the_next_link(log):
-    row = L.Entry.from_data(log._db.execute("SELECT data FROM entries WHERE idx = 4").fetchone()[0])
+    row = L.Entry.from_data(_row(log, 4)[0])
     forged = L.Entry(4, row.time, row.kind, {"employee": "E9999", "module": "m01"}, row.prev)
     _tamper(
-        log.path,
-        "UPDATE entries SET data = ?, hash = ? WHERE idx = 4",
-        forged.data().decode(),
-        forged.digest(),
+        log,
+        "UPDATE ledger_entries SET data = :d, hash = :h WHERE idx = 4",
+        d=forged.data().decode(),
+        h=forged.digest(),
     )
     v = log.verify()
     assert not v.ok and v.first_bad == 5 and "does not follow entry 4" in v.reason
 
 
 def test_a_deleted_entry_is_named(log):
-    _tamper(log.path, "DELETE FROM entries WHERE idx = 6")
+    _tamper(log, "DELETE FROM ledger_entries WHERE idx = 6")
     v = log.verify()
     assert not v.ok and v.first_bad == 6 and "missing" in v.reason
 
@@ -237,30 +291,27 @@ def test_a_deleted_entry_is_named(log):
 def test_an_inserted_entry_is_named(log):
     fake = L.Entry(3, "2026-01-01T00:00:00Z", "completion", {"employee": "E7"}, L.GENESIS)
     _tamper(
-        log.path, "INSERT INTO entries VALUES (?, ?, ?)", 10, fake.data().decode(), fake.digest()
+        log,
+        "INSERT INTO ledger_entries (idx, data, hash) VALUES (10, :d, :h)",
+        d=fake.data().decode(),
+        h=fake.digest(),
     )
     v = log.verify()
     assert not v.ok and v.first_bad == 10
 
 
 def test_reordered_entries_are_named(log):
-    a = log._db.execute("SELECT data, hash FROM entries WHERE idx = 2").fetchone()
-    b = log._db.execute("SELECT data, hash FROM entries WHERE idx = 7").fetchone()
-    _tamper(log.path, "UPDATE entries SET data = ?, hash = ? WHERE idx = 2", *b)
-    _tamper(log.path, "UPDATE entries SET data = ?, hash = ? WHERE idx = 7", *a)
+    a, b = _row(log, 2), _row(log, 7)
+    _tamper(log, "UPDATE ledger_entries SET data = :d, hash = :h WHERE idx = 2", d=b[0], h=b[1])
+    _tamper(log, "UPDATE ledger_entries SET data = :d, hash = :h WHERE idx = 7", d=a[0], h=a[1])
     v = log.verify()
     assert not v.ok and v.first_bad == 2
 
 
 def test_a_recomputed_chain_passes_alone_and_fails_against_a_saved_checkpoint(log, tmp_path):
-    saved = log.checkpoint().to_json()
-    (tmp_path / "checkpoint.json").write_text(saved)
+    (tmp_path / "checkpoint.json").write_text(log.checkpoint().to_json())
     log.append("completion", {"employee": "E2000", "module": "m02"})
-
-    def drop_e1004(entries):
-        return [e for e in entries if e.body["employee"] != "E1004"]
-
-    _rewrite_from(log.path, 0, drop_e1004)
+    _rewrite(log, lambda entries: [e for e in entries if e.body["employee"] != "E1004"])
     assert log.verify().ok  # the chain alone cannot tell
     v = log.verify(L.Checkpoint.from_json((tmp_path / "checkpoint.json").read_text()))
     assert not v.ok and "rewritten" in v.reason
@@ -268,17 +319,18 @@ def test_a_recomputed_chain_passes_alone_and_fails_against_a_saved_checkpoint(lo
 
 def test_a_cut_off_tail_fails_against_a_saved_checkpoint(log):
     cp = log.checkpoint()
-    _rewrite_from(log.path, 0, lambda entries: entries[:7])
+    _rewrite(log, lambda entries: entries[:7])
     assert log.verify().ok
     v = log.verify(cp)
     assert not v.ok and v.first_bad == 7 and "cut off" in v.reason
 
 
-def test_a_checkpoint_signed_by_another_key_or_edited_is_refused(log, tmp_path):
+def test_a_checkpoint_of_another_ledger_or_edited_is_refused(log, tmp_path):
     cp = log.checkpoint()
     with L.Ledger(tmp_path / "other.db") as other:
         other.append("x", {})
-        assert not log.verify(other.checkpoint()).ok
+        v = log.verify(other.checkpoint())
+        assert not v.ok and "another ledger's checkpoint" in v.reason
     edited = json.loads(cp.to_json())
     edited["size"] = 5
     v = log.verify(L.Checkpoint.from_json(json.dumps(edited)))
@@ -315,8 +367,30 @@ def test_appends_are_whole_or_absent(log):
 
 def test_the_key_and_the_log_survive_a_reopen(log):
     cp = log.checkpoint()
-    path, key = log.path, log.key_file
+    url, key = log.url, log.key_file
     log.close()
-    with L.Ledger(path) as again:
-        assert again.key_file == key and again.verify(cp).ok
+    with L.Ledger(url, key_file=key) as again:
+        assert again.verify(cp).ok
         assert again.append("later", {}).prev == list(again.entries())[-2].digest()
+
+
+def _append_from_a_process(url: str, key: str, worker: int, n: int) -> None:
+    with L.Ledger(url, key_file=key) as lg:
+        for i in range(n):
+            lg.append("event", {"worker": worker, "i": i})
+
+
+def test_processes_appending_at_once_lose_nothing(log, tmp_path):
+    key = str(tmp_path / "records.signing-key")
+    ctx = multiprocessing.get_context("spawn")
+    workers = [ctx.Process(target=_append_from_a_process, args=(log.url, key, w, 25))
+               for w in range(4)]  # fmt: skip
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join(120)
+        assert p.exitcode == 0
+    v = log.verify()
+    assert v.ok and v.size == 10 + 4 * 25
+    seen = {(e.body["worker"], e.body["i"]) for e in log.entries() if e.kind == "event"}
+    assert seen == {(w, i) for w in range(4) for i in range(25)}

@@ -114,39 +114,44 @@ def test_importing_again_changes_nothing_a_change_is_recorded_and_history_is_kep
 
 def test_the_records_command_imports_signs_verifies_and_proves(tmp_path, capsys):
     roster = _csv(tmp_path / "roster.csv", ROWS)
-    db = str(tmp_path / "records.db")
-    assert main(["records", "import-roster", str(roster), "--ledger", db]) == 0
+    db = f"sqlite:///{tmp_path / 'records.db'}"
+    assert main(["records", "import-roster", str(roster), "--db", db]) == 0
     assert "4 added" in capsys.readouterr().out
     cp, pub = tmp_path / "checkpoint.json", tmp_path / "ledger.pub"
-    assert main(["records", "checkpoint", "--ledger", db, "--out", str(cp),
+    assert main(["records", "checkpoint", "--db", db, "--out", str(cp),
                  "--public-key", str(pub)]) == 0  # fmt: skip
-    assert main(["records", "verify", "--ledger", db, "--checkpoint", str(cp)]) == 0
+    assert main(["records", "verify", "--db", db, "--checkpoint", str(cp)]) == 0
     assert "ledger intact: 4 entries" in capsys.readouterr().out
 
     receipt = tmp_path / "receipt.json"
-    assert main(["records", "receipt", "2", "--ledger", db, "--checkpoint", str(cp),
+    assert main(["records", "receipt", "2", "--db", db, "--checkpoint", str(cp),
                  "--out", str(receipt)]) == 0  # fmt: skip
     assert main(["records", "verify-receipt", str(receipt), "--public-key", str(pub)]) == 0
     assert "entry 2 (employee.added" in capsys.readouterr().out
+    assert main(["records", "verify-receipt", str(receipt), "--db", db]) == 0  # the ledger's key
     forged = json.loads(receipt.read_text())
     forged["entry"] = forged["entry"].replace("front_desk", "manager")
     receipt.write_text(json.dumps(forged))
     assert main(["records", "verify-receipt", str(receipt), "--public-key", str(pub)]) == 1
 
-    raw = sqlite3.connect(db)  # the database's owner edits a record behind the ledger's back
-    raw.execute("DROP TRIGGER entries_no_update")
-    raw.execute("UPDATE entries SET data = replace(data, 'radiologist', 'manager') WHERE idx = 1")
+    raw = sqlite3.connect(tmp_path / "records.db")  # the owner edits behind the ledger's back
+    raw.execute("DROP TRIGGER ledger_entries_no_update")
+    raw.execute(
+        "UPDATE ledger_entries SET data = replace(data, 'radiologist', 'manager') WHERE idx = 1"
+    )
     raw.commit()
     raw.close()
     capsys.readouterr()
-    assert main(["records", "verify", "--ledger", db]) == 1
+    assert main(["records", "verify", "--db", db]) == 1
     assert "first bad entry: 1" in capsys.readouterr().err
 
 
 def test_a_bad_roster_exits_1_naming_lines_and_a_missing_ledger_is_a_usage_error(tmp_path, capsys):
     bad = _csv(tmp_path / "roster.csv", [ROWS[0], ROWS[0]])
-    db = str(tmp_path / "records.db")
-    assert main(["records", "import-roster", str(bad), "--ledger", db]) == 1
+    db = f"sqlite:///{tmp_path / 'records.db'}"
+    assert main(["records", "import-roster", str(bad), "--db", db]) == 1
     assert "line 3: employee_id 'E1001' is also on line 2" in capsys.readouterr().err
     assert len(Ledger(db)) == 0
-    assert main(["records", "verify", "--ledger", str(tmp_path / "none.db")]) == 2
+    assert main(["records", "verify", "--db", str(tmp_path / "none.db")]) == 2
+    assert not (tmp_path / "none.db").exists()
+    assert main(["records", "verify", "--db", "postgresql+psycopg://u:pw@127.0.0.1:1/x"]) == 1

@@ -8,12 +8,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hipaa_lab.errors import UsageError
 
+if TYPE_CHECKING:
+    from hipaa_lab.ledger import Ledger
+
 __all__ = ["add_parser", "main"]
 
-DEFAULT_LEDGER = Path("records.db")
+DEFAULT_DB = "sqlite:///records.db"
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,11 +27,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
     def ledger_arg(a: argparse.ArgumentParser) -> None:
         a.add_argument(
-            "--ledger",
+            "--db",
+            default=DEFAULT_DB,
+            metavar="URL",
+            help="the ledger database: a SQLAlchemy URL, sqlite:///FILE or "
+            "postgresql+psycopg://USER@HOST/DB (default: sqlite:///records.db)",
+        )
+        a.add_argument(
+            "--key-file",
             type=Path,
-            default=DEFAULT_LEDGER,
-            help="the ledger database (default: records.db); its signing key is kept beside it "
-            "as LEDGER.signing-key",
+            default=None,
+            help="the signing key, created (mode 600) on first use, outside the database "
+            "(default: beside a SQLite file, FILE.signing-key; else ./records.signing-key)",
         )
 
     a = rsub.add_parser("import-roster", help="record a roster (CSV or XLSX): all rows or none")
@@ -53,8 +64,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     ledger_arg(a)
 
     a = rsub.add_parser("verify-receipt", help="check a receipt with the public key alone")
-    a.add_argument("receipt", type=Path, metavar="RECEIPT")
-    a.add_argument("--public-key", type=Path, required=True)
+    a.add_argument("receipt", type=Path, metavar="FILE")
+    a.add_argument(
+        "--public-key",
+        type=Path,
+        default=None,
+        help="the ledger's public key (PEM; default: that of the --db ledger's signing key)",
+    )
+    ledger_arg(a)
     p.set_defaults(func=main)
 
 
@@ -65,6 +82,19 @@ def _write_new(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
+def _open(args: argparse.Namespace, *, create: bool = False) -> Ledger:
+    """The ledger of ``--db``; a SQLite file that is not there is a usage error unless ``create``
+    (a mistyped path must not start an empty ledger that then verifies)."""
+    from hipaa_lab.ledger import Ledger, database_url
+
+    url = database_url(args.db)
+    if url.startswith("sqlite:///") and not create:
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.exists():
+            raise UsageError(f"no ledger at {path} (import a roster first, or pass --db URL)")
+    return Ledger(url, key_file=args.key_file)
+
+
 def main(args: argparse.Namespace) -> int:
     from hipaa_lab import ledger as lg
     from hipaa_lab.records import roster
@@ -73,7 +103,11 @@ def main(args: argparse.Namespace) -> int:
     if action == "verify-receipt":
         try:
             receipt = lg.Receipt.from_json(args.receipt.read_text())
-            key = lg.load_public_key(args.public_key)
+            if args.public_key:
+                key = lg.load_public_key(args.public_key)
+            else:
+                with _open(args) as ledger:
+                    key = ledger.public_key()
         except (OSError, ValueError) as exc:
             raise UsageError(str(exc)) from None
         ok = receipt.verify(key)
@@ -86,9 +120,7 @@ def main(args: argparse.Namespace) -> int:
             return 0
         print("receipt does NOT verify: wrong key, or the entry or its proof was changed")
         return 1
-    if action != "import-roster" and not args.ledger.exists():
-        raise UsageError(f"no ledger at {args.ledger} (import a roster first, or pass --ledger)")
-    with lg.Ledger(args.ledger) as ledger:
+    with _open(args, create=action == "import-roster") as ledger:
         if action == "import-roster":
             employees = roster.read_roster(args.file)
             s = roster.import_roster(ledger, employees, source=args.file.name)
