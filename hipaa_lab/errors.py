@@ -9,6 +9,7 @@ the built-in exception a caller would expect, so ``except FileExistsError`` keep
     ├── UnknownDatasetError     (LookupError)   a dataset name not in the catalogue
     ├── RosterError             (ValueError)    a staff roster with bad rows (each named by line)
     ├── LedgerError             (RuntimeError)  a ledger database that cannot be reached or opened
+    ├── CurriculaError          (ValueError)    a curricula file naming an unknown module or role
     ├── OutputNotEmptyError     (FileExistsError) refusing to write into a folder that holds files
     ├── CourseError             (RuntimeError)  an nbgrader step failed
     │   └── StaleCourseError                    a course directory from an older build
@@ -22,6 +23,7 @@ from __future__ import annotations
 __all__ = [
     "AnswerKeyError",
     "CourseError",
+    "CurriculaError",
     "GradingError",
     "HipaaLabError",
     "LedgerError",
@@ -61,6 +63,11 @@ class UnknownDatasetError(HipaaLabError, LookupError):
 
     def __str__(self) -> str:  # LookupError would otherwise quote the message
         return str(self.args[0])
+
+
+class CurriculaError(HipaaLabError, ValueError):
+    """A curricula file that names an unknown module or role, leaves a role out, or has a bad
+    number; nothing of it is used."""
 
 
 class LedgerError(HipaaLabError, RuntimeError):

@@ -24,6 +24,9 @@ MODULES = [
     "hipaa_lab.ledger",
     "hipaa_lab.records",
     "hipaa_lab.records.roster",
+    "hipaa_lab.records.curricula",
+    "hipaa_lab.records.status",
+    "hipaa_lab.records.sync",
 ]
 
 

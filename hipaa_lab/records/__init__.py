@@ -1,32 +1,45 @@
-"""Training records an auditor accepts: the staff roster, kept in the tamper-evident ledger.
+"""Training records an auditor accepts: roster, curricula, completion synced from the gradebook,
+status derived as of a date, all kept in the tamper-evident :mod:`hipaa_lab.ledger`.
 
 Callers import the wing (``from hipaa_lab import records``), not its modules.
 """
 
 from __future__ import annotations
 
+from hipaa_lab.records.curricula import Curricula, Policy, load_curricula
+from hipaa_lab.records.events import RecordKind
 from hipaa_lab.records.roster import (
     COLUMNS,
     Employee,
     EmploymentStatus,
     ImportSummary,
-    RecordKind,
     Role,
     RosterError,
     current_roster,
     import_roster,
     read_roster,
 )
+from hipaa_lab.records.status import Standing, TrainingRecord, training_status
+from hipaa_lab.records.sync import SyncSummary, module_version, sync
 
 __all__ = [
     "COLUMNS",
+    "Curricula",
     "Employee",
     "EmploymentStatus",
     "ImportSummary",
+    "Policy",
     "RecordKind",
     "Role",
     "RosterError",
+    "Standing",
+    "SyncSummary",
+    "TrainingRecord",
     "current_roster",
     "import_roster",
+    "load_curricula",
+    "module_version",
     "read_roster",
+    "sync",
+    "training_status",
 ]

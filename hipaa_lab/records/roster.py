@@ -40,6 +40,7 @@ from typing import Any
 
 from hipaa_lab.errors import RosterError
 from hipaa_lab.ledger import Ledger
+from hipaa_lab.records.events import RecordKind
 
 __all__ = [
     "COLUMNS",
@@ -76,14 +77,6 @@ class EmploymentStatus(enum.Enum):
 
     ACTIVE = "active"
     TERMINATED = "terminated"
-
-
-class RecordKind(enum.Enum):
-    """The kinds of ledger entry a roster import writes."""
-
-    EMPLOYEE_ADDED = "employee.added"
-    EMPLOYEE_CHANGED = "employee.changed"
-    EMPLOYEE_REMOVED = "employee.removed"
 
 
 @dataclass(frozen=True)
@@ -272,6 +265,13 @@ class ImportSummary:
     entries: list[int] = field(default_factory=list)  # the ledger indexes written
 
 
+_ROSTER_KINDS = (
+    RecordKind.EMPLOYEE_ADDED,
+    RecordKind.EMPLOYEE_CHANGED,
+    RecordKind.EMPLOYEE_REMOVED,
+)
+
+
 def current_roster(ledger: Ledger) -> tuple[dict[str, Employee], dict[str, Employee]]:
     """The roster as the ledger has it: those on it, and those removed from it (their last row).
 
@@ -279,7 +279,7 @@ def current_roster(ledger: Ledger) -> tuple[dict[str, Employee], dict[str, Emplo
     """
     on: dict[str, Employee] = {}
     removed: dict[str, Employee] = {}
-    kinds = {k.value: k for k in RecordKind}
+    kinds = {k.value: k for k in _ROSTER_KINDS}
     for entry in ledger.entries():
         kind = kinds.get(entry.kind)
         if kind is None:

@@ -1,0 +1,209 @@
+"""Where each employee stands on each module they must take: derived from the ledger, never stored.
+
+:func:`training_status` replays the ledger once and returns one :class:`TrainingRecord` per active
+employee on the roster and module of their role's curriculum: the canonical record every export
+is written from. The rules, as the curricula's policy numbers them:
+
+* **Never passed**: due ``new_hire_days`` after the later of the hire date and the day the module
+  was assigned to them; *never trained* until then, *overdue* after.
+* **Passed**: due ``refresher_days`` after the last pass; *current*, then *due soon* within
+  ``due_soon_days`` of the due date, then *overdue*.
+* **A material change** to a module (``training.retraining``) after someone's last pass makes it
+  due again ``retraining_days`` after the change, if that is sooner.
+* **Waived** (with a reason): *current*, with no due date.
+
+A day is overdue only after its due date has passed: a pass on the due date is on time. A
+terminated employee, or one no longer on the roster, has no rows; their history stays in the
+ledger, and a rehire (back on the roster, active) picks it up again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from hipaa_lab.ledger import Entry, Ledger
+from hipaa_lab.records.curricula import Curricula
+from hipaa_lab.records.events import RecordKind
+from hipaa_lab.records.roster import Employee, EmploymentStatus
+
+__all__ = ["Standing", "TrainingRecord", "training_status"]
+
+
+class Standing(enum.Enum):
+    """Where an employee stands on a module."""
+
+    CURRENT = "current"
+    DUE_SOON = "due soon"
+    OVERDUE = "overdue"
+    NEVER_TRAINED = "never trained"
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """One employee and one module they must take, as of a date: the canonical record.
+
+    ``score`` is the last graded score as a percentage; ``passed_on`` the day of the last pass;
+    ``module_version`` the version passed (else the module's current version);
+    ``entry_index`` and ``entry_hash`` the ledger entry of that pass (its SHA-256, what the
+    exports carry and a receipt proves).
+    """
+
+    employee_id: str
+    name: str
+    email: str
+    department: str
+    role: str
+    module: str
+    module_version: str
+    status: Standing
+    score: float | None
+    passed_on: dt.date | None
+    due_on: dt.date | None
+    attested: bool
+    waived: str = ""
+    entry_index: int | None = None
+    entry_hash: str = ""
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """The latest pass or fail of one submission (a grade change can turn one into the other)."""
+
+    passed: bool
+    day: dt.date
+    version: str
+    entry: tuple[int, str]  # index, SHA-256
+
+
+@dataclass
+class _Progress:
+    """What the ledger says of one employee and one module."""
+
+    assigned_on: dt.date | None = None
+    verdicts: dict[str, _Verdict] = field(default_factory=dict)  # by submission time
+    score: float | None = None
+    attested: set[str] = field(default_factory=set)
+    waived: str = ""
+
+    def last_pass(self) -> _Verdict | None:
+        """The latest submission whose latest verdict is a pass."""
+        passes = [v for v in self.verdicts.values() if v.passed]
+        return max(passes, key=lambda v: (v.day, v.entry[0])) if passes else None
+
+
+def _day(entry: Entry, body: dict[str, Any]) -> dt.date:
+    """When a fact happened: its ``at`` (a submission's or a grade's time), else the entry's."""
+    return dt.date.fromisoformat(str(body.get("at") or entry.time)[:10])
+
+
+@dataclass
+class _Replay:
+    """The ledger read once: the roster, each employee's progress, each module's versions."""
+
+    on: dict[str, Employee] = field(default_factory=dict)
+    progress: dict[tuple[str, str], _Progress] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    changes: dict[str, list[dt.date]] = field(default_factory=dict)
+
+    def read(self, ledger: Ledger) -> None:
+        kinds = {k.value: k for k in RecordKind}
+        for entry in ledger.entries():
+            kind = kinds.get(entry.kind)
+            if kind is not None:
+                self._apply(kind, entry)
+
+    def _apply(self, kind: RecordKind, entry: Entry) -> None:
+        body = entry.body
+        if kind in (RecordKind.EMPLOYEE_ADDED, RecordKind.EMPLOYEE_CHANGED):
+            e = Employee.from_json(body["employee"])
+            self.on[e.employee_id] = e
+        elif kind is RecordKind.EMPLOYEE_REMOVED:
+            self.on.pop(body["employee"]["employee_id"], None)
+        elif kind is RecordKind.MODULE_RELEASED:
+            self.versions[body["module"]] = body["version"]
+        elif kind is RecordKind.RETRAINING_REQUIRED:
+            self.changes.setdefault(body["module"], []).append(_day(entry, body))
+        else:
+            p = self.progress.setdefault((body["employee_id"], body["module"]), _Progress())
+            day = _day(entry, body)
+            if kind is RecordKind.ASSIGNED:
+                p.assigned_on = p.assigned_on or day
+            elif kind in (RecordKind.GRADED, RecordKind.PASSED, RecordKind.FAILED):
+                if body.get("max_score"):
+                    p.score = round(100.0 * body["score"] / body["max_score"], 1)
+                if kind is not RecordKind.GRADED:
+                    p.verdicts[str(body.get("at", ""))] = _Verdict(
+                        kind is RecordKind.PASSED,
+                        day,
+                        str(body.get("version", "")),
+                        (entry.index, entry.digest()),
+                    )
+            elif kind is RecordKind.ATTESTED:
+                p.attested.add(str(body.get("version", "")))
+            elif kind is RecordKind.WAIVED:
+                p.waived = str(body.get("reason") or "waived")
+
+
+def _standing(
+    p: _Progress, start: dt.date, changes: list[dt.date], c: Curricula, as_of: dt.date
+) -> tuple[Standing, dt.date | None]:
+    policy = c.policy
+    if p.waived:
+        return Standing.CURRENT, None
+    last = p.last_pass()
+    if last is None:
+        due = start + dt.timedelta(days=policy.new_hire_days)
+        return (Standing.OVERDUE if as_of > due else Standing.NEVER_TRAINED), due
+    due = last.day + dt.timedelta(days=policy.refresher_days)
+    later = [d for d in changes if d > last.day]
+    if later:
+        due = min(due, min(later) + dt.timedelta(days=policy.retraining_days))
+    if as_of > due:
+        return Standing.OVERDUE, due
+    if as_of >= due - dt.timedelta(days=policy.due_soon_days):
+        return Standing.DUE_SOON, due
+    return Standing.CURRENT, due
+
+
+def training_status(
+    ledger: Ledger, curricula: Curricula, as_of: dt.date | None = None
+) -> list[TrainingRecord]:
+    """One record per active employee on the roster and module of their curriculum, as of
+    ``as_of`` (default: today), sorted by employee and module."""
+    as_of = as_of or dt.date.today()
+    replay = _Replay()
+    replay.read(ledger)
+    out = []
+    for employee_id in sorted(replay.on):
+        e = replay.on[employee_id]
+        if e.status is not EmploymentStatus.ACTIVE:
+            continue
+        for module in curricula.modules_for(e.role):
+            p = replay.progress.get((employee_id, module)) or _Progress()
+            start = max(e.hire_date, p.assigned_on or e.hire_date)
+            standing, due = _standing(p, start, replay.changes.get(module, []), curricula, as_of)
+            last = p.last_pass()
+            version = last.version if last else replay.versions.get(module, "")
+            out.append(
+                TrainingRecord(
+                    employee_id=employee_id,
+                    name=e.name,
+                    email=e.email,
+                    department=e.department,
+                    role=e.role.value,
+                    module=module,
+                    module_version=version,
+                    status=standing,
+                    score=p.score,
+                    passed_on=last.day if last else None,
+                    due_on=due,
+                    attested=bool(version) and version in p.attested,
+                    waived=p.waived,
+                    entry_index=last.entry[0] if last else None,
+                    entry_hash=last.entry[1] if last else "",
+                )
+            )
+    return out
