@@ -2,12 +2,16 @@
 
 It builds the module-1 sample dataset, builds the nbgrader course from ``notebooks/``, releases every
 module, lets three simulated learners submit (one correct, one partial, one blank), autogrades them,
-writes their feedback and exports the completion records::
+lets a simulated trainer grade their written answers (full, half and no marks), writes their feedback, exports the completion records, and keeps the training records: it imports
+a small synthetic roster of the three (as employees), syncs the gradebook into the tamper-evident
+ledger, derives where each stands, signs a checkpoint and verifies the ledger against it::
 
     OUT/
     ├── dataset/          the m01-sample studies and their answer key (trainers only)
     ├── course/           the nbgrader course: gradebook, releases, submissions, grades, feedback
     ├── cache/            the datasets the notebooks load while they are graded
+    ├── records/          roster.csv, records.db (the ledger) and its signing key, status.csv,
+    │                     checkpoint.json and ledger.pub (for an auditor)
     └── completion.csv    one row per learner and module, with the score
 """
 
@@ -36,6 +40,12 @@ LEARNERS = {
     "learner-blank": "blank",
 }
 DATASET = "m01-sample"
+#: The demo's roster: the simulated learners as employees (synthetic people), hired this month.
+ROSTER = [
+    ("learner-correct", "Avery Quinlan", "technologist", "Radiology"),
+    ("learner-partial", "Bo Lindqvist", "pacs_admin", "Imaging IT"),
+    ("learner-blank", "Chidi Okafor", "researcher", "Imaging Research"),
+]
 _CSV_COLUMNS = [
     "learner",
     "module",
@@ -98,9 +108,62 @@ def run(out: Path, *, notebooks: Path | None = None, quiet: bool = False) -> pd.
         else:
             os.environ["HIPAA_LAB_CACHE"] = saved_cache
     write_atomic(out / "completion.csv", records.to_csv(index=False).encode())
+    standing = _records(out / "records", course_dir)
     if not quiet:
         _summary(out, course_dir, key, records)
+        print("\nTraining records (records/status.csv), as of today:")
+        print(standing.to_string(index=False))
     return records
+
+
+def _records(folder: Path, course_dir: Path) -> pd.DataFrame:
+    """The records part: roster, ledger, sync, status, checkpoint, verification."""
+    import csv
+    import datetime as dt
+    import io
+
+    from hipaa_lab import records
+    from hipaa_lab.ledger import Ledger
+
+    folder.mkdir()
+    hired = dt.date.today().replace(day=1).isoformat()
+    roster = io.StringIO()
+    writer = csv.writer(roster, lineterminator="\n")
+    writer.writerow(records.COLUMNS)
+    for employee_id, name, role, department in ROSTER:
+        email = name.lower().replace(" ", ".") + "@example.org"
+        writer.writerow([employee_id, name, email, role, department, hired, "active"])
+    write_atomic(folder / "roster.csv", roster.getvalue().encode())
+    curricula = records.load_curricula()
+    with Ledger(folder / "records.db") as ledger:
+        records.import_roster(
+            ledger, records.read_roster(folder / "roster.csv"), source="roster.csv"
+        )
+        records.sync(ledger, course_dir, curricula)
+        rows = records.training_status(ledger, curricula)
+        checkpoint = ledger.checkpoint()
+        write_atomic(folder / "checkpoint.json", (checkpoint.to_json() + "\n").encode())
+        ledger.export_public_key(folder / "ledger.pub")
+        verified = ledger.verify(checkpoint)
+        if not verified.ok:  # the demo's own ledger: a bug
+            raise CourseError(f"the demo's ledger fails verification: {verified.reason}")
+    frame = pd.DataFrame(
+        [
+            {
+                "employee_id": r.employee_id,
+                "name": r.name,
+                "role": r.role,
+                "module": r.module,
+                "status": r.status.value,
+                "score": r.score,
+                "passed_on": r.passed_on,
+                "due_on": r.due_on,
+            }
+            for r in rows
+        ]
+    )
+    write_atomic(folder / "status.csv", frame.to_csv(index=False).encode())
+    return frame
 
 
 def _run(
@@ -144,6 +207,9 @@ def _run(
                 if not outcome.graded:  # the demo's own learners: a bug, not a learner's fault
                     raise CourseError(f"{module} of {learner}: {outcome.reason}")
             steps.update()
+        for learner, kind in LEARNERS.items():  # the trainer grades the written answers
+            share = {"correct": 1.0, "partial": 0.5}.get(kind, 0.0)
+            course.grade_by_hand(course_dir, module, learner, share)
         for learner in LEARNERS:
             steps.set_postfix_str(f"feedback on {module} to {learner}")
             course.feedback(course_dir, module, [learner])
@@ -172,6 +238,10 @@ def _summary(out: Path, course_dir: Path, key: AnswerKey, records: pd.DataFrame)
     print(f"  course/          the nbgrader course: {', '.join(sorted(set(records.module)))}")
     print("  course/feedback/ feedback HTML for each learner")
     print("  cache/           the datasets the notebooks loaded while they were graded")
+    print("  records/         roster, the signed training ledger, status.csv, checkpoint.json")
     print("  completion.csv   one row per learner and module\n")
     print(table.to_string(index=False))
-    print("\nWritten answers count once a trainer grades them in the formgrader (`make lab`).")
+    print(
+        "\nThe written answers were graded by a simulated trainer (full, half and no marks); in a"
+        " course a trainer grades them in the formgrader (`make lab`)."
+    )

@@ -468,6 +468,21 @@ def _engine(url: str) -> sa.Engine:
     return engine
 
 
+def _index_and_prev(data: str) -> tuple[int | None, str | None]:
+    """An entry's ``index`` and ``prev``, read from its canonical JSON without parsing it.
+
+    In canonical form the keys are sorted (``body``, ``index``, ``kind``, ``prev``, ``time``) and
+    a quote inside a string is escaped, so the last ``"index":`` and ``"prev":"`` are the entry's
+    own, whatever its body holds. A damaged entry gives ``None``.
+    """
+    at = data.rfind('"prev":"')
+    link = data[at + 8 : at + 72] if at >= 0 and data[at + 72 : at + 73] == '"' else None
+    at = data.rfind('"index":')
+    end = data.find(",", at)
+    digits = data[at + 8 : end] if at >= 0 and end > at else ""
+    return (int(digits) if digits.isdigit() else None), link
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
@@ -686,20 +701,20 @@ class Ledger:
         ``public_key`` (default: this ledger's key).
         """
         prev, size, leaves = GENESIS, 0, []
+        sha256, with_leaves = hashlib.sha256, checkpoint is not None
         for expected, (idx, data, stored) in enumerate(self._rows()):
             size = expected + 1
             if idx != expected:
                 what = "missing" if idx > expected else "out of order"
                 return Verification(False, size, expected, f"entry {expected} is {what}")
-            try:
-                entry = Entry.from_data(data)
-            except ValueError as exc:
-                return Verification(False, size, idx, f"entry {idx} is damaged: {exc}")
-            if entry.index != idx:
+            index, link = _index_and_prev(data)
+            if index is None or link is None:
+                return Verification(False, size, idx, f"entry {idx} is damaged: not an entry")
+            if index != idx:
                 return Verification(
-                    False, size, idx, f"entry {idx} says it is entry {entry.index}: moved"
+                    False, size, idx, f"entry {idx} says it is entry {index}: moved"
                 )
-            if entry.prev != prev:
+            if link != prev:
                 return Verification(
                     False,
                     size,
@@ -707,12 +722,14 @@ class Ledger:
                     f"entry {idx} does not follow entry {idx - 1}: one of them was changed, "
                     "or entries between them were removed or inserted",
                 )
-            prev = entry.digest()
+            raw = data.encode()
+            prev = sha256(raw).hexdigest()
             if prev != stored:
                 return Verification(
                     False, size, idx, f"entry {idx} was changed after it was written"
                 )
-            leaves.append(leaf_hash(data.encode()))
+            if with_leaves:
+                leaves.append(sha256(LEAF_PREFIX + raw).digest())
         if checkpoint is None:
             return Verification(True, size)
         return self._extends(checkpoint, leaves, public_key or self.public_key())
@@ -743,9 +760,7 @@ class Ledger:
             )
         if cp.size == 0:
             return Verification(True, size)
-        if root_hash(leaves[: cp.size]) != cp.root or not verify_consistency(
-            cp.size, size, consistency_proof(cp.size, leaves), cp.root, root_hash(leaves)
-        ):
+        if root_hash(leaves[: cp.size]) != cp.root:  # what a consistency proof would show
             return Verification(
                 False,
                 size,

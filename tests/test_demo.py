@@ -23,7 +23,13 @@ def demo_run(tmp_path_factory):
 def test_demo_exits_cleanly_and_keeps_everything_under_out(demo_run):
     out, status = demo_run
     assert status == 0
-    assert sorted(p.name for p in out.iterdir()) == ["cache", "completion.csv", "course", "dataset"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cache",
+        "completion.csv",
+        "course",
+        "dataset",
+        "records",
+    ]
     assert (out / "dataset" / "answer-key.json").is_file()
     assert (out / "course" / "gradebook.db").is_file()
 
@@ -44,6 +50,27 @@ def test_completion_csv_orders_the_learners(demo_run):
             rows.loc["learner-correct", "auto_score"]
             == rows.loc["learner-correct", "max_auto_score"]
         )
+
+
+def test_the_training_records_are_synced_signed_and_verify(demo_run):
+    out, _ = demo_run
+    folder = out / "records"
+    status = pd.read_csv(folder / "status.csv")
+    correct = status[status.employee_id == "learner-correct"]
+    assert set(correct.module) == set(MODULES) and set(correct.status) == {"current"}
+    others = status[status.employee_id != "learner-correct"]
+    assert set(others.status) == {"never trained"}  # below the pass mark, hired this month
+    db = f"sqlite:///{folder / 'records.db'}"
+    checkpoint = str(folder / "checkpoint.json")
+    assert cli.main(["records", "verify", "--db", db, "--checkpoint", checkpoint]) == 0
+    # a second sync of the same gradebook records nothing new
+    from hipaa_lab.ledger import Ledger
+
+    with Ledger(db) as ledger:
+        size = len(ledger)
+    assert cli.main(["records", "sync", "--db", db, "--course-dir", str(out / "course")]) == 0
+    with Ledger(db) as ledger:
+        assert len(ledger) == size
 
 
 def test_feedback_for_every_learner(demo_run):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import sqlite3
 
@@ -155,3 +157,45 @@ def test_a_bad_roster_exits_1_naming_lines_and_a_missing_ledger_is_a_usage_error
     assert main(["records", "verify", "--db", str(tmp_path / "none.db")]) == 2
     assert not (tmp_path / "none.db").exists()
     assert main(["records", "verify", "--db", "postgresql+psycopg://u:pw@127.0.0.1:1/x"]) == 1
+
+
+def test_status_waive_and_mark_material_from_the_command(tmp_path, capsys):
+    roster = _csv(tmp_path / "roster.csv", ROWS)
+    db = f"sqlite:///{tmp_path / 'records.db'}"
+    assert main(["records", "import-roster", str(roster), "--db", db]) == 0
+    with Ledger(db) as log:  # E1002 passed module 1 in March
+        base = {"at": "2026-03-02T09:00:00+00:00", "employee_id": "E1002",
+                "module": "m01-phi-in-images", "version": "v1"}  # fmt: skip
+        log.append("training.passed", {**base, "score": 9.0, "max_score": 10.0, "threshold": 0.8})
+    capsys.readouterr()
+    assert main(["records", "status", "--db", db, "--as-of", "2026-11-30", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    by = {(r["employee_id"], r["module"]): r for r in rows}
+    assert by[("E1002", "m01-phi-in-images")]["status"] == "current"
+    assert by[("E1002", "m02-deidentifying-images")]["status"] == "overdue"  # hired 2019
+    e1001 = by[("E1001", "m01-phi-in-images")]  # hired 2026-10-01, never trained: 30 days
+    assert e1001["status"] == "overdue" and e1001["due_on"] == "2026-10-31"
+    assert "E1004" not in {r["employee_id"] for r in rows}  # terminated
+    assert main(["records", "status", "--db", db, "--as-of", "2026-11-30", "--overdue"]) == 0
+    table = capsys.readouterr().out
+    lines = [line for line in table.splitlines() if line.startswith("E")]
+    assert lines and all(" overdue " in line for line in lines)
+    assert not any(line.startswith("E1002") and "m01-phi" in line for line in lines)
+
+    assert main(["records", "waive", "E1002", "m02-deidentifying-images", "--db", db,
+                 "--reason", "trained at the sister site", "--by", "mgr-7"]) == 0  # fmt: skip
+    assert main(["records", "mark-material", "m01-phi-in-images", "--db", db,
+                 "--as-of", "2026-11-01", "--reason", "new policy", "--by", "mgr-7"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["records", "status", "--db", db, "--as-of", "2026-11-30", "--format", "csv"]) == 0
+    by = {(r["employee_id"], r["module"]): r
+          for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}  # fmt: skip
+    assert by[("E1002", "m02-deidentifying-images")]["status"] == "current"
+    assert by[("E1002", "m01-phi-in-images")]["status"] == "due soon"  # retake by 2026-12-01
+    assert by[("E1002", "m01-phi-in-images")]["due_on"] == "2026-12-01"
+    assert main(["records", "waive", "E9999", "m01-phi-in-images", "--db", db,
+                 "--reason", "x", "--by", "y"]) == 2  # fmt: skip
+    assert main(["records", "mark-material", "m99-none", "--db", db, "--reason", "x",
+                 "--by", "y"]) == 2  # fmt: skip
+    with Ledger(db) as log:
+        assert log.verify().ok

@@ -510,6 +510,34 @@ def feedback(
     return written
 
 
+def grade_by_hand(course_dir: Path, assignment: str, student: str, share: float) -> int:
+    """Give every answer of ``student``'s ``assignment`` that waits for a trainer (written
+    answers) ``share`` of its points, as a trainer does in the formgrader; return how many.
+
+    For the demo and the tests: it writes the gradebook as the formgrader does (nbgrader's
+    ``manual_score``), so a sync sees a hand grade. Raises ``ValueError`` for a share outside
+    0 to 1, and nbgrader's ``MissingEntry`` when nothing was submitted.
+    """
+    from nbgrader.api import Gradebook
+
+    if not 0 <= share <= 1:
+        raise ValueError(f"share must be between 0 and 1, got {share}")
+    config = _load_config(Path(course_dir).resolve())
+    graded = 0
+    with _venv_on_path(), Gradebook(config.CourseDirectory.db_url, COURSE_ID) as gb:
+        submission = gb.find_submission(assignment, student)
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                if not grade.needs_manual_grade:
+                    continue
+                if grade.auto_score is None:  # a written answer; else the autograde score stands
+                    grade.manual_score = round(share * float(grade.max_score), 2)
+                grade.needs_manual_grade = False  # as the formgrader does once a grade is given
+                graded += 1
+        gb.db.commit()
+    return graded
+
+
 def scores(course_dir: Path) -> pd.DataFrame:
     """One row per learner and module that was submitted, from nbgrader's gradebook.
 

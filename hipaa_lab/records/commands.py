@@ -6,6 +6,8 @@ Exit status: 0 done (or intact), 1 a bad roster or a log that fails verification
 from __future__ import annotations
 
 import argparse
+import csv
+import datetime as dt
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +16,7 @@ from hipaa_lab.errors import UsageError
 
 if TYPE_CHECKING:
     from hipaa_lab.ledger import Ledger
+    from hipaa_lab.records.curricula import Curricula
 
 __all__ = ["add_parser", "main"]
 
@@ -63,6 +66,52 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     a.add_argument("--out", type=Path, required=True)
     ledger_arg(a)
 
+    def curricula_arg(a: argparse.ArgumentParser) -> None:
+        a.add_argument(
+            "--curricula",
+            type=Path,
+            default=None,
+            help="modules by role and the training policy (TOML; default: the shipped "
+            "hipaa_lab/data/curricula.toml)",
+        )
+
+    def as_of_arg(a: argparse.ArgumentParser) -> None:
+        a.add_argument(
+            "--as-of", type=_date, default=None, metavar="YYYY-MM-DD", help="default: today"
+        )
+
+    a = rsub.add_parser("sync", help="record what the course's gradebook holds that is new")
+    a.add_argument("--course-dir", type=Path, default=Path("course"))
+    curricula_arg(a)
+    as_of_arg(a)
+    ledger_arg(a)
+
+    a = rsub.add_parser("status", help="where each employee stands on each module they must take")
+    a.add_argument("--overdue", action="store_true", help="only the overdue")
+    a.add_argument("--format", choices=["table", "csv"], default="table")
+    curricula_arg(a)
+    as_of_arg(a)
+    ledger_arg(a)
+
+    a = rsub.add_parser(
+        "mark-material",
+        help="record a material change to a module: those who passed it retake it",
+    )
+    a.add_argument("module", metavar="MODULE")
+    a.add_argument("--reason", required=True, help="what changed (kept in the ledger)")
+    a.add_argument("--by", required=True, help="who decided (kept in the ledger)")
+    curricula_arg(a)
+    as_of_arg(a)
+    ledger_arg(a)
+
+    a = rsub.add_parser("waive", help="record that an employee need not take a module, and why")
+    a.add_argument("employee_id", metavar="EMPLOYEE_ID")
+    a.add_argument("module", metavar="MODULE")
+    a.add_argument("--reason", required=True)
+    a.add_argument("--by", required=True)
+    curricula_arg(a)
+    ledger_arg(a)
+
     a = rsub.add_parser("verify-receipt", help="check a receipt with the public key alone")
     a.add_argument("receipt", type=Path, metavar="FILE")
     a.add_argument(
@@ -73,6 +122,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     ledger_arg(a)
     p.set_defaults(func=main)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _write_new(path: Path, text: str) -> None:
@@ -120,6 +176,9 @@ def main(args: argparse.Namespace) -> int:
             return 0
         print("receipt does NOT verify: wrong key, or the entry or its proof was changed")
         return 1
+    if action in _TRAINING_ACTIONS:
+        with _open(args) as ledger:
+            return _TRAINING_ACTIONS[action](args, ledger)
     with _open(args, create=action == "import-roster") as ledger:
         if action == "import-roster":
             employees = roster.read_roster(args.file)
@@ -152,3 +211,110 @@ def main(args: argparse.Namespace) -> int:
         where = f" (first bad entry: {result.first_bad})" if result.first_bad is not None else ""
         print(f"ledger FAILS verification{where}: {result.reason}", file=sys.stderr)
         return 1
+
+
+# --------------------------------------------------------------------------- training actions
+
+
+def _curricula(args: argparse.Namespace) -> Curricula:
+    from hipaa_lab.records.curricula import load_curricula
+
+    return load_curricula(args.curricula)
+
+
+def _sync(args: argparse.Namespace, ledger: Ledger) -> int:
+    from hipaa_lab.records.sync import sync
+
+    if not (args.course_dir / "gradebook.db").exists() and not args.course_dir.is_dir():
+        raise UsageError(f"no course at {args.course_dir} (hipaa-lab course build first)")
+    summary = sync(ledger, args.course_dir, _curricula(args), today=args.as_of)
+    recorded = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.recorded.items()))
+    print(f"synced {args.course_dir}: {recorded or 'nothing new'}")
+    if summary.not_on_roster:
+        print(
+            f"not on the roster, not recorded: {', '.join(summary.not_on_roster)}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _status(args: argparse.Namespace, ledger: Ledger) -> int:
+    from hipaa_lab.records.status import Standing, training_status
+
+    rows = training_status(ledger, _curricula(args), args.as_of)
+    if args.overdue:
+        rows = [r for r in rows if r.status is Standing.OVERDUE]
+    header = ["employee_id", "name", "department", "role", "module", "status", "score",
+              "passed_on", "due_on"]  # fmt: skip
+    table = [
+        [
+            r.employee_id,
+            r.name,
+            r.department,
+            r.role,
+            r.module,
+            r.status.value,
+            "" if r.score is None else f"{r.score:g}",
+            r.passed_on.isoformat() if r.passed_on else "",
+            r.due_on.isoformat() if r.due_on else "",
+        ]
+        for r in rows
+    ]
+    if args.format == "csv":
+        out = csv.writer(sys.stdout, lineterminator="\n")
+        out.writerow(header)
+        out.writerows(table)
+        return 0
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *table, strict=False)]
+    for line in [header, *table]:
+        print("  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)).rstrip())
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.status.value] = counts.get(r.status.value, 0) + 1
+    print(f"\n{len(rows)} records: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    return 0
+
+
+def _mark_material(args: argparse.Namespace, ledger: Ledger) -> int:
+    from hipaa_lab.records.events import RecordKind
+    from hipaa_lab.records.sync import latest_versions
+
+    curricula = _curricula(args)
+    if args.module not in curricula.modules():
+        raise UsageError(
+            f"no module {args.module!r}; the curricula's modules are {', '.join(curricula.modules())}"
+        )
+    body = {
+        "at": (args.as_of or dt.date.today()).isoformat(),
+        "by": args.by,
+        "module": args.module,
+        "reason": args.reason,
+        "version": latest_versions(ledger).get(args.module, ""),
+    }
+    entry = ledger.append(RecordKind.RETRAINING_REQUIRED.value, body)
+    print(f"recorded a material change to {args.module} (ledger entry {entry.index})")
+    return 0
+
+
+def _waive(args: argparse.Namespace, ledger: Ledger) -> int:
+    from hipaa_lab.records.events import RecordKind
+    from hipaa_lab.records.roster import current_roster
+
+    on, removed = current_roster(ledger)
+    if args.employee_id not in on and args.employee_id not in removed:
+        raise UsageError(f"no employee {args.employee_id!r} on the roster")
+    if args.module not in _curricula(args).modules():
+        raise UsageError(f"no module {args.module!r} in the curricula")
+    body = {"by": args.by, "employee_id": args.employee_id, "module": args.module,
+            "reason": args.reason}  # fmt: skip
+    entry = ledger.append(RecordKind.WAIVED.value, body)
+    print(f"recorded the waiver (ledger entry {entry.index})")
+    return 0
+
+
+_TRAINING_ACTIONS = {
+    "sync": _sync,
+    "status": _status,
+    "mark-material": _mark_material,
+    "waive": _waive,
+}

@@ -31,7 +31,7 @@ from hipaa_lab.records.curricula import Curricula
 from hipaa_lab.records.events import RecordKind
 from hipaa_lab.records.roster import EmploymentStatus, current_roster
 
-__all__ = ["SyncSummary", "module_version", "sync"]
+__all__ = ["SyncSummary", "latest_versions", "module_version", "sync"]
 
 
 def module_version(release_folder: Path) -> str:
@@ -43,6 +43,11 @@ def module_version(release_folder: Path) -> str:
         digest.update(path.relative_to(release_folder).as_posix().encode() + b"\0")
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def latest_versions(ledger: Ledger) -> dict[str, str]:
+    """Each module's version as last released, by the ledger."""
+    return _Known.read(ledger).versions
 
 
 @dataclass
