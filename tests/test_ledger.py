@@ -394,3 +394,42 @@ def test_processes_appending_at_once_lose_nothing(log, tmp_path):
     assert v.ok and v.size == 10 + 4 * 25
     seen = {(e.body["worker"], e.body["i"]) for e in log.entries() if e.kind == "event"}
     assert seen == {(w, i) for w in range(4) for i in range(25)}
+
+
+_BATCH = 500
+
+
+def _append_batches_forever(url: str, key: str) -> None:
+    with L.Ledger(url, key_file=key) as lg:
+        n = 0
+        while True:
+            lg.append_many(
+                [("event", {"batch": n, "i": i, "pad": "x" * 200}) for i in range(_BATCH)]
+            )
+            n += 1
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.7, 1.1])
+def test_a_kill_9_mid_append_leaves_whole_batches_and_a_log_that_verifies(db_url, tmp_path, delay):
+    """kill -9 while a process appends batches: every batch is in whole or not at all."""
+    import signal
+    import time
+
+    key = str(tmp_path / "records.signing-key")
+    with L.Ledger(db_url, key_file=key):
+        pass  # the table exists before the writer starts
+    ctx = multiprocessing.get_context("spawn")
+    writer = ctx.Process(target=_append_batches_forever, args=(db_url, key))
+    writer.start()
+    with L.Ledger(db_url, key_file=key) as lg:
+        deadline = time.monotonic() + 60
+        while len(lg) == 0 and time.monotonic() < deadline:  # the writer has started
+            time.sleep(0.05)
+    time.sleep(delay)  # mid-way through some later batch
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.join(30)
+    with L.Ledger(db_url, key_file=key) as lg:
+        v = lg.verify()
+        assert v.ok, v.reason
+        assert v.size > 0 and v.size % _BATCH == 0
+        assert lg.append("after", {}).index == v.size  # and it goes on
