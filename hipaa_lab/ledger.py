@@ -617,18 +617,33 @@ class Ledger:
             return int(conn.execute(sa.select(sa.func.count()).select_from(_entries)).scalar_one())
 
     def _rows(self) -> Iterator[tuple[int, str, str]]:
-        query = sa.select(_entries.c.idx, _entries.c.data, _entries.c.hash).order_by(_entries.c.idx)
+        """(index, canonical JSON, SHA-256 hex) of every entry, in order, streamed."""
+        query = f"SELECT idx, data, hash FROM {_TABLE} ORDER BY idx"  # noqa: S608  a constant
         with self._engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=10_000).execute(query)
-            for idx, data, digest in result:
-                yield int(idx), str(data), str(digest)
+            result = conn.execution_options(stream_results=True).exec_driver_sql(query)
+            for part in result.partitions(10_000):
+                yield from part
 
     def entries(self) -> Iterator[Entry]:
         """Every entry, in order, as stored: :meth:`verify` says whether to trust them (this
         parses without checking, for speed)."""
-        for _idx, data, _hash in self._rows():
+        for entry, _digest in self.stored():
+            yield entry
+
+    def stored(self) -> Iterator[tuple[Entry, str]]:
+        """Every entry with its SHA-256 (hex) as stored, in order, unchecked: for readers that
+        name an entry by its hash without hashing it again."""
+        for _idx, data, digest in self._rows():
             v = json.loads(data)
-            yield Entry(v["index"], v["time"], v["kind"], v["body"], v["prev"])
+            yield Entry(v["index"], v["time"], v["kind"], v["body"], v["prev"]), digest
+
+    def bodies(self) -> Iterator[tuple[int, str, str, dict[str, Any], str]]:
+        """(index, time, kind, body, SHA-256 hex) of every entry, as stored, unchecked: the
+        fastest way to replay the log (no :class:`Entry` made per row)."""
+        loads = json.loads
+        for idx, data, digest in self._rows():
+            v = loads(data)
+            yield idx, v["time"], v["kind"], v["body"], digest
 
     def _leaves(self, size: int | None = None) -> list[bytes]:
         leaves = [leaf_hash(data.encode()) for _idx, data, _hash in self._rows()]

@@ -45,3 +45,18 @@ def test_bench_deid_prints_rates_and_ratios(tmp_path):
     assert [line.split()[1] for line in steps] == ["hipaa-lab", "raw"], out
     for step in ("read and checks", "engine rules", "encode", "temp file, write, link"):
         assert step in steps[0], out
+
+
+@pytest.mark.timeout(300)
+def test_bench_records_prints_its_timings_and_ratios(tmp_path):
+    bench = BENCH.parent / "bench_records.py"
+    r = subprocess.run(
+        [sys.executable, str(bench), "--n", "60", "--modules", "3", "--corpus", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "60 x 3 = 180 status rows" in r.stdout or "180 status rows" in r.stdout, r.stdout
+    for line in ("ratio csv / pandas to_csv", "ratio plain hash pass / verify"):
+        assert line in r.stdout, r.stdout

@@ -24,7 +24,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from hipaa_lab.ledger import Entry, Ledger
+from hipaa_lab.ledger import Ledger
 from hipaa_lab.records.curricula import Curricula
 from hipaa_lab.records.events import RecordKind
 from hipaa_lab.records.roster import Employee, EmploymentStatus
@@ -94,9 +94,9 @@ class _Progress:
         return max(passes, key=lambda v: (v.day, v.entry[0])) if passes else None
 
 
-def _day(entry: Entry, body: dict[str, Any]) -> dt.date:
+def _day(time: str, body: dict[str, Any]) -> dt.date:
     """When a fact happened: its ``at`` (a submission's or a grade's time), else the entry's."""
-    return dt.date.fromisoformat(str(body.get("at") or entry.time)[:10])
+    return dt.date.fromisoformat(str(body.get("at") or time)[:10])
 
 
 @dataclass
@@ -110,13 +110,14 @@ class _Replay:
 
     def read(self, ledger: Ledger) -> None:
         kinds = {k.value: k for k in RecordKind}
-        for entry in ledger.entries():
-            kind = kinds.get(entry.kind)
+        for index, time, kind_name, body, digest in ledger.bodies():
+            kind = kinds.get(kind_name)
             if kind is not None:
-                self._apply(kind, entry)
+                self._apply(kind, index, time, body, digest)
 
-    def _apply(self, kind: RecordKind, entry: Entry) -> None:
-        body = entry.body
+    def _apply(
+        self, kind: RecordKind, index: int, time: str, body: dict[str, Any], digest: str
+    ) -> None:
         if kind in (RecordKind.EMPLOYEE_ADDED, RecordKind.EMPLOYEE_CHANGED):
             e = Employee.from_json(body["employee"])
             self.on[e.employee_id] = e
@@ -125,10 +126,10 @@ class _Replay:
         elif kind is RecordKind.MODULE_RELEASED:
             self.versions[body["module"]] = body["version"]
         elif kind is RecordKind.RETRAINING_REQUIRED:
-            self.changes.setdefault(body["module"], []).append(_day(entry, body))
+            self.changes.setdefault(body["module"], []).append(_day(time, body))
         else:
             p = self.progress.setdefault((body["employee_id"], body["module"]), _Progress())
-            day = _day(entry, body)
+            day = _day(time, body)
             if kind is RecordKind.ASSIGNED:
                 p.assigned_on = p.assigned_on or day
             elif kind in (RecordKind.GRADED, RecordKind.PASSED, RecordKind.FAILED):
@@ -139,7 +140,7 @@ class _Replay:
                         kind is RecordKind.PASSED,
                         day,
                         str(body.get("version", "")),
-                        (entry.index, entry.digest()),
+                        (index, digest),
                     )
             elif kind is RecordKind.ATTESTED:
                 p.attested.add(str(body.get("version", "")))
