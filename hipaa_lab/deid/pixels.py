@@ -104,6 +104,7 @@ __all__ = [
     "blank_regions",
     "clean_burned_in",
     "find_text",
+    "in_bands",
     "needs_cleaning",
     "ocr_available",
     "print_bands",
@@ -117,8 +118,8 @@ MAX_OCR_FRAMES = 4  #: frames read per multi-frame image
 US_BANNER_FRACTION = 0.12  #: how far down an ultrasound banner may reach, as a fraction of the rows
 SC_TEXT_WORDS = 3  #: words that make a Secondary Capture a document
 #: How far in from the top and from the bottom a projection radiograph is read for unread text
-#: lines and words (the bands where CR readers, DX consoles, film
-#: digitisers and mammography units print), as a fraction of the rows. See :func:`print_bands`.
+#: lines and words (the bands where CR readers, DX consoles, film digitisers and mammography units
+#: print), as a fraction of the rows. See :func:`print_bands`.
 PRINT_BAND_FRACTION = 0.15
 PAD = 3  #: pixels added around every box
 LINE_CONTRAST = (
