@@ -488,25 +488,35 @@ def _now() -> str:
 
 
 def _load_or_create_key(path: Path) -> Ed25519PrivateKey:
-    """The Ed25519 key in ``path`` (PEM, PKCS#8); made with mode 600 when missing."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{path} holds a {type(key).__name__}, not an Ed25519 key") from None
-        return key
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-        f.flush()
-        os.fsync(f.fileno())
-    return key
+    """The Ed25519 key in ``path`` (PEM, PKCS#8); made with mode 600 when missing.
+
+    A new key is written whole to a temporary file first and linked into place, so a process
+    that finds ``path`` never reads half a key, and two that create one at once keep the first.
+    """
+    if not path.exists():
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(pem)
+                f.flush()
+                os.fsync(f.fileno())
+            os.link(tmp, path)
+            return key
+        except FileExistsError:
+            pass  # another process made one first: use it
+        finally:
+            tmp.unlink(missing_ok=True)
+    found = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(found, Ed25519PrivateKey):
+        raise ValueError(f"{path} holds a {type(found).__name__}, not an Ed25519 key")
+    return found
 
 
 def load_public_key(path: str | os.PathLike[str]) -> Ed25519PublicKey:
