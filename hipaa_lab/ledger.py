@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -649,8 +650,9 @@ class Ledger:
 
     def bodies(self) -> Iterator[tuple[int, str, str, dict[str, Any], str]]:
         """(index, time, kind, body, SHA-256 hex) of every entry, as stored, unchecked: the
-        fastest way to replay the log (no :class:`Entry` made per row)."""
-        loads = json.loads
+        fastest way to replay the log (no :class:`Entry` made per row; orjson parses a few
+        times faster than the standard library, which writes the entries)."""
+        loads = orjson.loads
         for idx, data, digest in self._rows():
             v = loads(data)
             yield idx, v["time"], v["kind"], v["body"], digest

@@ -149,12 +149,16 @@ class _Replay:
 
 
 def _standing(
-    p: _Progress, start: dt.date, changes: list[dt.date], c: Curricula, as_of: dt.date
+    p: _Progress,
+    last: _Verdict | None,
+    start: dt.date,
+    changes: list[dt.date],
+    c: Curricula,
+    as_of: dt.date,
 ) -> tuple[Standing, dt.date | None]:
     policy = c.policy
     if p.waived:
         return Standing.CURRENT, None
-    last = p.last_pass()
     if last is None:
         due = start + dt.timedelta(days=policy.new_hire_days)
         return (Standing.OVERDUE if as_of > due else Standing.NEVER_TRAINED), due
@@ -185,8 +189,10 @@ def training_status(
         for module in curricula.modules_for(e.role):
             p = replay.progress.get((employee_id, module)) or _Progress()
             start = max(e.hire_date, p.assigned_on or e.hire_date)
-            standing, due = _standing(p, start, replay.changes.get(module, []), curricula, as_of)
             last = p.last_pass()
+            standing, due = _standing(
+                p, last, start, replay.changes.get(module, []), curricula, as_of
+            )
             version = last.version if last else replay.versions.get(module, "")
             out.append(
                 TrainingRecord(
