@@ -30,6 +30,7 @@ _SUBMODULES = (
     "deid",
     "demo",
     "grading",
+    "phantoms",  # was reached through hipaa_lab.studies; now hipaa_lab.studies.phantoms
     "pixels",
     "pseudonyms",
     "scan",
