@@ -31,8 +31,10 @@ _SUBMODULES = (
     "demo",
     "grading",
     "ledger",
+    "phantoms",  # was reached through hipaa_lab.studies; now hipaa_lab.studies.phantoms
     "pixels",
     "pseudonyms",
+    "records",
     "scan",
     "studies",
     "widgets",
@@ -57,6 +59,7 @@ __all__ = [
     "phi",
     "pixels",
     "pseudonyms",
+    "records",
     "remove_element",
     "scan",
     "studies",

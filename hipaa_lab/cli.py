@@ -14,13 +14,13 @@ from hipaa_lab.errors import HipaaLabError, UsageError
 
 
 def _datasets(args: argparse.Namespace) -> int:
-    from hipaa_lab import datasets
+    from hipaa_lab.studies import catalogue
 
     if args.action == "list":
-        for spec in datasets.catalogue().values():
+        for spec in catalogue.catalogue().values():
             print(f"{spec.name}\t{spec.description}")
         return 0
-    key = datasets.build(args.name, args.out)
+    key = catalogue.build(args.name, args.out)
     print(
         f"built {args.name}: {len(key.files())} files with {len(key.entries)} planted identifiers"
     )

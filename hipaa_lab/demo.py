@@ -96,7 +96,7 @@ def run(out: Path, *, notebooks: Path | None = None, quiet: bool = False) -> pd.
     partial = {m: _partial_answers(notebooks, m) for m in modules}  # fail before writing anything
     out.mkdir(parents=True, exist_ok=True)
 
-    # the notebooks load their sample through hipaa_lab.datasets.load: keep that cache under out too
+    # the notebooks load their sample through hl.datasets.load: keep that cache under out too
     # (the grading kernels inherit the environment)
     saved_cache = os.environ.get("HIPAA_LAB_CACHE")
     os.environ["HIPAA_LAB_CACHE"] = str(out / "cache")
@@ -169,15 +169,15 @@ def _records(folder: Path, course_dir: Path) -> pd.DataFrame:
 def _run(
     out: Path, notebooks: Path, modules: list[str], partial: dict[str, dict[str, str]], quiet: bool
 ) -> tuple[pd.DataFrame, AnswerKey, Path]:
-    from hipaa_lab import datasets
+    from hipaa_lab.studies import catalogue
 
     steps = tqdm(
         total=3 + 2 * len(modules) * len(LEARNERS), desc="demo", unit="step", disable=quiet
     )
     steps.set_postfix_str(f"building dataset {DATASET}")
-    key = datasets.build(DATASET, out / "dataset", progress=False)
+    key = catalogue.build(DATASET, out / "dataset", progress=False)
     shutil.copytree(
-        out / "dataset", datasets.cache_dir(DATASET)
+        out / "dataset", catalogue.cache_dir(DATASET)
     )  # the same build, where load() looks
     steps.update()
     steps.set_postfix_str("building the course")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hipaa_lab.datasets import STUDIES_DIR, build, catalogue
+from hipaa_lab.studies.catalogue import STUDIES_DIR, build, catalogue
 
 pytestmark = [
     pytest.mark.slow,

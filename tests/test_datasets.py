@@ -1,4 +1,4 @@
-"""Tests of hipaa_lab.datasets and the `hipaa-lab datasets` command."""
+"""Tests of hipaa_lab.studies.catalogue (was hipaa_lab.datasets) and the `hipaa-lab datasets` command."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from hipaa_lab import datasets
 from hipaa_lab.errors import OutputNotEmptyError, UnknownDatasetError
 from hipaa_lab.phi import AnswerKey, Location
-from hipaa_lab.studies import Modality, PHILevel
+from hipaa_lab.studies import Modality, PHILevel, catalogue
 
 
 def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -22,7 +21,7 @@ def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 
 def test_catalogue_is_sorted_and_holds_the_named_datasets():
-    cat = datasets.catalogue()
+    cat = catalogue.catalogue()
     assert list(cat) == sorted(cat)
     assert {"m01-sample", "benchmark-ct", "mixed-small"} <= set(cat)
     m01 = cat["m01-sample"]
@@ -40,7 +39,7 @@ def test_catalogue_is_sorted_and_holds_the_named_datasets():
 
 def test_build_writes_studies_and_a_key_outside_them(tmp_path):
     out = tmp_path / "m01"
-    key = datasets.build("m01-sample", out, progress=False)
+    key = catalogue.build("m01-sample", out, progress=False)
     assert sorted(p.name for p in out.iterdir()) == ["answer-key.json", "studies"]
     files = sorted(
         p.relative_to(out / "studies").as_posix() for p in (out / "studies").rglob("*.dcm")
@@ -56,8 +55,8 @@ def test_build_writes_studies_and_a_key_outside_them(tmp_path):
 
 
 def test_build_is_deterministic(tmp_path):
-    a = datasets.build("mixed-small", tmp_path / "a", progress=False)
-    b = datasets.build("mixed-small", tmp_path / "b", progress=False)
+    a = catalogue.build("mixed-small", tmp_path / "a", progress=False)
+    b = catalogue.build("mixed-small", tmp_path / "b", progress=False)
     assert a.entries == b.entries
     for f in a.files():
         assert (tmp_path / "a/studies" / f).read_bytes() == (
@@ -67,20 +66,20 @@ def test_build_is_deterministic(tmp_path):
         pydicom.dcmread(tmp_path / "a/studies" / f, stop_before_pixels=True).PatientID
         for f in a.files()
     }
-    assert len(patients) == datasets.catalogue()["mixed-small"].patients
+    assert len(patients) == catalogue.catalogue()["mixed-small"].patients
 
 
 def test_build_into_an_existing_empty_folder(tmp_path):
     out = tmp_path / "empty"
     out.mkdir()
-    datasets.build("m01-sample", out, progress=False)
+    catalogue.build("m01-sample", out, progress=False)
     assert (out / "answer-key.json").is_file()
 
 
 def test_unknown_name_lists_the_catalogue(tmp_path):
     with pytest.raises(UnknownDatasetError) as err:
-        datasets.build("m99-nope", tmp_path / "x", progress=False)
-    assert err.value.known == sorted(datasets.catalogue())
+        catalogue.build("m99-nope", tmp_path / "x", progress=False)
+    assert err.value.known == sorted(catalogue.catalogue())
     assert "m01-sample" in str(err.value)
     assert isinstance(err.value, LookupError)
     assert not (tmp_path / "x").exists()
@@ -93,7 +92,7 @@ def test_non_empty_output_is_left_untouched(tmp_path):
     keep.write_text("mine")
     before = keep.stat().st_mtime_ns
     with pytest.raises(OutputNotEmptyError):
-        datasets.build("m01-sample", out, progress=False)
+        catalogue.build("m01-sample", out, progress=False)
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
     assert keep.read_text() == "mine" and keep.stat().st_mtime_ns == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["busy"]
@@ -111,17 +110,17 @@ def test_interrupted_build_leaves_nothing_that_looks_complete(tmp_path, monkeypa
 
     monkeypatch.setattr(pydicom.Dataset, "save_as", flaky)
     with pytest.raises(KeyboardInterrupt):
-        datasets.build("m01-sample", tmp_path / "out", progress=False)
+        catalogue.build("m01-sample", tmp_path / "out", progress=False)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_load_builds_once_into_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("HIPAA_LAB_CACHE", str(tmp_path))
-    studies, key = datasets.load("m01-sample")
+    studies, key = catalogue.load("m01-sample")
     assert studies.is_dir() and studies.name == "studies" and studies.parent.parent == tmp_path
     assert studies.parent.name.startswith("m01-sample-")
     stamp = (studies.parent / "answer-key.json").stat().st_mtime_ns
-    again, key2 = datasets.load("m01-sample")
+    again, key2 = catalogue.load("m01-sample")
     assert again == studies and key2.entries == key.entries
     assert (studies.parent / "answer-key.json").stat().st_mtime_ns == stamp  # not rebuilt
 
@@ -132,12 +131,12 @@ def test_bad_catalogue_file_names_the_field(tmp_path):
         'name = "x"\ndescription = "d"\nseed = 1\npatients = 1\nmodalities = ["PET"]\nlevel = 3\n'
     )
     with pytest.raises(ValueError, match="modalities"):
-        datasets.DatasetSpec.from_toml(bad)
+        catalogue.DatasetSpec.from_toml(bad)
     bad.write_text(
         'name = "x"\ndescription = "d"\nseed = 1\npatients = 1\nmodalities = ["CT"]\nlevel = 3\ncolour = 1\n'
     )
     with pytest.raises(ValueError, match="colour"):
-        datasets.DatasetSpec.from_toml(bad)
+        catalogue.DatasetSpec.from_toml(bad)
 
 
 # ------------------------------------------------------------------------------- command line
@@ -147,7 +146,7 @@ def test_cli_list_prints_one_dataset_a_line_name_first():
     res = _cli("datasets", "list")
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
-    assert [line.split("\t")[0] for line in lines] == sorted(datasets.catalogue())
+    assert [line.split("\t")[0] for line in lines] == sorted(catalogue.catalogue())
     assert all(len(line.split("\t")) == 2 and line.split("\t")[1] for line in lines)
 
 

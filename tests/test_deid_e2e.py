@@ -41,11 +41,10 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from hipaa_lab import datasets
 from hipaa_lab.deid import SkipReason
 from hipaa_lab.deid import profile as annex_e
 from hipaa_lab.phi import Location, SafeHarborCategory
-from hipaa_lab.studies import PHILevel, make_patient, make_study, write_tree
+from hipaa_lab.studies import PHILevel, catalogue, make_patient, make_study, write_tree
 
 pytestmark = pytest.mark.slow
 
@@ -229,7 +228,7 @@ def _drop_odd_inputs(src: Path) -> Path:
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
-    key = datasets.build("m01-sample", root / "m01", progress=False)
+    key = catalogue.build("m01-sample", root / "m01", progress=False)
     src = root / "m01" / "studies"
     odd = _drop_odd_inputs(src)
     before = _sums(src)

@@ -23,8 +23,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import convert_color_space
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from hipaa_lab import phantoms
 from hipaa_lab.deid import pixels as px
+from hipaa_lab.studies import phantoms
 
 needs_ocr = pytest.mark.skipif(not px.ocr_available(), reason="Tesseract is not installed")
 

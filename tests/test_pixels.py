@@ -20,10 +20,9 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from hipaa_lab import phantoms
 from hipaa_lab.deid import pixels as px
 from hipaa_lab.phi import Location
-from hipaa_lab.studies import PHILevel, make_study
+from hipaa_lab.studies import PHILevel, make_study, phantoms
 
 needs_ocr = pytest.mark.skipif(
     not px.ocr_available(),

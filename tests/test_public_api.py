@@ -16,7 +16,18 @@ MODULES = [
     "hipaa_lab.deid.profile",
     "hipaa_lab.deid.pseudonyms",
     "hipaa_lab.studies",
+    "hipaa_lab.studies.burned",
+    "hipaa_lab.studies.catalogue",
+    "hipaa_lab.studies.context",
+    "hipaa_lab.studies.header",
+    "hipaa_lab.studies.modalities",
+    "hipaa_lab.studies.model",
+    "hipaa_lab.studies.patients",
+    "hipaa_lab.studies.phantoms",
+    "hipaa_lab.studies.report",
+    "hipaa_lab.studies.tree",
     "hipaa_lab.datasets",
+    "hipaa_lab.phantoms",
     "hipaa_lab.course",
     "hipaa_lab.course.grading",
     "hipaa_lab.course.sandbox",
@@ -57,3 +68,27 @@ def test_errors_subclass_the_builtin_a_caller_expects():
     assert issubclass(errors.GradingError, AssertionError)
     assert issubclass(errors.StaleCourseError, errors.CourseError)
     assert all(issubclass(getattr(errors, n), errors.HipaaLabError) for n in errors.__all__)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("hipaa_lab.datasets", "hipaa_lab.studies.catalogue"),
+        ("hipaa_lab.phantoms", "hipaa_lab.studies.phantoms"),
+    ],
+)
+def test_the_studies_wing_keeps_the_old_module_names(old, new):
+    import hipaa_lab as hl
+
+    assert importlib.import_module(old) is importlib.import_module(new)
+    assert getattr(hl, old.rsplit(".", 1)[1]) is importlib.import_module(new)
+
+
+def test_the_studies_wing_keeps_every_name_it_had():
+    from hipaa_lab import studies
+
+    before = ["Instance", "Modality", "PHILevel", "Patient", "Study", "element_text"]
+    before += ["make_patient", "make_study", "write_tree", "PN_MAX_BYTES", "SOP_CLASS"]
+    assert all(getattr(studies, name) is not None for name in before)
+    assert studies.phantoms is importlib.import_module("hipaa_lab.phantoms")
+    assert studies.make_patient(3) == studies.make_patient(3)

@@ -307,7 +307,7 @@ def _error(exc: BaseException) -> NotebookNode:
 
 def _datasets_for(nb: NotebookNode, cache_root: Path) -> Path:
     """Build the datasets the notebook's locked cells load, for the sandbox to read (never to write)."""
-    from hipaa_lab import datasets
+    from hipaa_lab.studies import catalogue
 
     # only the trainer's cells choose what the grader builds: a learner's cell that loads another
     # dataset finds it missing in the sandbox (the catalogue's big ones take minutes to build)
@@ -325,7 +325,7 @@ def _datasets_for(nb: NotebookNode, cache_root: Path) -> Path:
     try:
         for name in names:
             try:
-                datasets.load(name)
+                catalogue.load(name)
             except Exception as exc:
                 raise CourseError(f"dataset {name!r} for the sandbox: {exc}") from exc
     finally:
