@@ -44,6 +44,7 @@ CHROMIUM_ARGS = [
 #: Source line of the cell that shows the CT slice, and of the cell that shows the study browser.
 SHOW_IMAGE_SOURCE = "hl.widgets.show_image(ct, ct_key)"
 BROWSER_SOURCE = "hl.widgets.StudyBrowser(folder, key)"
+SAFE_HARBOR_SOURCE = "hl.widgets.safe_harbor_table()"
 
 SERVER_START_SECONDS = 60
 KERNEL_START_SECONDS = 60
@@ -362,6 +363,26 @@ def test_study_image_renders(executed):
     )
 
 
+def test_safe_harbor_table_shows_whole_definitions(executed):
+    """Module 1's table of the 18 identifiers: every definition whole, none cut with an ellipsis."""
+    from hipaa_lab.phi import SafeHarborCategory
+
+    table = _cell(executed, SAFE_HARBOR_SOURCE).locator(".jp-OutputArea-output table").first
+    rows = table.locator("tbody tr").evaluate_all(
+        "rows => rows.map(r => Array.from(r.cells).map(c => c.innerText.trim()))"
+    )
+    shown = {row[0]: row[1] for row in rows}
+    assert sorted(shown) == list("ABCDEFGHIJKLMNOPQR"), rows
+    for category in SafeHarborCategory:
+        assert " ".join(shown[category.paragraph].split()) == category.description, category
+    width, area = table.evaluate(
+        "t => [t.getBoundingClientRect().width, t.closest('.jp-OutputArea-output').clientWidth]"
+    )
+    assert width <= area + 1, f"the table ({width:.0f} px) overflows its output area ({area} px)"
+    _scroll_to_top(_cell(executed, SAFE_HARBOR_SOURCE))
+    _screenshot(executed, "safe-harbor-table")
+
+
 def _browser_widget(page):
     cell = _cell(page, BROWSER_SOURCE)
     return cell.locator(".jp-OutputArea-output .jupyter-widgets.widget-vbox").first
@@ -375,6 +396,9 @@ def test_study_browser_renders(executed):
     assert dropdown.locator("select option").count() >= 2, (
         "the sample study should hold several series"
     )
+    labels = dropdown.locator("select option").all_inner_texts()
+    alike = sorted({label for label in labels if labels.count(label) > 1})
+    assert not alike, f"series the menu cannot tell apart: {alike}"
     assert widget.locator(".widget-slider").count() == 1
     assert widget.locator(".widget-toggle-buttons button").all_inner_texts() == [
         "image",
