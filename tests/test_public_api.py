@@ -19,6 +19,7 @@ MODULES = [
     "hipaa_lab.datasets",
     "hipaa_lab.course",
     "hipaa_lab.course.grading",
+    "hipaa_lab.course.offline",
     "hipaa_lab.course.sandbox",
     "hipaa_lab.course.sealed",
 ]
