@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -208,6 +209,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         _stop(server)
 
 
+#: Every URL the browser asked for while module 1 ran (requests and websockets).
+REQUESTED: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def page(lab: Lab, request: pytest.FixtureRequest) -> Iterator:
     from playwright.sync_api import sync_playwright
@@ -219,7 +224,9 @@ def page(lab: Lab, request: pytest.FixtureRequest) -> Iterator:
         )
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            context.on("request", lambda r: REQUESTED.append(r.url))
             page = context.new_page()
+            page.on("websocket", lambda ws: REQUESTED.append(ws.url))
             page.set_default_timeout(RENDER_SECONDS * 1000)
             messages: list[str] = []
             page.on("pageerror", lambda error: messages.append(f"page error: {error}"))
@@ -440,3 +447,17 @@ def test_choosing_another_series_redraws_the_image(executed):
     )
     _scroll_to_top(_cell(executed, BROWSER_SOURCE))
     _screenshot(executed, "03-study-browser-other-series")
+
+
+def test_module_1_loads_nothing_from_outside_the_machine(executed):
+    """Run after the others: module 1's cells, images, widgets and kernel stay on 127.0.0.1."""
+    assert any(url.startswith("ws://127.0.0.1") for url in REQUESTED), "no kernel websocket seen"
+    outside = sorted(
+        {
+            url
+            for url in REQUESTED
+            if urllib.parse.urlsplit(url).scheme not in ("data", "blob", "about")
+            and urllib.parse.urlsplit(url).hostname not in ("127.0.0.1", "localhost")
+        }
+    )
+    assert not outside, "requests that leave the machine:\n" + "\n".join(outside)
