@@ -264,7 +264,8 @@ def series_labels(
 ) -> dict[str, str]:
     """A label per series that tells it from every other: no two labels are alike.
 
-    A label is the modality and series number and the series description; then, when the tree
+    A label is the modality, the series number and the series description (the number once,
+    when the description says it); then, when the tree
     holds several patients, which patient ("patient 2"), and, when that patient has series alike
     in several studies, which of the patient's studies ("study 3", in date order). Ordinals, never
     a name, an ID, a date or a study description, any of which may be PHI that a menu must not
@@ -343,7 +344,13 @@ def series_labels(
         )
         description = str(ds.get("SeriesDescription", "") or "").strip()
         if description and key not in hidden_keys and description.lower() != label.lower():
-            label += f" · {description}"
+            # "MAMMO series 1" says the number already: "MG · MAMMO series 1"
+            says_number = number not in (None, "") and str(number) in description.split()
+            label = (
+                f"{ds.get('Modality', '') or '?'} · {description}"
+                if says_number
+                else f"{label} · {description}"
+            )
         base[key] = label
     # The study is named only where a patient has series alike in two of their studies.
     alike: dict[tuple[str, str], int] = defaultdict(int)

@@ -180,6 +180,19 @@ def test_series_labels_leave_out_a_description_that_holds_phi(tmp_path):
     ]
 
 
+def test_series_labels_say_the_series_number_once():
+    headers = {}
+    for n, (modality, description) in enumerate([("MG", "MAMMO series 2"), ("CT", "Chest")]):
+        ds = pydicom.Dataset()
+        ds.PatientID, ds.StudyInstanceUID = "P1", f"2.25.{n}"
+        ds.Modality, ds.SeriesNumber, ds.SeriesDescription = modality, 2, description
+        headers[modality] = ds
+    assert series_labels(headers, {"MG": 4, "CT": 1}) == {
+        "MG": "MG · MAMMO series 2 (4 files)",
+        "CT": "CT series 2 · Chest (1 file)",
+    }
+
+
 def test_series_labels_name_a_deidentified_patient_by_pseudonym():
     headers = {}
     for n, name in enumerate(["ANON-7F3A", "ANON-22C1"]):
