@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import textwrap
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from pandas.io.formats.style import Styler
 
+from hipaa_lab import phi
 from hipaa_lab.phi import AnswerKey, Layer, Location, PHIEntry, iter_elements
 
 __all__ = [
@@ -26,6 +28,8 @@ __all__ = [
     "display_pixels",
     "header_table",
     "report_text",
+    "safe_harbor_table",
+    "series_labels",
     "show_image",
     "unattended",
 ]
@@ -207,6 +211,176 @@ def header_table(ds: Dataset, entries: Iterable[PHIEntry] = (), phi_only: bool =
     )
 
 
+def safe_harbor_table() -> Styler:
+    """The 18 Safe Harbor identifiers, each with its whole definition, as a table to display.
+
+    :func:`hipaa_lab.phi.safe_harbor_table` is the data; a DataFrame shown in a notebook cuts
+    every text longer than ``display.max_colwidth`` (50 characters) with "...", which left the
+    geographic and date identifiers, the ones that matter most, unreadable. A Styler shows whole
+    texts; the definitions wrap within the output area.
+
+    Returns
+    -------
+    pandas.io.formats.style.Styler
+        Displayed as a table in a notebook; ``.data`` is the plain DataFrame.
+    """
+    frame = phi.safe_harbor_table().reset_index()
+    return (
+        frame.style.hide(axis="index")
+        .set_table_styles(
+            [
+                {"selector": "th, td", "props": "text-align: left; vertical-align: top"},
+                {
+                    "selector": "td.col1",
+                    "props": "min-width: 20em; max-width: 48em; white-space: normal",
+                },
+            ]
+        )
+        .set_caption("45 CFR 164.514(b)(2)(i)(A)-(R): the identifiers Safe Harbor removes")
+    )
+
+
+@dataclass
+class _Series:
+    """What the study browser knows of one series: its files and the header of its first."""
+
+    first: Dataset
+    files: list[tuple[int, Path]] = field(default_factory=list)
+    description_is_phi: bool = False
+
+
+def _study_order(ds: Dataset) -> tuple[str, str, str]:
+    return (
+        str(ds.get("StudyDate", "")),
+        str(ds.get("StudyTime", "")),
+        str(ds.get("StudyInstanceUID", "")),
+    )
+
+
+def series_labels(
+    headers: Mapping[str, Dataset],
+    counts: Mapping[str, int] | None = None,
+    hidden: Iterable[str] = (),
+) -> dict[str, str]:
+    """A label per series that tells it from every other: no two labels are alike.
+
+    A label is the modality, the series number and the series description (the number once,
+    when the description says it); then, when the tree
+    holds several patients, which patient ("patient 2"), and, when that patient has series alike
+    in several studies, which of the patient's studies ("study 3", in date order). Ordinals, never
+    a name, an ID, a date or a study description, any of which may be PHI that a menu must not
+    show. A de-identified patient (``PatientIdentityRemoved`` "YES") is named by its pseudonym.
+    Series still alike after that (one study, one number) are numbered "[1]", "[2]".
+
+    Parameters
+    ----------
+    headers
+        Series key (e.g. the SeriesInstanceUID) -> the header of one of its files.
+    counts
+        Series key -> its number of files, shown as "(8 files)".
+    hidden
+        Series keys whose description holds PHI (from an answer key): the description is left out.
+
+    Returns
+    -------
+    dict
+        Series key -> label, in the order patient, study, series number.
+
+    Examples
+    --------
+    >>> from pydicom import Dataset
+    >>> def series(patient, study, number):
+    ...     ds = Dataset()
+    ...     ds.PatientID, ds.StudyInstanceUID, ds.Modality = patient, study, "CT"
+    ...     ds.SeriesNumber, ds.SeriesDescription = number, f"CT series {number}"
+    ...     return ds
+    >>> labels = series_labels({"a": series("P1", "1.1", 1), "b": series("P1", "1.2", 1), "c": series("P2", "2.1", 1)})
+    >>> list(labels.values())
+    ['CT series 1 · patient 1, study 1', 'CT series 1 · patient 1, study 2', 'CT series 1 · patient 2']
+    """
+    hidden_keys = set(hidden)
+
+    def patient_of(ds: Dataset) -> str:
+        return str(
+            ds.get("PatientID", "") or ds.get("PatientName", "") or ds.get("StudyInstanceUID", "")
+        )
+
+    patients: dict[str, dict[str, Dataset]] = defaultdict(dict)
+    for ds in headers.values():
+        patients[patient_of(ds)].setdefault(str(ds.get("StudyInstanceUID", "")), ds)
+    patient_names: dict[str, str] = {}
+    study_numbers: dict[tuple[str, str], int] = {}
+    # Patients in the order of their first study, studies of a patient by date: an order, no dates.
+    ordered = sorted(patients.items(), key=lambda item: min(map(_study_order, item[1].values())))
+    for p, (patient, studies) in enumerate(ordered, start=1):
+        some = next(iter(studies.values()))
+        pseudonym = str(some.get("PatientName", "") or "")
+        deidentified = str(some.get("PatientIdentityRemoved", "")).upper() == "YES"
+        patient_names[patient] = (
+            f"patient {pseudonym}" if deidentified and pseudonym else f"patient {p}"
+        )
+        for s, (uid, _) in enumerate(
+            sorted(studies.items(), key=lambda kv: _study_order(kv[1])), 1
+        ):
+            study_numbers[(patient, uid)] = s
+
+    def sort_key(key: str) -> tuple[int, int, int, str]:
+        ds = headers[key]
+        patient = patient_of(ds)
+        number = ds.get("SeriesNumber")
+        return (
+            [q for q, _ in ordered].index(patient),
+            study_numbers[(patient, str(ds.get("StudyInstanceUID", "")))],
+            int(number) if number not in (None, "") else 0,
+            key,
+        )
+
+    base: dict[str, str] = {}
+    for key in sorted(headers, key=sort_key):
+        ds = headers[key]
+        number = ds.get("SeriesNumber")
+        label = f"{ds.get('Modality', '') or '?'} series" + (
+            f" {number}" if number not in (None, "") else ""
+        )
+        description = str(ds.get("SeriesDescription", "") or "").strip()
+        if description and key not in hidden_keys and description.lower() != label.lower():
+            # "MAMMO series 1" says the number already: "MG · MAMMO series 1"
+            says_number = number not in (None, "") and str(number) in description.split()
+            label = (
+                f"{ds.get('Modality', '') or '?'} · {description}"
+                if says_number
+                else f"{label} · {description}"
+            )
+        base[key] = label
+    # The study is named only where a patient has series alike in two of their studies.
+    alike: dict[tuple[str, str], int] = defaultdict(int)
+    for key, label in base.items():
+        alike[(patient_of(headers[key]), label)] += 1
+    labels: dict[str, str] = {}
+    for key, label in base.items():
+        ds = headers[key]
+        patient = patient_of(ds)
+        where = [patient_names[patient]] if len(patients) > 1 else []
+        if alike[(patient, label)] > 1 and len(patients[patient]) > 1:
+            where.append(f"study {study_numbers[(patient, str(ds.get('StudyInstanceUID', '')))]}")
+        labels[key] = label + (" · " + ", ".join(where) if where else "")
+    # Series alike in all of that (two series of one study with one number): number them.
+    seen = list(labels.values())
+    taken = set(seen)
+    for key, label in labels.items():
+        if seen.count(label) > 1:
+            n = 1
+            while f"{label} [{n}]" in taken:
+                n += 1
+            labels[key] = f"{label} [{n}]"
+            taken.add(labels[key])
+    if counts is not None:
+        for key in labels:
+            n = counts[key]
+            labels[key] += f" ({n} file{'s' if n != 1 else ''})"
+    return labels
+
+
 def unattended() -> bool:
     """Whether this notebook runs with nobody looking: nbgrader's Validate or autograde (which
     set ``NBGRADER_EXECUTION``), or the grading sandbox (``HIPAA_LAB_SANDBOX``).
@@ -237,26 +411,29 @@ class StudyBrowser:
 
         self.folder = Path(folder)
         self.key = key
-        self.series: dict[str, list[Path]] = defaultdict(list)
-        labels: dict[str, str] = {}
+        found: dict[str, _Series] = {}
         for path in sorted(p for p in self.folder.rglob("*") if p.is_file()):
             try:
                 ds = pydicom.dcmread(path, stop_before_pixels=True)
             except Exception:  # noqa: S112 - not DICOM (a report, a key): the browser shows DICOM only
                 continue
             uid = str(ds.get("SeriesInstanceUID", path.parent))
-            self.series[uid].append(path)
-            labels[uid] = (
-                f"{ds.get('Modality', '?')} · {ds.get('SeriesDescription', '') or 'series'}"
-            )
-        for uid, paths in self.series.items():
-            paths.sort(
-                key=lambda p: (
-                    int(pydicom.dcmread(p, stop_before_pixels=True).get("InstanceNumber", 0) or 0),
-                    p,
-                )
-            )
-            labels[uid] += f" ({len(paths)} file{'s' if len(paths) > 1 else ''})"
+            series = found.setdefault(uid, _Series(ds))
+            series.files.append((int(ds.get("InstanceNumber", 0) or 0), path))
+            if key is not None and any(
+                e.location is Location.HEADER and e.path == "SeriesDescription"
+                for e in key.for_file(path.relative_to(self.folder).as_posix())
+            ):
+                series.description_is_phi = True
+        labels = series_labels(
+            {uid: s.first for uid, s in found.items()},
+            {uid: len(s.files) for uid, s in found.items()},
+            hidden=[uid for uid, s in found.items() if s.description_is_phi],
+        )
+        #: series UID -> its files in instance order, in the order of the menu
+        self.series: dict[str, list[Path]] = {
+            uid: [path for _, path in sorted(found[uid].files)] for uid in labels
+        }
         self.widget: w.VBox | None = None
         if unattended():
             return

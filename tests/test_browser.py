@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ CHROMIUM_ARGS = [
 #: Source line of the cell that shows the CT slice, and of the cell that shows the study browser.
 SHOW_IMAGE_SOURCE = "hl.widgets.show_image(ct, ct_key)"
 BROWSER_SOURCE = "hl.widgets.StudyBrowser(folder, key)"
+SAFE_HARBOR_SOURCE = "hl.widgets.safe_harbor_table()"
 
 SERVER_START_SECONDS = 60
 KERNEL_START_SECONDS = 60
@@ -207,6 +209,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         _stop(server)
 
 
+#: Every URL the browser asked for while module 1 ran (requests and websockets).
+REQUESTED: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def page(lab: Lab, request: pytest.FixtureRequest) -> Iterator:
     from playwright.sync_api import sync_playwright
@@ -218,7 +224,9 @@ def page(lab: Lab, request: pytest.FixtureRequest) -> Iterator:
         )
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            context.on("request", lambda r: REQUESTED.append(r.url))
             page = context.new_page()
+            page.on("websocket", lambda ws: REQUESTED.append(ws.url))
             page.set_default_timeout(RENDER_SECONDS * 1000)
             messages: list[str] = []
             page.on("pageerror", lambda error: messages.append(f"page error: {error}"))
@@ -362,6 +370,26 @@ def test_study_image_renders(executed):
     )
 
 
+def test_safe_harbor_table_shows_whole_definitions(executed):
+    """Module 1's table of the 18 identifiers: every definition whole, none cut with an ellipsis."""
+    from hipaa_lab.phi import SafeHarborCategory
+
+    table = _cell(executed, SAFE_HARBOR_SOURCE).locator(".jp-OutputArea-output table").first
+    rows = table.locator("tbody tr").evaluate_all(
+        "rows => rows.map(r => Array.from(r.cells).map(c => c.innerText.trim()))"
+    )
+    shown = {row[0]: row[1] for row in rows}
+    assert sorted(shown) == list("ABCDEFGHIJKLMNOPQR"), rows
+    for category in SafeHarborCategory:
+        assert " ".join(shown[category.paragraph].split()) == category.description, category
+    width, area = table.evaluate(
+        "t => [t.getBoundingClientRect().width, t.closest('.jp-OutputArea-output').clientWidth]"
+    )
+    assert width <= area + 1, f"the table ({width:.0f} px) overflows its output area ({area} px)"
+    _scroll_to_top(_cell(executed, SAFE_HARBOR_SOURCE))
+    _screenshot(executed, "safe-harbor-table")
+
+
 def _browser_widget(page):
     cell = _cell(page, BROWSER_SOURCE)
     return cell.locator(".jp-OutputArea-output .jupyter-widgets.widget-vbox").first
@@ -375,6 +403,9 @@ def test_study_browser_renders(executed):
     assert dropdown.locator("select option").count() >= 2, (
         "the sample study should hold several series"
     )
+    labels = dropdown.locator("select option").all_inner_texts()
+    alike = sorted({label for label in labels if labels.count(label) > 1})
+    assert not alike, f"series the menu cannot tell apart: {alike}"
     assert widget.locator(".widget-slider").count() == 1
     assert widget.locator(".widget-toggle-buttons button").all_inner_texts() == [
         "image",
@@ -416,3 +447,17 @@ def test_choosing_another_series_redraws_the_image(executed):
     )
     _scroll_to_top(_cell(executed, BROWSER_SOURCE))
     _screenshot(executed, "03-study-browser-other-series")
+
+
+def test_module_1_loads_nothing_from_outside_the_machine(executed):
+    """Run after the others: module 1's cells, images, widgets and kernel stay on 127.0.0.1."""
+    assert any(url.startswith("ws://127.0.0.1") for url in REQUESTED), "no kernel websocket seen"
+    outside = sorted(
+        {
+            url
+            for url in REQUESTED
+            if urllib.parse.urlsplit(url).scheme not in ("data", "blob", "about")
+            and urllib.parse.urlsplit(url).hostname not in ("127.0.0.1", "localhost")
+        }
+    )
+    assert not outside, "requests that leave the machine:\n" + "\n".join(outside)

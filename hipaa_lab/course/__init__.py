@@ -7,7 +7,9 @@
   (nbgrader preprocessors);
 - :mod:`~hipaa_lab.course.sandbox`: running a learner's notebook apart (bubblewrap, an
   unprivileged user, limits) and talking to it in plain data; :mod:`~hipaa_lab.course.harness`
-  is the side of that conversation that runs inside the sandbox.
+  is the side of that conversation that runs inside the sandbox;
+- :mod:`~hipaa_lab.course.offline`: the course's pages load nothing from outside the machine
+  (MathJax from the lab itself, no news or update checks).
 
 Callers use ``hipaa_lab.course.build(...)``, ``hipaa_lab.course.autograde(...)``: the names of
 :mod:`~hipaa_lab.course.build` are this wing's public API.

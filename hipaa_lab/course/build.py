@@ -5,6 +5,7 @@ A *course directory* is an nbgrader course that this module made::
     course/
     ├── .hipaa-lab-course.json     the stamp: hipaa-lab version and course format
     ├── nbgrader_config.py          absolute paths, so the API, the CLI and JupyterLab agree
+    ├── jupyter_server_config.py    JupyterLab for ``hipaa-lab lab``: fetches nothing from outside
     ├── gradebook.db                nbgrader's gradebook (SQLite)
     ├── .hipaa-lab-secret           the course secret graded studies are drawn from (never released)
     ├── .sandbox-datasets/          datasets built for the sandbox to read
@@ -78,6 +79,7 @@ COURSE_ID = "hipaa-lab"
 #: Bump when a course directory made by an older build can no longer be refreshed in place.
 COURSE_FORMAT = 2  # 2: sealed autograde (learner code in the sandbox), a course secret
 STAMP = ".hipaa-lab-course.json"
+SERVER_CONFIG = "jupyter_server_config.py"  # JupyterLab's config for `hipaa-lab lab`
 EXECUTE_TIMEOUT = 180
 _MODULE = re.compile(r"^m\d{2}-[a-z0-9][a-z0-9-]*$")
 _MARKER = re.compile(r"^\s*#*\s*(BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
@@ -130,6 +132,9 @@ def _config_text(course_dir: Path, header: bool) -> str:
         "# learner code runs only in the sandbox; grade cells run in the grader (hipaa_lab.course.sealed)",
         "from hipaa_lab.course.sealed import configure",
         "configure(c)",
+        "# MathJax in the formgrader and the feedback from the Jupyter server, not a CDN",
+        "from hipaa_lab.course.offline import configure_exporter",
+        "configure_exporter(c)",
     ]
     if header:
         lines.append(
@@ -147,6 +152,18 @@ def _learner_config_text(course_dir: Path) -> str:
         f"c.Exchange.root = {str(course_dir / 'exchange')!r}",
         f"c.Exchange.assignment_dir = {str(course_dir / 'learner')!r}",
         f"c.Execute.timeout = {EXECUTE_TIMEOUT}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _server_config_text() -> str:
+    """JupyterLab's side (``hipaa-lab lab`` starts it with ``--config`` this file)."""
+    lines = [
+        "# Written by hipaa-lab: JupyterLab for this course loads and fetches nothing from outside",
+        "# the machine (hipaa_lab.course.offline). `hipaa-lab course build` rewrites this file.",
+        "c = get_config()  # noqa: F821",
+        "from hipaa_lab.course.offline import configure_server",
+        "configure_server(c)",
     ]
     return "\n".join(lines) + "\n"
 
@@ -314,6 +331,7 @@ def build(
     write_atomic(
         course_dir / "learner" / "nbgrader_config.py", _learner_config_text(course_dir).encode()
     )
+    write_atomic(course_dir / SERVER_CONFIG, _server_config_text().encode())
     course_secret(course_dir)  # seeds of graded studies: made once, never released
     stamp = {"format": COURSE_FORMAT, "hipaa_lab_version": __version__, "course_id": COURSE_ID}
     old = _stamp(course_dir)
@@ -738,6 +756,8 @@ def start_lab(course_dir: Path, *, wait: float = 60, log: Path | None = None) ->
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={course_dir}",
     ]
+    if (course_dir / SERVER_CONFIG).is_file():  # a course built before it had one: none
+        cmd.append(f"--config={course_dir / SERVER_CONFIG}")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     env = dict(os.environ)
