@@ -6,8 +6,19 @@ Callers import the wing (``from hipaa_lab import records``), not its modules.
 
 from __future__ import annotations
 
+from hipaa_lab.records.certificate import read_receipt, write_certificates
 from hipaa_lab.records.curricula import Curricula, Policy, load_curricula
+from hipaa_lab.records.dashboard import overdue_over_time, write_dashboard
 from hipaa_lab.records.events import RecordKind
+from hipaa_lab.records.export import (
+    read_csv,
+    read_xapi,
+    read_xlsx,
+    write_csv,
+    write_xapi,
+    write_xlsx,
+    xapi_statements,
+)
 from hipaa_lab.records.roster import (
     COLUMNS,
     Employee,
@@ -39,7 +50,18 @@ __all__ = [
     "import_roster",
     "load_curricula",
     "module_version",
+    "overdue_over_time",
+    "read_csv",
+    "read_receipt",
     "read_roster",
+    "read_xapi",
+    "read_xlsx",
     "sync",
     "training_status",
+    "write_certificates",
+    "write_csv",
+    "write_dashboard",
+    "write_xapi",
+    "write_xlsx",
+    "xapi_statements",
 ]

@@ -6,7 +6,9 @@ Exit status: 0 done (or intact), 1 a bad roster or a log that fails verification
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,7 +66,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     ledger_arg(a)
 
     a = rsub.add_parser("verify-receipt", help="check a receipt with the public key alone")
-    a.add_argument("receipt", type=Path, metavar="FILE")
+    a.add_argument(
+        "receipt",
+        type=Path,
+        metavar="FILE",
+        help="a receipt (JSON) or a certificate (PDF) with its receipt attached",
+    )
     a.add_argument(
         "--public-key",
         type=Path,
@@ -72,7 +79,77 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="the ledger's public key (PEM; default: that of the --db ledger's signing key)",
     )
     ledger_arg(a)
+
+    a = rsub.add_parser(
+        "export", help="write the training records as CSV, XLSX, xAPI, PDF certificates or plots"
+    )
+    a.add_argument("--format", required=True, choices=EXPORT_FORMATS, help="what to write")
+    a.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write into")
+    a.add_argument(
+        "--as-of",
+        type=_day,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="judge status as of this day (default: today)",
+    )
+    a.add_argument(
+        "--curricula", type=Path, default=None, help="the curricula file (default: the shipped one)"
+    )
+    ledger_arg(a)
     p.set_defaults(func=main)
+
+
+EXPORT_FORMATS = ("csv", "xlsx", "xapi", "pdf", "dashboard")
+
+
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day; expected YYYY-MM-DD") from None
+
+
+def _export(ledger: Ledger, args: argparse.Namespace) -> int:
+    """``records export``: write the chosen format into ``--out``; print each file's path."""
+    from hipaa_lab.records import certificate, dashboard, export
+    from hipaa_lab.records.curricula import load_curricula
+    from hipaa_lab.records.status import training_status
+
+    as_of = args.as_of or dt.date.today()
+    curricula = load_curricula(args.curricula)
+    records = training_status(ledger, curricula, as_of)
+    out: Path = args.out
+    fmt = args.format
+    if fmt == "csv":
+        written = [export.write_csv(records, out / "training-records.csv")]
+    elif fmt == "xlsx":
+        written = [export.write_xlsx(records, out / "training-records.xlsx")]
+    elif fmt == "xapi":
+        written = [
+            export.write_xapi(records, out / "xapi-statements.json", titles=curricula.titles)
+        ]
+    elif fmt == "pdf":
+        cp = ledger.checkpoint()
+        written = certificate.write_certificates(records, ledger, cp, out, titles=curricula.titles)
+        written.append(export.write_whole(out / "checkpoint.json", _text_writer(cp.to_json())))
+        key = out / "ledger.pub"
+        export.write_whole(key, ledger.export_public_key)
+        written.append(key)
+    else:
+        days = [as_of - dt.timedelta(weeks=w) for w in range(DASHBOARD_WEEKS, -1, -1)]
+        overdue = dashboard.overdue_over_time(ledger, curricula, days)
+        written = dashboard.write_dashboard(records, overdue, out, as_of=as_of)
+    for path in written:
+        print(path)
+    print(f"{fmt}: {len(written)} files in {out} ({len(records)} records as of {as_of})")
+    return 0
+
+
+DASHBOARD_WEEKS = 26  #: how far back the overdue plot goes, in weeks
+
+
+def _text_writer(text: str) -> Callable[[Path], object]:
+    return lambda tmp: tmp.write_text(text + "\n")
 
 
 def _write_new(path: Path, text: str) -> None:
@@ -102,7 +179,12 @@ def main(args: argparse.Namespace) -> int:
     action = args.action
     if action == "verify-receipt":
         try:
-            receipt = lg.Receipt.from_json(args.receipt.read_text())
+            if args.receipt.read_bytes()[:5] == b"%PDF-":
+                from hipaa_lab.records.certificate import read_receipt
+
+                receipt = read_receipt(args.receipt)
+            else:
+                receipt = lg.Receipt.from_json(args.receipt.read_text())
             if args.public_key:
                 key = lg.load_public_key(args.public_key)
             else:
@@ -136,6 +218,8 @@ def main(args: argparse.Namespace) -> int:
                 ledger.export_public_key(args.public_key)
             print(f"checkpoint: {cp.size} entries, root {cp.root.hex()[:16]}..., {cp.time}")
             return 0
+        if action == "export":
+            return _export(ledger, args)
         if action == "receipt":
             cp = lg.Checkpoint.from_json(args.checkpoint.read_text())
             _write_new(args.out, ledger.receipt(args.index, cp).to_json())
