@@ -109,31 +109,39 @@ def _build(log):
     )
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def curricula():
     return load_curricula()
 
 
-@pytest.fixture
-def db(tmp_path):
-    path = tmp_path / "records.db"
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ledger") / "records.db"
     with Ledger(path) as log:
         _build(log)
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def log(db):
     with Ledger(db) as lg:
         yield lg
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def recs(log, curricula):
     rows = status.training_status(log, curricula, AS_OF)
     standings = {r.status for r in rows}
     assert standings == set(S), f"the fixture should cover every standing, has {standings}"
     return rows
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory, log, recs):
+    """The certificates of ``recs``' passes, written once (fpdf2 takes about a second each)."""
+    out = tmp_path_factory.mktemp("certificates")
+    cp = log.checkpoint()
+    return out, certificate.write_certificates(recs, log, cp, out)
 
 
 def _sans_graded_on(records):
@@ -305,9 +313,10 @@ def test_the_xapi_validator_refuses_a_broken_statement(recs):
 # ----------------------------------------------------------------------- PDF
 
 
-def test_a_certificate_carries_its_receipt_which_verifies_and_names_its_entry(tmp_path, log, recs):
-    cp = log.checkpoint()
-    written = certificate.write_certificates(recs, log, cp, tmp_path)
+def test_a_certificate_carries_its_receipt_which_verifies_and_names_its_entry(
+    log, recs, certificates
+):
+    tmp_path, written = certificates
     passed = [r for r in recs if r.passed_on is not None]
     assert sorted(p.name for p in written) == sorted(
         certificate.certificate_name(r) for r in passed
@@ -377,13 +386,13 @@ def test_a_forged_certificate_receipt_fails_and_a_plain_pdf_is_a_usage_error(tmp
 # ----------------------------------------------------------------------- the four agree
 
 
-def test_the_four_formats_agree_with_the_canonical_records(tmp_path, log, recs, curricula):
+def test_the_four_formats_agree_with_the_canonical_records(
+    tmp_path, log, recs, curricula, certificates
+):
     out = tmp_path / "out"
     export.write_csv(recs, out / "r.csv")
     export.write_xlsx(recs, out / "r.xlsx")
     export.write_xapi(recs, out / "x.json", titles=curricula.titles)
-    cp = log.checkpoint()
-    certificate.write_certificates(recs, log, cp, out / "pdf")
 
     canonical = _sans_graded_on(recs)
     assert export.read_csv(out / "r.csv") == canonical
@@ -404,7 +413,7 @@ def test_the_four_formats_agree_with_the_canonical_records(tmp_path, log, recs, 
         assert v["entry_hash"] == r.entry_hash
     assert not verdicts
 
-    pdfs = {p.name: p for p in (out / "pdf").glob("*.pdf")}
+    pdfs = {p.name: p for p in certificates[0].glob("*.pdf")}
     for r in recs:
         pdf = pdfs.pop(certificate.certificate_name(r), None)
         assert (pdf is not None) is (r.passed_on is not None)

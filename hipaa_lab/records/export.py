@@ -234,7 +234,7 @@ def write_csv(records: Iterable[TrainingRecord], path: str | os.PathLike[str]) -
     cells neutralised (:func:`neutralise`); an empty cell is a missing value, booleans are
     ``yes``/``no``, dates ISO 8601 and the score a percentage.
     """
-    rows = [[_text(_row(r)[c]) for c in EXPORT_COLUMNS] for r in records]
+    rows = [[_text(v) for v in _row(r).values()] for r in records]
 
     def write(tmp: Path) -> None:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
@@ -332,7 +332,7 @@ def write_xlsx(records: Sequence[TrainingRecord], path: str | os.PathLike[str]) 
         ws.auto_filter.ref = ws.dimensions
 
     wb.remove(wb.active)
-    table = [[_row(r)[c] for c in EXPORT_COLUMNS] for r in records]
+    table = [list(_row(r).values()) for r in records]
     overdue = [row for r, row in zip(records, table, strict=True) if r.status is Standing.OVERDUE]
     sheet("Records", EXPORT_COLUMNS, table)
     sheet("Overdue", EXPORT_COLUMNS, overdue)
