@@ -41,7 +41,7 @@ AWKWARD = {
     "E08": ("山田 花子", "Imaging IT"),
     "E09": ("Avery Quinlan", "Front Desk"),
     "E10": ("-", "Front Desk"),
-    "E11": ("Lit_x000D_eral\r\n", "Radiology"),  # what OOXML's escape looks like, and CRLF
+    "E11": ("Lit_x000D_eral\r\n\x0b\x00", "Radiology"),  # OOXML's escape, CRLF, controls
 }
 ROLES = {"E02": Role.PACS_ADMIN, "E08": Role.RADIOLOGIST, "E09": Role.FRONT_DESK}
 
@@ -157,6 +157,13 @@ def test_restore_undoes_neutralise_exactly_and_nothing_is_left_formula_like(text
     cell = export.neutralise(text)
     assert export.restore(cell) == text
     assert not cell[:1] or cell[0] not in "=+-@\t\r"
+
+
+@given(st.text())
+def test_xlsx_text_escapes_what_xml_cannot_hold_and_reads_back_exactly(text):
+    cell = export._xlsx_text(text)
+    assert export._xlsx_read_text(cell) == text
+    assert not export._XML_UNSAFE.search(cell)
 
 
 def test_neutralise_prefixes_one_quote_only_where_a_spreadsheet_would_run_a_formula():

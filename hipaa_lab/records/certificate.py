@@ -108,7 +108,8 @@ def _draw(pdf: FPDF, facts: dict[str, Any], receipt: Receipt) -> None:
     pdf.rect(11, 11, w - 22, h - 22)
 
     def line(text: str, font: str, style: str, size: float, color: tuple[int, int, int]) -> None:
-        text = " ".join(text.split())  # a line break or tab in a name prints as a space
+        # a line break or tab in a name prints as a space, other control characters not at all
+        text = " ".join("".join(c for c in text if c.isprintable() or c.isspace()).split())
         pdf.set_font(font, style, size)
         while size > 7 and pdf.get_string_width(text) > w - 50:  # a long name: smaller, inside
             size -= 1

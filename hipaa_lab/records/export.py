@@ -266,14 +266,16 @@ def read_csv(path: str | os.PathLike[str]) -> list[TrainingRecord]:
 # --------------------------------------------------------------------------- XLSX
 
 _OOXML_ESCAPED = re.compile(r"_x([0-9A-Fa-f]{4})_")
+_XML_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f]")
 
 
 def _xlsx_text(cell: str) -> str:
-    """``cell`` neutralised, then escaped as OOXML escapes text (ECMA-376 ST_Xstring): a carriage
-    return as ``_x000D_`` (XML would turn it into a line feed) and the underscore of a literal
-    ``_xHHHH_`` as ``_x005F_``, so Excel and :func:`read_xlsx` read back the very text."""
+    """``cell`` neutralised, then escaped as OOXML escapes text (ECMA-376 ST_Xstring): a control
+    character other than tab and line feed as ``_xHHHH_`` (XML cannot hold most of them, and
+    reads a carriage return back as a line feed), and the underscore of a literal ``_xHHHH_`` as
+    ``_x005F_``, so Excel and :func:`read_xlsx` read back the very text."""
     cell = _OOXML_ESCAPED.sub(lambda m: "_x005F" + m.group(0), neutralise(cell))
-    return cell.replace("\r", "_x000D_")
+    return _XML_UNSAFE.sub(lambda m: f"_x{ord(m.group(0)):04X}_", cell)
 
 
 def _xlsx_read_text(cell: str) -> str:
@@ -305,9 +307,9 @@ def write_xlsx(records: Sequence[TrainingRecord], path: str | os.PathLike[str]) 
     overdue ones, the same columns), ``By department`` (for each department and module, how many
     stand where, and the share current). Each has a frozen, bold header row and an auto-filter;
     dates are stored as dates (``yyyy-mm-dd``), scores as numbers, ``attested`` as a boolean;
-    text that a spreadsheet would take for a formula is neutralised as in the CSV, and a carriage
-    return in text is escaped as OOXML escapes it (``_x000D_``, which Excel shows as the
-    character), since XML itself would read it back as a line feed.
+    text that a spreadsheet would take for a formula is neutralised as in the CSV, and control
+    characters in text (a carriage return, say) are escaped as OOXML escapes them (``_x000D_``,
+    which Excel shows as the character), since XML itself cannot hold them.
     """
     from openpyxl import Workbook
     from openpyxl.styles import Font
