@@ -1,5 +1,6 @@
 """Training records an auditor accepts: roster, curricula, completion synced from the gradebook,
-status derived as of a date, all kept in the tamper-evident :mod:`hipaa_lab.ledger`.
+status derived as of a date, all kept in the tamper-evident :mod:`hipaa_lab.ledger`, and the
+exports a manager hands an auditor (CSV, XLSX, xAPI, PDF certificates, dashboard plots).
 
 Callers import the wing (``from hipaa_lab import records``), not its modules.
 """
