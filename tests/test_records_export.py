@@ -371,7 +371,9 @@ def test_a_certificate_renders_as_a_page_with_ink(tmp_path, log, recs):
     assert "CERTIFICATE OF TRAINING" in text and r.entry_hash[:16] in text
 
 
-def test_a_forged_certificate_receipt_fails_and_a_plain_pdf_is_a_usage_error(tmp_path, log, recs):
+def test_a_forged_certificate_receipt_fails_and_a_plain_pdf_is_a_usage_error(
+    tmp_path, log, recs, capsys
+):
     r = next(r for r in recs if r.passed_on)
     cp = log.checkpoint()
     receipt = log.receipt(r.entry_index, cp)
@@ -388,6 +390,11 @@ def test_a_forged_certificate_receipt_fails_and_a_plain_pdf_is_a_usage_error(tmp
     (tmp_path / "plain.pdf").write_bytes(bytes(plain.output()))
     args = ["records", "verify-receipt", str(tmp_path / "plain.pdf"), "--public-key", str(pub)]
     assert main(args) == 2
+    assert "no receipt.json attached" in capsys.readouterr().err
+    (tmp_path / "noise.bin").write_bytes(bytes(range(256)))
+    args = ["records", "verify-receipt", str(tmp_path / "noise.bin"), "--public-key", str(pub)]
+    assert main(args) == 2
+    assert "expected a receipt (JSON" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------- the four agree

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from hipaa_lab.errors import UsageError
 
 if TYPE_CHECKING:
+    from hipaa_lab import ledger as lg
     from hipaa_lab.ledger import Ledger
 
 __all__ = ["add_parser", "main"]
@@ -93,7 +94,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="judge status as of this day (default: today)",
     )
     a.add_argument(
-        "--curricula", type=Path, default=None, help="the curricula file (default: the shipped one)"
+        "--curricula",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the curricula file (default: the shipped one)",
     )
     ledger_arg(a)
     p.set_defaults(func=main)
@@ -148,6 +153,29 @@ def _export(ledger: Ledger, args: argparse.Namespace) -> int:
 DASHBOARD_WEEKS = 26  #: how far back the overdue plot goes, in weeks
 
 
+def _read_receipt(path: Path) -> lg.Receipt:
+    """The receipt in ``path``: a receipt's JSON, or a certificate (PDF) with one attached.
+
+    Raises
+    ------
+    ValueError
+        When ``path`` is neither; the message says what was expected.
+    """
+    from hipaa_lab import ledger as lg
+    from hipaa_lab.records.certificate import read_receipt
+
+    data = path.read_bytes()
+    if data.startswith(b"%PDF-"):
+        return read_receipt(path)
+    try:
+        return lg.Receipt.from_json(data.decode("utf-8"))
+    except ValueError as exc:
+        raise ValueError(
+            f"{path}: {exc}; expected a receipt (JSON, from 'records receipt') or a "
+            "certificate (PDF, from 'records export --format pdf')"
+        ) from None
+
+
 def _text_writer(text: str) -> Callable[[Path], object]:
     return lambda tmp: tmp.write_text(text + "\n")
 
@@ -179,12 +207,7 @@ def main(args: argparse.Namespace) -> int:
     action = args.action
     if action == "verify-receipt":
         try:
-            if args.receipt.read_bytes()[:5] == b"%PDF-":
-                from hipaa_lab.records.certificate import read_receipt
-
-                receipt = read_receipt(args.receipt)
-            else:
-                receipt = lg.Receipt.from_json(args.receipt.read_text())
+            receipt = _read_receipt(args.receipt)
             if args.public_key:
                 key = lg.load_public_key(args.public_key)
             else:
