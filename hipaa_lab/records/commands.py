@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -84,7 +83,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     a = rsub.add_parser(
         "export", help="write the training records as CSV, XLSX, xAPI, PDF certificates or plots"
     )
-    a.add_argument("--format", required=True, choices=EXPORT_FORMATS, help="what to write")
+    a.add_argument(
+        "--format",
+        required=True,
+        choices=("csv", "xlsx", "xapi", "pdf", "dashboard"),
+        help="what to write",
+    )
     a.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write into")
     a.add_argument(
         "--as-of",
@@ -104,9 +108,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=main)
 
 
-EXPORT_FORMATS = ("csv", "xlsx", "xapi", "pdf", "dashboard")
-
-
 def _day(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -116,41 +117,17 @@ def _day(text: str) -> dt.date:
 
 def _export(ledger: Ledger, args: argparse.Namespace) -> int:
     """``records export``: write the chosen format into ``--out``; print each file's path."""
-    from hipaa_lab.records import certificate, dashboard, export
     from hipaa_lab.records.curricula import load_curricula
-    from hipaa_lab.records.status import training_status
+    from hipaa_lab.records.export import write_export
 
     as_of = args.as_of or dt.date.today()
-    curricula = load_curricula(args.curricula)
-    records = training_status(ledger, curricula, as_of)
-    out: Path = args.out
-    fmt = args.format
-    if fmt == "csv":
-        written = [export.write_csv(records, out / "training-records.csv")]
-    elif fmt == "xlsx":
-        written = [export.write_xlsx(records, out / "training-records.xlsx")]
-    elif fmt == "xapi":
-        written = [
-            export.write_xapi(records, out / "xapi-statements.json", titles=curricula.titles)
-        ]
-    elif fmt == "pdf":
-        cp = ledger.checkpoint()
-        written = certificate.write_certificates(records, ledger, cp, out, titles=curricula.titles)
-        written.append(export.write_whole(out / "checkpoint.json", _text_writer(cp.to_json())))
-        key = out / "ledger.pub"
-        export.write_whole(key, ledger.export_public_key)
-        written.append(key)
-    else:
-        days = [as_of - dt.timedelta(weeks=w) for w in range(DASHBOARD_WEEKS, -1, -1)]
-        overdue = dashboard.overdue_over_time(ledger, curricula, days)
-        written = dashboard.write_dashboard(records, overdue, out, as_of=as_of)
+    written, count = write_export(
+        args.format, ledger, load_curricula(args.curricula), args.out, as_of=as_of
+    )
     for path in written:
         print(path)
-    print(f"{fmt}: {len(written)} files in {out} ({len(records)} records as of {as_of})")
+    print(f"{args.format}: {len(written)} files in {args.out} ({count} records as of {as_of})")
     return 0
-
-
-DASHBOARD_WEEKS = 26  #: how far back the overdue plot goes, in weeks
 
 
 def _read_receipt(path: Path) -> lg.Receipt:
@@ -174,10 +151,6 @@ def _read_receipt(path: Path) -> lg.Receipt:
             f"{path}: {exc}; expected a receipt (JSON, from 'records receipt') or a "
             "certificate (PDF, from 'records export --format pdf')"
         ) from None
-
-
-def _text_writer(text: str) -> Callable[[Path], object]:
-    return lambda tmp: tmp.write_text(text + "\n")
 
 
 def _write_new(path: Path, text: str) -> None:

@@ -41,12 +41,18 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hipaa_lab.records.status import Standing, TrainingRecord
 
+if TYPE_CHECKING:
+    from hipaa_lab.ledger import Ledger
+    from hipaa_lab.records.curricula import Curricula
+
 __all__ = [
+    "DASHBOARD_WEEKS",
     "EXPORT_COLUMNS",
+    "EXPORT_FORMATS",
     "XAPI_BASE",
     "XAPI_VERBS",
     "neutralise",
@@ -55,6 +61,7 @@ __all__ = [
     "read_xlsx",
     "restore",
     "write_csv",
+    "write_export",
     "write_whole",
     "write_xapi",
     "write_xlsx",
@@ -527,3 +534,64 @@ def _statements(value: Any) -> Iterator[dict[str, Any]]:
     if not isinstance(value, list):
         raise ValueError("an xAPI export is a JSON list of statements")
     yield from value
+
+
+# --------------------------------------------------------------------------- all formats
+
+#: The formats of ``hipaa-lab records export --format``.
+EXPORT_FORMATS = ("csv", "xlsx", "xapi", "pdf", "dashboard")
+DASHBOARD_WEEKS = 26  #: how far back the overdue plot goes, in weeks
+
+
+def write_export(
+    fmt: str,
+    ledger: Ledger,
+    curricula: Curricula,
+    out: str | os.PathLike[str],
+    *,
+    as_of: dt.date,
+) -> tuple[list[Path], int]:
+    """Write the records of ``ledger`` as of ``as_of`` in format ``fmt`` into ``out``.
+
+    ``csv``: ``training-records.csv``; ``xlsx``: ``training-records.xlsx``; ``xapi``:
+    ``xapi-statements.json``; ``pdf``: a certificate per pass
+    (:func:`hipaa_lab.records.certificate.write_certificates`) against a checkpoint made now,
+    written beside them as ``checkpoint.json`` with the public key ``ledger.pub``, so an auditor
+    can run ``hipaa-lab records verify-receipt CERT.pdf --public-key ledger.pub``;
+    ``dashboard``: the plots of :mod:`hipaa_lab.records.dashboard`, overdue weekly over the
+    :data:`DASHBOARD_WEEKS` weeks up to ``as_of``.
+
+    Returns
+    -------
+    tuple[list[Path], int]
+        The files written, and how many records they were written from.
+
+    Raises
+    ------
+    ValueError
+        For a format not in :data:`EXPORT_FORMATS`.
+    """
+    from hipaa_lab.records import certificate, dashboard
+    from hipaa_lab.records.status import training_status
+
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; expected one of {EXPORT_FORMATS}")
+    out = Path(out)
+    records = training_status(ledger, curricula, as_of)
+    if fmt == "csv":
+        written = [write_csv(records, out / "training-records.csv")]
+    elif fmt == "xlsx":
+        written = [write_xlsx(records, out / "training-records.xlsx")]
+    elif fmt == "xapi":
+        written = [write_xapi(records, out / "xapi-statements.json", titles=curricula.titles)]
+    elif fmt == "pdf":
+        cp = ledger.checkpoint()
+        written = certificate.write_certificates(records, ledger, cp, out, titles=curricula.titles)
+        text = cp.to_json() + "\n"
+        written.append(write_whole(out / "checkpoint.json", lambda tmp: tmp.write_text(text)))
+        written.append(write_whole(out / "ledger.pub", ledger.export_public_key))
+    else:
+        days = [as_of - dt.timedelta(weeks=w) for w in range(DASHBOARD_WEEKS, -1, -1)]
+        overdue = dashboard.overdue_over_time(ledger, curricula, days)
+        written = dashboard.write_dashboard(records, overdue, out, as_of=as_of)
+    return written, len(records)
