@@ -470,7 +470,9 @@ def test_the_dashboard_plots_completion_and_overdue_over_time(tmp_path, log, rec
 # ----------------------------------------------------------------------- the command
 
 
-def test_the_export_command_writes_each_format_and_a_certificate_verifies(tmp_path, db, capsys):
+def test_the_export_command_writes_each_format_and_a_certificate_verifies(
+    tmp_path, db, recs, capsys
+):
     out = tmp_path / "exports"
     base = ["--db", f"sqlite:///{db}", "--as-of", AS_OF.isoformat()]
     for fmt in ("csv", "xlsx", "xapi", "pdf", "dashboard"):
@@ -489,6 +491,11 @@ def test_the_export_command_writes_each_format_and_a_certificate_verifies(tmp_pa
         assert (out / name).is_file(), name
         assert str(out / name) in printed
     assert not list(out.glob(".*.tmp"))
+    assert export.read_csv(out / "training-records.csv") == _sans_graded_on(recs)
+    assert export.read_xlsx(out / "training-records.xlsx") == _sans_graded_on(recs)
+    assert len(export.read_xapi(out / "xapi-statements.json")) == sum(
+        r.score is not None for r in recs
+    )
     cert = out / "E01_m01-phi-in-images.pdf"
     pub = out / "ledger.pub"
     assert main(["records", "verify-receipt", str(cert), "--public-key", str(pub)]) == 0
