@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import datetime as dt
 import hashlib
+import os
 import shutil
 import signal
 import subprocess
@@ -542,7 +543,10 @@ def test_a_kill_9_during_an_export_leaves_no_half_written_file(tmp_path):
         assert visible in ([], [target])
         if visible:
             assert len(export.read_csv(target)) == n  # whole, never a prefix
+    working = tmp_path / f".{target.name}.{os.getpid()}.abc.tmp"  # a writer still at work
+    working.write_text("")
     export.write_csv([], target)  # the next export clears what a killed one left
+    working.unlink()  # and left the live writer's file alone
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
     with open(target, newline="", encoding="utf-8") as f:
         assert next(csv.reader(f)) == list(export.EXPORT_COLUMNS)

@@ -111,12 +111,25 @@ def restore(cell: str) -> str:
 # --------------------------------------------------------------------------- writing whole
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
+
+
 def write_whole(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
     """Have ``write`` write a temporary file beside ``path``, then rename it over ``path``.
 
-    The temporary file is flushed to disk before the rename, so ``path`` is always either the old
-    file or the whole new one, even when the process is killed (``kill -9``) or the machine stops.
-    Temporary files left by a killed earlier export of the same ``path`` are removed first.
+    The temporary file is flushed to disk before the rename, and the rename after, so ``path`` is
+    always either the old file or the whole new one, even when the process is killed
+    (``kill -9``) or the machine stops. The temporary file's name starts with a dot and carries
+    the writer's process id; one left by a writer that no longer runs (a killed export of the
+    same ``path``) is removed first, and one of a writer still at work is left alone.
 
     Returns
     -------
@@ -125,10 +138,13 @@ def write_whole(path: str | os.PathLike[str], write: Callable[[Path], object]) -
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        with contextlib.suppress(OSError):
-            stale.unlink()
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    prefix = f".{path.name}."
+    for stale in path.parent.glob(f"{prefix}*.tmp"):
+        pid = stale.name[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+    fd, name = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:
@@ -140,6 +156,11 @@ def write_whole(path: str | os.PathLike[str], write: Callable[[Path], object]) -
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)  # the rename itself on disk
+    finally:
+        os.close(folder)
     return path
 
 
