@@ -39,6 +39,9 @@ MODULES = [
     "hipaa_lab.records.curricula",
     "hipaa_lab.records.status",
     "hipaa_lab.records.sync",
+    "hipaa_lab.records.export",
+    "hipaa_lab.records.certificate",
+    "hipaa_lab.records.dashboard",
 ]
 
 

@@ -157,3 +157,12 @@ def test_a_curricula_file_with_an_unknown_module_or_role_is_refused(tmp_path):
     text.write_text("[policy]\nnew_hire_days = -3\n")
     with pytest.raises(CurriculaError, match="new_hire_days is -3"):
         load_curricula(text)
+
+
+def test_a_past_day_is_judged_without_the_facts_of_later_days(log, curricula):
+    import_roster(log, [_employee(hired=dt.date(2026, 1, 5))])
+    _graded(log, "E1", M1, dt.date(2026, 3, 1), 9)  # passed late
+    r = _one(log, curricula, dt.date(2026, 2, 20))
+    assert r.status is S.OVERDUE and r.passed_on is None and r.score is None
+    r = _one(log, curricula, dt.date(2026, 3, 1))
+    assert r.status is S.CURRENT and r.passed_on == dt.date(2026, 3, 1) == r.graded_on

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from hipaa_lab.errors import UsageError
 
 if TYPE_CHECKING:
+    from hipaa_lab import ledger as lg
     from hipaa_lab.ledger import Ledger
     from hipaa_lab.records.curricula import Curricula
 
@@ -113,12 +114,43 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     ledger_arg(a)
 
     a = rsub.add_parser("verify-receipt", help="check a receipt with the public key alone")
-    a.add_argument("receipt", type=Path, metavar="FILE")
+    a.add_argument(
+        "receipt",
+        type=Path,
+        metavar="FILE",
+        help="a receipt (JSON) or a certificate (PDF) with its receipt attached",
+    )
     a.add_argument(
         "--public-key",
         type=Path,
         default=None,
         help="the ledger's public key (PEM; default: that of the --db ledger's signing key)",
+    )
+    ledger_arg(a)
+
+    a = rsub.add_parser(
+        "export", help="write the training records as CSV, XLSX, xAPI, PDF certificates or plots"
+    )
+    a.add_argument(
+        "--format",
+        required=True,
+        choices=("csv", "xlsx", "xapi", "pdf", "dashboard"),
+        help="what to write",
+    )
+    a.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write into")
+    a.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="judge status as of this day (default: today)",
+    )
+    a.add_argument(
+        "--curricula",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the curricula file (default: the shipped one)",
     )
     ledger_arg(a)
     p.set_defaults(func=main)
@@ -129,6 +161,44 @@ def _date(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _export(ledger: Ledger, args: argparse.Namespace) -> int:
+    """``records export``: write the chosen format into ``--out``; print each file's path."""
+    from hipaa_lab.records.curricula import load_curricula
+    from hipaa_lab.records.export import write_export
+
+    as_of = args.as_of or dt.date.today()
+    written, count = write_export(
+        args.format, ledger, load_curricula(args.curricula), args.out, as_of=as_of
+    )
+    for path in written:
+        print(path)
+    print(f"{args.format}: {len(written)} files in {args.out} ({count} records as of {as_of})")
+    return 0
+
+
+def _read_receipt(path: Path) -> lg.Receipt:
+    """The receipt in ``path``: a receipt's JSON, or a certificate (PDF) with one attached.
+
+    Raises
+    ------
+    ValueError
+        When ``path`` is neither; the message says what was expected.
+    """
+    from hipaa_lab import ledger as lg
+    from hipaa_lab.records.certificate import read_receipt
+
+    data = path.read_bytes()
+    if data.startswith(b"%PDF-"):
+        return read_receipt(path)
+    try:
+        return lg.Receipt.from_json(data.decode("utf-8"))
+    except ValueError as exc:
+        raise ValueError(
+            f"{path}: {exc}; expected a receipt (JSON, from 'records receipt') or a "
+            "certificate (PDF, from 'records export --format pdf')"
+        ) from None
 
 
 def _write_new(path: Path, text: str) -> None:
@@ -158,7 +228,7 @@ def main(args: argparse.Namespace) -> int:
     action = args.action
     if action == "verify-receipt":
         try:
-            receipt = lg.Receipt.from_json(args.receipt.read_text())
+            receipt = _read_receipt(args.receipt)
             if args.public_key:
                 key = lg.load_public_key(args.public_key)
             else:
@@ -195,6 +265,8 @@ def main(args: argparse.Namespace) -> int:
                 ledger.export_public_key(args.public_key)
             print(f"checkpoint: {cp.size} entries, root {cp.root.hex()[:16]}..., {cp.time}")
             return 0
+        if action == "export":
+            return _export(ledger, args)
         if action == "receipt":
             cp = lg.Checkpoint.from_json(args.checkpoint.read_text())
             _write_new(args.out, ledger.receipt(args.index, cp).to_json())

@@ -12,9 +12,11 @@ is written from. The rules, as the curricula's policy numbers them:
   due again ``retraining_days`` after the change, if that is sooner.
 * **Waived** (with a reason): *current*, with no due date.
 
-A day is overdue only after its due date has passed: a pass on the due date is on time. A
-terminated employee, or one no longer on the roster, has no rows; their history stays in the
-ledger, and a rehire (back on the roster, active) picks it up again.
+Training facts dated after ``as_of`` are left out, so a past day is judged on what had happened
+by then (the roster is the one recorded, whenever it was imported; employees are judged from
+their hire dates). A day is overdue only after its due date has passed: a pass on the due date
+is on time. A terminated employee, or one no longer on the roster, has no rows; their history
+stays in the ledger, and a rehire (back on the roster, active) picks it up again.
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ class TrainingRecord:
     ``score`` is the last graded score as a percentage; ``passed_on`` the day of the last pass;
     ``module_version`` the version passed (else the module's current version);
     ``entry_index`` and ``entry_hash`` the ledger entry of that pass (its SHA-256, what the
-    exports carry and a receipt proves).
+    exports carry and a receipt proves); ``graded_on`` the day of the last grade (the day a
+    failure was judged, when there is no pass).
     """
 
     employee_id: str
@@ -66,6 +69,7 @@ class TrainingRecord:
     waived: str = ""
     entry_index: int | None = None
     entry_hash: str = ""
+    graded_on: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class _Progress:
     assigned_on: dt.date | None = None
     verdicts: dict[str, _Verdict] = field(default_factory=dict)  # by submission time
     score: float | None = None
+    graded_on: dt.date | None = None
     attested: set[str] = field(default_factory=set)
     waived: str = ""
 
@@ -107,8 +112,12 @@ class _Replay:
     progress: dict[tuple[str, str], _Progress] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     changes: dict[str, list[dt.date]] = field(default_factory=dict)
+    as_of: dt.date | None = None
 
-    def read(self, ledger: Ledger) -> None:
+    def read(self, ledger: Ledger, as_of: dt.date | None = None) -> None:
+        """Apply every entry; with ``as_of``, leave out training facts dated after it (a pass
+        in March does not make someone current in January)."""
+        self.as_of = as_of
         kinds = {k.value: k for k in RecordKind}
         for index, time, kind_name, body, digest in ledger.bodies():
             kind = kinds.get(kind_name)
@@ -125,6 +134,8 @@ class _Replay:
             self.on.pop(body["employee"]["employee_id"], None)
         elif kind is RecordKind.MODULE_RELEASED:
             self.versions[body["module"]] = body["version"]
+        elif self.as_of is not None and _day(time, body) > self.as_of:
+            return  # a training fact of a later day
         elif kind is RecordKind.RETRAINING_REQUIRED:
             self.changes.setdefault(body["module"], []).append(_day(time, body))
         else:
@@ -135,6 +146,7 @@ class _Replay:
             elif kind in (RecordKind.GRADED, RecordKind.PASSED, RecordKind.FAILED):
                 if body.get("max_score"):
                     p.score = round(100.0 * body["score"] / body["max_score"], 1)
+                    p.graded_on = day
                 if kind is not RecordKind.GRADED:
                     p.verdicts[str(body.get("at", ""))] = _Verdict(
                         kind is RecordKind.PASSED,
@@ -180,7 +192,7 @@ def training_status(
     ``as_of`` (default: today), sorted by employee and module."""
     as_of = as_of or dt.date.today()
     replay = _Replay()
-    replay.read(ledger)
+    replay.read(ledger, as_of)
     out = []
     for employee_id in sorted(replay.on):
         e = replay.on[employee_id]
@@ -211,6 +223,7 @@ def training_status(
                     waived=p.waived,
                     entry_index=last.entry[0] if last else None,
                     entry_hash=last.entry[1] if last else "",
+                    graded_on=p.graded_on,
                 )
             )
     return out

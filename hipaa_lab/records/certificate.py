@@ -1,0 +1,322 @@
+"""PDF certificates of training: one per learner per module passed, each carrying its own proof.
+
+A certificate names the learner (a workforce member: name, employee id, department and role; no
+patient's information), the module, its version, the day of the pass and the score, and the
+ledger entry of the pass: its index and SHA-256. It carries that entry's **inclusion receipt**
+(:class:`hipaa_lab.ledger.Receipt`) against a signed checkpoint twice: attached to the PDF as the
+file ``receipt.json`` (what :func:`read_receipt` extracts and ``hipaa-lab records verify-receipt
+CERT.pdf`` checks with the ledger's public key alone), and printed in full on its second page, so a
+paper copy can still be checked by retyping it. A second attachment, ``record.json``, holds the
+printed facts as data (:func:`read_certificate`).
+
+fpdf2 draws the PDF in the DejaVu fonts that matplotlib ships (Latin, Greek, Cyrillic), falling
+back to IPA Gothic for Japanese names where that font is installed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hipaa_lab.records.export import write_whole
+from hipaa_lab.records.status import TrainingRecord
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
+
+    from hipaa_lab.ledger import Checkpoint, Ledger, Receipt
+
+__all__ = [
+    "RECEIPT_ATTACHMENT",
+    "RECORD_ATTACHMENT",
+    "certificate_name",
+    "read_certificate",
+    "read_receipt",
+    "write_certificate",
+    "write_certificates",
+]
+
+RECEIPT_ATTACHMENT = "receipt.json"  #: the name of the receipt attached to each certificate
+RECORD_ATTACHMENT = "record.json"  #: the name of the printed facts attached as data
+_FALLBACK_FONTS = (Path("/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf"),)
+_NAVY = (22, 45, 84)
+_GOLD = (176, 141, 54)
+_GREY = (90, 90, 90)
+
+
+def certificate_name(record: TrainingRecord) -> str:
+    """The certificate's file name: ``{employee_id}_{module}.pdf``, unsafe characters as ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", f"{record.employee_id}_{record.module}") + ".pdf"
+
+
+def _fonts(pdf: FPDF, text: str) -> None:
+    """DejaVu, and the fallback fonts when ``text`` has characters past DejaVu's scripts (CJK)."""
+    import matplotlib
+
+    ttf = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    pdf.add_font("Sans", "", ttf / "DejaVuSans.ttf")
+    pdf.add_font("Sans", "B", ttf / "DejaVuSans-Bold.ttf")
+    pdf.add_font("Serif", "", ttf / "DejaVuSerif.ttf")
+    pdf.add_font("Serif", "B", ttf / "DejaVuSerif-Bold.ttf")
+    pdf.add_font("Mono", "", ttf / "DejaVuSansMono.ttf")
+    fallbacks = []
+    if all(ord(c) < 0x2E80 for c in text):  # below CJK: DejaVu's scripts, no fallback to load
+        return
+    for i, path in enumerate(_FALLBACK_FONTS):
+        if path.exists():
+            pdf.add_font(f"Fallback{i}", "", path)
+            fallbacks.append(f"Fallback{i}")
+    if fallbacks:
+        pdf.set_fallback_fonts(fallbacks, exact_match=False)
+
+
+def _facts(record: TrainingRecord, title: str, checkpoint: Checkpoint) -> dict[str, Any]:
+    return {
+        "employee_id": record.employee_id,
+        "name": record.name,
+        "department": record.department,
+        "role": record.role,
+        "module": record.module,
+        "module_title": title,
+        "module_version": record.module_version,
+        "passed_date": record.passed_on.isoformat() if record.passed_on else None,
+        "score": record.score,
+        "attested": record.attested,
+        "ledger_entry": record.entry_index,
+        "ledger_hash": record.entry_hash,
+        "checkpoint_size": checkpoint.size,
+        "checkpoint_time": checkpoint.time,
+    }
+
+
+def _draw(pdf: FPDF, facts: dict[str, Any], receipt: Receipt) -> None:
+    from fpdf.enums import Align, XPos, YPos
+
+    cp = receipt.checkpoint
+    w, h = pdf.w, pdf.h
+    pdf.add_page()
+    pdf.set_draw_color(*_NAVY)
+    pdf.set_line_width(1.2)
+    pdf.rect(8, 8, w - 16, h - 16)
+    pdf.set_draw_color(*_GOLD)
+    pdf.set_line_width(0.4)
+    pdf.rect(11, 11, w - 22, h - 22)
+
+    def line(text: str, font: str, style: str, size: float, color: tuple[int, int, int]) -> None:
+        # a line break or tab in a name prints as a space, other control characters not at all
+        text = " ".join("".join(c for c in text if c.isprintable() or c.isspace()).split())
+        pdf.set_font(font, style, size)
+        while size > 7 and pdf.get_string_width(text) > w - 50:  # a long name: smaller, inside
+            size -= 1
+            pdf.set_font(font, style, size)
+        pdf.set_text_color(*color)
+        pdf.cell(0, size * 0.55, text, align=Align.C, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+    pdf.set_y(24)
+    line("CERTIFICATE OF TRAINING", "Serif", "B", 30, _NAVY)
+    pdf.ln(2)
+    line("HIPAA Privacy, Security and Breach Notification Rules", "Sans", "", 13, _GREY)
+    line("Workforce training, 45 CFR 164.530(b) and 164.308(a)(5)", "Sans", "", 10, _GREY)
+    pdf.ln(8)
+    line("This certifies that", "Serif", "", 14, (0, 0, 0))
+    pdf.ln(2)
+    line(facts["name"], "Serif", "B", 26, _NAVY)
+    line(
+        f"employee {facts['employee_id']}  ·  {facts['department']}  ·  {facts['role']}",
+        "Sans",
+        "",
+        11,
+        _GREY,
+    )
+    pdf.ln(6)
+    line("has completed and passed the training module", "Serif", "", 14, (0, 0, 0))
+    pdf.ln(2)
+    line(facts["module_title"], "Serif", "B", 20, _NAVY)
+    line(f"{facts['module']}  ·  version {facts['module_version'][:16]}", "Sans", "", 10, _GREY)
+    pdf.ln(5)
+    passed = dt.date.fromisoformat(facts["passed_date"])
+    attested = "; policy acknowledged" if facts["attested"] else ""
+    line(
+        f"on {passed.day} {passed:%B %Y} with a score of {facts['score']:g}%{attested}.",
+        "Serif",
+        "",
+        14,
+        (0, 0, 0),
+    )
+    pdf.set_draw_color(*_GOLD)
+    pdf.line(40, pdf.get_y() + 6, w - 40, pdf.get_y() + 6)
+    pdf.ln(9)
+    issued = dt.date.fromisoformat(cp.time[:10])
+    line(
+        f"Issued {issued.day} {issued:%B %Y} from the organisation's tamper-evident training "
+        "ledger (hipaa-lab)",
+        "Sans",
+        "",
+        9,
+        _GREY,
+    )
+
+    pdf.set_y(h - 50)
+    pdf.set_x(22)
+    pdf.set_font("Sans", "B", 9)
+    pdf.set_text_color(*_NAVY)
+    pdf.cell(0, 5, "Tamper-evident record", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_text_color(0, 0, 0)
+    rows = [
+        ("Ledger entry", f"{facts['ledger_entry']}  (SHA-256 {facts['ledger_hash']})"),
+        ("Module version", facts["module_version"]),
+        (
+            "Signed checkpoint",
+            f"{cp.size} entries, Merkle root {cp.root.hex()}, signed {cp.time}, key {cp.key_id}",
+        ),
+        (
+            "Check it",
+            "The entry's inclusion receipt is attached to this PDF (receipt.json) and printed "
+            "on page 2. Run: hipaa-lab records verify-receipt THIS.pdf --public-key ledger.pub",
+        ),
+    ]
+    for label, value in rows:
+        pdf.set_x(22)
+        pdf.set_font("Sans", "B", 7.5)
+        pdf.cell(30, 4, label)
+        pdf.set_font("Mono", "", 7)
+        pdf.multi_cell(
+            w - 22 - 22 - 30, 4, value, align=Align.L, new_x=XPos.LMARGIN, new_y=YPos.NEXT
+        )
+
+    pdf.add_page()
+    pdf.set_y(16)
+    pdf.set_font("Sans", "B", 12)
+    pdf.set_text_color(*_NAVY)
+    pdf.cell(0, 7, "Inclusion receipt", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font("Sans", "", 9)
+    pdf.set_text_color(0, 0, 0)
+    pdf.multi_cell(
+        0,
+        4.5,
+        "The ledger entry below is in the Merkle tree (RFC 9162) whose root the checkpoint signs "
+        "with the ledger's Ed25519 key. The check needs only this receipt and the ledger's public "
+        "key, not the ledger: hipaa-lab records verify-receipt THIS.pdf --public-key ledger.pub "
+        "(or save the JSON below as receipt.json and pass that).",
+        align=Align.L,
+        new_x=XPos.LMARGIN,
+        new_y=YPos.NEXT,
+    )
+    pdf.ln(3)
+    pdf.set_font("Mono", "", 7)
+    printed = json.dumps(json.loads(receipt.to_json()), indent=2)
+    pdf.multi_cell(0, 3.4, printed, align=Align.L, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+
+def write_certificate(
+    record: TrainingRecord,
+    receipt: Receipt,
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+) -> Path:
+    """Write the certificate of ``record``'s pass, with ``receipt`` (of its ledger entry).
+
+    Raises
+    ------
+    ValueError
+        When ``record`` has no pass, or ``receipt`` is not of its ledger entry.
+    """
+    from fpdf import FPDF
+
+    if record.passed_on is None or record.entry_index is None:
+        raise ValueError(f"{record.employee_id} {record.module}: no pass to certify")
+    if receipt.index != record.entry_index:
+        raise ValueError(
+            f"the receipt is of ledger entry {receipt.index}; the pass is entry "
+            f"{record.entry_index}"
+        )
+    facts = _facts(record, title or record.module, receipt.checkpoint)
+    pdf = FPDF(orientation="landscape", format="A4")
+    pdf.set_auto_page_break(auto=False)
+    pdf.set_margins(20, 16, 20)
+    _fonts(pdf, "".join(str(v) for v in facts.values()))
+    pdf.set_title(f"Certificate of training: {facts['module_title']}")
+    pdf.set_subject(f"{record.module} version {record.module_version}")
+    pdf.set_author("hipaa-lab training records")
+    pdf.set_creation_date(dt.datetime.now(dt.UTC))
+    _draw(pdf, facts, receipt)
+    pdf.embed_file(
+        bytes=receipt.to_json().encode(),
+        basename=RECEIPT_ATTACHMENT,
+        mime_type="application/json",
+        desc="inclusion receipt of the ledger entry of this pass",
+    )
+    pdf.embed_file(
+        bytes=json.dumps(facts, ensure_ascii=False, sort_keys=True).encode(),
+        basename=RECORD_ATTACHMENT,
+        mime_type="application/json",
+        desc="the facts this certificate prints",
+    )
+    data = bytes(pdf.output())
+    return write_whole(path, lambda tmp: tmp.write_bytes(data))
+
+
+def write_certificates(
+    records: Iterable[TrainingRecord],
+    ledger: Ledger,
+    checkpoint: Checkpoint,
+    out: str | os.PathLike[str],
+    *,
+    titles: dict[str, str] | None = None,
+) -> list[Path]:
+    """A certificate in ``out`` for each record with a pass in ``checkpoint``'s tree.
+
+    Each carries its pass's receipt against ``checkpoint`` (:meth:`Ledger.receipt`); a pass
+    recorded after the checkpoint gets none (make a new checkpoint). Returns the files written.
+    """
+    out = Path(out)
+    titles = titles or {}
+    written = []
+    for r in records:
+        if r.passed_on is None or r.entry_index is None or r.entry_index >= checkpoint.size:
+            continue
+        receipt = ledger.receipt(r.entry_index, checkpoint)
+        written.append(
+            write_certificate(
+                r, receipt, out / certificate_name(r), title=titles.get(r.module, r.module)
+            )
+        )
+    return written
+
+
+def _attachment(path: str | os.PathLike[str], name: str) -> bytes:
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        found = PdfReader(Path(path)).attachments.get(name)
+    except (PyPdfError, OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not a readable PDF ({exc})") from None
+    if not found:
+        raise ValueError(f"{path} has no {name} attached; expected a hipaa-lab certificate")
+    return found[0]
+
+
+def read_receipt(path: str | os.PathLike[str]) -> Receipt:
+    """The inclusion receipt attached to the certificate at ``path``.
+
+    Raises
+    ------
+    ValueError
+        When ``path`` is not a PDF or has no receipt attached.
+    """
+    from hipaa_lab.ledger import Receipt
+
+    return Receipt.from_json(_attachment(path, RECEIPT_ATTACHMENT).decode())
+
+
+def read_certificate(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The facts the certificate at ``path`` prints (its ``record.json`` attachment)."""
+    value: dict[str, Any] = json.loads(_attachment(path, RECORD_ATTACHMENT))
+    return value
