@@ -11,7 +11,8 @@ ledger, derives where each stands, signs a checkpoint and verifies the ledger ag
     ├── course/           the nbgrader course: gradebook, releases, submissions, grades, feedback
     ├── cache/            the datasets the notebooks load while they are graded
     ├── records/          roster.csv, records.db (the ledger) and its signing key, status.csv,
-    │                     checkpoint.json and ledger.pub (for an auditor)
+    │                     checkpoint.json and ledger.pub (for an auditor), and exports/: the
+    │                     records as CSV, XLSX, xAPI, PDF certificates and dashboard plots
     └── completion.csv    one row per learner and module, with the score
 """
 
@@ -147,6 +148,10 @@ def _records(folder: Path, course_dir: Path) -> pd.DataFrame:
         verified = ledger.verify(checkpoint)
         if not verified.ok:  # the demo's own ledger: a bug
             raise CourseError(f"the demo's ledger fails verification: {verified.reason}")
+        from hipaa_lab.records.export import EXPORT_FORMATS, write_export
+
+        for fmt in EXPORT_FORMATS:  # what a manager hands an auditor
+            write_export(fmt, ledger, curricula, folder / "exports" / fmt, as_of=dt.date.today())
     frame = pd.DataFrame(
         [
             {
@@ -239,6 +244,8 @@ def _summary(out: Path, course_dir: Path, key: AnswerKey, records: pd.DataFrame)
     print("  course/feedback/ feedback HTML for each learner")
     print("  cache/           the datasets the notebooks loaded while they were graded")
     print("  records/         roster, the signed training ledger, status.csv, checkpoint.json")
+    print("  records/exports/ csv/, xlsx/, xapi/, pdf/ (a certificate per pass, with its")
+    print("                   receipt: hipaa-lab records verify-receipt CERT.pdf), dashboard/")
     print("  completion.csv   one row per learner and module\n")
     print(table.to_string(index=False))
     print(

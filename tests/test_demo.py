@@ -63,6 +63,16 @@ def test_the_training_records_are_synced_signed_and_verify(demo_run):
     db = f"sqlite:///{folder / 'records.db'}"
     checkpoint = str(folder / "checkpoint.json")
     assert cli.main(["records", "verify", "--db", db, "--checkpoint", checkpoint]) == 0
+    exports = folder / "exports"
+    assert (exports / "csv" / "training-records.csv").is_file()
+    assert (exports / "xlsx" / "training-records.xlsx").is_file()
+    assert (exports / "xapi" / "xapi-statements.json").is_file()
+    assert sorted(p.suffix for p in (exports / "dashboard").iterdir()) == [".png", ".png"]
+    certificates = sorted((exports / "pdf").glob("*.pdf"))
+    assert len(certificates) == len(MODULES)  # the correct learner passed every module
+    pub = str(exports / "pdf" / "ledger.pub")
+    for cert in certificates:
+        assert cli.main(["records", "verify-receipt", str(cert), "--public-key", pub]) == 0
     # a second sync of the same gradebook records nothing new
     from hipaa_lab.ledger import Ledger
 

@@ -183,7 +183,8 @@ def test_status_waive_and_mark_material_from_the_command(tmp_path, capsys):
     assert not any(line.startswith("E1002") and "m01-phi" in line for line in lines)
 
     assert main(["records", "waive", "E1002", "m02-deidentifying-images", "--db", db,
-                 "--reason", "trained at the sister site", "--by", "mgr-7"]) == 0  # fmt: skip
+                 "--as-of", "2026-11-02", "--reason", "trained at the sister site",
+                 "--by", "mgr-7"]) == 0  # fmt: skip
     assert main(["records", "mark-material", "m01-phi-in-images", "--db", db,
                  "--as-of", "2026-11-01", "--reason", "new policy", "--by", "mgr-7"]) == 0  # fmt: skip
     capsys.readouterr()

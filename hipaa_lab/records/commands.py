@@ -111,6 +111,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     a.add_argument("--reason", required=True)
     a.add_argument("--by", required=True)
     curricula_arg(a)
+    as_of_arg(a)
     ledger_arg(a)
 
     a = rsub.add_parser("verify-receipt", help="check a receipt with the public key alone")
@@ -160,7 +161,7 @@ def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; expected YYYY-MM-DD") from None
 
 
 def _export(ledger: Ledger, args: argparse.Namespace) -> int:
@@ -377,8 +378,13 @@ def _waive(args: argparse.Namespace, ledger: Ledger) -> int:
         raise UsageError(f"no employee {args.employee_id!r} on the roster")
     if args.module not in _curricula(args).modules():
         raise UsageError(f"no module {args.module!r} in the curricula")
-    body = {"by": args.by, "employee_id": args.employee_id, "module": args.module,
-            "reason": args.reason}  # fmt: skip
+    body = {
+        "at": (args.as_of or dt.date.today()).isoformat(),
+        "by": args.by,
+        "employee_id": args.employee_id,
+        "module": args.module,
+        "reason": args.reason,
+    }
     entry = ledger.append(RecordKind.WAIVED.value, body)
     print(f"recorded the waiver (ledger entry {entry.index})")
     return 0
