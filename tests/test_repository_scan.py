@@ -75,6 +75,9 @@ def test_every_tracked_file_passes_the_scanner():
         f"{len(unexpected)} finding(s) in tracked files: reword the text, fix a false positive "
         f"of the scanner, or allow a synthetic identifier in {ALLOW_LIST.name}:\n"
         + "\n".join(f.format() for f in unexpected)
+        + "\n(as entries: "
+        + " ".join(sorted({f"{f.file}: [{f.rule!r}, {f.excerpt!r}]" for f in unexpected}))
+        + ")"
     )
     stale = sorted(findings - {_key(f) for f in found})
     stale += sorted(rules - {(f.file, f.rule) for f in found})
