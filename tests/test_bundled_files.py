@@ -3,7 +3,8 @@
 Real archives hold JPEG baseline ultrasound, JPEG Lossless, JPEG-LS and JPEG 2000; pydicom ships
 one or more images of each (with the pylibjpeg and pyjpegls plugins they all decode). Each is
 de-identified and cleaned losslessly, and a batch over the whole bundled set de-identifies every
-file whose data set and pixels pydicom can read and names each other one with its reason.
+file whose data set and pixels pydicom can read, names each other one with its reason, and writes
+nothing the scanner finds.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pydicom.uid import (
 
 from hipaa_lab.deid import Deidentifier, SkipReason, deidentify_file, deidentify_tree
 from hipaa_lab.deid import pixels as px
+from hipaa_lab.deid.scan import scan_paths
 
 needs_ocr = pytest.mark.skipif(not px.ocr_available(), reason="Tesseract is not installed")
 
@@ -219,6 +221,11 @@ def test_every_bundled_file_is_de_identified_or_named(tmp_path):
         assert reason, path  # every other one named with its reason
     undecodable = [r for r in named.values() if r.startswith(SkipReason.UNDECODABLE.value)]
     assert all("JPEG" in r for r in undecodable), undecodable  # the transfer syntax is named
+    # what was written passes the scanner: headers, names, the report and the provenance log
+    # (the pixels are the de-identifier's own check, the one the scanner's OCR shares)
+    scanned = scan_paths([tmp_path / "out"], ocr=False)
+    assert scanned.files > report.processed, scanned.files
+    assert scanned.clean, "\n".join(f.format() for f in scanned.findings) + str(scanned.errors)
 
 
 def test_the_scanner_reads_every_file_the_de_identifier_reads():

@@ -411,3 +411,95 @@ def test_a_known_number_inside_a_uuid_uid_is_chance_not_a_leak():
     assert known.find_in_uid("2.25.1234567890441702398765432109876543210") == []
     assert known.find_in_uid("2.25.4417023") == [SafeHarborCategory.MEDICAL_RECORD]
     assert known.find_in_uid("1.2.826.0.1.3680043.4417023.1") == [SafeHarborCategory.MEDICAL_RECORD]
+
+
+def test_a_vendors_web_address_is_no_finding_but_a_patients_identifier_in_equipment_is(clean_ct):
+    """Safe Harbor's identifiers are the individual's (45 CFR 164.514(b)(2)(i)): a vendor's web
+    address is not one. Planted in the make and model, a patient's identifiers are still found."""
+    clean_ct.Manufacturer = "QIICR"
+    clean_ct.ManufacturerModelName = "https://github.com/fedorov/dcmqi.git"  # liver_1frame.dcm's
+    assert scan_dataset(clean_ct) == []
+    clean_ct.Manufacturer = "CMS, Inc."  # ExplVR_LitEndNoMeta.dcm's: a company, not LAST, First
+    assert scan_dataset(clean_ct) == []
+    clean_ct.ImageComments = "https://github.com/fedorov/dcmqi.git"  # elsewhere, any URL is one
+    assert [(f.path, f.rule) for f in scan_dataset(clean_ct)] == [("ImageComments", "pattern:url")]
+    del clean_ct.ImageComments
+    for keyword, value, category in [
+        ("Manufacturer", "Patient DOE, Jane", C.NAMES),
+        ("Manufacturer", "BOYD, Robert", C.NAMES),
+        ("Manufacturer", "MRN 4417023", C.MEDICAL_RECORD),
+        ("ManufacturerModelName", "https://portal.example.org/chart/4417023", C.MEDICAL_RECORD),
+        ("ManufacturerModelName", "jane.doe7@example.org", C.EMAIL),
+        ("ManufacturerModelName", "call 555-201-7788", C.TELEPHONE),
+        ("SecondaryCaptureDeviceManufacturer", "DOB 01/21/1973", C.DATES),
+    ]:
+        ds = copy.deepcopy(clean_ct)
+        setattr(ds, keyword, value)
+        assert {f.category for f in scan_dataset(ds) if f.path == keyword} == {category}, value
+    known = KnownValues()
+    known.add("Boyd^Robert", C.NAMES, person_name=True)
+    clean_ct.Manufacturer = "Boyd Medical"  # the patient's own name, known from the originals
+    found = scan_dataset(clean_ct, known_values=known)
+    assert [(f.path, f.rule, f.category) for f in found] == [
+        ("Manufacturer", "exact-value", C.NAMES)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("legitimate", "identifier", "rule"),
+    [
+        # Safe Harbor's list counted, and a street of that name
+        ("the 18 Safe Harbor identifiers", "lives at 18 Safe Harbor Way", "address"),
+        ("what PHI is and the 18 Safe Harbor Identifiers", "18 Safe Harbor Dr.", "address"),
+        # "address" in a sentence, and as a label
+        ("Internet Protocol (IP) address numbers", "Address: 12 Elm", "address"),
+        ("postal address other than town or city", "address springfield", "address"),
+        ("a web address is the vendor's", "Residence Casper, Wyoming", "address"),
+        # the machine's own loopback address, and a host on the network
+        ("JupyterLab on http://127.0.0.1:8888/lab?token=abc", "http://10.20.30.40/lab", "url"),
+        ("bound to 127.0.0.1", "workstation 192.168.10.42", "ip"),
+        # hexadecimal numbers and digests, and a number
+        ("tag 0x00100010", "MRN 00100010", "mrn"),
+        (
+            "sha256 1eb2a9724822476b3f1f3de23d15ae655a4c7f6e9d32bf16f2d9ef76d7d8437c",
+            "9724822476",
+            "digits",
+        ),
+        # a run of zeros, and a number
+        ('"TM": "000000"', "acct 000001", "mrn"),
+        # members of code objects, a company, and LAST, First
+        ("(Modality.CT, Modality.MR)", "seen: BOYD, Robert", "name"),
+        ("Location.PIXELS, None", "Dr.BOYD, Robert", "name"),
+        ("Philips Medical Systems, Inc.; CMS, Inc.", "GE, Robert", "name"),
+        # the standard's names (attributes, UIDs, DCM codes), and a patient's
+        ("Patient State; Referring Physician Identification Sequence", "Patient Jane Doe", "name"),
+        ("Detached Patient Management SOP Class", "Patient Maria Management", "name"),
+        ("Retain Patient Characteristics Option; Physician Note", "Physician Note Smith", "name"),
+    ],
+)
+def test_what_the_repository_says_passes_and_an_identifier_of_its_form_is_found(
+    legitimate, identifier, rule
+):
+    from hipaa_lab.deid.scan import find_patterns
+
+    assert find_patterns(legitimate) == [], legitimate
+    assert rule in {r for r, *_ in find_patterns(identifier)}, identifier
+
+
+def test_the_de_identifiers_keyed_names_are_no_finding_but_a_number_in_a_name_is(tmp_path):
+    """Regression: a UID the batch did not replace names its folder "x" and a keyed digest, whose
+    16 hex digits hold a run of six decimal ones about one time in four ("xc0548412756e8808")."""
+    import json
+
+    keyed = "xc0548412756e8808"
+    log = tmp_path / "part-1.jsonl"
+    change = {"path": "PatientID", "action": "Z", "rule": "E.1-1 00100020 Patient ID"}
+    output = f"{keyed}/{keyed}/2.25.1.dcm"
+    log.write_text(json.dumps({"output": output, "changes": [change]}) + "\n")
+    assert scan_file(log, rel=f"provenance/{keyed}/part-1.jsonl") == []
+    for name in ("c0548412756e8808", "x0548412756", "MRN0548412756"):  # not the batch's form
+        log.write_text(json.dumps({"output": f"{name}/2.25.1.dcm", "changes": [change]}) + "\n")
+        assert {f.location for f in scan_file(log, rel=f"{name}/part-1.jsonl")} == {
+            Location.FILENAME,
+            Location.HEADER,
+        }, name

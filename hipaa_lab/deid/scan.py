@@ -46,7 +46,9 @@ findings. A shifted date that still equals an original date is an ``exact-value`
 dates in free text are never treated as shifted.
 
 Technical elements (numbers, codes, UIDs without embedded values, pixel data) are left alone, so
-a file stripped of its patient data scans clean.
+a file stripped of its patient data scans clean. The equipment's make and model (``Manufacturer``,
+``ManufacturerModelName``...) are scanned as text, except that a web address there is the vendor's,
+not the patient's (:data:`EQUIPMENT_KEYWORDS`).
 
 Excerpts are masked (``J**e D*e``; digits but the last two hidden): scan output lands in logs.
 
@@ -64,6 +66,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import re
@@ -73,12 +76,15 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydicom import dcmread
+from pydicom._dicom_dict import DicomDictionary  # the standard's names, as pydicom ships them
+from pydicom._uid_dict import UID_dictionary
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.sr._concepts_dict import concepts
 
 from hipaa_lab.errors import AnswerKeyError
 from hipaa_lab.phi import AnswerKey, Location, SafeHarborCategory, element_text, iter_elements
@@ -170,6 +176,24 @@ NO_PATTERN_KEYWORDS = frozenset(
 )
 #: Sequences whose text is the de-identifier's own marking (CID 7050 code meanings).
 NO_PATTERN_SEQUENCES = ("DeidentificationMethodCodeSequence",)
+#: The equipment's make and model (General Equipment module): who made it, which product. Safe
+#: Harbor's identifiers are those "of the individual or of relatives, employers, or household
+#: members of the individual" (45 CFR 164.514(b)(2)(i)), so a vendor's name or web address is none
+#: of them, and a device's own identity is another matter (DeviceSerialNumber above; PS3.15's Retain
+#: Device Identity option). Here a web address is the vendor's (pydicom's liver_1frame.dcm names its
+#: maker's source repository) and is not a finding; the text stays scanned for every other pattern
+#: (a patient's name, an MRN, a date, a phone number) and for known values, as anywhere else.
+EQUIPMENT_KEYWORDS = frozenset(
+    {
+        "Manufacturer",
+        "ManufacturerModelName",
+        "ManufacturerModelVersion",
+        "SecondaryCaptureDeviceManufacturer",
+        "SecondaryCaptureDeviceManufacturerModelName",
+    }
+)
+#: The patterns that, in an equipment element, describe the equipment rather than a person.
+EQUIPMENT_RULES = frozenset({"url"})
 
 # --------------------------------------------------------------------------- masking
 
@@ -264,6 +288,17 @@ _STREET = (
     r"Locks?|Orchard|Pines?|Viaduct|Mountains?|Ridge|Valley|Park|Point|Harbor|Estates?|Village|"
     r"Gardens?|Meadows?|Harbors?|Lands?|Creek|Lake|Island|Shore|Station|Turnpike|Crescent|Manor|Mill|Fork|Field)"
 )
+#: Words that follow "address" in a sentence, never as its value.
+_PROSE_WORDS = (
+    "is|are|was|were|be|other|numbers?|there|here|of|the|a|an|and|or|to|in|on|for|as|that|this|"
+    "it|its|with|from|by|book|field|fields|line|lines|space|bar"
+)
+#: Legal forms of companies, which follow a vendor's name as a given name follows a family name.
+_COMPANY_FORMS = frozenset(
+    ["inc", "ltd", "llc", "corp", "co", "plc", "gmbh", "ag", "kg", "sa", "srl", "spa", "bv", "nv"]
+)
+#: Labels a name may follow with only a dot between (``Pt.`` then the name in capitals).
+_NAME_LABELS = frozenset(["patient", "name", "doctor", "nurse", "physician", "referring"])
 _NAME_WORD = r"[A-Z][a-z]+(?:[-'][A-Z][a-z]+)?"
 _CAPS_WORD = r"[A-Z]{2,}(?:[-'][A-Z]{2,})?"
 _NOT_NAMES = frozenset(
@@ -332,8 +367,37 @@ def _dates(text: str) -> Iterator[tuple[int, int]]:
 def _ips(text: str) -> Iterator[tuple[int, int]]:
     for m in re.finditer(r"(?<![\d.])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?![\d.])", text):
         octets = [int(x) for x in m.groups()]
-        if all(o <= 255 for o in octets) and max(octets) >= 10:
+        # 127.0.0.0/8 is every machine's own loopback (RFC 1122 3.2.1.3): no one's address
+        if all(o <= 255 for o in octets) and max(octets) >= 10 and octets[0] != 127:
             yield m.span()
+
+
+_URL = re.compile(r"\b(?:https?|ftp)://[^\s\"'<>\\]+|\bwww\.[\w-]+\.[\w./-]+", re.I)
+_LOOPBACK_URL = re.compile(r"(?:https?|ftp)://(?:localhost|127(?:\.\d{1,3}){3})(?![\w.-])", re.I)
+
+
+def _urls(text: str) -> Iterator[tuple[int, int]]:
+    """Web addresses, but those of the machine itself (``http://127.0.0.1:8888/lab``): the text
+    of those is left to the other patterns."""
+    for m in _URL.finditer(text):
+        if not _LOOPBACK_URL.match(m.group()):
+            yield m.span()
+
+
+_LAST_FIRST = re.compile(rf"\b({_CAPS_WORD},\s*{_NAME_WORD})\b")
+
+
+def _last_first(text: str) -> Iterator[tuple[int, int]]:
+    """A family name in capitals, a comma and a given name; but not a member of a code object
+    (``Modality.CT, Modality.MR``, ``Location.PIXELS, None``: a word and a dot before it, no
+    space, the word neither a title nor a label), nor a company (a legal form for given name)."""
+    for m in _LAST_FIRST.finditer(text):
+        owner = re.search(r"\b([A-Za-z_]\w*)\.$", text[: m.start()])
+        if owner and owner[1].lower() not in _TITLES | _NAME_LABELS:
+            continue
+        if m[1].rpartition(",")[2].strip().lower() in _COMPANY_FORMS:  # "CMS, Inc": a company
+            continue
+        yield m.span(1)
 
 
 _Finder = Callable[[str], Iterable[tuple[int, int]]]
@@ -349,7 +413,7 @@ def _regex(pattern: str, flags: int = 0) -> _Finder:
 # (name, category, finder) in order of precedence: a later pattern ignores spans an earlier one took
 _PATTERNS: list[tuple[str, SafeHarborCategory, _Finder]] = [
     ("email", C.EMAIL, _regex(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b")),
-    ("url", C.URL, _regex(r"\b(?:https?|ftp)://[^\s\"'<>\\]+|\bwww\.[\w-]+\.[\w./-]+", re.I)),
+    ("url", C.URL, _urls),
     ("ssn", C.SSN, _regex(r"(?<![\d-])\d{3}[- ]\d{2}[- ]\d{4}(?![\d-])")),
     (
         "ssn",
@@ -370,17 +434,25 @@ _PATTERNS: list[tuple[str, SafeHarborCategory, _Finder]] = [
     ("ip", C.IP_ADDRESS, _ips),
     ("zip", C.GEOGRAPHIC, _regex(rf"\b(?:{'|'.join(_STATES)})\.?,?\s+\d{{5}}(?:-\d{{4}})?(?!\d)")),
     (
+        # "the 18 Safe Harbor identifiers" counts a list, it is no street: no address is followed
+        # by the word "identifiers"
         "address",
         C.GEOGRAPHIC,
         _regex(
-            rf"\b\d{{1,6}}\s+(?:[A-Z][A-Za-z]+\.?\s+){{1,3}}{_STREET}\b\.?(?:,?\s+(?:Apt|Suite|Unit|#)\.?\s*\w+)?"
+            rf"\b\d{{1,6}}\s+(?:[A-Z][A-Za-z]+\.?\s+){{1,3}}{_STREET}\b(?!\s+[Ii]dentifiers?\b)"
+            r"\.?(?:,?\s+(?:Apt|Suite|Unit|#)\.?\s*\w+)?"
         ),
     ),
     ("address", C.GEOGRAPHIC, _regex(r"\b(?:Apt|Suite|Unit)\.?\s+\d+[A-Z]?\b")),
     (
         "address",
         C.GEOGRAPHIC,
-        _regex(r"\b(?:Address|Addr|Residence|Lives at)\b\s*[:.]?\s*(\w.{3,})", re.I),
+        # a label, then the value; without a colon, "address" in a sentence ("an IP address is",
+        # "postal address other than") is no label
+        _regex(
+            r"\b(?i:Address|Addr|Residence|Lives at)\b"
+            rf"(?:\s*[:.]\s*(\w.{{3,}})|\s+(?!(?:{_PROSE_WORDS})\b)(\w.{{3,}}))"
+        ),
     ),
     (
         "mrn",
@@ -403,7 +475,8 @@ _PATTERNS: list[tuple[str, SafeHarborCategory, _Finder]] = [
             re.I,
         ),
     ),
-    ("digits", C.MEDICAL_RECORD, _regex(r"(?<![\d.])\d{6,}(?![\d.]\d)")),
+    # (a run of zeros, "000000" for a blank time, numbers nothing)
+    ("digits", C.MEDICAL_RECORD, _regex(r"(?<![\d.])(?!0+(?!\d))\d{6,}(?![\d.]\d)")),
     (
         "age",
         C.DATES,
@@ -417,7 +490,7 @@ _PATTERNS: list[tuple[str, SafeHarborCategory, _Finder]] = [
             rf"((?:{_CAPS_WORD}|{_NAME_WORD})(?:,?\s+(?:{_CAPS_WORD}|{_NAME_WORD})){{0,2}})"
         ),
     ),
-    ("name", C.NAMES, _regex(rf"\b({_CAPS_WORD},\s*{_NAME_WORD})\b")),
+    ("name", C.NAMES, _last_first),
     (
         "name",
         C.NAMES,
@@ -431,27 +504,70 @@ _LOOSE_NAMES = [
 ]
 
 
+#: A hexadecimal literal, or a digest (32 hex digits or more, a letter among them).
+_HEX_NUMBER = re.compile(r"\b0[xX][0-9A-Fa-f]+\b|\b(?=[0-9A-Fa-f]*[A-Fa-f])[0-9A-Fa-f]{32,}\b")
+
+
+@functools.cache
+def _attribute_phrases() -> frozenset[str]:
+    """Every run of two to five words, lower case, in the name of a DICOM attribute or UID, or in
+    the meaning of a DICOM (DCM) code: the standard's own words, from the mappings pydicom's
+    public modules are built on (``datadict``, ``uid``, ``sr.codedict``)."""
+    names = [entry[2] for entry in DicomDictionary.values()]
+    names += [entry[0] for entry in UID_dictionary.values()]
+    dcm = cast(dict[str, dict[str, tuple[str, list[int]]]], concepts["DCM"])
+    names += [meaning for group in dcm.values() for meaning, _ in group.values()]
+    phrases = set()
+    for name in names:
+        words = re.findall(r"[a-z0-9]+", name.lower())
+        for i in range(len(words)):
+            for k in range(i + 2, min(len(words), i + 5) + 1):
+                phrases.add(" ".join(words[i:k]))
+    return frozenset(phrases)
+
+
+def _names_an_attribute(text: str, start: int, words: list[str]) -> bool:
+    """Whether ``words``, found as a name at ``start``, are with the word before them part of a
+    DICOM name (``Patient State``, ``Referring Physician Identification Sequence``, ``Retain
+    Patient Characteristics Option``): an attribute or a code, not a person. A person's name
+    is never one: no name in the standard has a title before a family name."""
+    before = re.findall(r"[^\W\d_]+", text[:start])[-1:]
+    phrase = " ".join(w.lower() for w in [*before, *words])
+    return len(before) + len(words) >= 2 and phrase in _attribute_phrases()
+
+
 def find_patterns(
-    text: str, *, loose: bool = False
+    text: str, *, loose: bool = False, skip: frozenset[str] = frozenset()
 ) -> list[tuple[str, SafeHarborCategory, int, int]]:
     """Every pattern that suggests PHI in ``text``: ``(rule name, category, start, end)``.
 
     ``loose`` adds the patterns meant for file names and OCR text (``Family^Given``, ``LAST, FIRST``).
+    ``skip`` names rules not to apply: their text is left to the other patterns, so an MRN inside
+    a skipped URL is still found.
 
     Examples
     --------
     >>> [(r, c.value, "Pt BOYD, Robert on 01/21/1973"[s:e]) for r, c, s, e in find_patterns("Pt BOYD, Robert on 01/21/1973")]
     [('date', 'dates', '01/21/1973'), ('name', 'names', 'BOYD, Robert')]
     """
+    # hexadecimal numbers (0x00100010, a SHA-256) hold digit runs by chance: they are not taken,
+    # but nothing is found inside them
+    hex_numbers = [m.span() for m in _HEX_NUMBER.finditer(text)]
     taken: list[tuple[int, int]] = []
     out = []
     for name, cat, finder in _PATTERNS + (_LOOSE_NAMES if loose else []):
+        if name in skip:
+            continue
         for start, end in finder(text):
             if end <= start or any(s < end and start < e for s, e in taken):
+                continue
+            if any(s <= start and end <= e for s, e in hex_numbers):
                 continue
             if name == "name":
                 words = re.findall(r"[^\W\d_]+", text[start:end])
                 if not words or all(w.lower() in _NOT_NAMES for w in words):
+                    continue
+                if _names_an_attribute(text, start, words):
                     continue
             taken.append((start, end))
             out.append((name, cat, start, end))
@@ -902,9 +1018,10 @@ class _Collector:
         *,
         prefix: str = "",
         loose: bool = False,
+        skip: frozenset[str] = frozenset(),
     ) -> None:
-        """Patterns and known values in one piece of text."""
-        for rule, cat, start, end in find_patterns(text, loose=loose):
+        """Patterns (but those in ``skip``) and known values in one piece of text."""
+        for rule, cat, start, end in find_patterns(text, loose=loose, skip=skip):
             self.add(
                 location, path, cat, f"{prefix}pattern:{rule}", f"{label}{mask(text[start:end])}"
             )
@@ -1052,7 +1169,8 @@ def scan_dataset(
             )
         if vr in TEXT_VRS or vr in ("UN", "OB"):
             if keyword not in NO_PATTERN_KEYWORDS and not path.startswith(NO_PATTERN_SEQUENCES):
-                found.text(Location.HEADER, path, label, text, None)
+                skip = EQUIPMENT_RULES if keyword in EQUIPMENT_KEYWORDS else frozenset()
+                found.text(Location.HEADER, path, label, text, None, skip=skip)
             if elem.tag.is_private and _name_like(text):
                 found.add(Location.HEADER, path, C.NAMES, "private:name", label + mask(text))
         # a keyed pseudonym (HL..., HA...) can contain a short name or number only by chance
@@ -1190,6 +1308,9 @@ def _text_content(path: Path, limit: int = 4 << 20) -> str | None:
 
 
 _UID_NAME = re.compile(r"^\d+(?:\.\d+)+$")
+#: A name hipaa_lab.deid.batch writes for a UID it did not replace: "x" and a keyed digest (16 hex
+#: digits), whose digit runs are chance.
+_KEYED_NAME = re.compile(r"(?<![A-Za-z0-9])x[0-9a-f]{16}(?![A-Za-z0-9])")
 
 
 def _scan_name(rel: str, found: _Collector, known: KnownValues | None) -> None:
@@ -1207,6 +1328,7 @@ def _scan_name(rel: str, found: _Collector, known: KnownValues | None) -> None:
                     found.add(Location.FILENAME, None, cat, "exact-value", f"name {mask(part)}")
             continue
         words = re.sub(r"(?<![A-Z])HL[A-Z0-9]{6,}", " ", stem)  # pseudonyms
+        words = _KEYED_NAME.sub(" ", words)
         words = words.replace("_", " ")
         for rule, cat, _, _ in find_patterns(words, loose=True):
             found.add(Location.FILENAME, None, cat, f"pattern:{rule}", f"name {mask(part, 64)}")
@@ -1240,7 +1362,9 @@ def _provenance_paths(line: str) -> list[str]:
                 for c in record["changes"]
             )
         ):
-            return [record["output"]] + [str(c["path"]) for c in record["changes"]]
+            return [_KEYED_NAME.sub(" ", record["output"])] + [
+                str(c["path"]) for c in record["changes"]
+            ]
     return [line]
 
 
