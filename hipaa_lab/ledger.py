@@ -631,9 +631,7 @@ class Ledger:
         """(index, canonical JSON, SHA-256 hex) of every entry, in order, streamed."""
         query = f"SELECT idx, data, hash FROM {_TABLE} ORDER BY idx"  # noqa: S608  a constant
         with self._engine.connect() as conn:
-            result = conn.execution_options(stream_results=True).exec_driver_sql(query)
-            for part in result.partitions(10_000):
-                yield from part
+            yield from conn.execution_options(stream_results=True).exec_driver_sql(query)
 
     def entries(self) -> Iterator[Entry]:
         """Every entry, in order, as stored: :meth:`verify` says whether to trust them (this

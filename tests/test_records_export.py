@@ -550,3 +550,27 @@ def test_a_kill_9_during_an_export_leaves_no_half_written_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
     with open(target, newline="", encoding="utf-8") as f:
         assert next(csv.reader(f)) == list(export.EXPORT_COLUMNS)
+
+
+def test_the_csv_fast_path_writes_what_the_general_cell_rules_write():
+    """write_csv builds its cells in one step; they are those _row and _text make, for awkward
+    and formula-like values alike."""
+    import random
+
+    from hipaa_lab.records.status import Standing, TrainingRecord
+
+    rng = random.Random(7)
+    texts = ["", "a", "=x", "'=y", "-1", "+", "@s", "\tt", "\rr", "''-z", "O'Neil", "'", 'ü,"\n']
+    for _ in range(3000):
+        r = TrainingRecord(
+            *(rng.choice(texts) for _ in range(7)),
+            rng.choice(list(Standing)),
+            rng.choice([None, 90.0, -5.0]),
+            rng.choice([None, dt.date(2026, 1, 2)]),
+            rng.choice([None, dt.date(2026, 3, 2)]),
+            rng.choice([True, False]),
+            rng.choice(texts),
+            rng.choice([None, 3]),
+            rng.choice(texts),
+        )
+        assert export._csv_cells(r) == [export._text(v) for v in export._row(r).values()]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,7 +102,13 @@ class _Progress:
 
 def _day(time: str, body: dict[str, Any]) -> dt.date:
     """When a fact happened: its ``at`` (a submission's or a grade's time), else the entry's."""
-    return dt.date.fromisoformat(str(body.get("at") or time)[:10])
+    return _date(str(body.get("at") or time)[:10])
+
+
+@functools.lru_cache(maxsize=4096)
+def _date(text: str) -> dt.date:
+    """A day from its ISO text (a ledger holds a few thousand distinct days: parsed once each)."""
+    return dt.date.fromisoformat(text)
 
 
 @dataclass
@@ -134,13 +141,12 @@ class _Replay:
             self.on.pop(body["employee"]["employee_id"], None)
         elif kind is RecordKind.MODULE_RELEASED:
             self.versions[body["module"]] = body["version"]
-        elif self.as_of is not None and _day(time, body) > self.as_of:
+        elif (day := _day(time, body)) and self.as_of is not None and day > self.as_of:
             return  # a training fact of a later day
         elif kind is RecordKind.RETRAINING_REQUIRED:
-            self.changes.setdefault(body["module"], []).append(_day(time, body))
+            self.changes.setdefault(body["module"], []).append(day)
         else:
             p = self.progress.setdefault((body["employee_id"], body["module"]), _Progress())
-            day = _day(time, body)
             if kind is RecordKind.ASSIGNED:
                 p.assigned_on = p.assigned_on or day
             elif kind in (RecordKind.GRADED, RecordKind.PASSED, RecordKind.FAILED):
