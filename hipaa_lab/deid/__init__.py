@@ -25,9 +25,14 @@ killed batch leaves its logs hidden, and no report).  How each element is decide
 * PatientID and AccessionNumber become keyed pseudonyms; with Retain Longitudinal Temporal
   Information Modified Dates, dates move by a keyed per-patient shift.
 
-The wing: :mod:`.profile` (Table E.1-1 and its options, shipped as data), :mod:`.engine`
-(:class:`Deidentifier`), :mod:`.text` (rules for free text), :mod:`.pseudonyms` (keyed
-pseudonyms, UIDs, date shifts), :mod:`.pixels` (burned-in text: find, blank, verify),
+The wing: :mod:`.profile` (Table E.1-1, its options and actions, shipped as data), :mod:`.engine`
+(:class:`Deidentifier`, a facade over its private parts: ``_policy`` the table under the
+options, ``_decisions`` each (tag, VR)'s action cached, ``_context`` the patient's identifiers
+and the changes, ``_walk`` every element at every depth, ``_elements`` one action carried out,
+``_values`` the new values, ``_raw`` values read and written as bytes, ``_marks`` the
+de-identification marks, ``_tags`` the tags by name), :mod:`.text` (rules for free text),
+:mod:`.pseudonyms` (keyed pseudonyms, UIDs, date shifts), :mod:`.pixels` (burned-in text: find,
+blank, verify),
 :mod:`.textcheck` (the one check for text left in pixels, shared with the scanner),
 :mod:`.scan` (the residual-PHI scanner) and :mod:`.batch` (the runner and its files).
 Every name below was importable from ``hipaa_lab.deid`` before the wing and still is.
