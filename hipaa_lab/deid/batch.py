@@ -52,6 +52,7 @@ __all__ = [
     "deidentify_file",
     "deidentify_tree",
     "needs_pixel_cleaning",
+    "write_dicom",
 ]
 
 _PLAIN_SYNTAXES = frozenset({ExplicitVRLittleEndian, ImplicitVRLittleEndian})

@@ -24,6 +24,8 @@ __all__ = [
     "ATTRIBUTE_TYPES",
     "Change",
     "Deidentifier",
+    "IMPLEMENTATION_CLASS_UID",
+    "IMPLEMENTATION_VERSION",
     "RESTRICTED_ZIP3",
     "SAFE_PRIVATE",
 ]

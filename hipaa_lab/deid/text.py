@@ -7,6 +7,8 @@ import datetime as dt
 import functools
 import re
 
+__all__ = ["SAFE_WORDS", "clean_descriptor", "clean_text"]
+
 _TEXT_VRS = {"LO", "SH", "PN", "ST", "LT", "UT", "UC", "CS", "AE"}
 _LONG_TEXT = {"ST", "LT", "UT", "UC"}
 #: Public elements outside Table E.1-1 with these VRs have their text cleaned (dates, numbers,
