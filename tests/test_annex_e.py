@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from hipaa_lab.deid import profile as annex_e
-from hipaa_lab.deid.profile import EDITION, Option, load_table, resolve, resolve_by_type
+from hipaa_lab.deid.profile import (
+    EDITION,
+    Action,
+    Option,
+    load_table,
+    resolve,
+    resolve_by_type,
+)
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "ps3.15-table-E.1-1.json"
 # reference column -> our option
@@ -85,6 +92,20 @@ def test_resolve_by_type_follows_type_then_the_conservative_default():
     assert [resolve_by_type("X/Z", t) for t in (1, 2, 3, None)] == ["Z", "Z", "X", "X"]
     assert [resolve_by_type("X/Z/U*", t) for t in (1, 2, 3)] == ["U", "Z", "X"]
     assert resolve_by_type("K", 1) == "K"
+
+
+def test_actions_are_the_enum_and_still_their_codes():
+    table = load_table()
+    rows = [*table.rules, *table.content_items.values()]
+    assert all(type(r.basic) is Action and r.basic.in_table for r in rows)
+    assert all(type(a) is Action for r in rows for a in r.options.values())
+    used = {r.basic for r in rows} | {a for r in rows for a in r.options.values()}
+    assert used == {a for a in Action if a.in_table}
+    # a member is its code: JSON, f-strings and comparisons see the letters of PS3.15 E.1.1
+    assert json.dumps([Action.REMOVE_ZERO_OR_UID, Action.ZIP3]) == '["X/Z/U*", "ZIP"]'
+    assert f"{Action.DUMMY}" == "D" and Action("X/Z") is Action.REMOVE_OR_ZERO
+    assert Action.REMOVE_ZERO_OR_UID.choices == (Action.REMOVE, Action.ZERO, Action.NEW_UID)
+    assert type(resolve_by_type("X/D", 1)) is Action
 
 
 def test_options_validated_and_clean_wins_over_keep():

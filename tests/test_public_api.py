@@ -96,3 +96,26 @@ def test_the_studies_wing_keeps_every_name_it_had():
     assert all(getattr(studies, name) is not None for name in before)
     assert studies.phantoms is importlib.import_module("hipaa_lab.phantoms")
     assert studies.make_patient(3) == studies.make_patient(3)
+
+
+def test_the_deid_wing_loads_a_name_home_only_when_asked():
+    """hipaa_lab.deid's names come from their modules' __all__, each module loaded on first use:
+    a submodule imported from the wing loads nothing else, an engine name not the batch runner."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from hipaa_lab.deid import profile, pseudonyms; "
+        "loaded = lambda: [m for m in ('text', 'engine', 'batch') if 'hipaa_lab.deid.' + m in sys.modules]; "
+        "print(loaded()); from hipaa_lab.deid import Deidentifier, IMPLEMENTATION_VERSION; print(loaded()); "
+        "from hipaa_lab.deid import write_dicom, clean_text; print(loaded())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[:3] == ["[]", "['text', 'engine']", "['text', 'engine', 'batch']"]
+
+    import hipaa_lab.deid as wing
+
+    with pytest.raises(AttributeError, match="no attribute 'Policy'"):
+        wing.Policy  # noqa: B018  a name of a private module: not the wing's

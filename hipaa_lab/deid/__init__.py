@@ -25,9 +25,14 @@ killed batch leaves its logs hidden, and no report).  How each element is decide
 * PatientID and AccessionNumber become keyed pseudonyms; with Retain Longitudinal Temporal
   Information Modified Dates, dates move by a keyed per-patient shift.
 
-The wing: :mod:`.profile` (Table E.1-1 and its options, shipped as data), :mod:`.engine`
-(:class:`Deidentifier`), :mod:`.text` (rules for free text), :mod:`.pseudonyms` (keyed
-pseudonyms, UIDs, date shifts), :mod:`.pixels` (burned-in text: find, blank, verify),
+The wing: :mod:`.profile` (Table E.1-1, its options and actions, shipped as data), :mod:`.engine`
+(:class:`Deidentifier`, a facade over its private parts: ``_policy`` the table under the
+options, ``_decisions`` each (tag, VR)'s action cached, ``_context`` the patient's identifiers
+and the changes, ``_walk`` every element at every depth, ``_elements`` one action carried out,
+``_values`` the new values, ``_raw`` values read and written as bytes, ``_marks`` the
+de-identification marks, ``_tags`` the tags by name), :mod:`.text` (rules for free text),
+:mod:`.pseudonyms` (keyed pseudonyms, UIDs, date shifts), :mod:`.pixels` (burned-in text: find,
+blank, verify),
 :mod:`.textcheck` (the one check for text left in pixels, shared with the scanner),
 :mod:`.scan` (the residual-PHI scanner) and :mod:`.batch` (the runner and its files).
 Every name below was importable from ``hipaa_lab.deid`` before the wing and still is.
@@ -36,6 +41,7 @@ Every name below was importable from ``hipaa_lab.deid`` before the wing and stil
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names, typed (`x as x`: importable, not in __all__); loaded on first use
@@ -89,31 +95,18 @@ __all__ = [
     "needs_pixel_cleaning",
 ]
 
-#: Where each public name lives. Loading on first use keeps ``hipaa_lab.deid.profile`` light
-#: (the command line reads its options without pydicom's writer or the pixel stack).
-_HOMES = {
-    "ATTRIBUTE_TYPES": "engine",
-    "BatchReport": "batch",
-    "Change": "engine",
-    "Deidentifier": "engine",
-    "FileResult": "batch",
-    "IMPLEMENTATION_CLASS_UID": "engine",
-    "IMPLEMENTATION_VERSION": "engine",
-    "RESTRICTED_ZIP3": "engine",
-    "SAFE_PRIVATE": "engine",
-    "SAFE_WORDS": "text",
-    "SkipReason": "batch",
-    "UIDOrigin": "batch",
-    "clean_descriptor": "text",
-    "clean_text": "text",
-    "deidentify_file": "batch",
-    "deidentify_tree": "batch",
-    "needs_pixel_cleaning": "batch",
-    "write_dicom": "batch",
-}
+#: The modules whose public names (their ``__all__``) are importable from here, in the order they
+#: are searched, each loaded on first use: ``hipaa_lab.deid.profile`` stays light (the command line
+#: reads its options without pydicom's writer or the pixel stack).
+_HOMES = ("text", "engine", "batch")
 
 
 def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        return getattr(importlib.import_module(f"hipaa_lab.deid.{_HOMES[name]}"), name)
-    raise AttributeError(f"module 'hipaa_lab.deid' has no attribute {name!r}")
+    # a submodule not loaded yet (``from hipaa_lab.deid import pixels`` asks here first): the
+    # import system loads it when this says no, without loading the modules searched below
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is None:
+        for home in _HOMES:
+            module = importlib.import_module(f"{__name__}.{home}")
+            if name in module.__all__:
+                return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -32,6 +32,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
 from hipaa_lab.deid import profile as annex_e
+from hipaa_lab.deid._tags import PIXEL_DATA, SOP_INSTANCE_UID, tags
 from hipaa_lab.deid.engine import (
     IMPLEMENTATION_CLASS_UID,
     IMPLEMENTATION_VERSION,
@@ -51,6 +52,7 @@ __all__ = [
     "deidentify_file",
     "deidentify_tree",
     "needs_pixel_cleaning",
+    "write_dicom",
 ]
 
 _PLAIN_SYNTAXES = frozenset({ExplicitVRLittleEndian, ImplicitVRLittleEndian})
@@ -85,7 +87,7 @@ def write_dicom(f: BinaryIO, ds: Dataset) -> None:
     ):  # pydicom converts every element to write it in the new encoding
         write_dataset(fp, ds)
         return
-    if "PixelData" in ds and not ds.get_item(0x7FE00010).is_raw:
+    if "PixelData" in ds and not ds.get_item(PIXEL_DATA).is_raw:
         ds["PixelData"].is_undefined_length = False  # as dcmwrite does for an uncompressed syntax
     encodings = ds.get("SpecificCharacterSet", default_encoding)
     write = f.write
@@ -202,15 +204,18 @@ class _SkipFile(Exception):
         super().__init__(f"{code.value} ({detail})" if detail else code.value)
 
 
-_KNOWN = (
-    0x00080016,
-    0x00080018,
-    0x00080060,
-    0x0020000D,
-    0x0020000E,
-    0x00100010,
-    0x00100020,
-    0x00080020,
+#: Elements every image has: a data set read without a preamble must hold two of them.
+_KNOWN = tags(
+    [
+        "SOPClassUID",
+        "SOPInstanceUID",
+        "Modality",
+        "StudyInstanceUID",
+        "SeriesInstanceUID",
+        "PatientName",
+        "PatientID",
+        "StudyDate",
+    ]
 )
 _MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"  # Media Storage Directory Storage (a DICOMDIR)
 _TAG_IN_MESSAGE = re.compile(r"\(([0-9A-Fa-f]{4}),\s*([0-9A-Fa-f]{4})\)")
@@ -334,7 +339,7 @@ def _read(path: Path) -> Dataset:
             raise _SkipFile(SkipReason.NOT_DICOM, f"not readable: {_describe(exc)}") from None
     if not preamble and sum(t in ds for t in _KNOWN) < 2:
         raise _SkipFile(SkipReason.NOT_DICOM, "no preamble and no recognisable data set")
-    uid = ds.get_item(0x00080018)
+    uid = ds.get_item(SOP_INSTANCE_UID)
     if (uid is None or not uid.value) and not _recognisable(ds):
         raise _SkipFile(
             SkipReason.NOT_DICOM, "no SOP Instance UID and elements no DICOM data set has"
@@ -354,7 +359,7 @@ def _read(path: Path) -> Dataset:
         raise _SkipFile(SkipReason.ENCAPSULATED_DOCUMENT, "PDF/CDA cannot be cleaned")
     ts = meta.get("TransferSyntaxUID") if meta is not None else None
     if "PixelData" in ds:
-        elem = ds.get_item(0x7FE00010)
+        elem = ds.get_item(PIXEL_DATA)
         undefined = getattr(elem, "is_undefined_length", None)
         if undefined is None:  # still raw
             undefined = getattr(elem, "length", 0) == 0xFFFFFFFF

@@ -6,9 +6,9 @@ Table E.1-1 of the **2026d** edition of the standard with every option column, a
 licensed extraction of NEMA's DocBook XML (its header names the source, edition and licence).
 It is checked (schema and edition), parsed once and cached.
 
-Actions (PS3.15 E.1.1): ``D`` a dummy value fitting the VR, ``Z`` zero length (or a dummy),
-``X`` remove, ``K`` keep (sequences are cleaned recursively), ``C`` clean, ``U`` a new UID,
-and the combined ``X/Z``, ``X/D``, ``Z/D``, ``X/Z/D``, ``X/Z/U*`` resolved by the attribute's
+Actions (PS3.15 E.1.1, :class:`Action`): ``D`` a dummy value fitting the VR, ``Z`` zero length
+(or a dummy), ``X`` remove, ``K`` keep (sequences are cleaned recursively), ``C`` clean, ``U`` a new
+UID, and the combined ``X/Z``, ``X/D``, ``Z/D``, ``X/Z/D``, ``X/Z/U*`` resolved by the attribute's
 Type in the IOD (see :func:`resolve_by_type`).
 """
 
@@ -26,6 +26,7 @@ from typing import Any
 from hipaa_lab.errors import TableError
 
 __all__ = [
+    "Action",
     "EDITION",
     "Option",
     "Profile",
@@ -49,6 +50,66 @@ class Profile(str, enum.Enum):
 
     BASIC = "basic"
     SAFE_HARBOR = "safe-harbor"
+
+
+class Action(enum.StrEnum):
+    """What is done to an element: the action codes of PS3.15 E.1.1, which are Table E.1-1's
+    values, then hipaa-lab's own for the rules beyond the table.  A member is its code
+    (``Action.REMOVE == "X"``), as the table's data file and the provenance log write it.
+
+    Examples
+    --------
+    >>> Action("X/Z/D").choices
+    (<Action.REMOVE: 'X'>, <Action.ZERO: 'Z'>, <Action.DUMMY: 'D'>)
+    >>> Action.REMOVE.in_table, Action.YEAR.in_table
+    (True, False)
+    """
+
+    DUMMY = "D"
+    ZERO = "Z"
+    REMOVE = "X"
+    KEEP = "K"
+    CLEAN = "C"
+    NEW_UID = "U"
+    REMOVE_OR_ZERO = "X/Z"
+    REMOVE_OR_DUMMY = "X/D"
+    ZERO_OR_DUMMY = "Z/D"
+    REMOVE_ZERO_OR_DUMMY = "X/Z/D"
+    REMOVE_ZERO_OR_UID = "X/Z/U*"  # reference sequences: U replaces every UID in them
+    # hipaa-lab's own
+    SAFE_PRIVATE = "P"  # Retain Safe Private: kept when listed as safe and numeric, else removed
+    YEAR = "Y"  # Safe Harbor: the year of a date only
+    ZIP3 = "ZIP"  # Safe Harbor: the first three digits of a ZIP code
+    CHECK_IDENTIFIER = "I"  # removed when it holds an identifier of this patient, else kept
+    CLEAN_TEXT = "T"  # free text cleaned of dates, numbers, contacts and the patient's names
+
+    @property
+    def choices(self) -> tuple[Action, ...]:
+        """The single actions a combined action chooses among by Type (itself when single)."""
+        return _CHOICES[self]
+
+    @property
+    def in_table(self) -> bool:
+        """Whether Table E.1-1 uses this action (else it is one of hipaa-lab's own)."""
+        return self in _TABLE_ACTIONS
+
+
+_CHOICES = {a: tuple(Action(p) for p in a.value.rstrip("*").split("/")) for a in Action}
+_TABLE_ACTIONS = frozenset(
+    {
+        Action.DUMMY,
+        Action.ZERO,
+        Action.REMOVE,
+        Action.KEEP,
+        Action.CLEAN,
+        Action.NEW_UID,
+        Action.REMOVE_OR_ZERO,
+        Action.REMOVE_OR_DUMMY,
+        Action.ZERO_OR_DUMMY,
+        Action.REMOVE_ZERO_OR_DUMMY,
+        Action.REMOVE_ZERO_OR_UID,
+    }
+)
 
 
 class Option(str, enum.Enum):
@@ -110,9 +171,10 @@ _TABLE_KEYS = {
     Option.CLEAN_STRUCTURED_CONTENT: "clean_structured_content",
     Option.CLEAN_GRAPHICS: "clean_graphics",
 }
-_ACTIONS = {"D", "Z", "X", "K", "C", "U", "X/Z", "X/D", "Z/D", "X/Z/D", "X/Z/U*"}
 #: Precedence when two chosen options name different actions for one row: the more protective wins.
-_PRECEDENCE = {"C": 2, "K": 1}
+_PRECEDENCE = {Action.CLEAN: 2, Action.KEEP: 1}
+#: What the table's option columns may name.
+_OPTION_ACTIONS = frozenset({Action.CLEAN, Action.KEEP})
 
 
 def _parse_options(options: Iterable[str | Option]) -> frozenset[Option]:
@@ -141,8 +203,8 @@ class Rule:
 
     tag: str
     name: str
-    basic: str
-    options: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    basic: Action
+    options: dict[str, Action] = field(default_factory=dict, hash=False, compare=False)
     in_std_iod: bool = True
     retired: bool = False
 
@@ -150,7 +212,7 @@ class Rule:
         return f"E.1-1 {self.tag} {self.name}"
 
 
-def resolve(rule: Rule, options: Iterable[str | Option] = ()) -> str:
+def resolve(rule: Rule, options: Iterable[str | Option] = ()) -> Action:
     """The action of ``rule`` under ``options``: the basic action unless a chosen option names one.
 
     When two chosen options name different actions, ``C`` (clean) wins over ``K`` (keep).
@@ -158,10 +220,12 @@ def resolve(rule: Rule, options: Iterable[str | Option] = ()) -> str:
     Examples
     --------
     >>> table = load_table()
-    >>> resolve(table.by_tag[0x00081030])
-    'X'
-    >>> resolve(table.by_tag[0x00081030], ["clean-descriptors"])
-    'C'
+    >>> from pydicom.datadict import tag_for_keyword
+    >>> study_description = table.by_tag[tag_for_keyword("StudyDescription")]
+    >>> resolve(study_description)
+    <Action.REMOVE: 'X'>
+    >>> resolve(study_description, ["clean-descriptors"])
+    <Action.CLEAN: 'C'>
     """
     chosen = None
     for opt in _parse_options(options):
@@ -171,7 +235,7 @@ def resolve(rule: Rule, options: Iterable[str | Option] = ()) -> str:
     return chosen or rule.basic
 
 
-def resolve_by_type(action: str, attribute_type: int | None) -> str:
+def resolve_by_type(action: Action | str, attribute_type: int | None) -> Action:
     """One of D, Z, X, U from a combined action and the attribute's Type in the IOD.
 
     Type 1 needs a value (``D``), Type 2 may be empty (``Z``), Type 3 may go (``X``).  When the
@@ -181,26 +245,26 @@ def resolve_by_type(action: str, attribute_type: int | None) -> str:
 
     Examples
     --------
-    >>> resolve_by_type("X/Z/D", 1), resolve_by_type("X/Z/D", 2), resolve_by_type("X/Z/D", 3)
-    ('D', 'Z', 'X')
-    >>> resolve_by_type("Z/D", None)
-    'Z'
+    >>> [str(resolve_by_type("X/Z/D", t)) for t in (1, 2, 3)]
+    ['D', 'Z', 'X']
+    >>> resolve_by_type(Action.ZERO_OR_DUMMY, None)
+    <Action.ZERO: 'Z'>
     """
-    parts = action.rstrip("*").split("/")
-    if len(parts) == 1:
-        return parts[0]
-    if attribute_type == 1:
-        for a in ("D", "U", "Z"):
-            if a in parts:
-                return a
-    if attribute_type == 2:
-        for a in ("Z", "U", "D"):
-            if a in parts:
-                return a
-    for a in ("X", "Z", "D"):
-        if a in parts:
-            return a
-    return parts[0]
+    choices = Action(action).choices
+    if len(choices) == 1:
+        return choices[0]
+    for preferred in _BY_TYPE.get(attribute_type, _TYPE_UNKNOWN):
+        if preferred in choices:
+            return preferred
+    return choices[0]
+
+
+#: The single action a combined one becomes, by the attribute's Type: the first it allows.
+_TYPE_UNKNOWN: tuple[Action, ...] = (Action.REMOVE, Action.ZERO, Action.DUMMY)
+_BY_TYPE: dict[int | None, tuple[Action, ...]] = {
+    1: (Action.DUMMY, Action.NEW_UID, Action.ZERO, *_TYPE_UNKNOWN),
+    2: (Action.ZERO, Action.NEW_UID, Action.DUMMY, *_TYPE_UNKNOWN),
+}
 
 
 @dataclass
@@ -215,7 +279,7 @@ class Table:
     private: Rule
     content_items: dict[tuple[str, str], Rule]
 
-    def actions(self, options: Iterable[str | Option] = ()) -> dict[int, str]:
+    def actions(self, options: Iterable[str | Option] = ()) -> dict[int, Action]:
         """Every tag of the table with its action under ``options`` (resolved once per batch)."""
         return {tag: resolve(rule, options) for tag, rule in self.by_tag.items()}
 
@@ -264,17 +328,17 @@ def load_table() -> Table:
             isinstance(row, dict) and {"tag", "name", "basic", "options"} <= row.keys(),
             f"row {row!r}",
         )
-        _check(row["basic"] in _ACTIONS, f"action {row['basic']!r} of {row['tag']}")
+        _check(row["basic"] in _TABLE_ACTIONS, f"action {row['basic']!r} of {row['tag']}")
         _check(
-            set(row["options"]) <= keys and set(row["options"].values()) <= {"C", "K"},
+            set(row["options"]) <= keys and set(row["options"].values()) <= _OPTION_ACTIONS,
             f"options {row['options']!r} of {row['tag']}",
         )
         tag = str(row["tag"]).upper()
         rule = Rule(
             tag,
             row["name"],
-            row["basic"],
-            dict(row["options"]),
+            Action(row["basic"]),
+            {column: Action(a) for column, a in row["options"].items()},
             bool(row.get("in_std_iod", True)),
             bool(row.get("retired", False)),
         )
@@ -296,23 +360,26 @@ def load_table() -> Table:
     items: dict[tuple[str, str], Rule] = {}
     for row in data.get("content_items", []):
         rule = Rule(
-            f"{row['code']}^{row['scheme']}", row["meaning"], row["basic"], dict(row["options"])
+            f"{row['code']}^{row['scheme']}",
+            row["meaning"],
+            Action(row["basic"]),
+            {column: Action(a) for column, a in row["options"].items()},
         )
         items[(row["code"], row["scheme"])] = rule
     return Table(edition, rules, by_tag, overlay, curve, private, items)
 
 
 _ACTION_WORDS = {
-    "D": "D: replace with a dummy",
-    "Z": "Z: empty or dummy",
-    "X": "X: remove",
-    "K": "K: keep",
-    "C": "C: clean",
-    "U": "U: new UID",
+    Action.DUMMY: "D: replace with a dummy",
+    Action.ZERO: "Z: empty or dummy",
+    Action.REMOVE: "X: remove",
+    Action.KEEP: "K: keep",
+    Action.CLEAN: "C: clean",
+    Action.NEW_UID: "U: new UID",
 }
 
 
-def _describe(action: str) -> str:
+def _describe(action: Action) -> str:
     if action in _ACTION_WORDS:
         return _ACTION_WORDS[action]
     return f"{action}: by the attribute's Type in the IOD"

@@ -7,39 +7,17 @@ import datetime as dt
 import functools
 import re
 
+__all__ = ["SAFE_WORDS", "clean_descriptor", "clean_text"]
+
 _TEXT_VRS = {"LO", "SH", "PN", "ST", "LT", "UT", "UC", "CS", "AE"}
 _LONG_TEXT = {"ST", "LT", "UT", "UC"}
 #: Public elements outside Table E.1-1 with these VRs have their text cleaned (dates, numbers,
 #: contacts, the patient's names), so an attribute the table does not list cannot leak.
 _FREE_TEXT = frozenset(_LONG_TEXT | {"LO", "SH"})
-#: Codes and versions outside the table, where digit runs identify nobody (the scanner's list),
-#: and the equipment's make and model ("DR 7500"): kept unless they hold this patient's identifier.
-_CODE_TAGS = frozenset(
-    {
-        0x00080100,
-        0x00080102,
-        0x00080103,
-        0x00080105,
-        0x0008010F,
-        0x00080112,
-        0x00080114,
-        0x00080119,
-        0x00080122,
-        0x0040DB00,
-        0x00181020,
-        0x00080070,
-        0x00081090,  # Manufacturer, Manufacturer's Model Name
-    }
-)
 _DATE_VRS = {"DA", "DT", "TM"}
 _COLLECTED_VRS = frozenset(_TEXT_VRS | _DATE_VRS - {"TM"})
 #: VRs whose value is one string: a backslash in it is text, not a value delimiter.
 _SINGLE_VALUED = frozenset({"ST", "LT", "UT", "UR"})
-# values of SR content items
-_ITEM_VALUES = {0x0040A160, 0x0040A123, 0x0040A121, 0x0040A122, 0x0040A120, 0x0040A124}
-_CONTENT_SEQUENCE = 0x0040A730
-_CREATOR = object()  # a private creator: :meth:`Deidentifier._clean` decides it after its block
-_AMBIGUOUS = object()  # a VR such as "US or SS": the data set decides it, element by element
 
 #: Words a cleaned descriptor may keep: procedure, anatomy and technique, never a name or number.
 SAFE_WORDS = frozenset(
