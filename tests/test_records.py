@@ -21,6 +21,8 @@ ROWS = [
     "E1003,Chidi Okafor,chidi.okafor@example.org,front_desk,Imaging Reception,2024-07-22,active",
     "E1004,Dana Ortiz-Ríos,dana.ortiz@example.org,pacs_admin,Imaging IT,2021-01-04,terminated",
 ]
+#: A name a spreadsheet would run as a formula, for the CSV output's neutralising.
+FORMULA_ROW = "E1005,=HYPERLINK(x),eve@example.org,billing,Finance,2026-11-01,active"
 
 
 def _csv(path, rows, header=HEADER):
@@ -160,7 +162,7 @@ def test_a_bad_roster_exits_1_naming_lines_and_a_missing_ledger_is_a_usage_error
 
 
 def test_status_waive_and_mark_material_from_the_command(tmp_path, capsys):
-    roster = _csv(tmp_path / "roster.csv", ROWS)
+    roster = _csv(tmp_path / "roster.csv", [*ROWS, FORMULA_ROW])
     db = f"sqlite:///{tmp_path / 'records.db'}"
     assert main(["records", "import-roster", str(roster), "--db", db]) == 0
     with Ledger(db) as log:  # E1002 passed module 1 in March
@@ -173,7 +175,10 @@ def test_status_waive_and_mark_material_from_the_command(tmp_path, capsys):
     by = {(r["employee_id"], r["module"]): r for r in rows}
     assert by[("E1002", "m01-phi-in-images")]["status"] == "current"
     assert by[("E1002", "m02-deidentifying-images")]["status"] == "overdue"  # hired 2019
-    e1001 = by[("E1001", "m01-phi-in-images")]  # hired 2026-10-01, never trained: 30 days
+    e1001 = by[("E1001", "m01-phi-in-images")]
+    assert (
+        by[("E1005", "m01-phi-in-images")]["name"] == "'=HYPERLINK(x)"
+    )  # hired 2026-10-01, never trained: 30 days
     assert e1001["status"] == "overdue" and e1001["due_on"] == "2026-10-31"
     assert "E1004" not in {r["employee_id"] for r in rows}  # terminated
     assert main(["records", "status", "--db", db, "--as-of", "2026-11-30", "--overdue"]) == 0

@@ -298,7 +298,7 @@ def _curricula(args: argparse.Namespace) -> Curricula:
 def _sync(args: argparse.Namespace, ledger: Ledger) -> int:
     from hipaa_lab.records.sync import sync
 
-    if not (args.course_dir / "gradebook.db").exists() and not args.course_dir.is_dir():
+    if not (args.course_dir / "nbgrader_config.py").is_file():
         raise UsageError(f"no course at {args.course_dir} (hipaa-lab course build first)")
     summary = sync(ledger, args.course_dir, _curricula(args), today=args.as_of)
     recorded = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.recorded.items()))
@@ -333,10 +333,12 @@ def _status(args: argparse.Namespace, ledger: Ledger) -> int:
         ]
         for r in rows
     ]
-    if args.format == "csv":
+    if args.format == "csv":  # opened in a spreadsheet too: formula-like cells neutralised
+        from hipaa_lab.records.export import neutralise
+
         out = csv.writer(sys.stdout, lineterminator="\n")
         out.writerow(header)
-        out.writerows(table)
+        out.writerows([neutralise(str(cell)) for cell in line] for line in table)
         return 0
     widths = [max(len(str(x)) for x in col) for col in zip(header, *table, strict=False)]
     for line in [header, *table]:
