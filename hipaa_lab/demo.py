@@ -161,8 +161,8 @@ def _records(folder: Path, course_dir: Path) -> pd.DataFrame:
                 "module": r.module,
                 "status": r.status.value,
                 "score": r.score,
-                "passed_on": r.passed_on,
-                "due_on": r.due_on,
+                "passed_on": r.passed_on.isoformat() if r.passed_on else "",
+                "due_on": r.due_on.isoformat() if r.due_on else "",
             }
             for r in rows
         ]
