@@ -698,16 +698,29 @@ class Ledger:
 
     def receipt(self, index: int, checkpoint: Checkpoint) -> Receipt:
         """Entry ``index``'s proof of inclusion in the tree ``checkpoint`` signs."""
-        leaves = self._leaves(checkpoint.size)
-        if not 0 <= index < checkpoint.size or len(leaves) < checkpoint.size:
+        return self.receipts([index], checkpoint)[0]
+
+    def receipts(self, indexes: Sequence[int], checkpoint: Checkpoint) -> list[Receipt]:
+        """The receipts of ``indexes`` against ``checkpoint``, the log read once for all of
+        them (a certificate per pass must not read the whole log per certificate)."""
+        data: dict[int, str] = {}
+        leaves: list[bytes] = []
+        wanted = set(indexes)
+        for idx, text, _digest in self._rows():
+            if idx >= checkpoint.size:
+                break
+            leaves.append(leaf_hash(text.encode()))
+            if idx in wanted:
+                data[idx] = text
+        bad = [i for i in indexes if i not in data or len(leaves) < checkpoint.size]
+        if bad:
             raise IndexError(
-                f"entry {index} is not among the {checkpoint.size} the checkpoint signs"
+                f"entry {bad[0]} is not among the {checkpoint.size} the checkpoint signs"
             )
-        with self._engine.connect() as conn:
-            data = conn.execute(
-                sa.select(_entries.c.data).where(_entries.c.idx == index)
-            ).scalar_one()
-        return Receipt(str(data).encode(), index, tuple(inclusion_proof(index, leaves)), checkpoint)
+        return [
+            Receipt(data[i].encode(), i, tuple(inclusion_proof(i, leaves)), checkpoint)
+            for i in indexes
+        ]
 
     def consistency(self, old_size: int) -> list[bytes]:
         """The proof that the log's first ``old_size`` entries are a prefix of it now."""

@@ -277,11 +277,16 @@ def write_certificates(
     """
     out = Path(out)
     titles = titles or {}
+    passed = [
+        r
+        for r in records
+        if r.passed_on is not None and r.entry_index is not None and r.entry_index < checkpoint.size
+    ]
+    receipts = ledger.receipts(
+        [r.entry_index for r in passed if r.entry_index is not None], checkpoint
+    )
     written = []
-    for r in records:
-        if r.passed_on is None or r.entry_index is None or r.entry_index >= checkpoint.size:
-            continue
-        receipt = ledger.receipt(r.entry_index, checkpoint)
+    for r, receipt in zip(passed, receipts, strict=True):
         written.append(
             write_certificate(
                 r, receipt, out / certificate_name(r), title=titles.get(r.module, r.module)
