@@ -419,6 +419,7 @@ _entries = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
 )
 #: Triggers that refuse UPDATE and DELETE, per dialect.
+_SCHEMA_LOCK = 0x68_6C_6C_65_64_67  # "hlledg": the advisory lock for creating the table
 _GUARDS = {
     "sqlite": [
         f"CREATE TRIGGER IF NOT EXISTS {_TABLE}_no_update BEFORE UPDATE ON {_TABLE} "
@@ -427,10 +428,12 @@ _GUARDS = {
         "BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END",
     ],
     "postgresql": [
+        # Processes opening a new ledger at once would race on the catalogue ("tuple
+        # concurrently updated"): one at a time, until this transaction ends.
+        f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})",
         "CREATE OR REPLACE FUNCTION hipaa_lab_ledger_append_only() RETURNS trigger "
         "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'the ledger is append-only'; END $$",
-        f"DROP TRIGGER IF EXISTS {_TABLE}_append_only ON {_TABLE}",
-        f"CREATE TRIGGER {_TABLE}_append_only BEFORE UPDATE OR DELETE ON {_TABLE} "
+        f"CREATE OR REPLACE TRIGGER {_TABLE}_append_only BEFORE UPDATE OR DELETE ON {_TABLE} "
         "FOR EACH ROW EXECUTE FUNCTION hipaa_lab_ledger_append_only()",
     ],
 }
@@ -482,6 +485,17 @@ def _index_and_prev(data: str) -> tuple[int | None, str | None]:
     end = data.find(",", at)
     digits = data[at + 8 : end] if at >= 0 and end > at else ""
     return (int(digits) if digits.isdigit() else None), link
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` empty with mode 600 when it is missing (SQLite then makes its journal
+    files with the same mode): the records are readable by their owner only."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:
+        pass  # a missing folder: the engine below reports it, naming the URL
 
 
 def _now() -> str:
@@ -558,9 +572,11 @@ class Ledger:
         self, db: str | os.PathLike[str], *, key_file: str | os.PathLike[str] | None = None
     ) -> None:
         self.url = database_url(db)
-        self._engine = _engine(self.url)
         shown = sa.make_url(self.url).render_as_string(hide_password=True)
         database = sa.make_url(self.url).database
+        if self.url.startswith("sqlite") and database and database != ":memory:":
+            _create_private(Path(database))
+        self._engine = _engine(self.url)
         if key_file is not None:
             self.key_file = Path(key_file)
         elif self.url.startswith("sqlite") and database:
@@ -569,8 +585,12 @@ class Ledger:
             self.key_file = Path("records.signing-key")
         try:
             with self._engine.connect().execution_options(ledger_write=True) as conn, conn.begin():
+                guards = _GUARDS.get(self._engine.dialect.name, [])
+                if self._engine.dialect.name == "postgresql":
+                    conn.exec_driver_sql(guards[0])  # the schema lock, before the table
+                    guards = guards[1:]
                 _metadata.create_all(conn)
-                for statement in _GUARDS.get(self._engine.dialect.name, []):
+                for statement in guards:
                     conn.exec_driver_sql(statement)
         except sa.exc.SQLAlchemyError as exc:
             self._engine.dispose()

@@ -9,6 +9,7 @@ import os
 import random
 import stat
 import uuid
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -394,6 +395,37 @@ def test_processes_appending_at_once_lose_nothing(log, tmp_path):
     assert v.ok and v.size == 10 + 4 * 25
     seen = {(e.body["worker"], e.body["i"]) for e in log.entries() if e.kind == "event"}
     assert seen == {(w, i) for w in range(4) for i in range(25)}
+
+
+def _open_and_append_once(url: str, key: str, worker: int, start: Any) -> None:
+    start.wait(60)  # every process opens the new database at the same moment
+    for _ in range(5):  # and then again, racing the others' opening
+        with L.Ledger(url, key_file=key) as lg:
+            lg.append("event", {"worker": worker})
+
+
+def test_processes_opening_a_new_ledger_at_once_all_succeed(db_url, tmp_path):
+    """Creating the table, its guard function and trigger is one process at a time: on
+    PostgreSQL, concurrent ``CREATE OR REPLACE`` failed with "tuple concurrently updated"."""
+    key = str(tmp_path / "records.signing-key")
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    workers = [ctx.Process(target=_open_and_append_once, args=(db_url, key, w, start))
+               for w in range(8)]  # fmt: skip
+    for p in workers:
+        p.start()
+    start.set()
+    for p in workers:
+        p.join(120)
+    assert [p.exitcode for p in workers] == [0] * 8
+    with L.Ledger(db_url, key_file=key) as lg:
+        assert lg.verify() == L.Verification(True, 8 * 5)
+
+
+def test_a_new_sqlite_ledger_file_is_readable_by_its_owner_only(tmp_path):
+    with L.Ledger(tmp_path / "records.db") as lg:
+        lg.append("event", {})
+    assert stat.S_IMODE(os.stat(tmp_path / "records.db").st_mode) == 0o600
 
 
 _BATCH = 500
