@@ -9,6 +9,7 @@ the built-in exception a caller would expect, so ``except FileExistsError`` keep
     ├── UnknownDatasetError     (LookupError)   a dataset name not in the catalogue
     ├── RosterError             (ValueError)    a staff roster with bad rows (each named by line)
     ├── LedgerError             (RuntimeError)  a ledger database that cannot be reached or opened
+    ├── PostgresError           (RuntimeError)  a local PostgreSQL server that cannot be made or started
     ├── CurriculaError          (ValueError)    a curricula file naming an unknown module or role
     ├── OutputNotEmptyError     (FileExistsError) refusing to write into a folder that holds files
     ├── CourseError             (RuntimeError)  an nbgrader step failed
@@ -29,6 +30,7 @@ __all__ = [
     "LedgerError",
     "OCRUnavailableError",
     "OutputNotEmptyError",
+    "PostgresError",
     "RosterError",
     "StaleCourseError",
     "TableError",
@@ -72,6 +74,11 @@ class CurriculaError(HipaaLabError, ValueError):
 
 class LedgerError(HipaaLabError, RuntimeError):
     """A ledger database that cannot be reached or opened; nothing was changed."""
+
+
+class PostgresError(HipaaLabError, RuntimeError):
+    """A local PostgreSQL server (:mod:`hipaa_lab.postgres`) that cannot be made or started:
+    no server binaries, initdb failing, a port in use; the message says which."""
 
 
 class RosterError(HipaaLabError, ValueError):
