@@ -22,14 +22,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hipaa_lab.ledger import Ledger
+from hipaa_lab.ledger import Entry, Ledger
 from hipaa_lab.records.curricula import Curricula
 from hipaa_lab.records.events import RecordKind
-from hipaa_lab.records.roster import EmploymentStatus, current_roster
+from hipaa_lab.records.roster import EmploymentStatus, roster_in
 
 __all__ = ["SyncSummary", "latest_versions", "module_version", "sync"]
 
@@ -47,7 +48,7 @@ def module_version(release_folder: Path) -> str:
 
 def latest_versions(ledger: Ledger) -> dict[str, str]:
     """Each module's version as last released, by the ledger."""
-    return _Known.read(ledger).versions
+    return _Known.read(ledger.entries()).versions
 
 
 @dataclass
@@ -68,9 +69,9 @@ class _Known:
     graded: dict[tuple[str, str, str], float] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, ledger: Ledger) -> _Known:
+    def read(cls, entries: Iterable[Entry]) -> _Known:
         k = cls()
-        for entry in ledger.entries():
+        for entry in entries:
             b = entry.body
             if entry.kind == RecordKind.MODULE_RELEASED.value:
                 k.versions[b["module"]] = b["version"]
@@ -101,21 +102,47 @@ def sync(
     today: dt.date | None = None,
 ) -> SyncSummary:
     """Append to ``ledger`` what the course at ``course_dir`` holds that it does not; see the
-    module docstring. All in one transaction."""
+    module docstring. All in one transaction; two syncs at once never record a fact twice (the
+    second reads again what the first wrote: :meth:`Ledger.append_planned`)."""
     from hipaa_lab.course.build import scores
 
     course_dir = Path(course_dir)
-    known = _Known.read(ledger)
-    on, _removed = current_roster(ledger)
+    release = course_dir / "release"
+    released = {
+        folder.name: module_version(folder)
+        for folder in (
+            sorted(p for p in release.iterdir() if p.is_dir()) if release.is_dir() else []
+        )
+    }
+    rows = scores(course_dir).to_dict("records")
+    at_today = (today or dt.date.today()).isoformat()
+    summaries: list[SyncSummary] = []
+
+    def plan(entries: list[Entry]) -> list[tuple[str, dict[str, Any]]]:
+        summary, items = _new_facts(entries, released, rows, curricula, at_today)
+        summaries.append(summary)
+        return [(kind.value, body) for kind, body in items]
+
+    ledger.append_planned(plan)
+    return summaries[-1]
+
+
+def _new_facts(
+    entries: list[Entry],
+    released: dict[str, str],
+    rows: list[dict[str, Any]],
+    curricula: Curricula,
+    at_today: str,
+) -> tuple[SyncSummary, list[tuple[RecordKind, dict[str, Any]]]]:
+    """What the course holds (``released`` versions, gradebook ``rows``) that ``entries`` do not."""
+    known = _Known.read(entries)
+    on, _removed = roster_in(entries)
     items: list[tuple[RecordKind, dict[str, Any]]] = []
     versions = dict(known.versions)
-    release = course_dir / "release"
-    for folder in sorted(p for p in release.iterdir() if p.is_dir()) if release.is_dir() else []:
-        version = module_version(folder)
-        if versions.get(folder.name) != version:
-            versions[folder.name] = version
-            items.append((RecordKind.MODULE_RELEASED, {"module": folder.name, "version": version}))
-    at_today = (today or dt.date.today()).isoformat()
+    for module, version in released.items():
+        if versions.get(module) != version:
+            versions[module] = version
+            items.append((RecordKind.MODULE_RELEASED, {"module": module, "version": version}))
     for employee_id, e in sorted(on.items()):
         if e.status is not EmploymentStatus.ACTIVE:
             continue
@@ -129,7 +156,7 @@ def sync(
                 }
                 items.append((RecordKind.ASSIGNED, body))
     summary = SyncSummary()
-    for row in scores(course_dir).to_dict("records"):
+    for row in rows:
         employee_id, module = str(row["learner"]), str(row["module"])
         if employee_id not in on:
             summary.not_on_roster.append(employee_id)
@@ -163,6 +190,4 @@ def sync(
     summary.not_on_roster = sorted(set(summary.not_on_roster))
     for kind, _body in items:
         summary.recorded[kind.value] = summary.recorded.get(kind.value, 0) + 1
-    if items:
-        ledger.append_many([(kind.value, body) for kind, body in items])
-    return summary
+    return summary, items
