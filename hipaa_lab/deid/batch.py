@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TextIO, cast
 
+import orjson
 from pydicom import config, dcmread
 from pydicom.charset import default_encoding
 from pydicom.datadict import (
@@ -531,7 +532,7 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
         ts = ds.file_meta.get("TransferSyntaxUID") if getattr(ds, "file_meta", None) else None
         ts = UID(ts) if ts else ImplicitVRLittleEndian
         pixel_cleaned = False
-        if needs_pixel_cleaning(ds, deid.options):
+        if _needs_cleaning(ds, Option.CLEAN_PIXEL_DATA in deid.options):
             try:
                 from hipaa_lab.deid import pixels
             except ImportError:
@@ -569,8 +570,8 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
             os.unlink(tmp)
         # the output's record, whole, right after it (one write; no fsync: the log has a final
         # name only once the batch has finished, see _finish_provenance)
-        record = json.dumps({"output": name, "changes": [c.to_json() for c in ctx_changes]})
-        log.write(record + "\n")
+        record = orjson.dumps({"output": name, "changes": [c.to_json() for c in ctx_changes]})
+        log.write(record.decode() + "\n")
         log.flush()
         result.output, result.changes = name, len(ctx_changes)
     except _SkipFile as exc:
