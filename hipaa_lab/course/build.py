@@ -135,6 +135,9 @@ def _config_text(course_dir: Path, header: bool) -> str:
         "# MathJax in the formgrader and the feedback from the Jupyter server, not a CDN",
         "from hipaa_lab.course.offline import configure_exporter",
         "configure_exporter(c)",
+        "# the learner's result atop the feedback: pass mark, passed or not yet, what to retry",
+        "from hipaa_lab.course.progress import configure_feedback",
+        "configure_feedback(c)",
     ]
     if header:
         lines.append(
@@ -164,6 +167,9 @@ def _server_config_text() -> str:
         "c = get_config()  # noqa: F821",
         "from hipaa_lab.course.offline import configure_server",
         "configure_server(c)",
+        "# the learner's progress page (status, score, feedback), linked from the Course menu",
+        "from hipaa_lab.course.progress import configure_lab",
+        "configure_lab(c)",
     ]
     return "\n".join(lines) + "\n"
 
