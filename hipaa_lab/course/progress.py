@@ -23,8 +23,10 @@ Three parts:
   ``{base_url}hipaa-lab/progress``, a page listing each module: not fetched, in progress,
   submitted, feedback ready to fetch, or the feedback's verdict and score, with a "view feedback"
   link that opens the feedback HTML. JupyterLab links to it from a "Course" menu ("My progress and
-  feedback", ``lab-settings/overrides.d/hipaa-lab-progress.json``), which opens it in a lab tab
-  through JupyterLab's own ``help:open`` command.
+  feedback", ``lab-settings/overrides.d/hipaa-lab-progress.json``), which opens it in a browser
+  tab through JupyterLab's own ``help:open`` command (``newBrowserTab``). Not in a lab tab: that
+  is a sandboxed iframe, whose own navigations carry no login cookie, so "view feedback" from it
+  was sent to the login page (seen in the browser test).
 
 Why a page of our own and not nbgrader's assignment list. nbgrader 0.9.6's lab extension renders,
 for a submission, only its timestamp and a "(view feedback)" link that runs
