@@ -18,9 +18,9 @@ from pydicom.dataset import Dataset
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from pandas.io.formats.style import Styler
 
     from hipaa_lab.course.progress import PassMark
-    from pandas.io.formats.style import Styler
 
 from hipaa_lab import phi
 from hipaa_lab.phi import AnswerKey, Layer, Location, PHIEntry, iter_elements

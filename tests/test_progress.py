@@ -18,7 +18,7 @@ from hipaa_lab.course.progress import Part, Result, Verdict, judge
 MODULE = "m93-progress"
 LEARNER = "bea"
 #: a check's message carrying quotes and markup, as learner-influenced text can
-QUOTED = 'the answer is "b" (\'b\' & <b>not</b> a)'
+QUOTED = "the answer is \"b\" ('b' & <b>not</b> a)"
 SCRIPT = "<script>window.__pwned = 1</script>"
 
 
@@ -163,7 +163,9 @@ def test_progress_page_escapes_what_it_shows():
     page = progress.progress_html(
         [
             progress.ModuleProgress("m01-a", "not fetched"),
-            progress.ModuleProgress("m02-b", "feedback", "t", evil, ("learner/m02 b/feedback/x.html",)),
+            progress.ModuleProgress(
+                "m02-b", "feedback", "t", evil, ("learner/m02 b/feedback/x.html",)
+            ),
         ],
         "/user/x/",
     )
@@ -188,7 +190,8 @@ def module_notebooks(root: Path) -> Path:
     nbformat.write(new_notebook(cells=[new_markdown_cell("# Progress")]), nbs / "header.ipynb")
     cells = [
         new_code_cell(
-            '### BEGIN SOLUTION\nanswer = "b"\n### END SOLUTION', metadata=_nbg("answer", solution=True)
+            '### BEGIN SOLUTION\nanswer = "b"\n### END SOLUTION',
+            metadata=_nbg("answer", solution=True),
         ),
         new_code_cell(
             f'"""The answer is one letter."""\nassert len(answer) == 1, {QUOTED!r}',
@@ -222,7 +225,7 @@ def learner_answers(released, source):
     )
     for cell in nb.cells:
         if cell.metadata.get("nbgrader", {}).get("grade_id") == "essay":
-            cell.source = f"My answer {SCRIPT} and \"quotes\""
+            cell.source = f'My answer {SCRIPT} and "quotes"'
     return nb
 
 

@@ -18,13 +18,12 @@ import json
 import shutil
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import nbformat
 import pytest
+from nbgrader.utils import get_username
 from test_browser import CHROMIUM, CHROMIUM_ARGS
 from test_offline import ARTIFACTS, _is_local
-from nbgrader.utils import get_username
 from test_progress import MODULE, learner_answers, module_notebooks
 
 from hipaa_lab import course

@@ -70,7 +70,7 @@ __all__ = [
     "PAGE_PATH",
     "RESULT_ID",
     "TEMPLATE",
-    "FeedbackResult",
+    "FeedbackResult",  # noqa: F822  (made on first use, by __getattr__)
     "ModuleProgress",
     "Part",
     "PassMark",
@@ -437,7 +437,7 @@ def _feedback_classes() -> tuple[type, type]:
     from nbgrader.preprocessors import NbGraderPreprocessor
     from traitlets import Unicode
 
-    class FeedbackExporter(HTMLExporter):  # type: ignore[misc]
+    class FeedbackExporter(HTMLExporter):
         """nbgrader's feedback exporter, under its own name, so that the course's template
         (``hipaa-lab-feedback``) is chosen: ``NbGraderAPI.generate_feedback`` sets
         ``HTMLExporter.template_name`` to nbgrader's ``feedback``; a subclass's section wins."""
@@ -454,10 +454,7 @@ def _feedback_classes() -> tuple[type, type]:
                 submission = gb.find_submission(info["assignment"], info["student"])
                 score, most = float(submission.score), float(submission.max_score)
                 waiting = [
-                    g.name
-                    for n in submission.notebooks
-                    for g in n.grades
-                    if g.needs_manual_grade
+                    g.name for n in submission.notebooks for g in n.grades if g.needs_manual_grade
                 ]
             module = str(info["assignment"])
             result = Result(
@@ -659,7 +656,7 @@ def _handlers(root_dir: str, base_url: str) -> list[tuple[str, type, dict[str, A
     def listing() -> list[ModuleProgress]:
         return learner_progress(root_dir)
 
-    class ProgressPage(JupyterHandler):  # type: ignore[misc]
+    class ProgressPage(JupyterHandler):
         @web.authenticated
         def get(self) -> None:
             try:
@@ -670,7 +667,7 @@ def _handlers(root_dir: str, base_url: str) -> list[tuple[str, type, dict[str, A
             self.set_header("Content-Type", "text/html; charset=utf-8")
             self.finish(page)
 
-    class ProgressAPI(APIHandler):  # type: ignore[misc]
+    class ProgressAPI(APIHandler):
         @web.authenticated
         def get(self) -> None:
             modules = listing()
@@ -691,7 +688,7 @@ def _handlers(root_dir: str, base_url: str) -> list[tuple[str, type, dict[str, A
                 )
             )
 
-    class HubRedirect(JupyterHandler):  # type: ignore[misc]
+    class HubRedirect(JupyterHandler):
         def get(self) -> None:
             self.redirect(url_path_join(base_url, PAGE_PATH))
 
@@ -710,9 +707,7 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 
 def _load_jupyter_server_extension(server_app: Any) -> None:
     web_app = server_app.web_app
-    web_app.add_handlers(
-        ".*$", _handlers(str(server_app.root_dir), web_app.settings["base_url"])
-    )
+    web_app.add_handlers(".*$", _handlers(str(server_app.root_dir), web_app.settings["base_url"]))
     server_app.log.info("hipaa-lab: the learner's progress page at %s", PAGE_PATH)
 
 
