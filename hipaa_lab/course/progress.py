@@ -67,14 +67,14 @@ if TYPE_CHECKING:
     from traitlets.config import Config
 
 __all__ = [
-    "PAGE_PATH",
-    "RESULT_ID",
-    "TEMPLATE",
     "FeedbackResult",  # noqa: F822  (made on first use, by __getattr__)
     "ModuleProgress",
+    "PAGE_PATH",
     "Part",
     "PassMark",
+    "RESULT_ID",
     "Result",
+    "TEMPLATE",
     "Verdict",
     "banner_html",
     "configure_feedback",
