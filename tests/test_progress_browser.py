@@ -144,6 +144,20 @@ def test_view_feedback_opens_it_with_the_verdict_and_what_to_retry(seen):
     assert "count_check" not in text  # full points
 
 
+def test_the_progress_api_says_the_same(returned):
+    request = urllib.request.Request(
+        returned.endpoint("hipaa-lab/api/progress").split("?token=")[0],
+        headers={"Authorization": f"token {returned.token}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        modules = {m["module"]: m for m in json.load(response)}
+    assert modules[MODULE]["verdict"] == "not yet" and modules[MODULE]["label"] == (
+        "feedback: not yet 2/4"
+    )
+    assert modules[MODULE]["result"]["threshold"] == 0.8
+    assert modules[OTHER]["status"] == "not fetched" and modules[OTHER]["result"] is None
+
+
 def test_nothing_the_learner_wrote_runs_and_nothing_leaves_the_machine(seen):
     assert not any(seen["pwned"]), seen["pwned"]
     outside = sorted({u for u in seen["requests"] if not _is_local(u)})

@@ -435,7 +435,7 @@ def _feedback_classes() -> tuple[type, type]:
     from nbconvert.exporters import HTMLExporter
     from nbgrader.api import Gradebook
     from nbgrader.preprocessors import NbGraderPreprocessor
-    from traitlets import Unicode
+    from traitlets import List, Unicode
 
     class FeedbackExporter(HTMLExporter):
         """nbgrader's feedback exporter, under its own name, so that the course's template
@@ -447,6 +447,9 @@ def _feedback_classes() -> tuple[type, type]:
         ``resources["hipaa_lab"]["banner"]``."""
 
         curricula = Unicode("", help="curricula file (default: the shipped one)").tag(config=True)
+        # nbconvert's HTML exporter configures this on every preprocessor (NbConvertBase);
+        # accepted, as nbgrader's GetGrades does, so that feedback logs no warning about it
+        display_data_priority = List(Unicode()).tag(config=True)
 
         def preprocess(self, nb: Any, resources: Any) -> tuple[Any, Any]:
             info = resources["nbgrader"]
