@@ -276,3 +276,52 @@ def test_feedback_after_the_trainer_grades_says_not_yet(fed_back):
     page = _feedback(fed_back)
     assert "Not yet passed" in page and "What to retry" in page
     assert json.loads(html.unescape(re.search(r'data-result="([^"]*)"', page)[1]))["score"] == 2
+
+
+def test_listing_gives_each_status_and_reads_the_fetched_feedback(tmp_path):
+    """nbgrader's assignment-list listing, as its handler returns it, to statuses."""
+    fetched = tmp_path / "learner" / "m03-c" / "feedback" / "t2" / "m03-c.html"
+    fetched.parent.mkdir(parents=True)
+    fetched.write_text("<html><body>" + progress.banner_html(_result(module="m03-c")) + "</body>")
+    plain = tmp_path / "learner" / "m05-e" / "feedback" / "t1" / "m05-e.html"
+    plain.parent.mkdir(parents=True)
+    plain.write_text("<html><body>nbgrader's page, made before the result existed</body>")
+
+    def submitted(name: str, *subs: dict) -> dict:
+        return {"assignment_id": name, "status": "submitted", "submissions": list(subs)}
+
+    listing = [
+        {"assignment_id": "m01-a", "status": "released"},
+        {"assignment_id": "m02-b", "status": "fetched"},
+        {"assignment_id": "m03-c", "status": "fetched"},
+        submitted(
+            "m03-c",
+            {
+                "timestamp": "t2",
+                "has_local_feedback": True,
+                "notebooks": [{"local_feedback_path": str(fetched)}],
+            },
+            {"timestamp": "t1", "has_local_feedback": False},
+        ),
+        submitted("m04-d", {"timestamp": "t1", "has_exchange_feedback": True}),
+        submitted(
+            "m05-e",
+            {
+                "timestamp": "t1",
+                "has_local_feedback": True,
+                "notebooks": [{"local_feedback_path": str(plain)}],
+            },
+        ),
+        submitted("m06-f", {"timestamp": "t1"}),
+    ]
+    got = {m.module: m for m in progress._from_listing(listing, tmp_path)}
+    assert {k: m.label for k, m in got.items()} == {
+        "m01-a": "not fetched",
+        "m02-b": "in progress",
+        "m03-c": "feedback: not yet 2.5/6",
+        "m04-d": "feedback ready to fetch",
+        "m05-e": "feedback: no result in it",
+        "m06-f": "submitted",
+    }
+    assert got["m03-c"].feedback == ("learner/m03-c/feedback/t2/m03-c.html",)
+    assert got["m03-c"].submitted_at == "t2"  # the latest submission
