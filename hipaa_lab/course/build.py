@@ -167,9 +167,6 @@ def _server_config_text() -> str:
         "c = get_config()  # noqa: F821",
         "from hipaa_lab.course.offline import configure_server",
         "configure_server(c)",
-        "# the learner's progress page (status, score, feedback), linked from the Course menu",
-        "from hipaa_lab.course.progress import configure_lab",
-        "configure_lab(c)",
     ]
     return "\n".join(lines) + "\n"
 

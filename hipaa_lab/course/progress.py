@@ -715,9 +715,10 @@ def _load_jupyter_server_extension(server_app: Any) -> None:
 
 
 def configure_lab(c: Config) -> None:
-    """Enable the progress page in JupyterLab (``c``: the course's ``jupyter_server_config.py``
-    config, after :func:`hipaa_lab.course.offline.configure_server`, whose settings folder links
-    the page from the "Course" menu)."""
+    """Enable the progress page in a Jupyter server (``c``: a ``jupyter_server_config.py``
+    config). :func:`hipaa_lab.course.offline.configure_server` calls it, since the settings folder
+    it sets links the page from the "Course" menu: the course's ``hipaa-lab lab`` and a hub's
+    learners get both."""
     extensions = dict(c.ServerApp.get("jpserver_extensions", {}) or {})
     extensions["hipaa_lab.course.progress"] = True
     c.ServerApp.jpserver_extensions = extensions
