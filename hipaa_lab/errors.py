@@ -9,6 +9,8 @@ the built-in exception a caller would expect, so ``except FileExistsError`` keep
     ├── UnknownDatasetError     (LookupError)   a dataset name not in the catalogue
     ├── RosterError             (ValueError)    a staff roster with bad rows (each named by line)
     ├── LedgerError             (RuntimeError)  a ledger database that cannot be reached or opened
+    │   └── LedgerChangedError                  the ledger grew after the caller read it
+    ├── PostgresError           (RuntimeError)  a local PostgreSQL server that cannot be made or started
     ├── CurriculaError          (ValueError)    a curricula file naming an unknown module or role
     ├── OutputNotEmptyError     (FileExistsError) refusing to write into a folder that holds files
     ├── CourseError             (RuntimeError)  an nbgrader step failed
@@ -26,9 +28,11 @@ __all__ = [
     "CurriculaError",
     "GradingError",
     "HipaaLabError",
+    "LedgerChangedError",
     "LedgerError",
     "OCRUnavailableError",
     "OutputNotEmptyError",
+    "PostgresError",
     "RosterError",
     "StaleCourseError",
     "TableError",
@@ -72,6 +76,23 @@ class CurriculaError(HipaaLabError, ValueError):
 
 class LedgerError(HipaaLabError, RuntimeError):
     """A ledger database that cannot be reached or opened; nothing was changed."""
+
+
+class LedgerChangedError(LedgerError):
+    """Another writer appended to the ledger after the caller read it; nothing was written."""
+
+    def __init__(self, expected: int, found: int) -> None:
+        self.expected = expected
+        self.found = found
+        super().__init__(
+            f"the ledger holds {found} entries, not the {expected} read before: another writer "
+            "appended meanwhile (nothing was written; read again)"
+        )
+
+
+class PostgresError(HipaaLabError, RuntimeError):
+    """A local PostgreSQL server (:mod:`hipaa_lab.postgres`) that cannot be made or started:
+    no server binaries, initdb failing, a port in use; the message says which."""
 
 
 class RosterError(HipaaLabError, ValueError):
