@@ -135,6 +135,9 @@ def _config_text(course_dir: Path, header: bool) -> str:
         "# MathJax in the formgrader and the feedback from the Jupyter server, not a CDN",
         "from hipaa_lab.course.offline import configure_exporter",
         "configure_exporter(c)",
+        "# the learner's result atop the feedback: pass mark, passed or not yet, what to retry",
+        "from hipaa_lab.course.progress import configure_feedback",
+        "configure_feedback(c)",
     ]
     if header:
         lines.append(
