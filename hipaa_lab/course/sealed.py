@@ -250,8 +250,15 @@ class SealedRun:
     cache: dict[Any, Any] = field(default_factory=dict)
 
     def seed(self, purpose: str) -> int:
+        """The studies' seed for ``purpose``: 128 bits, so that no learner's code can find it.
+
+        The studies show values derived from their seed (UIDs are name-based UUIDs of it): with
+        a 31-bit seed, a ``find_phi`` could try every seed on one study's UID within the sandbox's
+        time (hashing is fast, and the sandbox has a C compiler), then make the same studies and
+        read their answer key.
+        """
         message = f"{self.assignment}\0{self.digest}\0{purpose}".encode()
-        return int.from_bytes(hmac.new(self.secret, message, hashlib.sha256).digest()[:4]) >> 1
+        return int.from_bytes(hmac.new(self.secret, message, hashlib.sha256).digest()[:16])
 
 
 def learner_digest(nb: NotebookNode) -> str:
@@ -362,8 +369,13 @@ class SealedExecute(NbGraderPreprocessor):  # type: ignore[misc]
         token = grading.SEALED.set(run)
         try:
             with Sandbox(learner, cache_dir=cache, limits=self.limits) as sandbox:
+                # the learner's code can write the harness's answer itself: outputs go only to the
+                # learner's own code cells, once each. A grade cell that has outputs is not run
+                # again (see _grade_cells), and nbgrader gives full marks to one without an error
+                own = {i for i, _ in learner}
                 for outcome in sandbox.outcomes:
-                    if 0 <= outcome.index < len(nb.cells):
+                    if outcome.index in own:
+                        own.discard(outcome.index)
                         nb.cells[outcome.index].outputs = _cell_outputs(outcome)
                 self._grade_cells(nb, namespace, sandbox, None)
         except SandboxBroken as exc:
