@@ -68,7 +68,10 @@ __all__ = [
 #: The course secret (never released): seeds of graded studies derive from it.
 SECRET_FILE = ".hipaa-lab-secret"  # noqa: S105 - the name of the file, not a secret
 _DATASET_LOAD = re.compile(r"""datasets\.load\(\s*["']([A-Za-z0-9_-]+)["']""")
-_UNSAFE_LINK = re.compile(r"\]\(\s*(?!https?:|mailto:|#)[A-Za-z][A-Za-z0-9+.-]*:", re.IGNORECASE)
+#: A link's or an image's destination that is not plainly a web page, an e-mail address or a place
+#: in the page: the Markdown renderer decodes entities in it (``java&#115;cript:`` is
+#: ``javascript:``, even once ``&`` is escaped), so only a literal safe start is let through
+_UNSAFE_LINK = re.compile(r"\]\((?!\s*(?:https?://|mailto:|#))\s*", re.IGNORECASE)
 
 
 def course_secret(course_dir: Path) -> bytes:
@@ -117,12 +120,16 @@ def configure(c: Any) -> None:
 
 
 def escape_markdown(text: str) -> str:
-    """Learner Markdown made inert: HTML shows as text and links go only to web pages.
+    """Learner Markdown made inert: HTML shows as text and links go only to web pages (or are
+    marked ``#unsafe-link:``, a place in the page); link reference definitions define nothing.
 
     >>> escape_markdown('<script>alert(1)</script> [x](javascript:alert(1)) a & b')
     '&lt;script&gt;alert(1)&lt;/script&gt; [x](#unsafe-link:alert(1)) a &amp; b'
     """
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # no link reference definitions (``[1]: javascript:...``, in a list item too): `]\:` shows
+    # as `]:` and defines nothing, so `[text][1]` stays text
+    text = text.replace("]:", "]\\:")
     return _UNSAFE_LINK.sub("](#unsafe-link:", text).replace(
         "#unsafe-link:javascript:", "#unsafe-link:"
     )
