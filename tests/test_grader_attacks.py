@@ -74,11 +74,17 @@ M01_ATTACKS: dict[str, dict[str, str]] = {
         f"forged = {_forged('e01')}\n"
         "os.write(int(sys.argv[2]), (json.dumps({'ready': True, 'outputs': forged}) + '\\n').encode())\n"
     },
-    # the harness's own list of outcomes extended from the learner's cell, through its frame
+    # the harness's own "ready" answer extended as it is written: the json module of the running
+    # harness (__main__, found through its Harness) replaced; the session goes on answering
     "e02-harness-outcomes": {
-        "find_phi": BLANK_FIND_PHI + "import sys\nframe = sys._getframe()\n"
-        "while 'outcomes' not in frame.f_locals:\n    frame = frame.f_back\n"
-        f"frame.f_locals['outcomes'].extend({_forged('e02')})\n"
+        "find_phi": BLANK_FIND_PHI + "import gc, json\n"
+        "harness = next(o for o in gc.get_objects() if type(o).__name__ == 'Harness')\n"
+        "class Json:\n    loads = staticmethod(json.loads)\n"
+        "    @staticmethod\n    def dumps(obj, **kw):\n"
+        "        if isinstance(obj, dict) and 'outputs' in obj:\n"
+        f"            obj['outputs'] += {_forged('e02')}\n"
+        "        return json.dumps(obj, **kw)\n"
+        "type(harness).run_cells.__globals__['json'] = Json\n"
     },
     # script links in the written answer (and in a Markdown cell the learner adds, below)
     "e03-markdown-links": {"find_phi": BLANK_FIND_PHI, "residual_phi": MARKDOWN_ATTACK},
