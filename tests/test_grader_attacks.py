@@ -208,8 +208,8 @@ def test_forged_harness_outcomes_do_not_reach_grade_cells(m01: Any, who: str) ->
 
 def test_learner_markdown_renders_no_script_link(m01: Any) -> None:
     """Defence: escape_markdown (reference definitions and entity-obfuscated destinations), end
-    to end: in the feedback, no link or image of the learner's goes anywhere but #unsafe-link.
-    The attachment: link to a missing attachment failed the feedback of every later learner."""
+    to end: in the feedback, no link or image of the learner's goes anywhere but #unsafe-link,
+    and every learner's feedback is written."""
     page = _feedback(m01["dir"], "e03-markdown-links")
     targets = [html.unescape(t) for t in re.findall(r"""(?:href|src)\s*=\s*"([^"]*)""", page)]
     live = [t for t in targets if "alert(" in t and not t.startswith("#")]
