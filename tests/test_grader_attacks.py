@@ -371,6 +371,15 @@ def prepare(ds):
 @pytest.fixture(scope="module")
 def m02(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The model answer and a grader-exhausting prepare, graded in one run."""
+    saved = SealedExecute.limits
+    SealedExecute.limits = Limits(wall_seconds=120)
+    try:
+        yield _graded_m02(tmp_path_factory)
+    finally:
+        SealedExecute.limits = saved
+
+
+def _graded_m02(tmp_path_factory: pytest.TempPathFactory) -> Any:
     course_dir = course.build(tmp_path_factory.mktemp("attacks-m02") / "course")
     course.release(course_dir, [M02])
     released = course.released_notebook(course_dir, M02)
@@ -410,3 +419,111 @@ def test_learner_ids_that_are_paths_or_markup_are_refused(m01: Any) -> None:
     assert sorted(p.name for p in (m01["dir"] / "submitted").iterdir()) == sorted(
         [*M01_ATTACKS, "e04-own-outputs", "z-honest"]
     )
+
+
+M09 = "m09-manual-code"
+
+
+def _manual_code_module(folder: Path) -> Path:
+    """A module with a manually graded code answer (nbgrader's grade and solution cell), an
+    autograded answer and its test."""
+
+    def meta(gid: str, *, grade: bool, solution: bool, locked: bool) -> dict[str, Any]:
+        m: dict[str, Any] = {"grade_id": gid, "grade": grade, "solution": solution}
+        m.update(locked=locked, schema_version=3, task=False)
+        if grade:
+            m["points"] = 1
+        return {"nbgrader": m}
+
+    cells = [
+        nbformat.v4.new_markdown_cell(
+            "Explain, in code.", metadata=meta("intro", grade=False, solution=False, locked=True)
+        ),
+        nbformat.v4.new_code_cell(
+            "### BEGIN SOLUTION\nprint('model answer')\n### END SOLUTION",
+            metadata=meta("explain", grade=True, solution=True, locked=False),
+        ),
+        nbformat.v4.new_code_cell(
+            "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
+            metadata=meta("double", grade=False, solution=True, locked=False),
+        ),
+        nbformat.v4.new_code_cell(
+            "assert double(2) == 4",
+            metadata=meta("double_check", grade=True, solution=False, locked=True),
+        ),
+    ]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    (folder / M09).mkdir(parents=True)
+    nbformat.write(nb, folder / M09 / f"{M09}.ipynb")
+    return folder
+
+
+def test_a_manually_graded_code_answer_never_runs_in_the_grader(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """nbgrader's "manually graded answer" code cell is a grade cell that holds the learner's
+    code: the grader ran every grade cell itself, so the learner's code ran in the trainer's
+    process (the course secret, the gradebook, every learner's work). Defence: SealedExecute
+    runs only the trainer's tests (grade, not solution) in the grader; such a cell runs in the
+    sandbox and waits for a trainer's grade."""
+    root = tmp_path_factory.mktemp("manual-code")
+    course_dir = course.build(root / "course", _manual_code_module(root / "notebooks"))
+    course.release(course_dir, [M09])
+    released = course.released_notebook(course_dir, M09)
+    source = course.source_notebook(course_dir, M09)
+    planted = course_dir / "planted-by-learner"
+    explain = (
+        f"open({str(planted)!r}, 'w').write('in the grader')\n"
+        f"print(open({str(course_dir / '.hipaa-lab-secret')!r}).read())\n"
+    )
+    nb = course.simulate_submission(released, source, {"explain": explain}, base="correct")
+    course.submit(course_dir, "e20-manual-code", M09, nb)
+    (outcome,) = course.autograde(course_dir, M09)
+    assert outcome.graded, outcome
+    assert not planted.exists()
+    secret = (course_dir / ".hipaa-lab-secret").read_text().strip()
+    autograded = _autograded(course_dir, "e20-manual-code", M09)
+    assert secret not in json.dumps(autograded)
+    scores = course.scores(course_dir).set_index("learner")
+    assert scores.loc["e20-manual-code", "auto_score"] == 1  # the honest answer's test passed
+    explain_cell = next(c for c in autograded.cells if "planted-by-learner" in c.source)
+    assert "Error" in json.dumps(explain_cell.outputs)  # it ran, in the sandbox, and failed there
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="nbgrader's collect only warns when an inbound submission's owner is not the learner "
+    "it names (CollectApp.check_owner): on a shared exchange one learner replaces another's work",
+)
+def test_a_learner_cannot_submit_as_another(m01: Any) -> None:
+    """The attack (a shared exchange, one Unix account per learner): write
+    ``inbound/VICTIM+MODULE+LATER-TIMESTAMP+x`` yourself; ``course collect`` takes it as the
+    victim's newest submission, and the next autograde grades it for the victim."""
+    import os
+
+    from hipaa_lab.course.build import COURSE_ID
+    from hipaa_lab.course.sandbox import SANDBOX_USER, _sandbox_user
+
+    course_dir, victim = m01["dir"], "e04-own-outputs"
+    before = _digest(course_dir / "submitted" / victim)
+    forged = (
+        course_dir
+        / "exchange"
+        / COURSE_ID
+        / "inbound"
+        / (f"{victim}+{M01}+2099-01-01 00:00:00.000000 UTC+x")
+    )
+    forged.mkdir(parents=True)
+    nbformat.write(m01["released"], forged / f"{M01}.ipynb")
+    account = _sandbox_user()  # someone other than the victim owns the folder
+    if account is not None:
+        for path in (forged, *forged.iterdir()):
+            os.chown(path, *account)
+    assert victim != SANDBOX_USER
+    course.collect(course_dir, M01)
+    assert _digest(course_dir / "submitted" / victim) == before

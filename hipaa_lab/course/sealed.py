@@ -367,10 +367,12 @@ class SealedExecute(NbGraderPreprocessor):  # type: ignore[misc]
         assignment = resources["nbgrader"]["assignment"]
         run = SealedRun(course_secret(root), assignment, learner_digest(nb))
         cache = _datasets_for(nb, root / ".sandbox-datasets")
+        # every code cell but the trainer's tests: a manually graded code answer (grade and
+        # solution) is the learner's code, run in the sandbox, never here
         learner = [
             (i, c.source)
             for i, c in enumerate(nb.cells)
-            if c.cell_type == "code" and not utils.is_grade(c)
+            if c.cell_type == "code" and not _is_test(c)
         ]
         namespace = _imports(nb)
         token = grading.SEALED.set(run)
@@ -412,7 +414,7 @@ class SealedExecute(NbGraderPreprocessor):  # type: ignore[misc]
         broken: str | None,
     ) -> None:
         for cell in nb.cells:
-            if cell.cell_type != "code" or not utils.is_grade(cell) or cell.get("outputs"):
+            if cell.cell_type != "code" or not _is_test(cell) or cell.get("outputs"):
                 continue
             if sandbox is None or sandbox.broken:
                 reason = broken or (sandbox.broken if sandbox else "") or "not run"
@@ -475,6 +477,12 @@ class SealedExecute(NbGraderPreprocessor):  # type: ignore[misc]
                 )
             )
         return outputs
+
+
+def _is_test(cell: NotebookNode) -> bool:
+    """A trainer's grade cell (autograder tests): run in the grader. A grade cell that is also a
+    solution cell holds the learner's answer, graded by hand."""
+    return bool(utils.is_grade(cell)) and not utils.is_solution(cell)
 
 
 def _cell_outputs(outcome: Any) -> list[NotebookNode]:
