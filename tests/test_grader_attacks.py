@@ -38,7 +38,7 @@ from test_sealed_grading import BLANK_FIND_PHI, M01, M02, _digest
 
 from hipaa_lab import course
 from hipaa_lab.course import grading, sandbox
-from hipaa_lab.course.sandbox import Limits
+from hipaa_lab.course.sandbox import Limits, Sandbox, SandboxBroken
 from hipaa_lab.course.sealed import SealedExecute, SealedRun, escape_markdown
 from hipaa_lab.studies import PHILevel, context
 
@@ -419,6 +419,23 @@ def test_learner_ids_that_are_paths_or_markup_are_refused(m01: Any) -> None:
     assert sorted(p.name for p in (m01["dir"] / "submitted").iterdir()) == sorted(
         [*M01_ATTACKS, "e04-own-outputs", "z-honest"]
     )
+
+
+def test_a_forged_reason_carries_no_terminal_escapes() -> None:
+    """The reason a notebook could not be run goes to the trainer's terminal (autograde's log):
+    a learner who writes it themselves could send escape sequences (rewrite the log, set the
+    clipboard: OSC 52). Defence: sandbox._printable."""
+    forged = "\x1b]52;c;Y3VybCBldmlsLmV4YW1wbGU=\x07\x1b[2K\rall graded\x1b[8m"
+    cell = (
+        "import json, os, sys\n"
+        f"os.write(int(sys.argv[2]), (json.dumps({{'broken': {forged!r}}}) + '\\n').encode())\n"
+        "os._exit(0)\n"
+    )
+    with pytest.raises(SandboxBroken) as raised, Sandbox([(0, cell)]):
+        pass
+    reason = str(raised.value)
+    assert "all graded" in reason  # the learner's text is kept, made inert
+    assert not any(ord(c) < 32 and c not in "\n\t" for c in reason), repr(reason)
 
 
 M09 = "m09-manual-code"
