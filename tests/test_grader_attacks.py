@@ -249,6 +249,9 @@ def test_a_notebooks_own_outputs_metadata_and_attachments_are_dropped(m01: Any) 
         "![a](data&#58;text/html,alert(1))",
         "![a](attachment&#58;x.svg)",
         "[a](vbscript:alert(1)) [b](file:///etc/passwd)",
+        # a file the learner submitted beside the notebook: nbgrader copies it into autograded/,
+        # which the formgrader serves (text/html, the trainer's origin) for relative links
+        "[my figure](figure.html)",
     ],
 )
 def test_escaped_markdown_has_no_live_link(markdown: str) -> None:
@@ -544,3 +547,31 @@ def test_a_learner_cannot_submit_as_another(m01: Any) -> None:
     assert victim != SANDBOX_USER
     course.collect(course_dir, M01)
     assert _digest(course_dir / "submitted" / victim) == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="nbgrader's collect copies an inbound submission with shutil.copytree, following "
+    "symlinks as the trainer: a learner's link to a grader file is collected as its content",
+)
+def test_a_file_linked_into_a_submission_is_not_collected(m01: Any) -> None:
+    """The attack (a shared exchange): submit, beside the notebook, a symlink to the course
+    secret (or the gradebook, a source notebook); collect copies what it points to into the
+    learner's submission, autograde into autograded/ (which the formgrader serves), feedback
+    into what the learner fetches."""
+    import os
+
+    from hipaa_lab.course.build import COURSE_ID
+
+    course_dir, who = m01["dir"], "e21-linked-file"
+    inbound = course_dir / "exchange" / COURSE_ID / "inbound"
+    forged = inbound / f"{who}+{M01}+2099-01-02 00:00:00.000000 UTC+y"
+    forged.mkdir(parents=True)
+    nbformat.write(m01["released"], forged / f"{M01}.ipynb")
+    os.symlink(course_dir / ".hipaa-lab-secret", forged / "notes.txt")
+    course.collect(course_dir, M01)
+    secret = (course_dir / ".hipaa-lab-secret").read_text().strip()
+    collected = course_dir / "submitted" / who
+    assert not any(
+        secret in p.read_text(errors="replace") for p in collected.rglob("*") if p.is_file()
+    )
