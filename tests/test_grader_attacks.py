@@ -13,7 +13,14 @@ round, found by red-teaming the grader (its module names which defence each cove
   seeds, ``SealedRun.seed``);
 - module 2 outputs that cost the grader minutes and gigabytes to parse, or that declare more
   pixels than the original (defence: ``grading._read_back``'s bounds);
-- learner ids that are paths or markup (defence: ``course.submit``'s check).
+- learner ids that are paths or markup (defence: ``course.submit``'s check);
+- a manually graded code answer (grade and solution cell), which the grader ran in its own
+  process (defence: only the trainer's tests run in the grader, ``sealed._is_test``);
+- a forged reason for a broken notebook carrying terminal escapes to the trainer's log (defence:
+  ``sandbox._printable``);
+- left as ``xfail(strict=True)``, for a shared exchange (one account per learner): submitting as
+  another learner, and a symlink beside the notebook collected as the grader file it points to
+  (nbgrader's collect; the fix belongs to how submissions are collected, not to grading).
 
 Each nbgrader autograde costs seconds: one course per module, every submission graded in one run.
 """
