@@ -18,9 +18,10 @@ round, found by red-teaming the grader (its module names which defence each cove
   process (defence: only the trainer's tests run in the grader, ``sealed._is_test``);
 - a forged reason for a broken notebook carrying terminal escapes to the trainer's log (defence:
   ``sandbox._printable``);
-- left as ``xfail(strict=True)``, for a shared exchange (one account per learner): submitting as
-  another learner, and a symlink beside the notebook collected as the grader file it points to
-  (nbgrader's collect; the fix belongs to how submissions are collected, not to grading).
+- on a shared exchange (one account per learner): submitting as another learner, and a symlink
+  beside the notebook collected as the grader file it points to (defence: collecting with
+  ``hipaa_lab.course.exchange.SafeCollect``: folders the learner's account owns, regular files
+  only, opened without following links).
 
 Each nbgrader autograde costs seconds: one course per module, every submission graded in one run.
 """
@@ -522,11 +523,6 @@ def test_a_manually_graded_code_answer_never_runs_in_the_grader(
     assert "Error" in json.dumps(explain_cell.outputs)  # it ran, in the sandbox, and failed there
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nbgrader's collect only warns when an inbound submission's owner is not the learner "
-    "it names (CollectApp.check_owner): on a shared exchange one learner replaces another's work",
-)
 def test_a_learner_cannot_submit_as_another(m01: Any) -> None:
     """The attack (a shared exchange, one Unix account per learner): write
     ``inbound/VICTIM+MODULE+LATER-TIMESTAMP+x`` yourself; ``course collect`` takes it as the
@@ -556,11 +552,6 @@ def test_a_learner_cannot_submit_as_another(m01: Any) -> None:
     assert _digest(course_dir / "submitted" / victim) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nbgrader's collect copies an inbound submission with shutil.copytree, following "
-    "symlinks as the trainer: a learner's link to a grader file is collected as its content",
-)
 def test_a_file_linked_into_a_submission_is_not_collected(m01: Any) -> None:
     """The attack (a shared exchange): submit, beside the notebook, a symlink to the course
     secret (or the gradebook, a source notebook); collect copies what it points to into the
