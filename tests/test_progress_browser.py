@@ -66,6 +66,14 @@ def returned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[course.LabSer
     ARTIFACTS.mkdir(exist_ok=True)
     for old in ARTIFACTS.glob("progress-*"):
         old.unlink()
+    # nbgrader's cache of fetched and submitted work lives in JUPYTER_DATA_DIR: this course's
+    # alone, not the other test courses' of the session (an "m90-fixture" row otherwise)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("JUPYTER_DATA_DIR", str(root / "jupyter-data"))
+        yield from _graded_and_returned(course_dir)
+
+
+def _graded_and_returned(course_dir) -> Iterator[course.LabServer]:
     lab = course.start_lab(course_dir, log=ARTIFACTS / "progress-jupyter.log")
     learner = get_username()  # nbgrader's learner id: the account the lab runs as
     try:
