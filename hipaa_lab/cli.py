@@ -198,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the gradebook's PostgreSQL (default: a server of the hub's own, started here)",
     )
     s.add_argument(
+        "--postgres-port", type=int, default=None, help="the hub's own PostgreSQL's port"
+    )
+    s.add_argument(
         "--config", default=None, type=Path, help="a JupyterHub config file, loaded last"
     )
     s.add_argument("--home-base", default=None, help="folder of learners' homes (default /home)")

@@ -946,6 +946,7 @@ def start_hub(
     site_config: str | os.PathLike[str] | None = None,
     home_base: str | os.PathLike[str] | None = None,
     prefix: str = PREFIX,
+    postgres_port: int | None = None,
     wait: float = 120,
 ) -> HubServer:
     """Set up (or bring up to date) the hub in ``hub_dir`` and start it on 127.0.0.1:``port``.
@@ -970,6 +971,9 @@ def start_hub(
         only.
     prefix
         Account names' prefix; first start only.
+    postgres_port
+        The port of the hub's own PostgreSQL on 127.0.0.1 (default: the one it had, else a
+        free one).
 
     Raises
     ------
@@ -1042,7 +1046,9 @@ def start_hub(
             state.own_postgres = False
             url = db_url
         else:
-            postgres = LocalPostgres(layout.postgres, run_as=state.course_account)
+            postgres = LocalPostgres(
+                layout.postgres, port=postgres_port, run_as=state.course_account
+            )
             was_running = postgres.running() if postgres.data.exists() else False
             postgres_folder_new = not layout.postgres.exists()
             if postgres_folder_new:
@@ -1219,6 +1225,7 @@ def main(args: argparse.Namespace) -> int:
         site_config=args.config,
         home_base=args.home_base,
         prefix=args.prefix,
+        postgres_port=args.postgres_port,
     )
     layout = server.layout
     print(f"hub ready: {server.url}")
