@@ -33,6 +33,7 @@ MODULES = [
     "hipaa_lab.course.offline",
     "hipaa_lab.course.sandbox",
     "hipaa_lab.course.sealed",
+    "hipaa_lab.course.hub",
     "hipaa_lab.ledger",
     "hipaa_lab.records",
     "hipaa_lab.records.roster",
