@@ -429,6 +429,29 @@ def test_a_roster_change_disables_a_learner_at_once(site: Site) -> None:
     assert again_changes.added == again_changes.disabled == again_changes.enabled == []
     assert sorted(again_changes.unchanged) == sorted([avery, zoe, chidi])
 
+    back = hub.sync_roster(site.layout.root, site.roster)  # rehired; Chidi gone from the roster
+    assert (back.enabled, back.disabled) == ([zoe], [chidi])
+    assert site.password(zoe) != password, "a learner enabled again gets a new password"
+    _, rehired = _login(site, zoe, site.password(zoe))
+    assert rehired.status_code == 200
+
+
+def test_the_hub_starts_again_as_it_was(site: Site) -> None:
+    """Stopped and started again on the same folder: same accounts, same passwords, same
+    gradebook; nothing made twice."""
+    avery = site.account("E1001")
+    accounts = sorted(_test_accounts(site.prefix))
+    passwords = site.layout.credentials.read_text()
+    site.server.stop()
+    assert not _server_uids(avery)
+    site.server = hub.start_hub(site.layout.root, site.roster, port=free_port())
+    assert sorted(_test_accounts(site.prefix)) == accounts
+    assert site.layout.credentials.read_text() == passwords
+    _, response = _login(site, avery, site.password(avery))
+    assert response.status_code == 200
+    with pytest.raises(HubError, match="already running"):
+        hub.start_hub(site.layout.root, site.roster, port=free_port())
+
 
 # --------------------------------------------------------------------------- bad input
 

@@ -787,7 +787,7 @@ def _hub_config(layout: HubLayout, state: HubState, ports: _Ports, proxy: str, v
             "name": ROSTER_SERVICE,
             "description": "hipaa-lab hub sync: add learners, stop and remove disabled ones",
             "services": [ROSTER_SERVICE],
-            "scopes": ["admin:users", "admin:servers", "list:users", "read:users"],
+            "scopes": ["admin:users", "admin:servers", "list:users", "read:users", "read:servers"],
         },
     ]
     lines = [
@@ -932,6 +932,12 @@ def _check_trainers(trainers: Sequence[str], state: HubState) -> None:
             raise HubError(f"trainer {trainer!r} is not a usable account name")
         if trainer == state.course_account:
             raise HubError(f"{trainer!r} is the course account, not a trainer")
+        with contextlib.suppress(KeyError):
+            if pwd.getpwnam(trainer).pw_uid < 1000:
+                raise HubError(
+                    f"{trainer!r} is a system account: a trainer's server runs as their account, "
+                    "so name an ordinary one (it is made when missing)"
+                )
         if trainer in {v["account"] for v in state.learners.values()}:
             raise HubError(f"{trainer!r} is a learner's account; a trainer's must be apart")
 
@@ -1169,19 +1175,26 @@ def _gradebook_url(layout: HubLayout) -> str:
     return gradebook_url(layout.course)
 
 
-def _remove_hub_user(state: HubState, account: str, wait: float = 60) -> None:
-    """Stop a disabled learner's server and remove their hub user (their cookies and tokens die
-    with it); the Unix account, its home and the grades stay."""
+def _remove_hub_user(state: HubState, account: str, wait: float = 90) -> None:
+    """Stop a disabled learner's server (waiting out a spawn in progress) and remove their hub
+    user (their cookies and tokens die with it); the Unix account, its home and grades stay."""
     deadline = time.monotonic() + wait
-    while True:
-        status, body = _api(state.port, state.token, "DELETE", f"users/{account}")
-        if status in (204, 404):
+    last: object = None
+    while time.monotonic() < deadline:
+        status, model = _api(state.port, state.token, "GET", f"users/{account}")
+        if status == 404:
             return
-        if status == 400 and time.monotonic() < deadline:  # "stop pending": wait for it
+        servers = model.get("servers") or {} if isinstance(model, dict) else {}
+        if any(s.get("pending") for s in servers.values()):
+            pass  # a spawn or a stop in progress: wait for it to end
+        elif servers:
             _api(state.port, state.token, "DELETE", f"users/{account}/server")
-            time.sleep(1)
-            continue
-        raise HubError(f"the hub would not remove {account}: {status} {body}")
+        else:
+            status, last = _api(state.port, state.token, "DELETE", f"users/{account}")
+            if status in (204, 404):
+                return
+        time.sleep(0.5)
+    raise HubError(f"the hub did not remove {account} within {wait:.0f} s: {last}")
 
 
 def stop_hub(hub_dir: str | os.PathLike[str], wait: float = 30) -> bool:
