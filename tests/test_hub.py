@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -391,6 +392,128 @@ def test_the_formgrader_answers_trainers_only(site: Site) -> None:
     assert refused.status_code == 403
     assert "nbgrader formgrade" not in refused.text
     assert refused.url.startswith(site.url + "hub/api/oauth2/authorize")
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+#: Run in the second learner's notebook: each path the first learner's or the course's.
+PEEK = """\
+import os
+for path in {paths!r}:
+    try:
+        os.listdir(path) if os.path.isdir(path) else open(path, "rb").read(1)
+        print("OPENED", path)
+    except OSError as exc:
+        print("REFUSED", type(exc).__name__, path)
+"""
+
+
+def _lab_login(browser, site: Site, account: str, requested: list[str]):
+    """A browser context of its own (cookies apart), logged in, JupyterLab loaded."""
+    context = browser.new_context(viewport={"width": 1300, "height": 900})
+    context.on("request", lambda r: requested.append(r.url))
+    page = context.new_page()
+    page.on("websocket", lambda ws: requested.append(ws.url))
+    page.set_default_timeout(90_000)
+    page.goto(site.url + "hub/login")
+    page.fill("#username_input", account)
+    page.fill("#password_input", site.password(account))
+    page.click("#login_submit")
+    page.wait_for_selector("#jp-main-dock-panel", timeout=180_000)
+    page.wait_for_url(re.compile(f"/user/{account}/lab"))
+    return page
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing")
+def test_in_the_browser_a_learner_submits_and_another_cannot_open_it(site: Site) -> None:
+    """Chromium: one learner fetches module 1 from the assignment list, opens it and submits;
+    the other cannot open the first's server, and code in the other's notebook cannot read the
+    first's work or the course. Every request goes to 127.0.0.1."""
+    from playwright.sync_api import sync_playwright
+
+    zoe, avery = site.account("E1002"), site.account("E1001")
+    ARTIFACTS.mkdir(exist_ok=True)
+    requested: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000
+        )
+        try:
+            page = _lab_login(browser, site, zoe, requested)
+            page.locator(".lm-MenuBar-item", has_text="Nbgrader").click()
+            items = [t for t in page.locator(".lm-Menu-itemLabel").all_inner_texts() if t]
+            assert items == ["Assignment List"], "a learner's lab offers no formgrader"
+            page.locator(".lm-Menu-itemLabel", has_text="Assignment List").click()
+            released = page.locator("#released_assignments_list > .list_item", has_text=MODULE)
+            released.get_by_role("button", name="Fetch").click()
+            fetched = page.locator("#fetched_assignments_list > .list_item", has_text=MODULE)
+            fetched.wait_for()
+            page.screenshot(path=str(ARTIFACTS / "hub-learner-fetched.png"))
+            fetched.locator("a.assignment-notebooks-link").click()
+            fetched.locator(".nested_list_item a", has_text=MODULE).click()
+            page.wait_for_function(  # the module's text rendered, its kernel started
+                "() => document.querySelectorAll('.jp-NotebookPanel .jp-MarkdownCell').length > 3",
+                timeout=120_000,
+            )
+            page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=120_000)
+            page.screenshot(path=str(ARTIFACTS / "hub-learner-notebook.png"))
+            page.locator(".lm-TabBar-tab", has_text="Assignments").click()
+            fetched.get_by_role("button", name="Submit").click()
+            submitted = page.locator("#submitted_assignments_list > .list_item", has_text=MODULE)
+            submitted.first.wait_for(timeout=120_000)
+            page.screenshot(path=str(ARTIFACTS / "hub-learner-submitted.png"))
+
+            other = _lab_login(browser, site, avery, requested)
+            refused = other.goto(site.url + f"user/{zoe}/lab")
+            assert refused is not None and refused.status == 403
+            other.screenshot(path=str(ARTIFACTS / "hub-other-learner-refused.png"))
+            other.goto(site.url + f"user/{avery}/lab")
+            other.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
+            other.locator(".jp-LauncherCard", has_text="Python 3").first.click()
+            cell = other.locator(".jp-NotebookPanel .jp-Cell .cm-content").first
+            cell.wait_for(timeout=120_000)
+            other.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=120_000)
+            home = Path(pwd.getpwnam(zoe).pw_dir)
+            course = site.layout.course
+            paths = [
+                str(home),
+                str(home / MODULE / f"{MODULE}.ipynb"),
+                str(course / "source"),
+                str(course / "source" / MODULE / f"{MODULE}.ipynb"),
+                str(course / ".hipaa-lab-secret"),
+            ]
+            cell.click()
+            other.keyboard.insert_text(PEEK.format(paths=paths))
+            other.keyboard.press("Shift+Enter")
+            output = other.locator(".jp-OutputArea-output").first
+            try:
+                output.wait_for(timeout=120_000)
+            except Exception:
+                other.screenshot(path=str(ARTIFACTS / "hub-other-learner-failure.png"))
+                raise
+            other.wait_for_function(
+                f"() => document.querySelector('.jp-OutputArea-output')"
+                f"?.innerText.split('\\n').filter(l => l.trim()).length >= {len(paths)}",
+                timeout=60_000,
+            )
+            other.screenshot(path=str(ARTIFACTS / "hub-other-learner-notebook.png"))
+            lines = [line for line in output.inner_text().splitlines() if line.strip()]
+        finally:
+            browser.close()
+    assert lines == [f"REFUSED PermissionError {p}" for p in paths]
+    (ARTIFACTS / "hub-requests.txt").write_text("".join(f"{url}\n" for url in requested))
+    hosts = {urllib.parse.urlsplit(url).hostname for url in requested} - {None}
+    assert hosts == {"127.0.0.1"}, f"requests left the machine: {hosts}"
 
 
 def test_a_roster_change_disables_a_learner_at_once(site: Site) -> None:
