@@ -207,8 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--prefix", default="hl-", help="account names' prefix (default hl-)")
     y = hsub.add_parser("sync", help="apply a changed roster: add and disable accounts")
     y.add_argument("--roster", type=Path, required=True, help="staff roster, CSV or XLSX")
+    c = hsub.add_parser(
+        "course", help="a course step on the hub's course, run as the course account"
+    )
+    c.add_argument("step", choices=["release", "autograde", "feedback", "scores"])
+    c.add_argument("--assignment", action="append", help="one module (default: all)")
+    c.add_argument("--student", action="append", help="one learner (default: all)")
     t = hsub.add_parser("stop", help="stop the hub running from --hub-dir")
-    for q in (s, y, t):
+    for q in (s, y, c, t):
         q.add_argument("--hub-dir", type=Path, default=Path("hub"), help="the hub's folder")
     p.set_defaults(func=_hub)
 

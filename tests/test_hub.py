@@ -394,6 +394,40 @@ def test_the_formgrader_answers_trainers_only(site: Site) -> None:
     assert refused.url.startswith(site.url + "hub/api/oauth2/authorize")
 
 
+def test_the_trainer_grades_as_the_course_account(
+    site: Site, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """`hipaa-lab hub course autograde` and the formgrader's Autograde button both grade the
+    submission sealed, as the course account; the formgrader knows the learners' names."""
+    avery = site.account("E1001")
+    assert hub.course_step(site.layout.root, "autograde", assignments=[MODULE]) == 0
+    graded = site.layout.course / "autograded" / avery / MODULE / f"{MODULE}.ipynb"
+    assert graded.stat().st_uid == pwd.getpwnam(f"{site.prefix}grader").pw_uid
+    # the learner's (blank) code ran in the sandbox and was judged, not a crash of the sandbox
+    assert "find_phi is not written yet" in graded.read_text(encoding="utf-8")
+    capfd.readouterr()
+    assert hub.course_step(site.layout.root, "scores") == 0
+    assert f"\n{avery},{MODULE},0.0," in capfd.readouterr().out
+
+    trainer, _ = _login(site, site.trainer, site.password(site.trainer))
+    assert trainer.get(site.url + f"services/{hub.SERVICE}/formgrader", timeout=120).ok
+    xsrf = next(
+        c.value for c in trainer.cookies if c.name == "_xsrf" and c.path.startswith("/services/")
+    )
+    api = site.url + f"services/{hub.SERVICE}/formgrader/api/"
+    students = trainer.get(api + "students", headers={"X-XSRFToken": xsrf}, timeout=60).json()
+    names = {s["id"]: (s["first_name"], s["last_name"]) for s in students}
+    assert names[site.account("E1002")] == ("Zoë", "D'Arcy-Nakamura")
+    graded.unlink()
+    done = trainer.post(
+        api + f"submission/{MODULE}/{avery}/autograde",
+        headers={"X-XSRFToken": xsrf},
+        timeout=300,
+    ).json()
+    assert done["success"], done.get("log", done)[-2000:]
+    assert "find_phi is not written yet" in graded.read_text(encoding="utf-8")
+
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",

@@ -465,7 +465,8 @@ def submit(
 def collect(course_dir: Path, assignment: str) -> None:
     """Collect learners' submissions of ``assignment`` from the exchange into ``submitted/``."""
     course_dir = Path(course_dir).resolve()
-    inbound = course_dir / "exchange" / COURSE_ID / "inbound"
+    exchange = _load_config(course_dir).Exchange.get("root") or course_dir / "exchange"
+    inbound = Path(exchange) / COURSE_ID / "inbound"  # a hub's exchange is its site config's
     if not inbound.is_dir():
         return
     with _venv_on_path():

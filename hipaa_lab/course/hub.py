@@ -84,6 +84,7 @@ from hipaa_lab.postgres import LocalPostgres, free_port
 from hipaa_lab.records.roster import Employee, EmploymentStatus, read_roster
 
 __all__ = [
+    "COURSE_STEPS",
     "FORMGRADERS",
     "HubLayout",
     "HubServer",
@@ -91,6 +92,7 @@ __all__ = [
     "RosterChanges",
     "SERVICE",
     "account_name",
+    "course_step",
     "main",
     "split_name",
     "start_hub",
@@ -628,22 +630,25 @@ def _mkdir(path: Path, mode: int, undo: _Undo, owner: str | None = None) -> None
 # --------------------------------------------------------------------------- the course
 
 
-def _as_account(
-    account: str, argv: Sequence[str], *, cwd: Path, bindir: Path, stdin: str = ""
-) -> None:
-    entry = pwd.getpwnam(account)
-    env = {
+def _account_env(account: str, bindir: Path) -> dict[str, str]:
+    return {
         "PATH": f"{bindir}{os.pathsep}/usr/bin:/bin",
-        "HOME": entry.pw_dir,
+        "HOME": pwd.getpwnam(account).pw_dir,
         "USER": account,
         "LANG": "C.UTF-8",
         "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
     }
+
+
+def _as_account(
+    account: str, argv: Sequence[str], *, cwd: Path, bindir: Path, stdin: str = ""
+) -> None:
+    entry = pwd.getpwnam(account)
     done = subprocess.run(
         list(argv),
         input=stdin,
         cwd=cwd,
-        env=env,
+        env=_account_env(account, bindir),
         user=entry.pw_uid,
         group=entry.pw_gid,
         extra_groups=[],
@@ -1197,6 +1202,59 @@ def _remove_hub_user(state: HubState, account: str, wait: float = 90) -> None:
     raise HubError(f"the hub did not remove {account} within {wait:.0f} s: {last}")
 
 
+#: The course steps ``hipaa-lab hub course`` runs as the course account.
+COURSE_STEPS = ("release", "autograde", "feedback", "scores")
+
+
+def course_step(
+    hub_dir: str | os.PathLike[str],
+    step: str,
+    *,
+    assignments: Sequence[str] = (),
+    students: Sequence[str] = (),
+) -> int:
+    """Run ``hipaa-lab course STEP`` on the hub's course as the course account (so that what it
+    writes stays the course's and the formgrader can go on with it), the gradebook's server up.
+    Output goes to this process's; returns the step's exit status."""
+    _require_root()
+    if step not in COURSE_STEPS:
+        raise HubError(f"no course step {step!r}: one of {', '.join(COURSE_STEPS)}")
+    layout = HubLayout(Path(hub_dir).resolve())
+    state = _load_state(layout)
+    if state is None:
+        raise HubError(f"no hub in {layout.root}: start one with `hipaa-lab hub start`")
+    bindir = _shared_bin(layout)
+    argv = [str(bindir / "python"), "-m", "hipaa_lab.cli", "course", step]
+    argv += ["--course-dir", str(layout.course)]
+    for name in assignments:
+        argv += ["--assignment", name]
+    for name in students if step in ("autograde", "feedback") else ():
+        argv += ["--student", name]
+    postgres = None
+    if state.own_postgres:
+        postgres = LocalPostgres(layout.postgres, run_as=state.course_account)
+        if postgres.running():
+            postgres = None  # the hub's: leave it running
+        else:
+            postgres.start()
+    entry = pwd.getpwnam(state.course_account)
+    try:
+        done = subprocess.run(
+            argv,
+            cwd=layout.course,
+            env=_account_env(state.course_account, bindir),
+            user=entry.pw_uid,
+            group=entry.pw_gid,
+            extra_groups=[],
+            umask=0o077,
+            check=False,
+        )
+    finally:
+        if postgres is not None:
+            postgres.stop()
+    return done.returncode
+
+
 def stop_hub(hub_dir: str | os.PathLike[str], wait: float = 30) -> bool:
     """Stop the hub running from ``hub_dir`` (and its PostgreSQL); ``False`` when none ran."""
     layout = HubLayout(Path(hub_dir).resolve())
@@ -1226,6 +1284,13 @@ def main(args: argparse.Namespace) -> int:
         changes = sync_roster(args.hub_dir, args.roster)
         print(f"roster applied: {changes}")
         return 0
+    if args.action == "course":
+        return course_step(
+            args.hub_dir,
+            args.step,
+            assignments=args.assignment or (),
+            students=args.student or (),
+        )
     if args.action == "stop":
         print("hub stopped" if stop_hub(args.hub_dir) else "no hub was running")
         return 0
