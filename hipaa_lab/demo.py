@@ -47,6 +47,7 @@ ROSTER = [
     ("learner-partial", "Bo Lindqvist", "pacs_admin", "Imaging IT"),
     ("learner-blank", "Chidi Okafor", "researcher", "Imaging Research"),
 ]
+_NAMES = {employee_id: name for employee_id, name, _role, _department in ROSTER}
 _CSV_COLUMNS = [
     "learner",
     "module",
@@ -203,9 +204,13 @@ def _run(
                 if kind == "correct"
                 else "blank"
             )
-            course.submit(
-                course_dir, learner, module, course.simulate_submission(released, source, answers)
+            signed = (
+                "" if kind == "blank" else _NAMES[learner]
+            )  # the blank one acknowledges nothing
+            submission = course.simulate_submission(
+                released, source, answers, acknowledged_by=signed
             )
+            course.submit(course_dir, learner, module, submission)
         for learner in LEARNERS:
             steps.set_postfix_str(f"autograding {module} of {learner}")
             for outcome in course.autograde(course_dir, module, [learner]):

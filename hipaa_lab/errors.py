@@ -9,6 +9,7 @@ the built-in exception a caller would expect, so ``except FileExistsError`` keep
     ├── UnknownDatasetError     (LookupError)   a dataset name not in the catalogue
     ├── RosterError             (ValueError)    a staff roster with bad rows (each named by line)
     ├── LedgerError             (RuntimeError)  a ledger database that cannot be reached or opened
+    │   └── LedgerChangedError                  the ledger grew after the caller read it
     ├── PostgresError           (RuntimeError)  a local PostgreSQL server that cannot be made or started
     ├── CurriculaError          (ValueError)    a curricula file naming an unknown module or role
     ├── OutputNotEmptyError     (FileExistsError) refusing to write into a folder that holds files
@@ -29,6 +30,7 @@ __all__ = [
     "GradingError",
     "HipaaLabError",
     "HubError",
+    "LedgerChangedError",
     "LedgerError",
     "OCRUnavailableError",
     "OutputNotEmptyError",
@@ -76,6 +78,18 @@ class CurriculaError(HipaaLabError, ValueError):
 
 class LedgerError(HipaaLabError, RuntimeError):
     """A ledger database that cannot be reached or opened; nothing was changed."""
+
+
+class LedgerChangedError(LedgerError):
+    """Another writer appended to the ledger after the caller read it; nothing was written."""
+
+    def __init__(self, expected: int, found: int) -> None:
+        self.expected = expected
+        self.found = found
+        super().__init__(
+            f"the ledger holds {found} entries, not the {expected} read before: another writer "
+            "appended meanwhile (nothing was written; read again)"
+        )
 
 
 class PostgresError(HipaaLabError, RuntimeError):

@@ -46,7 +46,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from hipaa_lab.errors import LedgerError
+from hipaa_lab.errors import LedgerChangedError, LedgerError
 
 __all__ = [
     "Checkpoint",
@@ -615,9 +615,18 @@ class Ledger:
         return self.append_many([(kind, body)], time=time)[0]
 
     def append_many(
-        self, items: Sequence[tuple[str, dict[str, Any]]], *, time: str | None = None
+        self,
+        items: Sequence[tuple[str, dict[str, Any]]],
+        *,
+        time: str | None = None,
+        expect_size: int | None = None,
     ) -> list[Entry]:
-        """Add entries in order, all or none (one transaction); return them."""
+        """Add entries in order, all or none (one transaction); return them.
+
+        With ``expect_size``, only when the ledger still holds that many entries (what the caller
+        read and decided on); otherwise nothing is written and :class:`LedgerChangedError` is
+        raised, so the caller reads again (see :meth:`append_planned`).
+        """
         when = time or _now()
         bodies = [(str(kind), json.loads(_canonical(body))) for kind, body in items]
         out = []
@@ -631,6 +640,8 @@ class Ledger:
                 sa.select(_entries.c.idx, _entries.c.hash).order_by(_entries.c.idx.desc()).limit(1)
             ).first()
             index, prev = (int(row[0]) + 1, str(row[1])) if row else (0, GENESIS)
+            if expect_size is not None and index != expect_size:
+                raise LedgerChangedError(expect_size, index)
             rows = []
             for kind, body in bodies:
                 entry = Entry(index, when, kind, body, prev)
@@ -641,6 +652,33 @@ class Ledger:
             if rows:
                 conn.execute(sa.insert(_entries), rows)
         return out
+
+    def append_planned(
+        self,
+        plan: Callable[[list[Entry]], Sequence[tuple[str, dict[str, Any]]]],
+        *,
+        attempts: int = 20,
+    ) -> list[Entry]:
+        """Append what ``plan`` makes of every entry so far, unless the ledger grew meanwhile:
+        then read again and plan again. Two processes recording "what is new" at once (two
+        syncs, two roster imports) so never both record the same fact.
+
+        Raises
+        ------
+        LedgerChangedError
+            When other writers kept the ledger growing through ``attempts`` rounds.
+        """
+        for attempt in range(attempts):
+            entries = list(self.entries())
+            items = plan(entries)
+            if not items:
+                return []
+            try:
+                return self.append_many(items, expect_size=len(entries))
+            except LedgerChangedError:
+                if attempt == attempts - 1:
+                    raise
+        return []  # attempts < 1
 
     # ------------------------------------------------------------------ reading
     def __len__(self) -> int:

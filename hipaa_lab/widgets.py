@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from pandas.io.formats.style import Styler
 
+    from hipaa_lab.course.progress import PassMark
+
 from hipaa_lab import phi
 from hipaa_lab.phi import AnswerKey, Layer, Location, PHIEntry, iter_elements
 
@@ -27,6 +29,7 @@ __all__ = [
     "StudyBrowser",
     "display_pixels",
     "header_table",
+    "pass_mark",
     "report_text",
     "safe_harbor_table",
     "series_labels",
@@ -238,6 +241,21 @@ def safe_harbor_table() -> Styler:
         )
         .set_caption("45 CFR 164.514(b)(2)(i)(A)-(R): the identifiers Safe Harbor removes")
     )
+
+
+def pass_mark(module: str) -> PassMark:
+    """``module``'s pass mark, shown in its notebook: the share of its points that passes it, from
+    the course's curricula (:func:`hipaa_lab.course.progress.pass_mark_note`), the one source the
+    feedback and the training records also read.
+
+    Examples
+    --------
+    >>> print(pass_mark("m01-phi-in-images"))
+    Pass mark for m01-phi-in-images: 80% of the module's points, that is 12 of 15.
+    """
+    from hipaa_lab.course.progress import pass_mark_note
+
+    return pass_mark_note(module)
 
 
 @dataclass

@@ -489,3 +489,22 @@ def test_a_missing_course_dir_says_to_build_first(action, tmp_path, capsys):
     assert cli.main(["course", action, "--course-dir", str(tmp_path / "missing")]) == 1
     err = capsys.readouterr().err
     assert "hipaa-lab course build" in err and "missing" in err
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_the_release_keeps_the_policy_and_a_submission_its_version(module_course, module):
+    from hipaa_lab.records.attest import (
+        ACKNOWLEDGEMENT_TAG,
+        POLICY_TAG,
+        content_version,
+        read_acknowledgement,
+    )
+
+    course_dir = module_course[0]
+    release = course_dir / "release" / module
+    nb = nbformat.read(release / f"{module}.ipynb", as_version=4)
+    tags = [t for c in nb.cells for t in c.metadata.get("tags", [])]
+    assert tags.count(POLICY_TAG) == 1 and tags.count(ACKNOWLEDGEMENT_TAG) == 1
+    submitted = course_dir / "submitted" / "correct" / module
+    assert content_version(submitted) == content_version(release)
+    assert read_acknowledgement(submitted) is None  # the simulated learner typed no name

@@ -804,3 +804,41 @@ def test_pixel_data_no_plugin_can_decode_is_quarantined_with_its_transfer_syntax
     report, errors = _batch(src, tmp_path / "o", tmp_path / "k")
     assert report.skipped[deid.SkipReason.UNDECODABLE] == 1, errors
     assert "broken-jpeg.dcm: pixel data cannot be decoded (JPEG Baseline (Process 1)" in errors
+
+
+@pytest.mark.parametrize("uid_digits", [20, 21])  # UIDs of even and odd length
+def test_write_dicom_writes_what_dcmwrite_writes_byte_for_byte(tree, tmp_path, uid_digits):
+    """hipaa-lab's writer (its own file meta, raw elements as read) against pydicom's, on the
+    generated tree's files and pydicom's own, explicit and implicit VR."""
+    import io
+
+    from pydicom.data import get_testdata_file
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    from hipaa_lab.deid.batch import _file_meta_bytes, file_meta, write_dicom
+
+    _, src, _ = tree
+    files = sorted(p for p in src.rglob("*") if p.is_file())[:40]
+    files += [Path(get_testdata_file(n)) for n in ("CT_small.dcm", "MR_small.dcm", "rtplan.dcm")]
+    instance = "2.25." + "7" * uid_digits
+    compared = 0
+    for path in files:
+        for syntax in (ExplicitVRLittleEndian, ImplicitVRLittleEndian):
+            copies = []
+            for _ in range(2):  # pydicom's writer changes the data set it writes: one each
+                ds = pydicom.dcmread(path)
+                ds.SOPInstanceUID = instance  # as the engine gives it: the meta says the same
+                ds.file_meta = file_meta(ds.SOPClassUID, instance, syntax)
+                ds.preamble = b"\0" * 128
+                copies.append(ds)
+            if pydicom.dcmread(path).file_meta.get("TransferSyntaxUID") != syntax:
+                continue  # a file is written in the syntax it was read in
+            ours, theirs = io.BytesIO(), io.BytesIO()
+            write_dicom(ours, copies[0])
+            pydicom.dcmwrite(theirs, copies[1], enforce_file_format=True)
+            assert ours.getvalue() == theirs.getvalue(), path.name
+            compared += 1
+    assert compared >= 25
+    assert _file_meta_bytes(copies[0].file_meta) is not None  # the fast path was compared
+    copies[0].file_meta.SourceApplicationEntityTitle = "HL"  # any other meta: pydicom's
+    assert _file_meta_bytes(copies[0].file_meta) is None

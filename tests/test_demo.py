@@ -73,8 +73,24 @@ def test_the_training_records_are_synced_signed_and_verify(demo_run):
     pub = str(exports / "pdf" / "ledger.pub")
     for cert in certificates:
         assert cli.main(["records", "verify-receipt", str(cert), "--public-key", pub]) == 0
-    # a second sync of the same gradebook records nothing new
+    # the two who typed their name acknowledged each module's policy, on the version they passed
+    # or worked on; the blank learner acknowledged nothing
+    exported = pd.read_csv(exports / "csv" / "training-records.csv", dtype=str)
+    attested = exported.groupby("employee_id").attested.agg(set).to_dict()
+    assert attested == {"learner-correct": {"yes"}, "learner-partial": {"yes"},
+                        "learner-blank": {"no"}}  # fmt: skip
     from hipaa_lab.ledger import Ledger
+
+    with Ledger(db) as ledger:
+        attested = [e.body for e in ledger.entries() if e.kind == "training.attested"]
+        released = {e.body["module"]: e.body["version"] for e in ledger.entries()
+                    if e.kind == "module.released"}  # fmt: skip
+    assert sorted((b["employee_id"], b["module"]) for b in attested) == sorted(
+        (who, m) for who in ("learner-correct", "learner-partial") for m in MODULES
+    )
+    assert {b["signed"] for b in attested} == {"Avery Quinlan", "Bo Lindqvist"}
+    assert all(b["version"] == released[b["module"]] for b in attested)
+    # a second sync of the same gradebook records nothing new
 
     with Ledger(db) as ledger:
         size = len(ledger)

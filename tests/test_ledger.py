@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from _postgres import postgres_url  # noqa: F401  (a fixture)
 
 from hipaa_lab import ledger as L
-from hipaa_lab.errors import LedgerError
+from hipaa_lab.errors import LedgerChangedError, LedgerError
 
 # RFC 6962 / 9162 reference data (the Certificate Transparency test vectors): 8 leaf inputs,
 # the roots of the trees of their first n, and proofs.
@@ -465,3 +465,24 @@ def test_a_kill_9_mid_append_leaves_whole_batches_and_a_log_that_verifies(db_url
         assert v.ok, v.reason
         assert v.size > 0 and v.size % _BATCH == 0
         assert lg.append("after", {}).index == v.size  # and it goes on
+
+
+def test_an_append_expecting_a_size_the_ledger_outgrew_writes_nothing(log):
+    with pytest.raises(LedgerChangedError, match="holds 10 entries, not the 9"):
+        log.append_many([("event", {})], expect_size=9)
+    assert len(log) == 10 and log.verify().ok
+    assert log.append_many([("event", {})], expect_size=10)[0].index == 10
+
+
+def test_append_planned_plans_again_on_what_another_writer_added(log):
+    seen = []
+
+    def plan(entries):
+        seen.append(len(entries))
+        if len(seen) == 1:
+            log.append("other", {})  # another writer, between the read and the write
+        return [] if any(e.kind == "mine" for e in entries) else [("mine", {})]
+
+    assert [e.index for e in log.append_planned(plan)] == [11]
+    assert seen == [10, 11]
+    assert log.append_planned(plan) == []

@@ -113,6 +113,84 @@ def test_importing_again_changes_nothing_a_change_is_recorded_and_history_is_kep
         assert log.verify().ok
 
 
+def _another_writer_first(log, other):
+    """Make ``log``'s next write wait for ``other()`` to write: the interleaving of two
+    processes that both read the ledger before either appends."""
+    original = log.append_many
+    calls = []
+
+    def append_many(items, **kwargs):
+        calls.append(len(items))
+        if len(calls) == 1:
+            other()
+        return original(items, **kwargs)
+
+    log.append_many = append_many
+    return calls
+
+
+def test_two_imports_at_once_record_each_change_once(tmp_path):
+    path = _csv(tmp_path / "roster.csv", ROWS)
+    employees = records.read_roster(path)
+    with Ledger(tmp_path / "records.db") as log, Ledger(tmp_path / "records.db") as other:
+        calls = _another_writer_first(log, lambda: records.import_roster(other, employees))
+        summary = records.import_roster(log, employees)
+        assert calls == [4]  # it planned 4 additions, found the other's, and wrote nothing
+        assert (summary.added, summary.unchanged) == (0, 4)
+        assert [e.kind for e in log.entries()] == ["employee.added"] * 4
+        assert log.verify().ok
+
+
+def test_two_syncs_at_once_record_each_fact_once(tmp_path, monkeypatch):
+    import importlib
+
+    import pandas as pd
+
+    build = importlib.import_module("hipaa_lab.course.build")  # the package exports build()
+
+    gradebook = pd.DataFrame(
+        [{"learner": "E1001", "module": "m01-phi-in-images", "submitted_at": "2026-11-02T10:00:00",
+          "score": 9.0, "max_score": 10.0, "needs_manual_grade": False}]
+    )  # fmt: skip
+    monkeypatch.setattr(build, "scores", lambda course_dir: gradebook)
+    course = tmp_path / "course"
+    (course / "release" / "m01-phi-in-images").mkdir(parents=True)
+    (course / "release" / "m01-phi-in-images" / "m01-phi-in-images.ipynb").write_text("{}")
+    curricula = records.load_curricula()
+    with Ledger(tmp_path / "records.db") as log, Ledger(tmp_path / "records.db") as other:
+        records.import_roster(log, records.read_roster(_csv(tmp_path / "roster.csv", ROWS[:1])))
+        _another_writer_first(log, lambda: records.sync(other, course, curricula))
+        second = records.sync(log, course, curricula)
+        assert second.recorded == {}
+        kinds = [e.kind for e in log.entries()][1:]
+        assert sorted(kinds) == sorted(
+            ["module.released", "training.assigned", "training.assigned", "training.submitted",
+             "training.graded", "training.passed"]
+        )  # fmt: skip
+        assert records.sync(log, course, curricula).recorded == {}
+
+
+def _import_from_a_process(db: str, roster: str) -> None:
+    with Ledger(db) as log:
+        records.import_roster(log, records.read_roster(roster))
+
+
+def test_processes_importing_one_roster_at_once_add_each_employee_once(tmp_path):
+    import multiprocessing
+
+    roster = str(_csv(tmp_path / "roster.csv", ROWS))
+    db = str(tmp_path / "records.db")
+    ctx = multiprocessing.get_context("spawn")
+    workers = [ctx.Process(target=_import_from_a_process, args=(db, roster)) for _ in range(4)]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join(120)
+    assert [p.exitcode for p in workers] == [0] * 4
+    with Ledger(db) as log:
+        assert [e.kind for e in log.entries()] == ["employee.added"] * 4
+
+
 # --------------------------------------------------------------------------- the command
 
 

@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import datetime as dt
 import hashlib
+import io
 import os
 import shutil
 import signal
@@ -552,7 +553,7 @@ def test_a_kill_9_during_an_export_leaves_no_half_written_file(tmp_path):
         assert next(csv.reader(f)) == list(export.EXPORT_COLUMNS)
 
 
-def test_the_csv_fast_path_writes_what_the_general_cell_rules_write():
+def test_the_csv_fast_path_writes_what_the_general_cell_rules_write(tmp_path):
     """write_csv builds its cells in one step; they are those _row and _text make, for awkward
     and formula-like values alike."""
     import random
@@ -560,12 +561,15 @@ def test_the_csv_fast_path_writes_what_the_general_cell_rules_write():
     from hipaa_lab.records.status import Standing, TrainingRecord
 
     rng = random.Random(7)
-    texts = ["", "a", "=x", "'=y", "-1", "+", "@s", "\tt", "\rr", "''-z", "O'Neil", "'", 'ü,"\n']
-    for _ in range(3000):
-        r = TrainingRecord(
+    awkward = ["", "a", "=x", "'=y", "-1", "+", "@s", "\tt", "\rr", "''-z", "O'Neil", "'",
+               'ü,"\n', "a\0=b", "\0"]  # fmt: skip
+    plain = ["", "a", "O'Neil", 'ü,"\n', "a\0b"]  # nothing to neutralise: a column at once
+
+    def record(texts):
+        return TrainingRecord(
             *(rng.choice(texts) for _ in range(7)),
             rng.choice(list(Standing)),
-            rng.choice([None, 90.0, -5.0]),
+            rng.choice([None, 90.0, -5.0] if texts is awkward else [None, 90.0, 90, 7.5]),
             rng.choice([None, dt.date(2026, 1, 2)]),
             rng.choice([None, dt.date(2026, 3, 2)]),
             rng.choice([True, False]),
@@ -573,4 +577,18 @@ def test_the_csv_fast_path_writes_what_the_general_cell_rules_write():
             rng.choice([None, 3]),
             rng.choice(texts),
         )
-        assert export._csv_cells(r) == [export._text(v) for v in export._row(r).values()]
+
+    for texts in (awkward, plain):
+        records = [record(texts) for _ in range(3000)]
+        expected = [tuple(export._text(v) for v in export._row(r).values()) for r in records]
+        assert list(export._csv_rows(records)) == expected
+        # and the file holds what the csv module writes of those rows
+        written = export.write_csv(records, tmp_path / "records.csv").read_bytes()
+        by_csv = io.StringIO(newline="")
+        writer = csv.writer(by_csv, quoting=csv.QUOTE_MINIMAL)
+        writer.writerow(export.EXPORT_COLUMNS)
+        writer.writerows(expected)
+        assert written == by_csv.getvalue().encode()
+    assert export.write_csv([], tmp_path / "none.csv").read_text().splitlines() == [
+        ",".join(export.EXPORT_COLUMNS)
+    ]

@@ -144,6 +144,9 @@ def _config_text(course_dir: Path, header: bool) -> str:
         "# MathJax in the formgrader and the feedback from the Jupyter server, not a CDN",
         "from hipaa_lab.course.offline import configure_exporter",
         "configure_exporter(c)",
+        "# the learner's result atop the feedback: pass mark, passed or not yet, what to retry",
+        "from hipaa_lab.course.progress import configure_feedback",
+        "configure_feedback(c)",
     ]
     if header:
         lines.append(
@@ -692,6 +695,7 @@ def simulate_submission(
     kind: Literal["correct", "blank"] | Mapping[str, str],
     *,
     base: Literal["blank", "correct"] = "blank",
+    acknowledged_by: str = "",
 ) -> nbformat.NotebookNode:
     """A simulated learner's notebook, made from the released (learner) notebook.
 
@@ -706,8 +710,17 @@ def simulate_submission(
     base
         For a mapping: what the other solution cells hold, ``"blank"`` (as released) or
         ``"correct"`` (so that the mapping's cells alone decide what is missed).
+    acknowledged_by
+        A name: the learner acknowledges the module's policy with it
+        (:mod:`hipaa_lab.records.attest`); empty: they do not.
     """
+    from hipaa_lab.records.attest import ACKNOWLEDGEMENT_TAG, ACKNOWLEDGEMENT_VARIABLE
+
     nb = copy.deepcopy(released_nb)
+    if acknowledged_by:
+        for cell in nb.cells:
+            if ACKNOWLEDGEMENT_TAG in cell.get("metadata", {}).get("tags", []):
+                cell.source = f"{ACKNOWLEDGEMENT_VARIABLE} = {acknowledged_by!r}\n"
     if kind == "blank":
         return nb
     # nbgrader gives every solution cell a grade_id; `or ""` only narrows the type

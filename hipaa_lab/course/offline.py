@@ -15,7 +15,8 @@ Jupyter server itself (``jupyter_server_mathjax``, a dependency). :func:`configu
 by the course's ``jupyter_server_config.py``, which ``hipaa-lab lab`` passes to JupyterLab) turns
 news, update checks and the extension manager's searches off, sets the page's news setting to
 "false" (``lab-settings/overrides.json``, JupyterLab's application settings folder for the course)
-and serves MathJax.
+and serves MathJax. It also serves the learner's progress page
+(:mod:`hipaa_lab.course.progress`), which those settings link from the "Course" menu.
 """
 
 from __future__ import annotations
@@ -64,3 +65,8 @@ def configure_server(c: Any) -> None:
     # the page's own setting: without it every learner is asked whether to fetch news
     c.LabApp.app_settings_dir = str(LAB_SETTINGS)
     c.ServerApp.jpserver_extensions = {"jupyter_server_mathjax": True}
+    # the settings folder above also holds the Course menu's link to the learner's progress page:
+    # serve the page wherever those settings are used (``hipaa-lab lab``, a hub's learners)
+    from hipaa_lab.course.progress import configure_lab
+
+    configure_lab(c)

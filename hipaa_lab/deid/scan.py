@@ -1345,7 +1345,7 @@ def _provenance_paths(line: str) -> list[str]:
     and name, "Referring Physician's Name") are the tool's own words, not the input's, and the
     output's name is made of new UIDs and keyed hashes; any other line is scanned whole.
     """
-    if line.startswith('{"path": ') or line.startswith('{"output": '):
+    if line.startswith(('{"path": ', '{"output": ', '{"path":"', '{"output":"')):
         try:
             record = json.loads(line)
         except ValueError:

@@ -19,6 +19,7 @@ kind                        body
                             ``max_score``, ``threshold``
 ``training.failed``         the same as passed
 ``training.attested``       ``employee_id``, ``module``, ``version``, ``at``, ``statement``
+                            (SHA-256 of the policy text), ``signed`` (the name typed)
 ``training.waived``         ``employee_id``, ``module``, ``reason``, ``by``
 ``training.grade-changed``  ``employee_id``, ``module``, ``at``, ``old``, ``new``, ``by``,
                             ``why``

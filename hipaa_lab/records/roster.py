@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from hipaa_lab.errors import RosterError
-from hipaa_lab.ledger import Ledger
+from hipaa_lab.ledger import Entry, Ledger
 from hipaa_lab.records.events import RecordKind
 
 __all__ = [
@@ -277,10 +277,15 @@ def current_roster(ledger: Ledger) -> tuple[dict[str, Employee], dict[str, Emplo
 
     Replays the roster entries in order; entries of other kinds are passed over.
     """
+    return roster_in(ledger.entries())
+
+
+def roster_in(entries: Iterable[Entry]) -> tuple[dict[str, Employee], dict[str, Employee]]:
+    """:func:`current_roster` of entries already read."""
     on: dict[str, Employee] = {}
     removed: dict[str, Employee] = {}
     kinds = {k.value: k for k in _ROSTER_KINDS}
-    for entry in ledger.entries():
+    for entry in entries:
         kind = kinds.get(entry.kind)
         if kind is None:
             continue
@@ -301,8 +306,26 @@ def import_roster(
 
     ``source`` (a file name, say) is kept with each entry. An employee not in ``employees`` is
     recorded as removed; their earlier entries stay, and a later import may add them back.
+    Two imports at once never record the same change twice (:meth:`Ledger.append_planned`).
     """
-    on, _removed = current_roster(ledger)
+    employees = list(employees)
+    summaries: list[ImportSummary] = []
+
+    def plan(entries: list[Entry]) -> list[tuple[str, dict[str, Any]]]:
+        summary, items = _changes(roster_in(entries)[0], employees, source)
+        summaries.append(summary)
+        return items
+
+    written = ledger.append_planned(plan)
+    summary = summaries[-1]
+    summary.entries = [entry.index for entry in written]
+    return summary
+
+
+def _changes(
+    on: dict[str, Employee], employees: list[Employee], source: str
+) -> tuple[ImportSummary, list[tuple[str, dict[str, Any]]]]:
+    """What importing ``employees`` over the roster ``on`` records, and the count by change."""
     summary = ImportSummary()
     items: list[tuple[str, dict[str, Any]]] = []
     seen = set()
@@ -330,6 +353,4 @@ def import_roster(
         body = {"employee": on[employee_id].to_json(), "source": source}
         items.append((RecordKind.EMPLOYEE_REMOVED.value, body))
         summary.removed += 1
-    if items:
-        summary.entries = [entry.index for entry in ledger.append_many(items)]
-    return summary
+    return summary, items

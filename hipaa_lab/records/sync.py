@@ -5,10 +5,13 @@ ledger already holds and appends only the new facts, in one transaction, so a sy
 records nothing the second time and a sync killed half way records nothing at all:
 
 * ``module.released`` when a module's released content changed (its version is the SHA-256 of
-  the released notebooks: what the learners actually got);
+  the released notebooks' locked cells: what the learners got and cannot change);
 * ``training.assigned`` for each active employee and module of their curriculum not yet assigned;
-* ``training.submitted``, then ``training.graded`` and ``training.passed`` or ``training.failed``
-  (against the module's pass threshold) once a submission has no answer left to grade by hand;
+* ``training.submitted``, with the version the learner worked on (their submission's locked
+  cells: :mod:`hipaa_lab.records.attest`), and ``training.attested`` when they acknowledged the
+  module's policy in it; then ``training.graded`` and ``training.passed`` or
+  ``training.failed`` (against the module's pass threshold) once a submission has no answer
+  left to grade by hand;
 * ``training.grade-changed`` (old and new score, by whom, why) when a graded submission's score
   is different in the gradebook now (a trainer's hand grading, a regrade), with the new pass or
   fail.
@@ -20,34 +23,31 @@ kept for an employee only.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hipaa_lab.ledger import Ledger
+from hipaa_lab.ledger import Entry, Ledger
+from hipaa_lab.records.attest import Acknowledgement, content_version, read_acknowledgement
 from hipaa_lab.records.curricula import Curricula
 from hipaa_lab.records.events import RecordKind
-from hipaa_lab.records.roster import EmploymentStatus, current_roster
+from hipaa_lab.records.roster import EmploymentStatus, roster_in
 
 __all__ = ["SyncSummary", "latest_versions", "module_version", "sync"]
 
 
 def module_version(release_folder: Path) -> str:
-    """The SHA-256 (hex, 16 digits) of a released module: its files' names and bytes, sorted."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in release_folder.rglob("*") if p.is_file()):
-        if ".ipynb_checkpoints" in path.parts:
-            continue
-        digest.update(path.relative_to(release_folder).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    """The version of a released module: the SHA-256 (hex, 16 digits) of its notebooks' locked
+    cells (:func:`hipaa_lab.records.attest.content_version`), which a submission fetched from
+    that release has too."""
+    return content_version(release_folder)
 
 
 def latest_versions(ledger: Ledger) -> dict[str, str]:
     """Each module's version as last released, by the ledger."""
-    return _Known.read(ledger).versions
+    return _Known.read(ledger.entries()).versions
 
 
 @dataclass
@@ -66,11 +66,12 @@ class _Known:
     assigned: set[tuple[str, str]] = field(default_factory=set)
     submitted: set[tuple[str, str, str]] = field(default_factory=set)
     graded: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    attested: set[tuple[str, str, str]] = field(default_factory=set)
 
     @classmethod
-    def read(cls, ledger: Ledger) -> _Known:
+    def read(cls, entries: Iterable[Entry]) -> _Known:
         k = cls()
-        for entry in ledger.entries():
+        for entry in entries:
             b = entry.body
             if entry.kind == RecordKind.MODULE_RELEASED.value:
                 k.versions[b["module"]] = b["version"]
@@ -78,6 +79,8 @@ class _Known:
                 k.assigned.add((b["employee_id"], b["module"]))
             elif entry.kind == RecordKind.SUBMITTED.value:
                 k.submitted.add((b["employee_id"], b["module"], b["at"]))
+            elif entry.kind == RecordKind.ATTESTED.value:
+                k.attested.add((b["employee_id"], b["module"], b["at"]))
             elif entry.kind in (RecordKind.GRADED.value, RecordKind.GRADE_CHANGED.value):
                 score = b["score"] if entry.kind == RecordKind.GRADED.value else b["new"]
                 k.graded[(b["employee_id"], b["module"], b["at"])] = float(score)
@@ -101,21 +104,51 @@ def sync(
     today: dt.date | None = None,
 ) -> SyncSummary:
     """Append to ``ledger`` what the course at ``course_dir`` holds that it does not; see the
-    module docstring. All in one transaction."""
+    module docstring. All in one transaction; two syncs at once never record a fact twice (the
+    second reads again what the first wrote: :meth:`Ledger.append_planned`)."""
     from hipaa_lab.course.build import scores
 
     course_dir = Path(course_dir)
-    known = _Known.read(ledger)
-    on, _removed = current_roster(ledger)
+    release = course_dir / "release"
+    released = {
+        folder.name: module_version(folder)
+        for folder in (
+            sorted(p for p in release.iterdir() if p.is_dir()) if release.is_dir() else []
+        )
+    }
+    rows = scores(course_dir).to_dict("records")
+    for row in rows:  # what each learner worked on and acknowledged, from their submission
+        submitted = course_dir / "submitted" / str(row["learner"]) / str(row["module"])
+        row["version"] = content_version(submitted) if submitted.is_dir() else None
+        row["acknowledgement"] = read_acknowledgement(submitted) if submitted.is_dir() else None
+    at_today = (today or dt.date.today()).isoformat()
+    summaries: list[SyncSummary] = []
+
+    def plan(entries: list[Entry]) -> list[tuple[str, dict[str, Any]]]:
+        summary, items = _new_facts(entries, released, rows, curricula, at_today)
+        summaries.append(summary)
+        return [(kind.value, body) for kind, body in items]
+
+    ledger.append_planned(plan)
+    return summaries[-1]
+
+
+def _new_facts(
+    entries: list[Entry],
+    released: dict[str, str],
+    rows: list[dict[str, Any]],
+    curricula: Curricula,
+    at_today: str,
+) -> tuple[SyncSummary, list[tuple[RecordKind, dict[str, Any]]]]:
+    """What the course holds (``released`` versions, gradebook ``rows``) that ``entries`` do not."""
+    known = _Known.read(entries)
+    on, _removed = roster_in(entries)
     items: list[tuple[RecordKind, dict[str, Any]]] = []
     versions = dict(known.versions)
-    release = course_dir / "release"
-    for folder in sorted(p for p in release.iterdir() if p.is_dir()) if release.is_dir() else []:
-        version = module_version(folder)
-        if versions.get(folder.name) != version:
-            versions[folder.name] = version
-            items.append((RecordKind.MODULE_RELEASED, {"module": folder.name, "version": version}))
-    at_today = (today or dt.date.today()).isoformat()
+    for module, version in released.items():
+        if versions.get(module) != version:
+            versions[module] = version
+            items.append((RecordKind.MODULE_RELEASED, {"module": module, "version": version}))
     for employee_id, e in sorted(on.items()):
         if e.status is not EmploymentStatus.ACTIVE:
             continue
@@ -129,7 +162,7 @@ def sync(
                 }
                 items.append((RecordKind.ASSIGNED, body))
     summary = SyncSummary()
-    for row in scores(course_dir).to_dict("records"):
+    for row in rows:
         employee_id, module = str(row["learner"]), str(row["module"])
         if employee_id not in on:
             summary.not_on_roster.append(employee_id)
@@ -137,9 +170,13 @@ def sync(
         at = _iso(row["submitted_at"])
         key = (employee_id, module, at)
         base = {"at": at, "employee_id": employee_id, "module": module}
-        version = versions.get(module, "")
+        version = row.get("version") or versions.get(module, "")
         if key not in known.submitted:
             items.append((RecordKind.SUBMITTED, {**base, "version": version}))
+        acknowledgement: Acknowledgement | None = row.get("acknowledgement")
+        if acknowledgement is not None and key not in known.attested:
+            attested = {"signed": acknowledgement.signed, "statement": acknowledgement.statement}
+            items.append((RecordKind.ATTESTED, {**base, **attested, "version": version}))
         if row["needs_manual_grade"] or not row["max_score"]:
             continue
         score, most = float(row["score"]), float(row["max_score"])
@@ -163,6 +200,4 @@ def sync(
     summary.not_on_roster = sorted(set(summary.not_on_roster))
     for kind, _body in items:
         summary.recorded[kind.value] = summary.recorded.get(kind.value, 0) + 1
-    if items:
-        ledger.append_many([(kind.value, body) for kind, body in items])
-    return summary
+    return summary, items
