@@ -841,13 +841,13 @@ def lab(course_dir: Path) -> int:
     released = release(course_dir)
     server = start_lab(course_dir)
     print(f"course {course_dir} with {', '.join(released)} released")
-    print(
-        "  for one person on this computer, not for a class: every learner here is the same\n"
-        "  account and could open source/ (the solutions) and the gradebook. For a class, run\n"
-        "  `make hub` (hipaa-lab hub start): an account per employee, trainers apart."
-    )
     print(f"  JupyterLab (learner: Nbgrader > Assignments): {server.url}")
     print(f"  formgrader (trainer):                         {server.endpoint('formgrader')}")
+    print(
+        "  this lab is for one person on this computer, not for a class: whoever opens it is\n"
+        "  the same account and could open source/ (the solutions) and the gradebook. For a\n"
+        "  class: `make hub` (hipaa-lab hub start), an account per employee, trainers apart."
+    )
     print("  stop with Ctrl-C", flush=True)
 
     def _stop(
