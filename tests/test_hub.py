@@ -325,6 +325,9 @@ def test_a_learner_works_as_their_own_account(site: Site) -> None:
     path = Path(pwd.getpwnam(avery).pw_dir) / "private-note.txt"
     assert path.stat().st_uid == pwd.getpwnam(avery).pw_uid
 
+    own_formgrader = requests.get(site.url + f"user/{avery}/formgrader", headers=token, timeout=30)
+    assert own_formgrader.status_code == 404, "a learner's server runs no formgrader of its own"
+
     form = {"course_id": "hipaa-lab", "assignment_id": MODULE}
     listed = requests.get(
         site.url + f"user/{avery}/assignments?course_id=hipaa-lab", headers=token, timeout=60

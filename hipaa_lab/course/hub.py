@@ -26,7 +26,8 @@ JupyterHub on 127.0.0.1 (with configurable-http-proxy) where every employee logs
   learner can enter. The formgrader is a JupyterHub service named after the course, run as that
   account; JupyterHub's RBAC lets only the group ``formgrade-hipaa-lab`` (the trainers) in.
   Trainers open it at ``/services/hipaa-lab/formgrader`` (JupyterHub 4.1 and later refuse to
-  show it inside JupyterLab's frame).
+  show it inside JupyterLab's frame). ``hipaa-lab hub course autograde`` (release, feedback,
+  scores) runs a course step as that account too, so that what it writes stays the course's.
 - **the exchange** is nbgrader's: ``exchange/`` (mode 1777: anyone may make their folder, nobody
   may rename another's), the course's folder the course account's (755), ``outbound/`` 755,
   ``inbound/`` 2733 (learners drop submissions there and cannot list it), ``feedback/`` 711.
