@@ -597,14 +597,22 @@ def test_a_roster_change_disables_a_learner_at_once(site: Site) -> None:
 
 
 def test_the_hub_starts_again_as_it_was(site: Site) -> None:
-    """Stopped and started again on the same folder: same accounts, same passwords, same
-    gradebook; nothing made twice."""
+    """Stopped and started again on the same folder (with a site's configuration file loaded
+    last): same accounts, same passwords, same gradebook; nothing made twice."""
     avery = site.account("E1001")
     accounts = sorted(_test_accounts(site.prefix))
     passwords = site.layout.credentials.read_text()
     site.server.stop()
     assert not _server_uids(avery)
-    site.server = hub.start_hub(site.layout.root, site.roster, port=free_port())
+    site_config = site.base / "site_hub_config.py"  # how a site plugs in its own settings
+    site_config.write_text(
+        'c.JupyterHub.template_vars = {"announcement_login": "Imaging privacy course"}\n',
+        encoding="utf-8",
+    )
+    site.server = hub.start_hub(
+        site.layout.root, site.roster, port=free_port(), site_config=site_config
+    )
+    assert "Imaging privacy course" in requests.get(site.url + "hub/login", timeout=30).text
     assert sorted(_test_accounts(site.prefix)) == accounts
     assert site.layout.credentials.read_text() == passwords
     _, response = _login(site, avery, site.password(avery))
