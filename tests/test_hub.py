@@ -219,6 +219,17 @@ def _server_uids(account: str) -> set[int]:
     return found
 
 
+def _owner(proc: Path) -> int | None:
+    """The uid a process runs as; ``None`` when it is gone or a zombie (ended, not yet reaped:
+    in a container whose first process reaps nobody, the ended kernels of a stopped server)."""
+    try:
+        if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return None
+        return proc.stat().st_uid
+    except (OSError, IndexError):
+        return None
+
+
 def _as(site: Site, account: str, code: str) -> dict[str, str]:
     """Run ``code`` as ``account`` (a fresh login environment); it prints a JSON object."""
     done = subprocess.run(
@@ -562,6 +573,13 @@ def test_a_roster_change_disables_a_learner_at_once(site: Site) -> None:
     _ready(site, zoe, token)
     assert _server_uids(zoe) == {pwd.getpwnam(zoe).pw_uid}
 
+    stray = subprocess.Popen(  # a job left running from the learner's terminal
+        [shutil.which("runuser") or "/usr/sbin/runuser", "-u", zoe, "--", "sleep", "600"]
+    )
+    deadline = time.monotonic() + 10
+    while not any(_owner(p) == pwd.getpwnam(zoe).pw_uid for p in Path("/proc").iterdir()):
+        assert time.monotonic() < deadline, "the learner's job did not start"
+        time.sleep(0.1)
     changed = site.base / "roster-changed.csv"
     changed.write_text(
         "\n".join([HEADER, AVERY, ZOE.replace(",active", ",terminated"), CHIDI]) + "\n",
@@ -571,6 +589,10 @@ def test_a_roster_change_disables_a_learner_at_once(site: Site) -> None:
     assert (changes.added, changes.disabled, changes.unchanged) == ([chidi], [zoe], [avery])
 
     assert not _server_uids(zoe), "the disabled learner's server still runs"
+    stray.wait(timeout=10)  # runuser returns once the job it ran as the learner has ended
+    uid = pwd.getpwnam(zoe).pw_uid
+    left = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and _owner(p) == uid]
+    assert not left, f"the disabled learner still runs processes {left}"
     assert session.get(site.url + "hub/api/user", headers=_hub_xsrf(session)).status_code == 403
     assert requests.get(site.url + "hub/api/user", headers=token, timeout=30).status_code == 403
     _, again = _login(site, zoe, password)

@@ -7,7 +7,8 @@ JupyterHub on 127.0.0.1 (with configurable-http-proxy) where every employee logs
   from the employee id (``E1001`` gives ``hl-e1001``), its home folder mode 700; the gradebook
   knows each learner's first and last name and e-mail. An employee ``terminated`` or no longer on
   the roster has the account disabled at once: password locked, account expired (PAM refuses it),
-  the running server stopped and the hub's user removed (cookies and tokens no longer work); the
+  the running server stopped, the hub's user removed (cookies and tokens no longer work) and any
+  process the account still runs ended; the
   home folder, submissions and grades are kept. ``hipaa-lab hub sync`` applies a changed roster to
   a running or stopped hub; applying the same roster again changes nothing.
 - **trainers** are named on the command line (``--trainer NAME``, repeatable), never taken from
@@ -1169,6 +1170,8 @@ def sync_roster(hub_dir: str | os.PathLike[str], roster: str | os.PathLike[str])
                 _api(state.port, state.token, "POST", f"users/{account}")
             for account in changes.disabled:
                 _remove_hub_user(state, account)
+        for account in changes.disabled:  # what the server left (a terminal's background job)
+            _end_processes(account)
     finally:
         if postgres is not None and stop_postgres:
             postgres.stop()
@@ -1254,6 +1257,20 @@ def course_step(
         if postgres is not None:
             postgres.stop()
     return done.returncode
+
+
+def _end_processes(account: str) -> int:
+    """End every process a disabled account still runs (``SIGKILL``); return how many."""
+    uid = pwd.getpwnam(account).pw_uid
+    ended = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if proc.stat().st_uid == uid:
+                os.kill(int(proc.name), signal.SIGKILL)
+                ended += 1
+    return ended
 
 
 def stop_hub(hub_dir: str | os.PathLike[str], wait: float = 30) -> bool:
