@@ -1071,6 +1071,8 @@ def start_hub(
                 undo.add(postgres.stop)
             url = postgres.create_database(GRADEBOOK_DB)
         _apply(layout, state, accounts, changes, undo)
+        for account in changes.disabled:
+            _end_processes(account)
         bindir = _shared_bin(layout)
         _build_course(layout, state, url, bindir, undo)
         if accounts:
