@@ -147,6 +147,8 @@ def _config_text(course_dir: Path, header: bool) -> str:
         "# the learner's result atop the feedback: pass mark, passed or not yet, what to retry",
         "from hipaa_lab.course.progress import configure_feedback",
         "configure_feedback(c)",
+        "# collect only what each learner's own account submitted, never through a link",
+        "c.ExchangeFactory.collect = 'hipaa_lab.course.exchange.SafeCollect'",
     ]
     if header:
         lines.append(

@@ -677,8 +677,57 @@ def _run_in_kernel(
     return (None if kept is False else ds), None
 
 
-def _read_back(reply: dict[str, Any], modality: str) -> tuple[Dataset | None, str | None]:
-    """The learner's output, read again from its bytes: never the object their code made."""
+#: What a changed data set may add to its input's size, in bytes: de-identifying removes and
+#: replaces values and adds a few marks (a code sequence); it does not make a file grow.
+OUTPUT_GROWTH = 64 * 2**10
+#: The pixel elements pydicom decodes (``pixel_array``).
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+
+def _output_limit(input_size: int) -> int:
+    """The most the output of ``prepare`` on an input of ``input_size`` bytes may hold.
+
+    The grader parses and scans every element of what the learner's code saved, in its own
+    process and without a time limit: a file of millions of tiny elements (the sandbox accepts
+    64 MiB) costs minutes and gigabytes each, and stops everyone's grading.
+    """
+    return input_size + input_size // 4 + OUTPUT_GROWTH
+
+
+def _decoded_size(ds: Dataset) -> int | None:
+    """The bytes ``ds.pixel_array`` would make as its header declares them (0 without pixels),
+    ``None`` when the header does not say (not decoded then)."""
+    if not any(k in ds for k in _PIXEL_KEYWORDS):
+        return 0
+    try:
+        size = 1
+        for keyword, default in (
+            ("Rows", None),
+            ("Columns", None),
+            ("NumberOfFrames", 1),
+            ("SamplesPerPixel", 1),
+            ("BitsAllocated", None),
+        ):
+            value = ds.get(keyword, default)
+            value = default if value in (None, "") else value
+            number = int(value)  # type: ignore[arg-type]
+            if number < 0:
+                return None
+            size *= -(-number // 8) if keyword == "BitsAllocated" else number
+        return size
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _read_back(
+    reply: dict[str, Any], modality: str, original: Dataset, input_size: int
+) -> tuple[Dataset | None, str | None]:
+    """The learner's output, read again from its bytes: never the object their code made.
+
+    Refused unread when it is much larger than its input, and unparsed further when its pixels
+    would decode to more than the original's (a compressed image a few bytes long can declare
+    gigabytes): the grader's time and memory are everyone's.
+    """
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -691,13 +740,27 @@ def _read_back(reply: dict[str, Any], modality: str) -> tuple[Dataset | None, st
             None,
             f"prepare failed on a fresh {modality} study: {error if isinstance(error, str) else 'no answer'}",
         )
+    if len(data) > _output_limit(input_size):
+        return (
+            None,
+            f"the {modality} data set prepare returned is larger than the grader accepts "
+            f"({len(data)} bytes, from {input_size}): de-identifying does not make a file grow",
+        )
     try:
-        return pydicom.dcmread(io.BytesIO(data)), None
+        result = pydicom.dcmread(io.BytesIO(data))
     except (InvalidDicomError, ValueError, TypeError, EOFError, OSError) as exc:
         return (
             None,
             f"the {modality} data set prepare returned cannot be read: {type(exc).__name__}",
         )
+    declared, limit = _decoded_size(result), _decoded_size(original) or 0
+    if declared is None or declared > limit:
+        return (
+            None,
+            f"the {modality} image prepare returned declares pixels larger than the "
+            "original's, or none the grader can read: keep the image's size",
+        )
+    return result, None
 
 
 def _survivors(p: _Prepared) -> list[str]:
@@ -735,12 +798,16 @@ def _run_prepare(
         warnings.simplefilter("ignore")
         made = _shuffled(_fresh_instances(seed), seed)
         if isinstance(prepare, SandboxFunction):
-            replies = prepare.map("dataset", [dataset_bytes(m[3]) for m in made])
+            inputs = [dataset_bytes(m[3]) for m in made]
+            replies = prepare.map("dataset", inputs)
             if replies and all(r.get("not_written") for r in replies):
                 raise GradingError(
                     "prepare is not written yet: replace `raise NotImplementedError()`"
                 )
-            results = [_read_back(r, m[1]) for m, r in zip(made, replies, strict=True)]
+            results = [
+                _read_back(r, m[1], m[3], len(data))
+                for m, r, data in zip(made, replies, inputs, strict=True)
+            ]
         else:
             results = [_run_in_kernel(prepare, m[3], m[1]) for m in made]
         done = []

@@ -412,7 +412,8 @@ class Sandbox:
         os.set_blocking(self._process.stdin.fileno(), False)  # see _write
         first = self._read()
         if "ready" not in first:
-            self._fail(f"the notebook could not be run: {str(first.get('broken', ''))[-300:]}")
+            why = _printable(str(first.get("broken", "")))[-300:]
+            self._fail(f"the notebook could not be run: {why}")
         # the outputs come on the reply pipe (bounded), never from a file the learner could swap
         outputs = first.get("outputs")
         if not isinstance(outputs, list):
@@ -607,6 +608,13 @@ def _read_output(path: Path) -> bytes | None:
             return None
         data = file.read(OUTPUT_LIMIT + 1)
         return data if len(data) <= OUTPUT_LIMIT else None
+
+
+def _printable(text: str) -> str:
+    """``text`` without control characters (but newlines and tabs): the learner's code writes it,
+    and the reason goes to the trainer's terminal, where escape sequences would act (rewrite
+    lines, set the window title or the clipboard)."""
+    return "".join(c if c.isprintable() or c in "\n\t" else "\ufffd" for c in text)
 
 
 def _not_a_number(constant: str) -> Any:

@@ -68,7 +68,10 @@ __all__ = [
 #: The course secret (never released): seeds of graded studies derive from it.
 SECRET_FILE = ".hipaa-lab-secret"  # noqa: S105 - the name of the file, not a secret
 _DATASET_LOAD = re.compile(r"""datasets\.load\(\s*["']([A-Za-z0-9_-]+)["']""")
-_UNSAFE_LINK = re.compile(r"\]\(\s*(?!https?:|mailto:|#)[A-Za-z][A-Za-z0-9+.-]*:", re.IGNORECASE)
+#: A link's or an image's destination that is not plainly a web page, an e-mail address or a place
+#: in the page: the Markdown renderer decodes entities in it (``java&#115;cript:`` is
+#: ``javascript:``, even once ``&`` is escaped), so only a literal safe start is let through
+_UNSAFE_LINK = re.compile(r"\]\((?!\s*(?:https?://|mailto:|#))\s*", re.IGNORECASE)
 
 
 def course_secret(course_dir: Path) -> bytes:
@@ -117,12 +120,16 @@ def configure(c: Any) -> None:
 
 
 def escape_markdown(text: str) -> str:
-    """Learner Markdown made inert: HTML shows as text and links go only to web pages.
+    """Learner Markdown made inert: HTML shows as text and links go only to web pages (or are
+    marked ``#unsafe-link:``, a place in the page); link reference definitions define nothing.
 
     >>> escape_markdown('<script>alert(1)</script> [x](javascript:alert(1)) a & b')
     '&lt;script&gt;alert(1)&lt;/script&gt; [x](#unsafe-link:alert(1)) a &amp; b'
     """
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # no link reference definitions (``[1]: javascript:...``, in a list item too): `]\:` shows
+    # as `]:` and defines nothing, so `[text][1]` stays text
+    text = text.replace("]:", "]\\:")
     return _UNSAFE_LINK.sub("](#unsafe-link:", text).replace(
         "#unsafe-link:javascript:", "#unsafe-link:"
     )
@@ -250,8 +257,15 @@ class SealedRun:
     cache: dict[Any, Any] = field(default_factory=dict)
 
     def seed(self, purpose: str) -> int:
+        """The studies' seed for ``purpose``: 128 bits, so that no learner's code can find it.
+
+        The studies show values derived from their seed (UIDs are name-based UUIDs of it): with
+        a 31-bit seed, a ``find_phi`` could try every seed on one study's UID within the sandbox's
+        time (hashing is fast, and the sandbox has a C compiler), then make the same studies and
+        read their answer key.
+        """
         message = f"{self.assignment}\0{self.digest}\0{purpose}".encode()
-        return int.from_bytes(hmac.new(self.secret, message, hashlib.sha256).digest()[:4]) >> 1
+        return int.from_bytes(hmac.new(self.secret, message, hashlib.sha256).digest()[:16])
 
 
 def learner_digest(nb: NotebookNode) -> str:
@@ -353,17 +367,24 @@ class SealedExecute(NbGraderPreprocessor):  # type: ignore[misc]
         assignment = resources["nbgrader"]["assignment"]
         run = SealedRun(course_secret(root), assignment, learner_digest(nb))
         cache = _datasets_for(nb, root / ".sandbox-datasets")
+        # every code cell but the trainer's tests: a manually graded code answer (grade and
+        # solution) is the learner's code, run in the sandbox, never here
         learner = [
             (i, c.source)
             for i, c in enumerate(nb.cells)
-            if c.cell_type == "code" and not utils.is_grade(c)
+            if c.cell_type == "code" and not _is_test(c)
         ]
         namespace = _imports(nb)
         token = grading.SEALED.set(run)
         try:
             with Sandbox(learner, cache_dir=cache, limits=self.limits) as sandbox:
+                # the learner's code can write the harness's answer itself: outputs go only to the
+                # learner's own code cells, once each. A grade cell that has outputs is not run
+                # again (see _grade_cells), and nbgrader gives full marks to one without an error
+                own = {i for i, _ in learner}
                 for outcome in sandbox.outcomes:
-                    if 0 <= outcome.index < len(nb.cells):
+                    if outcome.index in own:
+                        own.discard(outcome.index)
                         nb.cells[outcome.index].outputs = _cell_outputs(outcome)
                 self._grade_cells(nb, namespace, sandbox, None)
         except SandboxBroken as exc:
@@ -393,7 +414,7 @@ class SealedExecute(NbGraderPreprocessor):  # type: ignore[misc]
         broken: str | None,
     ) -> None:
         for cell in nb.cells:
-            if cell.cell_type != "code" or not utils.is_grade(cell) or cell.get("outputs"):
+            if cell.cell_type != "code" or not _is_test(cell) or cell.get("outputs"):
                 continue
             if sandbox is None or sandbox.broken:
                 reason = broken or (sandbox.broken if sandbox else "") or "not run"
@@ -456,6 +477,12 @@ class SealedExecute(NbGraderPreprocessor):  # type: ignore[misc]
                 )
             )
         return outputs
+
+
+def _is_test(cell: NotebookNode) -> bool:
+    """A trainer's grade cell (autograder tests): run in the grader. A grade cell that is also a
+    solution cell holds the learner's answer, graded by hand."""
+    return bool(utils.is_grade(cell)) and not utils.is_solution(cell)
 
 
 def _cell_outputs(outcome: Any) -> list[NotebookNode]:

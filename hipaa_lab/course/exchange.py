@@ -1,0 +1,121 @@
+"""Collecting submissions from nbgrader's exchange without trusting what a learner put there.
+
+nbgrader's collect takes each learner's newest ``inbound/ID+MODULE+TIME+RANDOM`` folder and copies
+it with ``shutil.copytree``, as the trainer. Two things a learner controls go wrong there when the
+exchange is shared (JupyterHub, one account per learner), and are closed here:
+
+* **Submitting as another learner.** Anyone can create ``inbound/VICTIM+...`` with a later time;
+  nbgrader only logs a warning when the folder's owner is not the learner it names
+  (``check_owner``), and the forged work replaces the victim's. :class:`SafeCollect` takes a
+  folder only when its owner is the learner's own account (the Unix user named by the learner's
+  id), or, for a learner without an account of their own (one person's course, where every
+  submission is the trainer's own), the account collecting. Other folders are reported and left.
+* **Links to the trainer's files.** A symbolic link submitted beside the notebook was copied as
+  the file it points to (the course secret, a model answer, the gradebook) into ``submitted/``,
+  then ``autograded/`` and the feedback. Here only regular files and folders are copied, each
+  file opened without following links and checked again once open (a learner who swaps a file
+  for a link between the walk and the copy gets nothing copied).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import pwd
+import stat
+from pathlib import Path
+from typing import Any
+
+from nbgrader.exchange.default.collect import ExchangeCollect
+
+__all__ = ["SafeCollect", "owner_is_learner"]
+
+_CHUNK = 1 << 20
+
+
+def owner_is_learner(path: str | os.PathLike[str], learner: str) -> bool:
+    """Whether ``path`` (not followed if a link) is owned by ``learner``'s own account, or, when
+    no account has that name, by the account running this process."""
+    try:
+        owner = os.lstat(path).st_uid
+    except OSError:
+        return False
+    try:
+        return owner == pwd.getpwnam(learner).pw_uid
+    except KeyError:
+        return owner == os.geteuid()
+
+
+class SafeCollect(ExchangeCollect):  # type: ignore[misc]  # nbgrader is untyped
+    """nbgrader's collect, taking only folders the learner owns and copying only regular files
+    (see the module docstring)."""
+
+    def _path_to_record(self, path: str) -> dict[str, Any]:
+        record: dict[str, Any] = super()._path_to_record(path)
+        record["owned"] = owner_is_learner(path, record["username"])
+        if not record["owned"]:
+            self.log.error(
+                "Skipping %s: it names learner %s but that learner's account does not own it "
+                "(another account wrote it)",
+                os.path.basename(path),
+                record["username"],
+            )
+        return record
+
+    def _sort_by_timestamp(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # newest first among the folders the learner owns; the others last, then dropped
+        owned = [r for r in records if r.get("owned", True)]
+        newest: list[dict[str, Any]] = super()._sort_by_timestamp(owned)
+        return newest + [r for r in records if r not in owned]
+
+    def init_src(self) -> None:
+        super().init_src()
+        records: list[dict[str, Any]] = getattr(self, "src_records", [])
+        self.src_records = [r for r in records if r.get("owned", True)]
+
+    def do_copy(self, src: str, dest: str, log: Any = None) -> None:
+        """Copy ``src`` to ``dest``: regular files and folders only, never through a link,
+        honouring the course's ignore patterns and size limits as nbgrader's copy does."""
+        coursedir = self.coursedir
+        most_file = 1000 * float(coursedir.max_file_size)
+        most_dir = 1000 * float(coursedir.max_dir_size)
+        total = 0
+        root = Path(src)
+        for folder, dirs, files in os.walk(src, followlinks=False):
+            here = Path(folder)
+            dirs[:] = [
+                d for d in dirs if not _ignored(d, coursedir.ignore) and not (here / d).is_symlink()
+            ]
+            target = Path(dest) / here.relative_to(root)
+            target.mkdir(parents=True, exist_ok=True)
+            for name in files:
+                if _ignored(name, coursedir.ignore):
+                    continue
+                size = _copy_regular(here / name, target / name, most_file)
+                if size is None:
+                    self.log.warning("Not collecting %s: not a regular file, or too large", name)
+                    continue
+                total += size
+                if total > most_dir:
+                    raise RuntimeError(f"Directory size is too big; maximum size is {most_dir:.0f}")
+
+
+def _ignored(name: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatch(name, p) for p in patterns)
+
+
+def _copy_regular(src: Path, dest: Path, most: float) -> int | None:
+    """Copy ``src`` to ``dest`` when it is a regular file of at most ``most`` bytes, opened
+    without following a link; its size, or ``None`` when it is not copied."""
+    try:
+        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None  # a link (ELOOP), gone, or unreadable
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > most:
+            return None
+        with open(dest, "wb") as out:
+            while chunk := f.read(_CHUNK):
+                out.write(chunk)
+    return info.st_size
