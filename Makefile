@@ -6,7 +6,12 @@ BIN    := $(abspath $(VENV))/bin
 RUN    := PATH="$(BIN):$$PATH"
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo lab lint test install install-test system-packages clean
+# JupyterHub's proxy for `make hub` (and its tests), from npm, into .node/ (git-ignored)
+CHP_VERSION := 4.6.3
+CHP    := .node/node_modules/.bin/configurable-http-proxy
+PORT   ?= 8000
+
+.PHONY: demo hub lab lint test install install-test system-packages clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +25,10 @@ $(VENV)/.installed-test: $(VENV)/.installed
 
 install: $(VENV)/.installed
 
-install-test: $(VENV)/.installed-test system-packages
+install-test: $(VENV)/.installed-test system-packages $(CHP)
+
+$(CHP): | system-packages
+	npm install --prefix .node --no-audit --no-fund --loglevel=error configurable-http-proxy@$(CHP_VERSION)
 
 system-packages:
 	@bash scripts/install-system-packages.sh
@@ -29,8 +37,14 @@ demo: install
 	rm -rf demo-output
 	$(RUN) hipaa-lab demo --out demo-output
 
+# one person on this computer; for a class, `make hub`
 lab: install
 	$(RUN) hipaa-lab lab --course-dir course
+
+# a class: JupyterHub with an account per employee of ROSTER; run as root
+hub: install system-packages $(CHP)
+	@test -n "$(ROSTER)" -a -n "$(TRAINER)" || { echo "usage: sudo make hub ROSTER=staff.csv TRAINER=account [PORT=8000]" >&2; exit 2; }
+	$(RUN) hipaa-lab hub start --hub-dir hub --roster "$(ROSTER)" --trainer "$(TRAINER)" --port $(PORT)
 
 lint: install-test
 	$(BIN)/ruff check .
@@ -42,4 +56,4 @@ test: install-test lint
 	$(RUN) python -m pytest
 
 clean:
-	rm -rf $(VENV) course demo-output test-artifacts
+	rm -rf $(VENV) .node course demo-output test-artifacts

@@ -69,6 +69,12 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hub(args: argparse.Namespace) -> int:
+    from hipaa_lab.course import hub
+
+    return hub.main(args)
+
+
 def _lab(args: argparse.Namespace) -> int:
     from hipaa_lab import course
 
@@ -110,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
             a.add_argument("--student", action="append", help="one learner (default: all)")
         if action == "build":
             a.add_argument("--notebooks", default=None, type=Path, help="source notebooks folder")
+            a.add_argument(
+                "--db",
+                default=None,
+                metavar="URL",
+                help="the gradebook's database, e.g. postgresql+psycopg://... "
+                "(default: the course's own, else SQLite gradebook.db)",
+            )
     p.set_defaults(func=_course)
 
     from hipaa_lab.deid.profile import Option  # light: no pydicom, no notebook stack
@@ -167,7 +180,47 @@ def build_parser() -> argparse.ArgumentParser:
 
     records_commands.add_parser(sub)
 
-    p = sub.add_parser("lab", help="start JupyterLab with the course ready")
+    p = sub.add_parser("hub", help="the course for a class on JupyterHub (run as root)")
+    hsub = p.add_subparsers(dest="action", required=True)
+    s = hsub.add_parser("start", help="set up the hub from a roster and serve it until Ctrl-C")
+    s.add_argument("--roster", type=Path, default=None, help="staff roster, CSV or XLSX")
+    s.add_argument(
+        "--trainer",
+        action="append",
+        default=[],
+        help="a trainer's account name (repeatable; at least one on the first start)",
+    )
+    s.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
+    s.add_argument(
+        "--db",
+        default=None,
+        metavar="URL",
+        help="the gradebook's PostgreSQL (default: a server of the hub's own, started here)",
+    )
+    s.add_argument(
+        "--postgres-port", type=int, default=None, help="the hub's own PostgreSQL's port"
+    )
+    s.add_argument(
+        "--config", default=None, type=Path, help="a JupyterHub config file, loaded last"
+    )
+    s.add_argument("--home-base", default=None, help="folder of learners' homes (default /home)")
+    s.add_argument("--prefix", default="hl-", help="account names' prefix (default hl-)")
+    y = hsub.add_parser("sync", help="apply a changed roster: add and disable accounts")
+    y.add_argument("--roster", type=Path, required=True, help="staff roster, CSV or XLSX")
+    c = hsub.add_parser(
+        "course", help="a course step on the hub's course, run as the course account"
+    )
+    c.add_argument("step", choices=["release", "autograde", "feedback", "scores"])
+    c.add_argument("--assignment", action="append", help="one module (default: all)")
+    c.add_argument("--student", action="append", help="one learner (default: all)")
+    t = hsub.add_parser("stop", help="stop the hub running from --hub-dir")
+    for q in (s, y, c, t):
+        q.add_argument("--hub-dir", type=Path, default=Path("hub"), help="the hub's folder")
+    p.set_defaults(func=_hub)
+
+    p = sub.add_parser(
+        "lab", help="start JupyterLab with the course ready (one person, not a class)"
+    )
     p.add_argument("--course-dir", default="course")
     p.set_defaults(func=_lab)
     return parser

@@ -15,6 +15,7 @@ the built-in exception a caller would expect, so ``except FileExistsError`` keep
     ├── OutputNotEmptyError     (FileExistsError) refusing to write into a folder that holds files
     ├── CourseError             (RuntimeError)  an nbgrader step failed
     │   └── StaleCourseError                    a course directory from an older build
+    ├── HubError                (RuntimeError)  the class's JupyterHub cannot be set up or started
     ├── GradingError            (AssertionError) a learner's answer fell short (shown in notebooks)
     ├── OCRUnavailableError     (RuntimeError)  Tesseract is not installed: burned-in text cannot be checked
     └── TableError              (RuntimeError)  the Annex E table is missing or not the expected edition
@@ -28,6 +29,7 @@ __all__ = [
     "CurriculaError",
     "GradingError",
     "HipaaLabError",
+    "HubError",
     "LedgerChangedError",
     "LedgerError",
     "OCRUnavailableError",
@@ -120,6 +122,11 @@ class OutputNotEmptyError(HipaaLabError, FileExistsError):
 
 class CourseError(HipaaLabError, RuntimeError):
     """An nbgrader step (generate, release, autograde, feedback) failed."""
+
+
+class HubError(HipaaLabError, RuntimeError):
+    """The class's JupyterHub (:mod:`hipaa_lab.course.hub`) cannot be set up or started: not root,
+    a port in use, an account name taken, a hub already running; what this run made is undone."""
 
 
 class StaleCourseError(CourseError):

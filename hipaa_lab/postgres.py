@@ -58,6 +58,8 @@ def free_port() -> int:
 
 def _port_in_use(port: int) -> bool:
     with socket.socket() as s:
+        # as PostgreSQL binds: a port left in TIME_WAIT by the server's last connections is free
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

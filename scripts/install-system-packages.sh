@@ -5,9 +5,10 @@
 # graded in; hipaa_lab.course.sandbox), and the fonts the pixel tests draw banners in
 # (DejaVu for Latin with diacritics, IPA Gothic for Japanese), and PostgreSQL's server (the
 # ledger's tests run against a real server they start: tests/_postgres.py), and poppler-utils
-# (pdftoppm: the records export test renders a certificate to an image).
+# (pdftoppm: the records export test renders a certificate to an image), and npm (the Makefile
+# installs JupyterHub's configurable-http-proxy with it for `make hub` and its tests).
 set -euo pipefail
-declare -A wanted=([bwrap]=bubblewrap [dciodvfy]=dicom3tools [dcmdump]=dcmtk [chromium]=chromium [tesseract]="tesseract-ocr tesseract-ocr-eng" [pdftoppm]=poppler-utils)
+declare -A wanted=([bwrap]=bubblewrap [dciodvfy]=dicom3tools [dcmdump]=dcmtk [chromium]=chromium [tesseract]="tesseract-ocr tesseract-ocr-eng" [pdftoppm]=poppler-utils [npm]=npm)
 missing=()
 for cmd in "${!wanted[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=(${wanted[$cmd]})

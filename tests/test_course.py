@@ -149,7 +149,11 @@ def test_build_lays_out_the_course(fixture_course):
     config = (d / "nbgrader_config.py").read_text()
     assert f"c.Exchange.root = {str(d / 'exchange')!r}" in config
     assert "c.Execute.timeout = 180" in config
-    assert f"sqlite:///{d / 'gradebook.db'}" in config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    loaded = PyFileConfigLoader("nbgrader_config.py", path=str(d)).load_config()
+    assert loaded.CourseDirectory.db_url == f"sqlite:///{d / 'gradebook.db'}"  # no .gradebook-url
+    assert not (d / ".gradebook-url").exists()
     stamp = json.loads((d / ".hipaa-lab-course.json").read_text())
     assert stamp["format"] == course.COURSE_FORMAT
     released = d / "exchange" / course.COURSE_ID / "outbound" / FIXTURE
@@ -291,9 +295,10 @@ def test_lab_command_prints_urls_and_stops_jupyterlab_when_terminated(fixture_co
         env=env,
     )
     try:
-        lines = [proc.stdout.readline() for _ in range(3)]
+        lines = [proc.stdout.readline() for _ in range(4)]
         url = re.search(r"(http://127\.0\.0\.1:\d+)/formgrader\?token=(\w+)", lines[2])
         assert url, lines
+        assert "this lab is for one person on this computer, not for a class" in lines[3]
         with urllib.request.urlopen(
             f"{url[1]}/assignments?course_id={course.COURSE_ID}&token={url[2]}", timeout=30
         ) as r:

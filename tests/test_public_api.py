@@ -34,6 +34,7 @@ MODULES = [
     "hipaa_lab.course.progress",
     "hipaa_lab.course.sandbox",
     "hipaa_lab.course.sealed",
+    "hipaa_lab.course.hub",
     "hipaa_lab.ledger",
     "hipaa_lab.records",
     "hipaa_lab.records.roster",

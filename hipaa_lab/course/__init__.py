@@ -9,7 +9,9 @@
   unprivileged user, limits) and talking to it in plain data; :mod:`~hipaa_lab.course.harness`
   is the side of that conversation that runs inside the sandbox;
 - :mod:`~hipaa_lab.course.offline`: the course's pages load nothing from outside the machine
-  (MathJax from the lab itself, no news or update checks).
+  (MathJax from the lab itself, no news or update checks);
+- :mod:`~hipaa_lab.course.hub`: the course for a class on JupyterHub (an account per employee,
+  trainers apart, the formgrader as a service, a PostgreSQL gradebook); ``hipaa-lab hub``.
 
 Callers use ``hipaa_lab.course.build(...)``, ``hipaa_lab.course.autograde(...)``: the names of
 :mod:`~hipaa_lab.course.build` are this wing's public API.
@@ -29,6 +31,7 @@ from hipaa_lab.course.build import (
     feedback,
     find_notebooks,
     grade_by_hand,
+    gradebook_url,
     lab,
     main,
     release,
@@ -53,6 +56,7 @@ __all__ = [
     "feedback",
     "find_notebooks",
     "grade_by_hand",
+    "gradebook_url",
     "lab",
     "main",
     "release",

@@ -5,8 +5,10 @@ A *course directory* is an nbgrader course that this module made::
     course/
     ├── .hipaa-lab-course.json     the stamp: hipaa-lab version and course format
     ├── nbgrader_config.py          absolute paths, so the API, the CLI and JupyterLab agree
+    ├── nbgrader_config.site.py     a site's own settings, loaded last (a hub's exchange)
     ├── jupyter_server_config.py    JupyterLab for ``hipaa-lab lab``: fetches nothing from outside
-    ├── gradebook.db                nbgrader's gradebook (SQLite)
+    ├── gradebook.db                nbgrader's gradebook (SQLite; the single-user default)
+    ├── .gradebook-url              or the URL of a PostgreSQL gradebook (a hub's), mode 600
     ├── .hipaa-lab-secret           the course secret graded studies are drawn from (never released)
     ├── .sandbox-datasets/          datasets built for the sandbox to read
     ├── source/header.ipynb         the shared header notebook
@@ -65,6 +67,7 @@ __all__ = [
     "collect",
     "feedback",
     "find_notebooks",
+    "gradebook_url",
     "lab",
     "main",
     "release",
@@ -79,6 +82,11 @@ COURSE_ID = "hipaa-lab"
 #: Bump when a course directory made by an older build can no longer be refreshed in place.
 COURSE_FORMAT = 2  # 2: sealed autograde (learner code in the sandbox), a course secret
 STAMP = ".hipaa-lab-course.json"
+#: Holds the gradebook's database URL when it is not the course's SQLite file (mode 600: a
+#: PostgreSQL URL carries its password); ``nbgrader_config.py`` reads it, so it names no secret.
+GRADEBOOK_URL_FILE = ".gradebook-url"
+#: A site's own nbgrader settings (a hub's exchange), loaded last; a rebuild keeps it.
+SITE_CONFIG = "nbgrader_config.site.py"
 SERVER_CONFIG = "jupyter_server_config.py"  # JupyterLab's config for `hipaa-lab lab`
 EXECUTE_TIMEOUT = 180
 _MODULE = re.compile(r"^m\d{2}-[a-z0-9][a-z0-9-]*$")
@@ -125,7 +133,8 @@ def _config_text(course_dir: Path, header: bool) -> str:
         "c = get_config()  # noqa: F821",
         f"c.CourseDirectory.root = {str(course_dir)!r}",
         f"c.CourseDirectory.course_id = {COURSE_ID!r}",
-        f"c.CourseDirectory.db_url = {'sqlite:///' + str(course_dir / 'gradebook.db')!r}",
+        "from hipaa_lab.course.build import gradebook_url",
+        f"c.CourseDirectory.db_url = gradebook_url({str(course_dir)!r})",
         f"c.Exchange.root = {str(course_dir / 'exchange')!r}",
         f"c.Exchange.assignment_dir = {str(course_dir / 'learner')!r}",
         f"c.Execute.timeout = {EXECUTE_TIMEOUT}",
@@ -145,6 +154,13 @@ def _config_text(course_dir: Path, header: bool) -> str:
         lines.append(
             f"c.IncludeHeaderFooter.header = {str(course_dir / 'source' / 'header.ipynb')!r}"
         )
+    site = str(course_dir / SITE_CONFIG)
+    lines += [
+        "# a site's own settings (a hub's exchange: hipaa_lab/course/hub.py), kept across rebuilds",
+        "import os.path",
+        f"if os.path.isfile({site!r}):",
+        f"    load_subconfig({site!r})  # noqa: F821",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -171,6 +187,16 @@ def _server_config_text() -> str:
         "configure_server(c)",
     ]
     return "\n".join(lines) + "\n"
+
+
+def gradebook_url(course_dir: str | os.PathLike[str]) -> str:
+    """The database URL of the course's gradebook: the one in ``.gradebook-url`` when the course
+    was built with one (a hub's PostgreSQL), else its SQLite file ``gradebook.db``."""
+    course_dir = Path(course_dir)
+    saved = course_dir / GRADEBOOK_URL_FILE
+    if saved.is_file():
+        return saved.read_text(encoding="utf-8").strip()
+    return f"sqlite:///{course_dir / 'gradebook.db'}"
 
 
 def _load_config(course_dir: Path) -> Config:
@@ -277,6 +303,7 @@ def build(
     notebooks: Path | None = None,
     *,
     students: Iterable[str] = (),
+    db_url: str | None = None,
 ) -> Path:
     """Make (or refresh) the nbgrader course directory from ``notebooks``.
 
@@ -290,6 +317,10 @@ def build(
         (default: :func:`find_notebooks`). Only ``.ipynb`` files are copied.
     students
         Learner ids to add to the gradebook's roster.
+    db_url
+        The gradebook's database (``postgresql+psycopg://...`` for a hub), kept in
+        ``.gradebook-url`` (mode 600) for every later step. Default: the one the course already
+        has, else SQLite in ``gradebook.db``.
 
     Returns
     -------
@@ -338,6 +369,8 @@ def build(
     )
     write_atomic(course_dir / SERVER_CONFIG, _server_config_text().encode())
     course_secret(course_dir)  # seeds of graded studies: made once, never released
+    if db_url is not None:
+        write_atomic(course_dir / GRADEBOOK_URL_FILE, (db_url + "\n").encode())  # mode 600
     stamp = {"format": COURSE_FORMAT, "hipaa_lab_version": __version__, "course_id": COURSE_ID}
     old = _stamp(course_dir)
     stamp["created"] = (old or {}).get("created") or dt.datetime.now(dt.UTC).isoformat()
@@ -345,7 +378,7 @@ def build(
 
     from nbgrader.api import Gradebook
 
-    with _venv_on_path(), Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", COURSE_ID) as gb:
+    with _venv_on_path(), Gradebook(gradebook_url(course_dir), COURSE_ID) as gb:
         for name in names:
             gb.update_or_create_assignment(name)
         for student in students:
@@ -437,7 +470,8 @@ def submit(
 def collect(course_dir: Path, assignment: str) -> None:
     """Collect learners' submissions of ``assignment`` from the exchange into ``submitted/``."""
     course_dir = Path(course_dir).resolve()
-    inbound = course_dir / "exchange" / COURSE_ID / "inbound"
+    exchange = _load_config(course_dir).Exchange.get("root") or course_dir / "exchange"
+    inbound = Path(exchange) / COURSE_ID / "inbound"  # a hub's exchange is its site config's
     if not inbound.is_dir():
         return
     with _venv_on_path():
@@ -811,6 +845,11 @@ def lab(course_dir: Path) -> int:
     print(f"course {course_dir} with {', '.join(released)} released")
     print(f"  JupyterLab (learner: Nbgrader > Assignments): {server.url}")
     print(f"  formgrader (trainer):                         {server.endpoint('formgrader')}")
+    print(
+        "  this lab is for one person on this computer, not for a class: whoever opens it is\n"
+        "  the same account and could open source/ (the solutions) and the gradebook. For a\n"
+        "  class: `make hub` (hipaa-lab hub start), an account per employee, trainers apart."
+    )
     print("  stop with Ctrl-C", flush=True)
 
     def _stop(
@@ -840,7 +879,7 @@ def main(args: argparse.Namespace) -> int:
     """``hipaa-lab course build|release|autograde|feedback|scores``."""
     course_dir = Path(args.course_dir)
     if args.action == "build":
-        path = build(course_dir, args.notebooks)
+        path = build(course_dir, args.notebooks, db_url=getattr(args, "db", None))
         print(f"course ready in {path}: {', '.join(_assignment_list(path, None))}")
         return 0
     wanted = getattr(args, "assignment", None)

@@ -138,6 +138,14 @@ def _package_dirs() -> list[Path]:
     catalogue = package.parent / "datasets"  # a source checkout's catalogue (the wheel's is inside)
     if (package.parent / "pyproject.toml").is_file() and catalogue.is_dir():
         dirs.append(catalogue)
+    # site-packages another environment adds (the Python a hub shares with learners and its course
+    # account: hipaa_lab.course.hub): those packages too; never other folders on sys.path
+    for entry in sys.path:
+        path = Path(entry)
+        if path.name in ("site-packages", "dist-packages") and path.is_dir():
+            path = path.resolve()
+            if not any(path.is_relative_to(d) for d in dirs):
+                dirs.append(path)
     return dirs
 
 
