@@ -283,3 +283,23 @@ def test_status_waive_and_mark_material_from_the_command(tmp_path, capsys):
                  "--by", "y"]) == 2  # fmt: skip
     with Ledger(db) as log:
         assert log.verify().ok
+
+
+def test_a_hub_account_in_the_gradebook_is_recorded_as_its_employee(tmp_path, monkeypatch):
+    """On a hub the gradebook knows E1001 as the account hl-e1001: one identity in both."""
+    import importlib
+
+    import pandas as pd
+
+    build = importlib.import_module("hipaa_lab.course.build")
+    rows = [{"learner": learner, "module": "m01-phi-in-images", "submitted_at": "2026-11-02T10:00",
+             "score": 9.0, "max_score": 10.0, "needs_manual_grade": False}
+            for learner in ("hl-e1001", "hl-e9999")]  # fmt: skip
+    monkeypatch.setattr(build, "scores", lambda course_dir: pd.DataFrame(rows))
+    (tmp_path / "course" / "release").mkdir(parents=True)
+    with Ledger(tmp_path / "records.db") as log:
+        records.import_roster(log, records.read_roster(_csv(tmp_path / "roster.csv", ROWS[:1])))
+        summary = records.sync(log, tmp_path / "course", records.load_curricula())
+        assert summary.not_on_roster == ["hl-e9999"]
+        passed = [e.body for e in log.entries() if e.kind == "training.passed"]
+        assert [b["employee_id"] for b in passed] == ["E1001"]

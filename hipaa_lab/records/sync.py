@@ -17,11 +17,14 @@ records nothing the second time and a sync killed half way records nothing at al
   fail.
 
 Learners in the gradebook who are not on the roster are reported, not recorded: a record is
-kept for an employee only.
+kept for an employee only. A learner is matched by employee id, or by the hub account made for it
+(``hl-e1001`` for ``E1001``, :mod:`hipaa_lab.course.hub`): one roster, one identity in the lab,
+the gradebook and the ledger.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 from collections.abc import Iterable
@@ -133,6 +136,19 @@ def sync(
     return summaries[-1]
 
 
+def _hub_accounts(on: dict[str, Any]) -> dict[str, str]:
+    """The employee id of each hub account (``hl-e1001`` for ``E1001``): on a hub the gradebook
+    knows learners by their account (:func:`hipaa_lab.course.hub.account_name`)."""
+    from hipaa_lab.course.hub import account_name
+    from hipaa_lab.errors import HubError
+
+    accounts = {}
+    for employee_id in on:
+        with contextlib.suppress(HubError):  # an id that gives no account has none on a hub
+            accounts[account_name(employee_id)] = employee_id
+    return accounts
+
+
 def _new_facts(
     entries: list[Entry],
     released: dict[str, str],
@@ -143,6 +159,7 @@ def _new_facts(
     """What the course holds (``released`` versions, gradebook ``rows``) that ``entries`` do not."""
     known = _Known.read(entries)
     on, _removed = roster_in(entries)
+    accounts = _hub_accounts(on)
     items: list[tuple[RecordKind, dict[str, Any]]] = []
     versions = dict(known.versions)
     for module, version in released.items():
@@ -163,9 +180,10 @@ def _new_facts(
                 items.append((RecordKind.ASSIGNED, body))
     summary = SyncSummary()
     for row in rows:
-        employee_id, module = str(row["learner"]), str(row["module"])
+        learner, module = str(row["learner"]), str(row["module"])
+        employee_id = learner if learner in on else accounts.get(learner, learner)
         if employee_id not in on:
-            summary.not_on_roster.append(employee_id)
+            summary.not_on_roster.append(learner)
             continue
         at = _iso(row["submitted_at"])
         key = (employee_id, module, at)
