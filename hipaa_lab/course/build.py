@@ -930,7 +930,9 @@ def main(args: argparse.Namespace) -> int:
     for name in names:
         if args.action == "autograde":
             collect(course_dir, name)
-            outcomes = autograde(course_dir, name, students)
+            outcomes = autograde(
+                course_dir, name, students, jobs=getattr(args, "jobs", 1), progress=True
+            )
             graded = [o.learner for o in outcomes if o.graded]
             print(f"{name}: autograded {len(graded)} submission(s): {', '.join(graded) or '-'}")
             for o in outcomes:
