@@ -38,12 +38,13 @@ from typing import Any
 
 from hipaa_lab import course
 from hipaa_lab.course.build import _api, _check, _venv_on_path
+from hipaa_lab.errors import PostgresError
 
 
 def _grades(db_url: str, modules: list[str]) -> dict[tuple[str, ...], tuple[Any, ...]]:
     from nbgrader.api import Gradebook
 
-    out = {}
+    out: dict[tuple[str, ...], tuple[Any, ...]] = {}
     with Gradebook(db_url, course.COURSE_ID) as gb:
         for module in modules:
             for sub in gb.assignment_submissions(module):
@@ -136,7 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.db_url:
             db_url = args.db_url
         else:
-            server, db_url = _server(Path(pg))
+            try:
+                server, db_url = _server(Path(pg))
+            except PostgresError as exc:
+                print(f"no PostgreSQL server: {exc}; give --db-url", file=sys.stderr)
+                return 2
         try:
             course_dir = course.build(Path(tmp) / "course", notebooks, db_url=db_url)
             course.release(course_dir, modules)

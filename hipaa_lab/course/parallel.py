@@ -78,9 +78,11 @@ def prepare_gradebook(course_dir: Path, assignment: str, learners: Sequence[str]
 
 
 def _prepare_files(course_dir: Path, assignment: str) -> None:
-    """Build the datasets the module's sandbox reads, and the sandbox's account, once, here."""
+    """Build the datasets the module's sandbox reads and the sandbox's account, once, here; import
+    what grading imports, so that forked workers start with it."""
     import nbformat
 
+    from hipaa_lab.course import grading  # noqa: F401 - the grade cells' checks, imported once
     from hipaa_lab.course.sandbox import _sandbox_user
     from hipaa_lab.course.sealed import _datasets_for
 
