@@ -30,6 +30,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -120,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1, help="rounds of both contenders")
     parser.add_argument("--db-url", default=None, help="an empty PostgreSQL database to use")
     args = parser.parse_args(argv)
+    # a terminated run still stops its PostgreSQL server and removes its folders (finally: below)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     notebooks = course.find_notebooks()
     modules = args.modules or course.assignments(notebooks)[:2]
     learners = [f"learner-{i:03d}" for i in range(args.learners)]

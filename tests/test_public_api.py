@@ -31,6 +31,7 @@ MODULES = [
     "hipaa_lab.course",
     "hipaa_lab.course.grading",
     "hipaa_lab.course.offline",
+    "hipaa_lab.course.parallel",
     "hipaa_lab.course.sandbox",
     "hipaa_lab.course.sealed",
     "hipaa_lab.ledger",

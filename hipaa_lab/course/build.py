@@ -553,7 +553,7 @@ def autograde(
         with _venv_on_path():
             api = _api(course_dir)
             for student in names:
-                outcomes.append(grade_one(api, assignment, student))
+                outcomes.append(_grade_one(api, assignment, student))
                 if bar is not None:
                     bar.update(1)
     finally:
@@ -562,7 +562,7 @@ def autograde(
     return outcomes
 
 
-def grade_one(api: NbGraderAPI, assignment: str, student: str) -> AutogradeOutcome:
+def _grade_one(api: NbGraderAPI, assignment: str, student: str) -> AutogradeOutcome:
     """One learner's autograde through nbgrader's API: graded, or why not (never raises for a
     submission nbgrader refuses)."""
     try:

@@ -46,9 +46,9 @@ from hipaa_lab.course.build import (
     AutogradeOutcome,
     _api,
     _bar,
+    _grade_one,
     _load_config,
     _venv_on_path,
-    grade_one,
 )
 
 __all__ = ["autograde_parallel", "prepare_gradebook"]
@@ -100,7 +100,7 @@ def _grade(assignment: str, learner: str) -> AutogradeOutcome:
     if _API is None:  # pragma: no cover - the pool's initializer sets it
         raise RuntimeError("the autograde worker was not started")
     try:
-        return grade_one(_API, assignment, learner)
+        return _grade_one(_API, assignment, learner)
     except Exception as exc:  # a backstop: one learner's failure is theirs alone
         return AutogradeOutcome(learner, False, f"{type(exc).__name__}: {exc}"[-2000:])
 
