@@ -11,6 +11,7 @@ submissions removed, one at a time, then in parallel again through the CLI on to
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Any
 
@@ -170,6 +171,38 @@ def test_running_again_in_parallel_changes_no_grade_and_doubles_no_row(graded, c
     assert "autograde m90-fixture" in captured.err and "100%" in captured.err  # the progress bar
     assert _grades(db_url) == graded["grades"][1]
     assert _counts(db_url) == before
+
+
+def test_a_worker_that_dies_loses_only_the_learner_who_killed_it(graded, monkeypatch, tmp_path):
+    """A worker process that dies mid-grading (out of memory, killed): what it held is graded
+    again, each learner alone; the one who kills a worker twice is reported. Grading is replaced
+    by a stand-in here (the workers are forked, so they run the patched function)."""
+    from hipaa_lab.course import parallel
+    from hipaa_lab.course.build import AutogradeOutcome
+
+    died = tmp_path / "died-once"
+
+    def dies_once(api, assignment, learner):
+        if learner == "partial" and not died.exists():
+            died.write_text("")
+            os._exit(1)
+        return AutogradeOutcome(learner, True, "stand-in")
+
+    monkeypatch.setattr(parallel, "_grade_one", dies_once)
+    out = parallel.autograde_parallel(graded["dir"], FIXTURE, GOOD, 2)
+    assert died.exists()
+    assert [o.learner for o in out] == GOOD and all(o.graded for o in out)
+
+    def always_dies(api, assignment, learner):
+        if learner == "partial":
+            os._exit(1)
+        return AutogradeOutcome(learner, True, "stand-in")
+
+    monkeypatch.setattr(parallel, "_grade_one", always_dies)
+    out = parallel.autograde_parallel(graded["dir"], FIXTURE, GOOD, 2)
+    assert [o.learner for o in out] == GOOD
+    assert [o.learner for o in out if not o.graded] == ["partial"]
+    assert "stopped twice" in out[GOOD.index("partial")].reason
 
 
 def test_sqlite_refuses_more_than_one_job_before_grading(tmp_path, capsys):

@@ -30,7 +30,6 @@ SQLite gradebook before anything is graded.
 from __future__ import annotations
 
 import multiprocessing
-import sys
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_for
@@ -124,9 +123,10 @@ def autograde_parallel(
 
     Called by :func:`hipaa_lab.course.autograde` (which checks the arguments and the gradebook
     first). Returns one outcome per learner, in the order of ``learners``. A learner whose
-    submission cannot be graded is reported with the reason and the others are graded; a worker
-    process that dies takes only what it was grading: those learners are graded again, once, in a
-    new pool, and reported when that fails too.
+    submission cannot be graded is reported with the reason and the others are graded. A worker
+    process that dies (out of memory, killed) breaks the pool: every learner it had not finished
+    is graded again, each in a worker of its own, so the learner who kills a worker twice is
+    reported and the others are graded.
     """
     course_dir = Path(course_dir).resolve()
     learners = list(dict.fromkeys(learners))
@@ -136,22 +136,17 @@ def autograde_parallel(
         with _venv_on_path():  # the workers inherit PATH (nbgrader runs alembic)
             prepare_gradebook(course_dir, assignment, learners)
             _prepare_files(course_dir, assignment)
-            todo = learners
-            for attempt in (1, 2):
-                lost = _run_pool(course_dir, assignment, todo, jobs, outcomes, bar)
-                if not lost:
-                    break
-                if attempt == 2:
-                    for learner in lost:
-                        outcomes[learner] = AutogradeOutcome(
-                            learner,
-                            False,
-                            "the worker process grading it stopped twice (out of memory, or "
-                            "killed); grade this learner again with jobs=1 to see why",
-                        )
-                        if bar is not None:
-                            bar.update(1)
-                todo = lost
+            lost = _run_pool(course_dir, assignment, learners, jobs, outcomes, bar)
+            for learner in lost:  # alone this time: whoever breaks a worker again is known
+                if _run_pool(course_dir, assignment, [learner], 1, outcomes, bar):
+                    outcomes[learner] = AutogradeOutcome(
+                        learner,
+                        False,
+                        "the worker process grading it stopped twice (out of memory, killed, or "
+                        "it could not start); grade this learner with jobs=1 to see why",
+                    )
+                    if bar is not None:
+                        bar.update(1)
     finally:
         if bar is not None:
             bar.close()
@@ -167,13 +162,14 @@ def _run_pool(
     bar: Any,
 ) -> list[str]:
     """Grade ``learners`` in one pool, filling ``outcomes``; return those a dead worker lost."""
-    lost: list[str] = []
-    with ProcessPoolExecutor(
+    lost: set[str] = set()
+    pool = ProcessPoolExecutor(
         min(jobs, len(learners)),
         mp_context=_context(),
         initializer=_start_worker,
         initargs=(str(course_dir),),
-    ) as pool:
+    )
+    try:
         futures: dict[Future[AutogradeOutcome], str] = {
             pool.submit(_grade, assignment, learner): learner for learner in learners
         }
@@ -185,9 +181,10 @@ def _run_pool(
                 try:
                     outcomes[learner] = future.result()
                 except BrokenProcessPool:
-                    lost.append(learner)
+                    lost.add(learner)
                     continue
                 if bar is not None:
                     bar.update(1)
-    sys.stderr.flush()
+    finally:  # on an interrupt too: what has not started never will
+        pool.shutdown(wait=True, cancel_futures=True)
     return [learner for learner in learners if learner in lost]
