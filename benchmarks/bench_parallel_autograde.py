@@ -168,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
                     if reference is None:
                         reference = grades
                     same = complete and grades == reference
+                    for key in sorted(set(grades) | set(reference)):
+                        if grades.get(key) != reference.get(key):  # say which, and how
+                            print(f"  differs: {key}: {reference.get(key)} then {grades.get(key)}")
                     matched = matched and same
                     times[who] = seconds
                     runs.append((who, seconds))
