@@ -114,6 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
             a.add_argument("--assignment", action="append", help="one module (default: all)")
         if action in ("autograde", "feedback"):
             a.add_argument("--student", action="append", help="one learner (default: all)")
+        if action == "autograde":
+            a.add_argument(
+                "--jobs",
+                type=int,
+                default=1,
+                metavar="N",
+                help="worker processes grading at once (default 1; above 1 needs a PostgreSQL "
+                "gradebook)",
+            )
         if action == "build":
             a.add_argument("--notebooks", default=None, type=Path, help="source notebooks folder")
             a.add_argument(

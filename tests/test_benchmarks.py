@@ -60,3 +60,32 @@ def test_bench_records_prints_its_timings_and_ratios(tmp_path):
     assert "60 x 3 = 180 status rows" in r.stdout or "180 status rows" in r.stdout, r.stdout
     for line in ("ratio csv / pandas to_csv", "ratio plain hash pass / verify"):
         assert line in r.stdout, r.stdout
+
+
+@pytest.mark.timeout(600)
+def test_bench_parallel_autograde_prints_times_ratio_and_match(tmp_path):
+    bench = BENCH.parent / "bench_parallel_autograde.py"
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(bench),
+            "--learners",
+            "2",
+            "--modules",
+            "m01-phi-in-images",
+            "--rounds",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if r.returncode == 2 and "no PostgreSQL server" in r.stderr:
+        pytest.skip(r.stderr.strip())
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    for line in ("round 1 nbgrader sequential", "round 1 hipaa-lab --jobs 2"):
+        assert any(x.startswith(line) and "grades match" in x for x in out.splitlines()), out
+    assert "ratio sequential / parallel, all rounds" in out
+    assert "every cell's grade the same in every run: True" in out
+    assert "load average at the start" in out and "load average at the end" in out

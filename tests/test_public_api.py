@@ -32,6 +32,7 @@ MODULES = [
     "hipaa_lab.course.grading",
     "hipaa_lab.course.offline",
     "hipaa_lab.course.progress",
+    "hipaa_lab.course.parallel",
     "hipaa_lab.course.sandbox",
     "hipaa_lab.course.sealed",
     "hipaa_lab.course.hub",

@@ -8,6 +8,8 @@
 - :mod:`~hipaa_lab.course.sandbox`: running a learner's notebook apart (bubblewrap, an
   unprivileged user, limits) and talking to it in plain data; :mod:`~hipaa_lab.course.harness`
   is the side of that conversation that runs inside the sandbox;
+- :mod:`~hipaa_lab.course.parallel`: autograde in worker processes on one PostgreSQL gradebook
+  (``autograde(..., jobs=N)``);
 - :mod:`~hipaa_lab.course.offline`: the course's pages load nothing from outside the machine
   (MathJax from the lab itself, no news or update checks);
 - :mod:`~hipaa_lab.course.hub`: the course for a class on JupyterHub (an account per employee,

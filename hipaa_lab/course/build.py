@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 import nbformat
 
 from hipaa_lab.course.sealed import course_secret
-from hipaa_lab.errors import CourseError, OutputNotEmptyError, StaleCourseError
+from hipaa_lab.errors import CourseError, OutputNotEmptyError, StaleCourseError, UsageError
 from hipaa_lab.phi import write_atomic
 
 if TYPE_CHECKING:
@@ -122,6 +122,14 @@ def assignments(notebooks: Path | None = None) -> list[str]:
 
 
 # --------------------------------------------------------------------------- configuration
+
+
+def _sqlite_url(course_dir: Path) -> str:
+    return f"sqlite:///{course_dir / 'gradebook.db'}"
+
+
+def _is_sqlite(db_url: str) -> bool:
+    return db_url.split(":", 1)[0].split("+", 1)[0].lower() == "sqlite"
 
 
 def _config_text(course_dir: Path, header: bool) -> str:
@@ -275,6 +283,15 @@ def _stale(course_dir: Path, found: str) -> StaleCourseError:
     )
 
 
+def _kept_db_url(course_dir: Path) -> str | None:
+    """The gradebook URL of an existing course when it is not SQLite (a SQLite gradebook always
+    lives in the course folder, so a copied course names its own)."""
+    if not (course_dir / "nbgrader_config.py").is_file():
+        return None
+    url = str(_load_config(course_dir).CourseDirectory.db_url or "")
+    return url if url and not _is_sqlite(url) else None
+
+
 def _check_course(course_dir: Path) -> None:
     """Raise unless ``course_dir`` is a course of the current format."""
     if not Path(course_dir).is_dir():
@@ -352,6 +369,8 @@ def build(
     for name in names:  # read everything before writing anything
         nbformat.read(notebooks / name / f"{name}.ipynb", as_version=4)
     header = notebooks / "header.ipynb"
+    if db_url is None:
+        db_url = _kept_db_url(course_dir) or _sqlite_url(course_dir)
 
     source = course_dir / "source"
     source.mkdir(parents=True, exist_ok=True)
@@ -361,16 +380,16 @@ def build(
     for name in names:
         for nb in sorted((notebooks / name).glob("*.ipynb")):
             write_atomic(source / name / nb.name, nb.read_bytes())
-    write_atomic(
-        course_dir / "nbgrader_config.py", _config_text(course_dir, header.is_file()).encode()
+    write_atomic(  # mode 600 (a temporary file renamed)
+        course_dir / "nbgrader_config.py",
+        _config_text(course_dir, header.is_file()).encode(),
     )
     write_atomic(
         course_dir / "learner" / "nbgrader_config.py", _learner_config_text(course_dir).encode()
     )
     write_atomic(course_dir / SERVER_CONFIG, _server_config_text().encode())
     course_secret(course_dir)  # seeds of graded studies: made once, never released
-    if db_url is not None:
-        write_atomic(course_dir / GRADEBOOK_URL_FILE, (db_url + "\n").encode())  # mode 600
+    write_atomic(course_dir / GRADEBOOK_URL_FILE, (db_url + "\n").encode())  # mode 600
     stamp = {"format": COURSE_FORMAT, "hipaa_lab_version": __version__, "course_id": COURSE_ID}
     old = _stamp(course_dir)
     stamp["created"] = (old or {}).get("created") or dt.datetime.now(dt.UTC).isoformat()
@@ -503,7 +522,12 @@ class AutogradeOutcome:
 
 
 def autograde(
-    course_dir: Path, assignment: str, students: Iterable[str] | None = None
+    course_dir: Path,
+    assignment: str,
+    students: Iterable[str] | None = None,
+    jobs: int = 1,
+    *,
+    progress: bool = False,
 ) -> list[AutogradeOutcome]:
     """Autograde (again, ``force``) the submissions of ``assignment``; default: every learner who
     submitted it.
@@ -512,28 +536,82 @@ def autograde(
     cannot be graded at all (nbgrader refuses the notebook) is recorded with its reason and the run
     goes on to the next learner; a notebook that crashes, hangs or exits is graded, with zero for
     what it did not answer.
+
+    Parameters
+    ----------
+    course_dir, assignment
+        The course and the module to grade.
+    students
+        Learner ids (default: every learner who submitted ``assignment``); a learner named twice
+        is graded once.
+    jobs
+        Worker processes grading at once (:mod:`hipaa_lab.course.parallel`). Above 1 the course's
+        gradebook must be PostgreSQL (``build(..., db_url=...)``): with SQLite it is refused with
+        :class:`~hipaa_lab.errors.UsageError` before anything is graded.
+    progress
+        Show a progress bar (tqdm, on standard error).
+
+    Returns
+    -------
+    list of AutogradeOutcome
+        One per learner, in the order of ``students`` (default: sorted).
     """
     from hipaa_lab.course.sandbox import SandboxUnavailable, available
 
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise UsageError(f"jobs must be a whole number of 1 or more, got {jobs!r}")
     course_dir = Path(course_dir).resolve()
-    names = _submitted(course_dir, assignment, students)
+    names = list(dict.fromkeys(_submitted(course_dir, assignment, students)))
+    if jobs > 1:
+        db_url = str(_load_config(course_dir).CourseDirectory.db_url)
+        if _is_sqlite(db_url):
+            raise UsageError(
+                f"--jobs {jobs}: parallel autograde needs a PostgreSQL gradebook, and this course's "
+                f"gradebook is SQLite ({db_url.split(':///', 1)[-1]}), which cannot take several "
+                "writers at once. Grade with --jobs 1, or build the course with a PostgreSQL "
+                "gradebook (hipaa_lab.course.build(..., db_url='postgresql+psycopg://...'))"
+            )
     missing = available()
     if missing:  # refuse to start, rather than fail every learner the same way
         raise SandboxUnavailable(missing)
+    if jobs > 1 and len(names) > 1:
+        from hipaa_lab.course.parallel import autograde_parallel
+
+        return autograde_parallel(course_dir, assignment, names, jobs, progress=progress)
+    bar = _bar(len(names), assignment, progress)
     outcomes = []
-    with _venv_on_path():
-        api = _api(course_dir)
-        for student in names:
-            try:
-                _check(
-                    api.autograde(assignment, student, force=True, create=True),
-                    f"autograding {assignment} of {student}",
-                )
-            except CourseError as exc:
-                outcomes.append(AutogradeOutcome(student, False, str(exc)[-2000:]))
-            else:
-                outcomes.append(AutogradeOutcome(student, True))
+    try:
+        with _venv_on_path():
+            api = _api(course_dir)
+            for student in names:
+                outcomes.append(_grade_one(api, assignment, student))
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
     return outcomes
+
+
+def _grade_one(api: NbGraderAPI, assignment: str, student: str) -> AutogradeOutcome:
+    """One learner's autograde through nbgrader's API: graded, or why not (never raises for a
+    submission nbgrader refuses)."""
+    try:
+        _check(
+            api.autograde(assignment, student, force=True, create=True),
+            f"autograding {assignment} of {student}",
+        )
+    except CourseError as exc:
+        return AutogradeOutcome(student, False, str(exc)[-2000:])
+    return AutogradeOutcome(student, True)
+
+
+def _bar(total: int, assignment: str, progress: bool) -> Any:
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="learner", desc=f"autograde {assignment}", file=sys.stderr)
 
 
 def feedback(
@@ -898,7 +976,9 @@ def main(args: argparse.Namespace) -> int:
     for name in names:
         if args.action == "autograde":
             collect(course_dir, name)
-            outcomes = autograde(course_dir, name, students)
+            outcomes = autograde(
+                course_dir, name, students, jobs=getattr(args, "jobs", 1), progress=True
+            )
             graded = [o.learner for o in outcomes if o.graded]
             print(f"{name}: autograded {len(graded)} submission(s): {', '.join(graded) or '-'}")
             for o in outcomes:
