@@ -221,6 +221,8 @@ def test_sqlite_refuses_more_than_one_job_before_grading(tmp_path, capsys):
 def test_a_rebuild_keeps_the_postgresql_gradebook(graded):
     d = graded["dir"]
     course.build(d, d.parent / "notebooks")
-    text = (d / "nbgrader_config.py").read_text()
-    assert graded["db_url"] in text and "sqlite" not in text
-    assert (d / "nbgrader_config.py").stat().st_mode & 0o077 == 0  # it holds the password
+    from hipaa_lab.course.build import gradebook_url
+
+    assert gradebook_url(d) == graded["db_url"]
+    assert (d / ".gradebook-url").stat().st_mode & 0o077 == 0  # it holds the password
+    assert graded["db_url"] not in (d / "nbgrader_config.py").read_text()

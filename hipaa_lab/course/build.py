@@ -124,10 +124,6 @@ def assignments(notebooks: Path | None = None) -> list[str]:
 # --------------------------------------------------------------------------- configuration
 
 
-def _sqlite_url(course_dir: Path) -> str:
-    return f"sqlite:///{course_dir / 'gradebook.db'}"
-
-
 def _is_sqlite(db_url: str) -> bool:
     return db_url.split(":", 1)[0].split("+", 1)[0].lower() == "sqlite"
 
@@ -369,8 +365,8 @@ def build(
     for name in names:  # read everything before writing anything
         nbformat.read(notebooks / name / f"{name}.ipynb", as_version=4)
     header = notebooks / "header.ipynb"
-    if db_url is None:
-        db_url = _kept_db_url(course_dir) or _sqlite_url(course_dir)
+    if db_url is None:  # the PostgreSQL gradebook the course has; else SQLite, with no file
+        db_url = _kept_db_url(course_dir)
 
     source = course_dir / "source"
     source.mkdir(parents=True, exist_ok=True)
@@ -389,7 +385,8 @@ def build(
     )
     write_atomic(course_dir / SERVER_CONFIG, _server_config_text().encode())
     course_secret(course_dir)  # seeds of graded studies: made once, never released
-    write_atomic(course_dir / GRADEBOOK_URL_FILE, (db_url + "\n").encode())  # mode 600
+    if db_url is not None:
+        write_atomic(course_dir / GRADEBOOK_URL_FILE, (db_url + "\n").encode())  # mode 600
     stamp = {"format": COURSE_FORMAT, "hipaa_lab_version": __version__, "course_id": COURSE_ID}
     old = _stamp(course_dir)
     stamp["created"] = (old or {}).get("created") or dt.datetime.now(dt.UTC).isoformat()
