@@ -433,8 +433,11 @@ _GUARDS = {
         f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})",
         "CREATE OR REPLACE FUNCTION hipaa_lab_ledger_append_only() RETURNS trigger "
         "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'the ledger is append-only'; END $$",
-        f"CREATE OR REPLACE TRIGGER {_TABLE}_append_only BEFORE UPDATE OR DELETE ON {_TABLE} "
-        "FOR EACH ROW EXECUTE FUNCTION hipaa_lab_ledger_append_only()",
+        # made once (CREATE OR REPLACE TRIGGER needs PostgreSQL 14; this works on older too)
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger "  # noqa: S608  constants
+        f"WHERE tgname = '{_TABLE}_append_only' AND tgrelid = '{_TABLE}'::regclass) THEN "
+        f"CREATE TRIGGER {_TABLE}_append_only BEFORE UPDATE OR DELETE ON {_TABLE} "
+        "FOR EACH ROW EXECUTE FUNCTION hipaa_lab_ledger_append_only(); END IF; END $$",
     ],
 }
 

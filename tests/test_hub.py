@@ -33,7 +33,7 @@ import pytest
 import requests
 
 from hipaa_lab.course import hub
-from hipaa_lab.course.build import gradebook_url
+from hipaa_lab.course.build import find_notebooks, gradebook_url
 from hipaa_lab.errors import HubError
 from hipaa_lab.postgres import free_port, server_binaries
 
@@ -372,6 +372,8 @@ def test_another_learner_cannot_read_the_course_or_a_learners_work(site: Site) -
         "solution": ("read", str(course / "source" / MODULE / f"{MODULE}.ipynb")),
         "course secret": ("read", str(course / ".hipaa-lab-secret")),
         "gradebook URL": ("read", str(course / ".gradebook-url")),
+        # the package's own source notebooks (the course is built from them): model answers
+        "package's source notebook": ("read", str(find_notebooks() / MODULE / f"{MODULE}.ipynb")),
         "gradebook over TCP": ("db", f"127.0.0.1:{port}"),
         "gradebook by socket": ("db", f"{site.layout.postgres / 'run'}:{port}"),
     }
@@ -387,7 +389,10 @@ def test_another_learner_cannot_read_the_course_or_a_learners_work(site: Site) -
     grader = _reads(
         site,
         f"{site.prefix}grader",
-        {k: targets[k] for k in ("source", "solution", "course secret")},
+        {
+            k: targets[k]
+            for k in ("source", "solution", "course secret", "package's source notebook")
+        },
     )
     assert grader == dict.fromkeys(grader, "allowed")
 

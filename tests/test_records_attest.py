@@ -102,3 +102,39 @@ def test_a_submission_has_its_release_version_until_a_locked_cell_changes(tmp_pa
     _tagged(edited, POLICY_TAG)[0].source += "\n4. A rule the learner wrote in."
     assert content_version(_save(edited, tmp_path / "edited")) != version
     assert content_version(tmp_path / "empty") == content_version(tmp_path / "nothing")
+
+
+def test_sync_records_an_acknowledgement_only_on_released_content(tmp_path, monkeypatch):
+    """A learner who edits the policy text in their notebook's file and signs it attests
+    nothing: the submission's version is one no release had."""
+    import importlib
+
+    import pandas as pd
+
+    from hipaa_lab import records
+    from hipaa_lab.ledger import Ledger
+
+    module = MODULES[0]
+    release = _module(module)
+    course = tmp_path / "course"
+    _save(release, course / "release" / module, f"{module}.ipynb")
+    honest = _signed(release, 'acknowledged_by = "Avery Quinlan"')
+    edited = _signed(release, 'acknowledged_by = "Bo Lindqvist"')
+    _tagged(edited, POLICY_TAG)[0].source = "## Acknowledge the policy\n\nNothing applies to me."
+    _save(honest, course / "submitted" / "E1001" / module, f"{module}.ipynb")
+    _save(edited, course / "submitted" / "E1002" / module, f"{module}.ipynb")
+    rows = [{"learner": who, "module": module, "submitted_at": "2026-11-02T10:00", "score": 1.0,
+             "max_score": 10.0, "needs_manual_grade": False} for who in ("E1001", "E1002")]  # fmt: skip
+    build = importlib.import_module("hipaa_lab.course.build")
+    monkeypatch.setattr(build, "scores", lambda course_dir: pd.DataFrame(rows))
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "employee_id,name,email,role,department,hire_date,status\n"
+        "E1001,Avery Quinlan,avery@example.org,technologist,Radiology,2026-10-01,active\n"
+        "E1002,Bo Lindqvist,bo@example.org,technologist,Radiology,2026-10-01,active\n"
+    )
+    with Ledger(tmp_path / "records.db") as log:
+        records.import_roster(log, records.read_roster(roster))
+        records.sync(log, course, records.load_curricula())
+        attested = [e.body for e in log.entries() if e.kind == "training.attested"]
+    assert [(b["employee_id"], b["signed"]) for b in attested] == [("E1001", "Avery Quinlan")]

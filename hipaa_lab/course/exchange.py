@@ -19,6 +19,7 @@ exchange is shared (JupyterHub, one account per learner), and are closed here:
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import pwd
@@ -52,14 +53,10 @@ class SafeCollect(ExchangeCollect):  # type: ignore[misc]  # nbgrader is untyped
 
     def _path_to_record(self, path: str) -> dict[str, Any]:
         record: dict[str, Any] = super()._path_to_record(path)
-        record["owned"] = owner_is_learner(path, record["username"])
-        if not record["owned"]:
-            self.log.error(
-                "Skipping %s: it names learner %s but that learner's account does not own it "
-                "(another account wrote it)",
-                os.path.basename(path),
-                record["username"],
-            )
+        why = _refused(path, record["username"], 1000 * float(self.coursedir.max_dir_size))
+        record["owned"] = why is None
+        if why is not None:
+            self.log.error("Skipping %s: %s", os.path.basename(path), why)
         return record
 
     def _sort_by_timestamp(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -74,41 +71,68 @@ class SafeCollect(ExchangeCollect):  # type: ignore[misc]  # nbgrader is untyped
         self.src_records = [r for r in records if r.get("owned", True)]
 
     def do_copy(self, src: str, dest: str, log: Any = None) -> None:
-        """Copy ``src`` to ``dest``: regular files and folders only, never through a link,
-        honouring the course's ignore patterns and size limits as nbgrader's copy does."""
+        """Copy ``src`` to ``dest``: regular files and folders only, never through a link (the
+        submission's own folder included: ``os.fwalk`` opens each folder without following one
+        and checks it is the folder it listed), honouring the course's ignore patterns and size
+        limits as nbgrader's copy does. What passes the folder limit is left out and logged,
+        never half-copied into an error that would stop the other learners' collection."""
         coursedir = self.coursedir
         most_file = 1000 * float(coursedir.max_file_size)
-        most_dir = 1000 * float(coursedir.max_dir_size)
-        total = 0
-        root = Path(src)
-        for folder, dirs, files in os.walk(src, followlinks=False):
-            here = Path(folder)
-            dirs[:] = [
-                d for d in dirs if not _ignored(d, coursedir.ignore) and not (here / d).is_symlink()
-            ]
-            target = Path(dest) / here.relative_to(root)
+        left = 1000 * float(coursedir.max_dir_size)
+        Path(dest).mkdir(parents=True, exist_ok=True)
+        for folder, dirs, files, dir_fd in os.fwalk(src, follow_symlinks=False):
+            dirs[:] = [d for d in dirs if not _ignored(d, coursedir.ignore)]
+            target = Path(dest) / Path(folder).relative_to(src)
             target.mkdir(parents=True, exist_ok=True)
             for name in files:
                 if _ignored(name, coursedir.ignore):
                     continue
-                size = _copy_regular(here / name, target / name, most_file)
+                size = _copy_regular(name, target / name, min(most_file, left), dir_fd=dir_fd)
                 if size is None:
                     self.log.warning("Not collecting %s: not a regular file, or too large", name)
                     continue
-                total += size
-                if total > most_dir:
-                    raise RuntimeError(f"Directory size is too big; maximum size is {most_dir:.0f}")
+                left -= size
+
+
+def _refused(path: str, learner: str, most: float) -> str | None:
+    """Why the inbound entry ``path`` is not collected for ``learner``, or ``None``."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return "it cannot be read"
+    if not stat.S_ISDIR(info.st_mode):
+        return "it is not a folder (a link, or a file)"
+    if not owner_is_learner(path, learner):
+        return f"it names learner {learner} but that learner's account does not own it"
+    if _tree_size(path) > most:
+        return f"it holds more than the course's limit of {most:.0f} bytes"
+    return None
+
+
+def _tree_size(path: str) -> int:
+    """The bytes of the regular files under ``path``, links not followed."""
+    total = 0
+    for _folder, _dirs, files, dir_fd in os.fwalk(path, follow_symlinks=False):
+        for name in files:
+            with contextlib.suppress(OSError):
+                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                if stat.S_ISREG(info.st_mode):
+                    total += info.st_size
+    return total
 
 
 def _ignored(name: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatch(name, p) for p in patterns)
 
 
-def _copy_regular(src: Path, dest: Path, most: float) -> int | None:
-    """Copy ``src`` to ``dest`` when it is a regular file of at most ``most`` bytes, opened
-    without following a link; its size, or ``None`` when it is not copied."""
+def _copy_regular(
+    src: str | Path, dest: Path, most: float, *, dir_fd: int | None = None
+) -> int | None:
+    """Copy ``src`` (relative to ``dir_fd`` when given) to ``dest`` when it is a regular file
+    of at most ``most`` bytes, opened without following a link; its size, or ``None`` when it
+    is not copied."""
     try:
-        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
     except OSError:
         return None  # a link (ELOOP), gone, or unreadable
     with os.fdopen(fd, "rb") as f:

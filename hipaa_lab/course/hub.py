@@ -678,6 +678,23 @@ release(course)
 """
 
 
+def _close_sources(course_account: str) -> None:
+    """The course's source notebooks (model answers, hidden tests) readable by the course account
+    and root only: the package beside them must stay open to every learner's server, so the
+    folder is closed to others and given the course account's group (owners unchanged)."""
+    from hipaa_lab.course.build import find_notebooks
+
+    gid = pwd.getpwnam(course_account).pw_gid
+    folder = find_notebooks()
+    for path in [folder, *folder.rglob("*")]:
+        info = path.lstat()
+        if stat.S_ISLNK(info.st_mode):
+            continue
+        os.chown(path, -1, gid, follow_symlinks=False)
+        group = 0o050 if stat.S_ISDIR(info.st_mode) else 0o040
+        os.chmod(path, (stat.S_IMODE(info.st_mode) & ~0o007) | group)
+
+
 def _build_course(
     layout: HubLayout, state: HubState, db_url: str, bindir: Path, undo: _Undo
 ) -> None:
@@ -1074,6 +1091,7 @@ def start_hub(
         for account in changes.disabled:
             _end_processes(account)
         bindir = _shared_bin(layout)
+        _close_sources(state.course_account)
         _build_course(layout, state, url, bindir, undo)
         if accounts:
             _gradebook_students(url, accounts)

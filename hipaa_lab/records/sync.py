@@ -66,6 +66,7 @@ class _Known:
     """What the ledger holds already, keyed so a sync can tell new facts from old."""
 
     versions: dict[str, str] = field(default_factory=dict)
+    every_version: set[tuple[str, str]] = field(default_factory=set)  # (module, version) ever
     assigned: set[tuple[str, str]] = field(default_factory=set)
     submitted: set[tuple[str, str, str]] = field(default_factory=set)
     graded: dict[tuple[str, str, str], float] = field(default_factory=dict)
@@ -78,6 +79,7 @@ class _Known:
             b = entry.body
             if entry.kind == RecordKind.MODULE_RELEASED.value:
                 k.versions[b["module"]] = b["version"]
+                k.every_version.add((b["module"], b["version"]))
             elif entry.kind == RecordKind.ASSIGNED.value:
                 k.assigned.add((b["employee_id"], b["module"]))
             elif entry.kind == RecordKind.SUBMITTED.value:
@@ -192,7 +194,12 @@ def _new_facts(
         if key not in known.submitted:
             items.append((RecordKind.SUBMITTED, {**base, "version": version}))
         acknowledgement: Acknowledgement | None = row.get("acknowledgement")
-        if acknowledgement is not None and key not in known.attested:
+        released_content = (module, version) in known.every_version or released.get(
+            module
+        ) == version
+        if acknowledgement is not None and key not in known.attested and released_content:
+            # a policy acknowledged on content some release had: a submission whose locked cells
+            # (the policy among them) were edited has a version no release had, and attests nothing
             attested = {"signed": acknowledgement.signed, "statement": acknowledgement.statement}
             items.append((RecordKind.ATTESTED, {**base, **attested, "version": version}))
         if row["needs_manual_grade"] or not row["max_score"]:
