@@ -129,8 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "--db",
                 default=None,
                 metavar="URL",
-                help="the gradebook's database, e.g. postgresql+psycopg://... "
-                "(default: the course's own, else SQLite gradebook.db)",
+                help="the gradebook's database, e.g. postgresql+psycopg://... , or @FILE holding "
+                "a URL with a password, or HIPAA_LAB_DATABASE_URL (default: the course's own, "
+                "else SQLite gradebook.db)",
             )
     p.set_defaults(func=_course)
 
@@ -204,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--db",
         default=None,
         metavar="URL",
-        help="the gradebook's PostgreSQL (default: a server of the hub's own, started here)",
+        help="the gradebook's PostgreSQL, a URL without a password, or @FILE holding one, or "
+        "HIPAA_LAB_DATABASE_URL (default: a server of the hub's own, started here)",
     )
     s.add_argument(
         "--postgres-port", type=int, default=None, help="the hub's own PostgreSQL's port"

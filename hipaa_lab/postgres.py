@@ -33,9 +33,51 @@ from pathlib import Path
 
 from hipaa_lab.errors import PostgresError
 
-__all__ = ["LocalPostgres", "free_port", "server_binaries"]
+__all__ = ["LocalPostgres", "URL_VARIABLE", "free_port", "server_binaries", "url_argument"]
+
+#: Where a command takes a database URL that holds a password from, when ``--db`` is not given.
+URL_VARIABLE = "HIPAA_LAB_DATABASE_URL"
 
 SUPERUSER = "postgres"
+
+
+def url_argument(value: str | None) -> str | None:
+    """A ``--db`` argument as a database URL: a URL without a password as it is, ``@FILE`` the
+    URL in that file, nothing the environment's :data:`URL_VARIABLE` (or ``None``).
+
+    A password on a command line is readable by every user of the machine (``ps``), for as long
+    as the command runs: a URL that holds one is refused there.
+
+    >>> url_argument("postgresql+psycopg://grader@db.example.org/gradebook")
+    'postgresql+psycopg://grader@db.example.org/gradebook'
+    >>> url_argument("postgresql+psycopg://grader:secret@db.example.org/gradebook")
+    Traceback (most recent call last):
+    ...
+    hipaa_lab.errors.UsageError: a password on the command line is readable by every user of this machine (ps): give --db @FILE (a file of mode 600 holding the URL) or set HIPAA_LAB_DATABASE_URL
+    """
+    import sqlalchemy as sa
+
+    from hipaa_lab.errors import UsageError
+
+    if value is None:
+        return os.environ.get(URL_VARIABLE) or None
+    if value.startswith("@"):
+        try:
+            return Path(value[1:]).read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read the database URL from {value[1:]}: {exc.strerror}"
+            ) from None
+    try:
+        password = sa.make_url(value).password
+    except sa.exc.ArgumentError:
+        return value  # a file path for SQLite
+    if password:
+        raise UsageError(
+            "a password on the command line is readable by every user of this machine (ps): "
+            f"give --db @FILE (a file of mode 600 holding the URL) or set {URL_VARIABLE}"
+        )
+    return value
 
 
 def server_binaries() -> Path | None:

@@ -96,3 +96,21 @@ def test_another_user_cannot_read_the_password_or_enter_the_socket_folder(folder
         )
         assert probe.returncode != 0 and "Permission denied" in probe.stderr, command
     assert (pathlib.Path(folder) / "run" / f".s.PGSQL.{server.port}").is_socket()
+
+
+def test_a_password_never_goes_on_a_command_line(tmp_path, monkeypatch, capsys):
+    from hipaa_lab.cli import main
+    from hipaa_lab.errors import UsageError
+    from hipaa_lab.postgres import URL_VARIABLE, url_argument
+
+    secret = "postgresql+psycopg://grader:s3cret@127.0.0.1:5432/records"
+    with pytest.raises(UsageError, match="readable by every user"):
+        url_argument(secret)
+    assert main(["records", "verify", "--db", secret]) == 2
+    assert "s3cret" not in capsys.readouterr().err
+    saved = tmp_path / "db-url"
+    saved.write_text(secret + "\n")
+    assert url_argument(f"@{saved}") == secret
+    monkeypatch.setenv(URL_VARIABLE, secret)
+    assert url_argument(None) == secret
+    assert url_argument("sqlite:///records.db") == "sqlite:///records.db"

@@ -236,7 +236,7 @@ def test_a_bad_roster_exits_1_naming_lines_and_a_missing_ledger_is_a_usage_error
     assert len(Ledger(db)) == 0
     assert main(["records", "verify", "--db", str(tmp_path / "none.db")]) == 2
     assert not (tmp_path / "none.db").exists()
-    assert main(["records", "verify", "--db", "postgresql+psycopg://u:pw@127.0.0.1:1/x"]) == 1
+    assert main(["records", "verify", "--db", "postgresql+psycopg://u@127.0.0.1:1/x"]) == 1
 
 
 def test_status_waive_and_mark_material_from_the_command(tmp_path, capsys):

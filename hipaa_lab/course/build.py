@@ -954,7 +954,9 @@ def main(args: argparse.Namespace) -> int:
     """``hipaa-lab course build|release|autograde|feedback|scores``."""
     course_dir = Path(args.course_dir)
     if args.action == "build":
-        path = build(course_dir, args.notebooks, db_url=getattr(args, "db", None))
+        from hipaa_lab.postgres import url_argument
+
+        path = build(course_dir, args.notebooks, db_url=url_argument(getattr(args, "db", None)))
         print(f"course ready in {path}: {', '.join(_assignment_list(path, None))}")
         return 0
     wanted = getattr(args, "assignment", None)

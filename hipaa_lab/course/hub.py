@@ -82,7 +82,7 @@ from typing import Any, NoReturn
 
 from hipaa_lab.course.build import COURSE_ID, _venv_on_path
 from hipaa_lab.errors import HubError
-from hipaa_lab.postgres import LocalPostgres, free_port
+from hipaa_lab.postgres import LocalPostgres, free_port, url_argument
 from hipaa_lab.records.roster import Employee, EmploymentStatus, read_roster
 
 __all__ = [
@@ -1337,7 +1337,7 @@ def main(args: argparse.Namespace) -> int:
         args.roster,
         trainers=args.trainer,
         port=args.port,
-        db_url=args.db,
+        db_url=url_argument(args.db),
         site_config=args.config,
         home_base=args.home_base,
         prefix=args.prefix,

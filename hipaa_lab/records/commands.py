@@ -32,10 +32,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     def ledger_arg(a: argparse.ArgumentParser) -> None:
         a.add_argument(
             "--db",
-            default=DEFAULT_DB,
+            default=None,
             metavar="URL",
             help="the ledger database: a SQLAlchemy URL, sqlite:///FILE or "
-            "postgresql+psycopg://USER@HOST/DB (default: sqlite:///records.db)",
+            "postgresql+psycopg://USER@HOST/DB; a URL with a password as @FILE or in "
+            "HIPAA_LAB_DATABASE_URL (default: sqlite:///records.db)",
         )
         a.add_argument(
             "--key-file",
@@ -213,8 +214,9 @@ def _open(args: argparse.Namespace, *, create: bool = False) -> Ledger:
     """The ledger of ``--db``; a SQLite file that is not there is a usage error unless ``create``
     (a mistyped path must not start an empty ledger that then verifies)."""
     from hipaa_lab.ledger import Ledger, database_url
+    from hipaa_lab.postgres import url_argument
 
-    url = database_url(args.db)
+    url = database_url(url_argument(args.db) or DEFAULT_DB)
     if url.startswith("sqlite:///") and not create:
         path = Path(url.removeprefix("sqlite:///"))
         if not path.exists():
