@@ -48,9 +48,9 @@ def url_argument(value: str | None) -> str | None:
     A password on a command line is readable by every user of the machine (``ps``), for as long
     as the command runs: a URL that holds one is refused there.
 
-    >>> url_argument("postgresql+psycopg://grader@db.example.org/gradebook")
-    'postgresql+psycopg://grader@db.example.org/gradebook'
-    >>> url_argument("postgresql+psycopg://grader:secret@db.example.org/gradebook")
+    >>> url_argument("postgresql+psycopg://grader@127.0.0.1/gradebook")
+    'postgresql+psycopg://grader@127.0.0.1/gradebook'
+    >>> url_argument("postgresql+psycopg://grader:secret@127.0.0.1/gradebook")
     Traceback (most recent call last):
     ...
     hipaa_lab.errors.UsageError: a password on the command line is readable by every user of this machine (ps): give --db @FILE (a file of mode 600 holding the URL) or set HIPAA_LAB_DATABASE_URL
