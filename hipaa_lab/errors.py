@@ -16,6 +16,9 @@ the built-in exception a caller would expect, so ``except FileExistsError`` keep
     ├── CourseError             (RuntimeError)  an nbgrader step failed
     │   └── StaleCourseError                    a course directory from an older build
     ├── HubError                (RuntimeError)  the class's JupyterHub cannot be set up or started
+    ├── AccessDenied            (PermissionError) the simulated PACS refused a request (it is audited)
+    ├── PolicyError             (ValueError)    an access policy or model file that cannot be used
+    ├── AuditLogError           (ValueError)    an audit log that cannot be read (a broken line, by number)
     ├── GradingError            (AssertionError) a learner's answer fell short (shown in notebooks)
     ├── OCRUnavailableError     (RuntimeError)  Tesseract is not installed: burned-in text cannot be checked
     └── TableError              (RuntimeError)  the Annex E table is missing or not the expected edition
@@ -24,7 +27,9 @@ the built-in exception a caller would expect, so ``except FileExistsError`` keep
 from __future__ import annotations
 
 __all__ = [
+    "AccessDenied",
     "AnswerKeyError",
+    "AuditLogError",
     "CourseError",
     "CurriculaError",
     "GradingError",
@@ -34,6 +39,7 @@ __all__ = [
     "LedgerError",
     "OCRUnavailableError",
     "OutputNotEmptyError",
+    "PolicyError",
     "PostgresError",
     "RosterError",
     "StaleCourseError",
@@ -149,3 +155,23 @@ class OCRUnavailableError(HipaaLabError, RuntimeError):
 
 class TableError(HipaaLabError, RuntimeError):
     """The Annex E table could not be found or is not the expected one."""
+
+
+class AccessDenied(HipaaLabError, PermissionError):
+    """The simulated PACS (:mod:`hipaa_lab.safeguards.access`) refused a request: the policy did
+    not allow it, the user is unknown, logged off or terminated. The refusal is audited too."""
+
+
+class PolicyError(HipaaLabError, ValueError):
+    """An access-control model or policy file that cannot be used (a malformed line, an unknown
+    role or purpose), named with its line; a PACS built on it refuses every request."""
+
+
+class AuditLogError(HipaaLabError, ValueError):
+    """An audit log that cannot be read: a line that is not JSON or not an audit entry, named by
+    its 1-based line number. Nothing after it is read silently."""
+
+    def __init__(self, path: object, line: int, what: str) -> None:
+        self.path = path
+        self.line = line
+        super().__init__(f"{path}, line {line}: {what}")
