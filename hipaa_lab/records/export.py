@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hipaa_lab.records.status import Standing, TrainingRecord
+from hipaa_lab.records.status import Standing, TrainingRecord, paused_gc
 
 if TYPE_CHECKING:
     from hipaa_lab.ledger import Ledger
@@ -342,8 +342,6 @@ def write_csv(records: Iterable[TrainingRecord], path: str | os.PathLike[str]) -
     cells neutralised (:func:`neutralise`); an empty cell is a missing value, booleans are
     ``yes``/``no``, dates ISO 8601 and the score a percentage.
     """
-    columns = _csv_columns(list(records))
-
     def write(tmp: Path) -> None:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             csv.writer(f, quoting=csv.QUOTE_MINIMAL).writerow(EXPORT_COLUMNS)
@@ -351,7 +349,9 @@ def write_csv(records: Iterable[TrainingRecord], path: str | os.PathLike[str]) -
                 f.write("\r\n".join(map(",".join, zip(*map(_quoted, columns), strict=True))))
                 f.write("\r\n")
 
-    return write_whole(path, write)
+    with paused_gc():  # millions of short strings, no cycles
+        columns = _csv_columns(list(records))
+        return write_whole(path, write)
 
 
 def read_csv(path: str | os.PathLike[str]) -> list[TrainingRecord]:
