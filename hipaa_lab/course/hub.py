@@ -120,6 +120,41 @@ def _venv_bin() -> Path:
     return Path(sys.executable).parent
 
 
+def _check_runs_on(python: Path) -> None:
+    """Refuse a system Python that this environment's packages do not support.
+
+    The hub runs this environment's packages with the system's interpreter of the same minor
+    version, whose patch release can be older (Debian 12: 3.11.2); a package that requires a later
+    one (soupsieve 3+ needs 3.11.5's ``re``) imports there and then fails, as the formgrader's
+    grading page did. Raises :class:`HubError` naming every such package.
+    """
+    from importlib.metadata import distributions
+
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    version = subprocess.run(
+        [str(python), "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    purelib = sysconfig.get_paths()["purelib"]
+    unsupported = []
+    for dist in distributions(path=[purelib]):
+        wanted = dist.metadata["Requires-Python"]
+        try:
+            if wanted and not SpecifierSet(wanted).contains(version, prereleases=True):
+                unsupported.append(f"{dist.metadata['Name']} {dist.version} ({wanted})")
+        except InvalidSpecifier:
+            continue
+    if unsupported:
+        raise HubError(
+            f"learners' servers would run on {python} (Python {version}), which these installed "
+            f"packages do not support: {', '.join(sorted(unsupported))}; install versions that "
+            f"support Python {version}, or hipaa-lab with a Python every user may run"
+        )
+
+
 def _shared_bin(layout: HubLayout) -> Path:
     """A ``bin`` folder whose Python and scripts other users may run, with this environment's
     packages: this environment's own when others can reach its interpreter, else
@@ -143,6 +178,7 @@ def _shared_bin(layout: HubLayout) -> Path:
             f"its way is closed to other users) and there is no /usr/bin/{version}: install "
             "hipaa-lab with a Python every user may run"
         )
+    _check_runs_on(system)
     shim = layout.root / "python"
     if not (shim / "bin" / "python").exists():
         subprocess.run(
