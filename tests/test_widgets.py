@@ -8,6 +8,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
+from hipaa_lab.errors import CourseError
 from hipaa_lab.phi import AnswerKey, Location, PHIEntry, SafeHarborCategory
 from hipaa_lab.widgets import (
     StudyBrowser,
@@ -205,3 +206,26 @@ def test_series_labels_name_a_deidentified_patient_by_pseudonym():
         "MR series 3 · patient ANON-22C1",
         "MR series 3 · patient ANON-7F3A",
     ]
+
+
+@pytest.mark.parametrize(
+    "closed", [CourseError("no notebooks folder"), PermissionError(13, "denied")]
+)
+def test_the_pass_mark_shows_where_the_course_notebooks_cannot_be_listed(monkeypatch, closed):
+    """A learner's kernel on a hub (the notebooks closed to them) and the grading sandbox (hidden
+    there) cannot list the course's modules; the pass-mark cell still shows the pass mark. It
+    raised in every autograded notebook on the hub, seen in the formgrader's grading page."""
+    import importlib
+
+    from hipaa_lab.widgets import pass_mark
+
+    build = importlib.import_module("hipaa_lab.course.build")
+
+    def refuse(*_args):
+        raise closed
+
+    monkeypatch.setattr(build, "find_notebooks", refuse)
+    monkeypatch.setattr(build, "assignments", refuse)
+    mark = pass_mark("m01-phi-in-images")
+    assert mark.threshold == 0.8
+    assert "80% of the module's points" in str(mark)
