@@ -569,6 +569,115 @@ def test_in_the_browser_a_learner_submits_and_another_cannot_open_it(site: Site)
     assert hosts == {"127.0.0.1"}, f"requests left the machine: {hosts}"
 
 
+def _formgrader_modal(page, expected: str) -> str:
+    """Wait for the formgrader's result dialog, check it reports success, close it."""
+    modal = page.locator(".modal.in, .modal.show").first
+    modal.wait_for(timeout=300_000)
+    text = modal.inner_text()
+    assert expected in text, text[-2000:]
+    modal.get_by_role("button", name=re.compile("close|ok", re.I)).first.click()
+    modal.wait_for(state="hidden")
+    return text
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing")
+def test_in_the_browser_the_trainer_grades_and_the_learner_sees_the_result(site: Site) -> None:
+    """Chromium, after the learner's submission above: the trainer collects, autogrades,
+    hand-grades the free-text answer and returns feedback in the formgrader's own pages; the
+    learner fetches the feedback and finds score and verdict on *Course > My progress and
+    feedback*, reached through the hub's /user-redirect, and opens the feedback from there."""
+    from playwright.sync_api import sync_playwright
+
+    zoe = site.account("E1002")
+    requested: list[str] = []
+    formgrader = site.url + f"services/{hub.SERVICE}/formgrader/"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000
+        )
+        try:
+            context = browser.new_context(viewport={"width": 1300, "height": 900})
+            context.on("request", lambda r: requested.append(r.url))
+            trainer = context.new_page()
+            trainer.set_default_timeout(90_000)
+            trainer.goto(site.url + "hub/login")
+            trainer.fill("#username_input", site.trainer)
+            trainer.fill("#password_input", site.password(site.trainer))
+            trainer.click("#login_submit")
+            trainer.wait_for_url(re.compile("/hub/"))
+            trainer.goto(formgrader + "manage_assignments")
+            row = trainer.locator("#main-table tr", has_text=MODULE)
+            row.locator("td.collect a").click()
+            _formgrader_modal(trainer, "Successfully collected")
+
+            trainer.goto(formgrader + f"manage_submissions/{MODULE}")
+            row = trainer.locator("#main-table tr", has_text=zoe)
+            row.locator("td.autograde a").click()
+            _formgrader_modal(trainer, "Successfully autograded")
+            # the free-text answer was left as released: nbgrader gives it 0 and asks no
+            # trainer; the trainer reads it anyway and gives points below
+            row.locator("td.status", has_text="graded").wait_for()
+            trainer.screenshot(path=str(ARTIFACTS / "hub-trainer-autograded.png"))
+
+            trainer.goto(formgrader + f"manage_students/{zoe}/{MODULE}")
+            trainer.locator("#main-table a", has_text=MODULE).first.click()
+            score = trainer.locator("input.score#residual_phi")
+            score.wait_for()
+            trainer.wait_for_load_state("networkidle")  # the page's grades loaded and bound
+            with trainer.expect_response(
+                lambda r: "/api/grade/" in r.url and r.request.method == "PUT" and r.ok
+            ):
+                score.fill("1.5")
+                score.press("Tab")  # leaving the field saves it, as a trainer moves on
+            trainer.screenshot(path=str(ARTIFACTS / "hub-trainer-hand-graded.png"))
+
+            trainer.goto(formgrader + f"manage_submissions/{MODULE}")
+            row = trainer.locator("#main-table tr", has_text=zoe)
+            row.locator("td.score", has_text="1.5 / 15").wait_for()
+            row.locator("td.generate-feedback a").click()
+            _formgrader_modal(trainer, "Successfully generated feedback")
+            row.locator("td.release-feedback a").click()
+            _formgrader_modal(trainer, "Successfully released feedback")
+            trainer.screenshot(path=str(ARTIFACTS / "hub-trainer-released.png"))
+            context.close()
+
+            page = _lab_login(browser, site, zoe, requested)
+            page.locator(".lm-MenuBar-item", has_text="Nbgrader").click()
+            page.locator(".lm-Menu-itemLabel", has_text="Assignment List").click()
+            submitted = page.locator("#submitted_assignments_list > .list_item", has_text=MODULE)
+            submitted.get_by_role("button", name="Fetch Feedback").first.click()
+            page.get_by_text("view feedback").first.wait_for(timeout=120_000)
+            page.locator(".lm-MenuBar-itemLabel", has_text="Course").click()
+            with page.context.expect_page() as opened:
+                page.locator(".lm-Menu-itemLabel", has_text="My progress and feedback").click()
+            mine = opened.value
+            mine.set_default_timeout(90_000)
+            row = mine.locator(f'tr.module[data-module="{MODULE}"]')
+            row.wait_for()
+            landed, shown = mine.url, row.inner_text()
+            mine.screenshot(path=str(ARTIFACTS / "hub-learner-progress.png"), full_page=True)
+            row.locator("a.view-feedback").first.click()
+            banner = mine.locator("#hipaa-lab-result")
+            banner.wait_for()
+            verdict, banner_text = banner.get_attribute("data-verdict"), banner.inner_text()
+            mine.screenshot(path=str(ARTIFACTS / "hub-learner-feedback.png"))
+        except Exception:
+            for n, seen in enumerate(p for c in browser.contexts for p in c.pages):
+                seen.screenshot(path=str(ARTIFACTS / f"hub-grading-failure-{n}.png"))
+            shutil.copyfile(site.layout.log, ARTIFACTS / "hub-grading-failure-jupyterhub.log")
+            raise
+        finally:
+            browser.close()
+    assert landed.startswith(site.url + f"user/{zoe}/hipaa-lab/progress"), landed
+    # blank answers, 1.5 of 2 points from the trainer: 1.5 of the module's 15, pass mark 12
+    assert "feedback: not yet 1.5/15" in shown and "12 (80%)" in shown, shown
+    assert verdict == "not_yet" and "What to retry" in banner_text
+    (ARTIFACTS / "hub-grading-requests.txt").write_text("".join(f"{u}\n" for u in requested))
+    hosts = {urllib.parse.urlsplit(url).hostname for url in requested} - {None}
+    assert hosts == {"127.0.0.1"}, f"requests left the machine: {hosts}"
+
+
 def test_a_roster_change_disables_a_learner_at_once(site: Site) -> None:
     avery, zoe, chidi = (site.account(e) for e in ("E1001", "E1002", "E1003"))
     password = site.password(zoe)
@@ -720,3 +829,25 @@ def test_a_postgresql_that_will_not_start_leaves_nothing_half_made() -> None:
         assert not _test_accounts(prefix), "the course account made before was not removed"
         assert not (base / "hub").exists()
         assert not (base / "homes").exists() or not any((base / "homes").iterdir())
+
+
+def test_a_system_python_the_packages_do_not_support_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub runs this environment's packages on the system's Python: a package that needs a
+    later patch release (soupsieve 3+ and 3.11.2, which broke the formgrader's grading page) is
+    named before anything starts, not found by a trainer as a 500."""
+    import sysconfig
+
+    for name, wanted in (("needs-future", ">=3.99"), ("fine", ">=3.8")):
+        info = tmp_path / f"{name}-1.0.dist-info"
+        info.mkdir()
+        info.joinpath("METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\nRequires-Python: {wanted}\n",
+            encoding="utf-8",
+        )
+    paths = {**sysconfig.get_paths(), "purelib": str(tmp_path)}
+    monkeypatch.setattr(sysconfig, "get_paths", lambda: paths)
+    with pytest.raises(HubError, match=r"needs-future 1\.0 \(>=3\.99\)") as raised:
+        hub._check_runs_on(Path(sys.executable))
+    assert "fine" not in str(raised.value)
