@@ -82,7 +82,7 @@ from typing import Any, NoReturn
 
 from hipaa_lab.course.build import COURSE_ID, _venv_on_path
 from hipaa_lab.errors import HubError
-from hipaa_lab.postgres import LocalPostgres, free_port, url_argument
+from hipaa_lab.postgres import LocalPostgres, free_port, port_in_use, url_argument
 from hipaa_lab.records.roster import Employee, EmploymentStatus, read_roster
 
 __all__ = [
@@ -342,16 +342,6 @@ def _require_root() -> None:
             "the hub makes a Unix account per learner and runs each learner's server as that "
             "account: run it as root (sudo make hub ...)"
         )
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _others_enter(path: Path) -> Path | None:
@@ -1034,7 +1024,7 @@ def start_hub(
     if roster is None and fresh:
         raise HubError("give the staff roster (--roster FILE) on the first start")
     employees = read_roster(roster) if roster is not None else None
-    if not _port_free(port):
+    if port_in_use(port):
         raise HubError(
             f"port {port} of 127.0.0.1 is in use: stop what listens there or choose another "
             "with --port (nothing was changed)"
