@@ -78,9 +78,9 @@ import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from hipaa_lab.course.build import COURSE_ID, _venv_on_path
+from hipaa_lab.course.build import COURSE_ID, _venv_on_path, serve_until_signal
 from hipaa_lab.errors import HubError
 from hipaa_lab.postgres import LocalPostgres, free_port, port_in_use, url_argument
 from hipaa_lab.records.roster import Employee, EmploymentStatus, read_roster
@@ -1338,19 +1338,4 @@ def main(args: argparse.Namespace) -> int:
     print(f"  learners log in with their account and password: {layout.credentials} (root only)")
     print(f"  trainers' formgrader: {server.url}services/{SERVICE}/formgrader")
     print(f"  log: {layout.log}; stop with Ctrl-C", flush=True)
-    return _serve(server)
-
-
-def _serve(server: HubServer) -> int:
-    def _stop(signum: int, frame: object) -> NoReturn:
-        raise KeyboardInterrupt
-
-    old = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        return server.process.wait()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        server.stop()
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+    return serve_until_signal(server)
