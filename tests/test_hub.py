@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from test_browser import CHROMIUM, CHROMIUM_ARGS
 
 from hipaa_lab.course import hub
 from hipaa_lab.course.build import find_notebooks, gradebook_url
@@ -447,16 +448,6 @@ def test_the_trainer_grades_as_the_course_account(
     assert "find_phi is not written yet" in graded.read_text(encoding="utf-8")
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = ROOT / "test-artifacts"
 #: Run in the second learner's notebook: each path the first learner's or the course's.
 PEEK = """\
