@@ -18,7 +18,8 @@ records nothing the second time and a sync killed half way records nothing at al
 
 Learners in the gradebook who are not on the roster are reported, not recorded: a record is
 kept for an employee only. A learner is matched by employee id, or by the hub account made for it
-(``hl-e1001`` for ``E1001``, :mod:`hipaa_lab.course.hub`): one roster, one identity in the lab,
+(``hl-e1001`` for ``E1001``, :mod:`hipaa_lab.course.hub`; ``prefix`` for a hub started with
+another ``--prefix``): one roster, one identity in the lab,
 the gradebook and the ledger.
 """
 
@@ -107,10 +108,15 @@ def sync(
     curricula: Curricula,
     *,
     today: dt.date | None = None,
+    prefix: str | None = None,
 ) -> SyncSummary:
     """Append to ``ledger`` what the course at ``course_dir`` holds that it does not; see the
     module docstring. All in one transaction; two syncs at once never record a fact twice (the
-    second reads again what the first wrote: :meth:`Ledger.append_planned`)."""
+    second reads again what the first wrote: :meth:`Ledger.append_planned`).
+
+    ``prefix`` is the hub's account prefix (``hub start --prefix``; ``None``: the hub's default,
+    :data:`hipaa_lab.course.hub.PREFIX`): a learner ``prefix + id`` is that employee's account.
+    """
     from hipaa_lab.course.build import scores
 
     course_dir = Path(course_dir)
@@ -130,7 +136,7 @@ def sync(
     summaries: list[SyncSummary] = []
 
     def plan(entries: list[Entry]) -> list[tuple[str, dict[str, Any]]]:
-        summary, items = _new_facts(entries, released, rows, curricula, at_today)
+        summary, items = _new_facts(entries, released, rows, curricula, at_today, prefix)
         summaries.append(summary)
         return [(kind.value, body) for kind, body in items]
 
@@ -138,16 +144,17 @@ def sync(
     return summaries[-1]
 
 
-def _hub_accounts(on: dict[str, Any]) -> dict[str, str]:
-    """The employee id of each hub account (``hl-e1001`` for ``E1001``): on a hub the gradebook
-    knows learners by their account (:func:`hipaa_lab.course.hub.account_name`)."""
-    from hipaa_lab.course.hub import account_name
+def _hub_accounts(on: dict[str, Any], prefix: str | None) -> dict[str, str]:
+    """The employee id of each hub account (``hl-e1001`` for ``E1001`` with the default
+    ``prefix``): on a hub the gradebook knows learners by their account
+    (:func:`hipaa_lab.course.hub.account_name`)."""
+    from hipaa_lab.course.hub import PREFIX, account_name
     from hipaa_lab.errors import HubError
 
     accounts = {}
     for employee_id in on:
         with contextlib.suppress(HubError):  # an id that gives no account has none on a hub
-            accounts[account_name(employee_id)] = employee_id
+            accounts[account_name(employee_id, PREFIX if prefix is None else prefix)] = employee_id
     return accounts
 
 
@@ -157,11 +164,12 @@ def _new_facts(
     rows: list[dict[str, Any]],
     curricula: Curricula,
     at_today: str,
+    prefix: str | None,
 ) -> tuple[SyncSummary, list[tuple[RecordKind, dict[str, Any]]]]:
     """What the course holds (``released`` versions, gradebook ``rows``) that ``entries`` do not."""
     known = _Known.read(entries)
     on, _removed = roster_in(entries)
-    accounts = _hub_accounts(on)
+    accounts = _hub_accounts(on, prefix)
     items: list[tuple[RecordKind, dict[str, Any]]] = []
     versions = dict(known.versions)
     for module, version in released.items():
