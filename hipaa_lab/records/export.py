@@ -634,8 +634,13 @@ def write_export(
     out: str | os.PathLike[str],
     *,
     as_of: dt.date,
+    records: Sequence[TrainingRecord] | None = None,
 ) -> tuple[list[Path], int]:
     """Write the records of ``ledger`` as of ``as_of`` in format ``fmt`` into ``out``.
+
+    ``records``: the ledger's records as of ``as_of``
+    (:func:`hipaa_lab.records.status.training_status`), when the caller has them already (one
+    computation for several formats); else they are computed here.
 
     ``csv``: ``training-records.csv``; ``xlsx``: ``training-records.xlsx``; ``xapi``:
     ``xapi-statements.json``; ``pdf``: a certificate per pass
@@ -661,7 +666,8 @@ def write_export(
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {EXPORT_FORMATS}")
     out = Path(out)
-    records = training_status(ledger, curricula, as_of)
+    if records is None:
+        records = training_status(ledger, curricula, as_of)
     if fmt == "csv":
         written = [write_csv(records, out / "training-records.csv")]
     elif fmt == "xlsx":

@@ -51,7 +51,7 @@ def module_version(release_folder: Path) -> str:
 
 def latest_versions(ledger: Ledger) -> dict[str, str]:
     """Each module's version as last released, by the ledger."""
-    return _Known.read(ledger.entries()).versions
+    return _Known.read(ledger.entries()).current_versions()
 
 
 @dataclass
@@ -66,8 +66,9 @@ class SyncSummary:
 class _Known:
     """What the ledger holds already, keyed so a sync can tell new facts from old."""
 
-    versions: dict[str, str] = field(default_factory=dict)
-    every_version: set[tuple[str, str]] = field(default_factory=set)  # (module, version) ever
+    #: Each module's released versions, in the order of their releases: the last is current.
+    #: A list, not a set: a module released again as an earlier version is current as that one.
+    releases: dict[str, list[str]] = field(default_factory=dict)
     assigned: set[tuple[str, str]] = field(default_factory=set)
     submitted: set[tuple[str, str, str]] = field(default_factory=set)
     graded: dict[tuple[str, str, str], float] = field(default_factory=dict)
@@ -79,8 +80,7 @@ class _Known:
         for entry in entries:
             b = entry.body
             if entry.kind == RecordKind.MODULE_RELEASED.value:
-                k.versions[b["module"]] = b["version"]
-                k.every_version.add((b["module"], b["version"]))
+                k.releases.setdefault(b["module"], []).append(b["version"])
             elif entry.kind == RecordKind.ASSIGNED.value:
                 k.assigned.add((b["employee_id"], b["module"]))
             elif entry.kind == RecordKind.SUBMITTED.value:
@@ -91,6 +91,14 @@ class _Known:
                 score = b["score"] if entry.kind == RecordKind.GRADED.value else b["new"]
                 k.graded[(b["employee_id"], b["module"], b["at"])] = float(score)
         return k
+
+    def current_versions(self) -> dict[str, str]:
+        """Each released module's version as last released."""
+        return {module: versions[-1] for module, versions in self.releases.items()}
+
+    def released(self, module: str, version: str) -> bool:
+        """Whether some release of ``module`` had ``version``."""
+        return version in self.releases.get(module, ())
 
 
 def _iso(value: Any) -> str:
@@ -171,7 +179,7 @@ def _new_facts(
     on, _removed = roster_in(entries)
     accounts = _hub_accounts(on, prefix)
     items: list[tuple[RecordKind, dict[str, Any]]] = []
-    versions = dict(known.versions)
+    versions = known.current_versions()
     for module, version in released.items():
         if versions.get(module) != version:
             versions[module] = version
@@ -202,9 +210,7 @@ def _new_facts(
         if key not in known.submitted:
             items.append((RecordKind.SUBMITTED, {**base, "version": version}))
         acknowledgement: Acknowledgement | None = row.get("acknowledgement")
-        released_content = (module, version) in known.every_version or released.get(
-            module
-        ) == version
+        released_content = known.released(module, version) or released.get(module) == version
         if acknowledgement is not None and key not in known.attested and released_content:
             # a policy acknowledged on content some release had: a submission whose locked cells
             # (the policy among them) were edited has a version no release had, and attests nothing
