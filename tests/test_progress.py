@@ -82,6 +82,46 @@ def test_the_module_notebooks_state_their_pass_mark_from_the_one_source():
     assert "80%" in str(mark) and "80%" in mark._repr_html_()
 
 
+def test_the_pass_mark_reads_the_points_from_the_release(tmp_path, monkeypatch):
+    """On a hub the package's notebooks are closed to learners: the points come from the module
+    as released to them (nbgrader's exchange), found by the learner's nbgrader configuration,
+    read as text and never run: a hub's (JUPYTER_CONFIG_PATH), or hipaa-lab lab's learner/
+    folder above the fetched notebook's."""
+    import importlib
+    import shutil
+
+    build = importlib.import_module("hipaa_lab.course.build")  # the module, not course.build
+    module = "m01-phi-in-images"
+    exchange = tmp_path / "exchange"
+    (exchange / "hipaa-lab" / "outbound" / module).mkdir(parents=True)
+    checks = [nbgrader_meta(f"q{n}", grade=True, locked=True, points=n) for n in (2, 3)]
+    nb = new_notebook(cells=[new_code_cell("assert True", metadata=m) for m in checks])
+    nbformat.write(nb, exchange / "hipaa-lab" / "outbound" / module / f"{module}.ipynb")
+    config = tmp_path / "learner-config"
+    config.mkdir()
+    (config / "nbgrader_config.py").write_text(
+        "c = get_config()  # noqa: F821\n"
+        "c.CourseDirectory.course_id = 'hipaa-lab'\n"
+        f"c.Exchange.root = {str(exchange)!r}\n"
+        "raise SystemExit('a configuration file is read, never run')\n"
+    )
+
+    def closed():
+        raise AssertionError("the package's notebooks are not read when a release is at hand")
+
+    monkeypatch.setattr(build, "find_notebooks", closed)
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(config))
+    monkeypatch.chdir(tmp_path)
+    assert progress._module_points(module) == 5
+
+    monkeypatch.delenv("JUPYTER_CONFIG_PATH")
+    learner = tmp_path / "course" / "learner"
+    (learner / module).mkdir(parents=True)
+    shutil.move(config / "nbgrader_config.py", learner / "nbgrader_config.py")
+    monkeypatch.chdir(learner / module)  # a kernel runs in its notebook's folder
+    assert progress._module_points(module) == 5
+
+
 # --------------------------------------------------------------------------- the banner
 
 
