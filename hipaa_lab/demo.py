@@ -142,7 +142,8 @@ def _records(folder: Path, course_dir: Path) -> pd.DataFrame:
             ledger, records.read_roster(folder / "roster.csv"), source="roster.csv"
         )
         records.sync(ledger, course_dir, curricula)
-        rows = records.training_status(ledger, curricula)
+        today = dt.date.today()
+        rows = records.training_status(ledger, curricula, today)
         checkpoint = ledger.checkpoint()
         write_atomic(folder / "checkpoint.json", (checkpoint.to_json() + "\n").encode())
         ledger.export_public_key(folder / "ledger.pub")
@@ -152,7 +153,8 @@ def _records(folder: Path, course_dir: Path) -> pd.DataFrame:
         from hipaa_lab.records.export import EXPORT_FORMATS, write_export
 
         for fmt in EXPORT_FORMATS:  # what a manager hands an auditor
-            write_export(fmt, ledger, curricula, folder / "exports" / fmt, as_of=dt.date.today())
+            out = folder / "exports" / fmt
+            write_export(fmt, ledger, curricula, out, as_of=today, records=rows)
     frame = pd.DataFrame(
         [
             {

@@ -33,7 +33,14 @@ from pathlib import Path
 
 from hipaa_lab.errors import PostgresError
 
-__all__ = ["LocalPostgres", "URL_VARIABLE", "free_port", "server_binaries", "url_argument"]
+__all__ = [
+    "LocalPostgres",
+    "URL_VARIABLE",
+    "free_port",
+    "port_in_use",
+    "server_binaries",
+    "url_argument",
+]
 
 #: Where a command takes a database URL that holds a password from, when ``--db`` is not given.
 URL_VARIABLE = "HIPAA_LAB_DATABASE_URL"
@@ -98,7 +105,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _port_in_use(port: int) -> bool:
+def port_in_use(port: int) -> bool:
+    """Whether something holds TCP ``port`` of 127.0.0.1, tried as a server binds it.
+
+    Parameters
+    ----------
+    port : int
+        The port to try.
+
+    Returns
+    -------
+    bool
+        ``True`` when binding the port fails; a port left in TIME_WAIT by a server's last
+        connections counts as free (``SO_REUSEADDR``, as PostgreSQL and the hub's proxy bind).
+
+    >>> port_in_use(free_port())
+    False
+    """
     with socket.socket() as s:
         # as PostgreSQL binds: a port left in TIME_WAIT by the server's last connections is free
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -179,7 +202,7 @@ class LocalPostgres:
             self._init()
         if self.running():
             return self.url()
-        if _port_in_use(self.port):
+        if port_in_use(self.port):
             raise PostgresError(
                 f"port {self.port} of 127.0.0.1 is in use: stop what listens there or choose "
                 "another port (nothing was started)"

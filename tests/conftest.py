@@ -1,4 +1,4 @@
-"""Shared test set-up: the test session never writes into the user's own folders.
+"""Shared test set-up: the test session never writes into the user's own folders; small courses.
 
 At start-up (``pytest_configure``, before any test module is imported) HOME and every folder that
 Jupyter, JupyterLab, IPython, matplotlib, nbgrader and hipaa-lab write to are pointed into one
@@ -9,18 +9,31 @@ once reached a learner's Submitted list.
 The real user folders (the Jupyter data and config folders as they were when the session started,
 ``~/.local/share/jupyter`` and ``~/.jupyter`` of the real home) are snapshotted at start-up;
 ``tests/test_isolation.py`` compares them at the end of the session (its last test is moved last).
+
+Small courses made in code (``tests/test_offline.py``, ``tests/test_progress.py``,
+``tests/test_progress_browser.py``): :func:`nbgrader_meta` and :func:`write_module` write a
+module, the fixture ``make_graded_course`` builds, releases, submits, autogrades and feeds it back,
+``serve_lab`` serves a course with ``hipaa-lab lab``'s JupyterLab, logging to ``test-artifacts/``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
+
+    from hipaa_lab.course import LabServer
 
 #: Variables pointed at the session's temporary folder, each at its own sub-folder.
 ISOLATED_DIRS = {
@@ -144,3 +157,83 @@ def user_folders(pytestconfig: pytest.Config) -> UserFolders:
 def session_root(pytestconfig: pytest.Config) -> Path:
     """The temporary folder that HOME and the Jupyter folders point into for this session."""
     return pytestconfig.stash[_SESSION_ROOT]
+
+
+# --------------------------------------------------------------------------- small courses
+
+#: Screenshots, logs and request lists of the browser tests.
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def nbgrader_meta(grade_id: str, **flags: Any) -> dict[str, Any]:
+    """A cell's nbgrader metadata: ``grade_id`` and ``flags`` (``grade``, ``solution``,
+    ``locked``, ``task``, ``points``); flags not given are off."""
+    meta = {"grade": False, "grade_id": grade_id, "locked": False, "schema_version": 3}
+    meta.update({"solution": False, "task": False, **flags})
+    return {"nbgrader": meta}
+
+
+def write_module(root: Path, module: str, title: str, cells: list[Any]) -> Path:
+    """``root/notebooks``: a header titled ``title`` and the one module ``module`` of ``cells``."""
+    import nbformat
+    from nbformat.v4 import new_markdown_cell, new_notebook
+
+    nbs = root / "notebooks"
+    (nbs / module).mkdir(parents=True)
+    nbformat.write(new_notebook(cells=[new_markdown_cell(f"# {title}")]), nbs / "header.ipynb")
+    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb = new_notebook(cells=cells, metadata={"kernelspec": kernel})
+    nbformat.write(nb, nbs / module / f"{module}.ipynb")
+    return nbs
+
+
+GradedCourse = Callable[
+    [Path, Path, str, str, Callable[["NotebookNode", "NotebookNode"], "NotebookNode"]], Path
+]
+
+
+@pytest.fixture(scope="session")
+def make_graded_course() -> GradedCourse:
+    """``make(root, notebooks, learner, module, work)``: the course of ``notebooks`` in
+    ``root/course``, built and released; ``learner``'s submission, ``work(released, source)``
+    (the module's released and source notebooks), autograded and fed back."""
+    from hipaa_lab import course
+
+    def make(
+        root: Path,
+        notebooks: Path,
+        learner: str,
+        module: str,
+        work: Callable[[NotebookNode, NotebookNode], NotebookNode],
+    ) -> Path:
+        course_dir = course.build(root / "course", notebooks, students=[learner])
+        course.release(course_dir)
+        released = course.released_notebook(course_dir, module)
+        source = course.source_notebook(course_dir, module)
+        course.submit(course_dir, learner, module, work(released, source))
+        assert all(o.graded for o in course.autograde(course_dir, module))
+        assert course.feedback(course_dir, module)
+        return course_dir
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def serve_lab() -> Callable[[Path, str], contextlib.AbstractContextManager[LabServer]]:
+    """``with serve_lab(course_dir, name) as lab:`` ``hipaa-lab lab``'s JupyterLab serving the
+    course, logging to ``test-artifacts/NAME-jupyter.log`` (the test's ``NAME-*`` artifacts of a
+    run before removed); stopped at the end."""
+    from hipaa_lab import course
+
+    @contextlib.contextmanager
+    def serve(course_dir: Path, name: str) -> Iterator[LabServer]:
+        ARTIFACTS.mkdir(exist_ok=True)
+        for old in ARTIFACTS.glob(f"{name}-*"):
+            old.unlink()
+        server = course.start_lab(course_dir, log=ARTIFACTS / f"{name}-jupyter.log")
+        try:
+            yield server
+        finally:
+            server.stop()
+
+    return serve

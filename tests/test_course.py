@@ -317,6 +317,38 @@ def test_lab_command_prints_urls_and_stops_jupyterlab_when_terminated(fixture_co
         pytest.fail("JupyterLab still answers after `hipaa-lab lab` was terminated")
 
 
+class _Sleeper:
+    """A stand-in server: a ``sleep`` process, and a record of :meth:`stop`."""
+
+    def __init__(self, seconds: str) -> None:
+        import subprocess
+
+        self.process = subprocess.Popen(["sleep", seconds])
+        self.stopped = False
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        self.stopped = True
+
+
+def test_serve_until_signal_stops_the_server_on_sighup_and_restores_the_handlers():
+    """The one wait of `hipaa-lab lab` and `hipaa-lab hub start`: a hang-up stops the server."""
+    import os
+    import signal
+    import threading
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    server = _Sleeper("60")
+    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGHUP)).start()
+    assert course.serve_until_signal(server) == 0
+    assert server.stopped and server.process.returncode is not None
+    assert {sig: signal.getsignal(sig) for sig in before} == before
+
+    ended = _Sleeper("0")  # a server that ends by itself: its status, and stopped all the same
+    assert course.serve_until_signal(ended) == 0 and ended.stopped
+
+
 def test_lab_round_trip_fetch_submit_collect(fixture_course, tmp_path):
     """A learner fetches and submits in JupyterLab; the trainer's `course autograde` collects it."""
     import getpass

@@ -42,7 +42,7 @@ import pytest
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
 from pydicom.encaps import encapsulate
 from pydicom.uid import RLELossless
-from test_sealed_grading import BLANK_FIND_PHI, M01, M02, _digest
+from test_sealed_grading import BLANK_FIND_PHI, M01, M02, _digest, grade_m02
 
 from hipaa_lab import course
 from hipaa_lab.course import grading, sandbox
@@ -391,21 +391,8 @@ def m02(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def _graded_m02(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    course_dir = course.build(tmp_path_factory.mktemp("attacks-m02") / "course")
-    course.release(course_dir, [M02])
-    released = course.released_notebook(course_dir, M02)
-    source = course.source_notebook(course_dir, M02)
-    course.submit(
-        course_dir,
-        "e10-tiny-elements",
-        M02,
-        course.simulate_submission(released, source, {"prepare": M02_TINY_ELEMENTS}),
-    )
-    course.submit(
-        course_dir, "z-honest", M02, course.simulate_submission(released, source, "correct")
-    )
-    outcomes = course.autograde(course_dir, M02)
-    return course_dir, outcomes, course.scores(course_dir).set_index("learner")
+    answers = {"e10-tiny-elements": {"prepare": M02_TINY_ELEMENTS}, "z-honest": "correct"}
+    return grade_m02(tmp_path_factory.mktemp("attacks-m02"), answers)
 
 
 def test_module2_bounds_keep_the_model_answer_and_refuse_the_flood(m02: Any) -> None:

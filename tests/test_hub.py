@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from test_browser import CHROMIUM, CHROMIUM_ARGS
 
 from hipaa_lab.course import hub
 from hipaa_lab.course.build import find_notebooks, gradebook_url
@@ -78,13 +79,8 @@ def _purge(prefix: str, base: Path) -> None:
     if (hub_dir / "state" / "hub.json").exists():
         with contextlib.suppress(Exception):
             hub.stop_hub(hub_dir)
-    uids = {pwd.getpwnam(a).pw_uid for a in _test_accounts(prefix)}
-    for proc in Path("/proc").iterdir():  # only processes of the accounts this test made
-        if proc.name.isdigit():
-            with contextlib.suppress(OSError):
-                if proc.stat().st_uid in uids:
-                    os.kill(int(proc.name), signal.SIGKILL)
-    time.sleep(0.5 if uids else 0)
+    for account in _test_accounts(prefix):  # only processes of the accounts this test made
+        hub._end_processes(account)
     for account in _test_accounts(prefix):
         subprocess.run(["userdel", "--remove", "--force", account], capture_output=True)
     groups = subprocess.run(["getent", "group"], capture_output=True, text=True).stdout
@@ -447,16 +443,6 @@ def test_the_trainer_grades_as_the_course_account(
     assert "find_phi is not written yet" in graded.read_text(encoding="utf-8")
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = ROOT / "test-artifacts"
 #: Run in the second learner's notebook: each path the first learner's or the course's.
 PEEK = """\
@@ -730,6 +716,89 @@ def test_a_roster_change_disables_a_learner_at_once(site: Site) -> None:
     assert site.password(zoe) != password, "a learner enabled again gets a new password"
     _, rehired = _login(site, zoe, site.password(zoe))
     assert rehired.status_code == 200
+
+
+#: Run as a learner: make itself non-dumpable (the files of its /proc folder are then root's).
+HIDDEN = "import ctypes, time; ctypes.CDLL(None).prctl(4, 0, 0, 0, 0); time.sleep(600)"  # 4: PR_SET_DUMPABLE
+#: Run as a learner: a new process at once, the old one gone, again and again (a new PID every
+#: few microseconds: a PID found in /proc has often handed over to its child by its SIGKILL).
+FORKING = "import os\nwhile True:\n    if os.fork():\n        os._exit(0)"
+#: Run as root: the learner's real UID, root's effective one (as a set-user-ID program the
+#: learner left running: its /proc folder is root's).
+SETUID = "import os, sys, time; os.setresuid(int(sys.argv[1]), 0, 0); time.sleep(600)"
+#: Run as root: start ``argv[3:]`` as the learner (``argv[1:3]``, UID and GID), print its PID,
+#: and reap it and every orphan of its tree (a child subreaper: this machine's first process may
+#: reap nobody, and a forking process's ended parents would stay zombies); end with the last.
+REAPER = """\
+import ctypes, os, subprocess, sys
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+uid, gid = int(sys.argv[1]), int(sys.argv[2])
+print(subprocess.Popen(sys.argv[3:], user=uid, group=gid, extra_groups=[]).pid, flush=True)
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        break
+"""
+
+
+def _status(pid: int) -> dict[str, str]:
+    """The fields of /proc/PID/status; empty once the process has ended (or is a zombie)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return {}
+    fields = {k: v.strip() for k, v in (line.split(":", 1) for line in text.splitlines())}
+    return {} if fields["State"].startswith("Z") else fields
+
+
+def test_a_disabled_learner_s_hidden_and_forking_processes_all_end() -> None:
+    """What `hub sync` ends for a disabled learner: a process that made itself non-dumpable,
+    one that keeps forking, a set-user-ID one (root's effective UID) and a plain one."""
+    python = "/usr/bin/python3"  # the system's: the learner may run it
+    with _scratch() as (prefix, _base):
+        account = f"{prefix}gone"
+        subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", account],
+                       check=True, capture_output=True)  # fmt: skip
+        entry = pwd.getpwnam(account)
+        learner = [str(entry.pw_uid), str(entry.pw_gid)]
+        reapers = [
+            subprocess.Popen(
+                [python, "-I", "-c", REAPER, *learner, python, "-I", "-c", code],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for code in (HIDDEN, FORKING, "import time; time.sleep(600)")
+        ]
+        setuid = subprocess.Popen([python, "-I", "-c", SETUID, learner[0]])
+        try:
+            hidden, forking, _plain = (int(r.stdout.readline()) for r in reapers if r.stdout)
+            deadline = time.monotonic() + 10
+            while (
+                Path(f"/proc/{hidden}/status").stat().st_uid != 0
+                or _status(forking)  # its first process gone: it has forked
+                or _status(setuid.pid).get("Uid", "").split()[:2] != [learner[0], "0"]
+            ):
+                assert time.monotonic() < deadline, "the learner's processes did not start"
+                time.sleep(0.05)
+            assert hub._end_processes(account) == []
+            assert setuid.wait(timeout=10) == -signal.SIGKILL
+            for reaper in reapers:  # each ends once no process of its tree is left
+                reaper.wait(timeout=10)
+            assert hub._processes_of(entry.pw_uid) == []
+        finally:
+            hub._end_processes(account)
+            for process in [*reapers, setuid]:
+                process.kill()
+                process.wait()
+
+
+def test_a_process_that_outlives_its_sigkill_is_reported(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(hub, "_end_processes", lambda account: [4242] if account == "b" else [])
+    hub._end_disabled(["a", "b"])
+    err = capsys.readouterr().err
+    assert "the disabled account b still runs process(es) 4242 after SIGKILL" in err
+    assert "account a " not in err
 
 
 def test_the_hub_starts_again_as_it_was(site: Site) -> None:

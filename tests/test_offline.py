@@ -17,24 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from conftest import ARTIFACTS, nbgrader_meta, write_module
+from nbformat.v4 import new_code_cell, new_markdown_cell
+from test_browser import CHROMIUM, CHROMIUM_ARGS
 
 from hipaa_lab import course
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 MODULE = "m91-formulas"
 LEARNER = "alice"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -51,69 +40,43 @@ pytestmark = [
 ]
 
 
-def _nbg(grade_id: str, **flags) -> dict:
-    meta = {"grade": False, "grade_id": grade_id, "locked": False, "schema_version": 3}
-    meta.update({"solution": False, "task": False, **flags})
-    return {"nbgrader": meta}
-
-
 def _notebooks(root: Path) -> Path:
     """A header and one module whose text and grade cell hold formulas."""
-    nbs = root / "notebooks"
-    (nbs / MODULE).mkdir(parents=True)
-    nbformat.write(new_notebook(cells=[new_markdown_cell("# Formulas")]), nbs / "header.ipynb")
     cells = [
         new_markdown_cell(
             "A 5-digit ZIP code area of $n$ people: Safe Harbor keeps 3 digits only when"
             " $\\sum_{z \\in Z} n_z > 20\\,000$, that is\n\n"
             "$$\\frac{k}{N} = \\int_0^1 x^2\\,dx = \\tfrac{1}{3}$$",
-            metadata=_nbg("text", locked=True),
+            metadata=nbgrader_meta("text", locked=True),
         ),
         new_code_cell(
             '### BEGIN SOLUTION\nanswer = "b"\n### END SOLUTION',
-            metadata=_nbg("answer", solution=True),
+            metadata=nbgrader_meta("answer", solution=True),
         ),
         new_code_cell(
             '"""The answer is $b$."""\nassert answer == "b"',
-            metadata=_nbg("answer_check", grade=True, locked=True, points=1),
+            metadata=nbgrader_meta("answer_check", grade=True, locked=True, points=1),
         ),
     ]
-    nb = new_notebook(
-        cells=cells,
-        metadata={
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-        },
-    )
-    nbformat.write(nb, nbs / MODULE / f"{MODULE}.ipynb")
-    return nbs
+    return write_module(root, MODULE, "Formulas", cells)
 
 
 @pytest.fixture(scope="module")
-def graded_course(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def graded_course(tmp_path_factory: pytest.TempPathFactory, make_graded_course) -> Path:
     root = tmp_path_factory.mktemp("offline-course")
-    course_dir = course.build(root / "course", _notebooks(root), students=[LEARNER])
-    course.release(course_dir)
-    released = course.released_notebook(course_dir, MODULE)
-    source = course.source_notebook(course_dir, MODULE)
-    course.submit(
-        course_dir, LEARNER, MODULE, course.simulate_submission(released, source, "correct")
+    return make_graded_course(
+        root,
+        _notebooks(root),
+        LEARNER,
+        MODULE,
+        lambda released, source: course.simulate_submission(released, source, "correct"),
     )
-    assert all(o.graded for o in course.autograde(course_dir, MODULE))
-    assert course.feedback(course_dir, MODULE)
-    return course_dir
 
 
 @pytest.fixture(scope="module")
-def lab(graded_course: Path) -> Iterator[course.LabServer]:
-    ARTIFACTS.mkdir(exist_ok=True)
-    for old in ARTIFACTS.glob("offline-*"):
-        old.unlink()
-    log = ARTIFACTS / "offline-jupyter.log"
-    server = course.start_lab(graded_course, log=log)
-    try:
+def lab(graded_course: Path, serve_lab) -> Iterator[course.LabServer]:
+    with serve_lab(graded_course, "offline") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _api(lab: course.LabServer, path: str) -> object:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import nbgrader_meta, write_module
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from hipaa_lab import course
@@ -79,6 +80,46 @@ def test_the_module_notebooks_state_their_pass_mark_from_the_one_source():
     mark = progress.pass_mark_note("m01-phi-in-images")
     assert mark.threshold == 0.8 and mark.points and mark.pass_points == round(0.8 * mark.points, 2)
     assert "80%" in str(mark) and "80%" in mark._repr_html_()
+
+
+def test_the_pass_mark_reads_the_points_from_the_release(tmp_path, monkeypatch):
+    """On a hub the package's notebooks are closed to learners: the points come from the module
+    as released to them (nbgrader's exchange), found by the learner's nbgrader configuration,
+    read as text and never run: a hub's (JUPYTER_CONFIG_PATH), or hipaa-lab lab's learner/
+    folder above the fetched notebook's."""
+    import importlib
+    import shutil
+
+    build = importlib.import_module("hipaa_lab.course.build")  # the module, not course.build
+    module = "m01-phi-in-images"
+    exchange = tmp_path / "exchange"
+    (exchange / "hipaa-lab" / "outbound" / module).mkdir(parents=True)
+    checks = [nbgrader_meta(f"q{n}", grade=True, locked=True, points=n) for n in (2, 3)]
+    nb = new_notebook(cells=[new_code_cell("assert True", metadata=m) for m in checks])
+    nbformat.write(nb, exchange / "hipaa-lab" / "outbound" / module / f"{module}.ipynb")
+    config = tmp_path / "learner-config"
+    config.mkdir()
+    (config / "nbgrader_config.py").write_text(
+        "c = get_config()  # noqa: F821\n"
+        "c.CourseDirectory.course_id = 'hipaa-lab'\n"
+        f"c.Exchange.root = {str(exchange)!r}\n"
+        "raise SystemExit('a configuration file is read, never run')\n"
+    )
+
+    def closed():
+        raise AssertionError("the package's notebooks are not read when a release is at hand")
+
+    monkeypatch.setattr(build, "find_notebooks", closed)
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(config))
+    monkeypatch.chdir(tmp_path)
+    assert progress._module_points(module) == 5
+
+    monkeypatch.delenv("JUPYTER_CONFIG_PATH")
+    learner = tmp_path / "course" / "learner"
+    (learner / module).mkdir(parents=True)
+    shutil.move(config / "nbgrader_config.py", learner / "nbgrader_config.py")
+    monkeypatch.chdir(learner / module)  # a kernel runs in its notebook's folder
+    assert progress._module_points(module) == 5
 
 
 # --------------------------------------------------------------------------- the banner
@@ -177,45 +218,31 @@ def test_progress_page_escapes_what_it_shows():
 # --------------------------------------------------------------------------- nbgrader's feedback
 
 
-def _nbg(grade_id: str, **flags) -> dict:
-    meta = {"grade": False, "grade_id": grade_id, "locked": False, "schema_version": 3}
-    meta.update({"solution": False, "task": False, **flags})
-    return {"nbgrader": meta}
-
-
 def module_notebooks(root: Path) -> Path:
     """A header and one small module: two checks and a written answer."""
-    nbs = root / "notebooks"
-    (nbs / MODULE).mkdir(parents=True)
-    nbformat.write(new_notebook(cells=[new_markdown_cell("# Progress")]), nbs / "header.ipynb")
     cells = [
         new_code_cell(
             '### BEGIN SOLUTION\nanswer = "b"\n### END SOLUTION',
-            metadata=_nbg("answer", solution=True),
+            metadata=nbgrader_meta("answer", solution=True),
         ),
         new_code_cell(
             f'"""The answer is one letter."""\nassert len(answer) == 1, {QUOTED!r}',
-            metadata=_nbg("answer_check", grade=True, locked=True, points=2),
+            metadata=nbgrader_meta("answer_check", grade=True, locked=True, points=2),
         ),
         new_code_cell(
-            "### BEGIN SOLUTION\ncount = 3\n### END SOLUTION", metadata=_nbg("count", solution=True)
+            "### BEGIN SOLUTION\ncount = 3\n### END SOLUTION",
+            metadata=nbgrader_meta("count", solution=True),
         ),
         new_code_cell(
             '"""count is 3."""\nassert count == 3, "count the files again"',
-            metadata=_nbg("count_check", grade=True, locked=True, points=1),
+            metadata=nbgrader_meta("count_check", grade=True, locked=True, points=1),
         ),
         new_markdown_cell(
-            "YOUR ANSWER HERE", metadata=_nbg("essay", grade=True, solution=True, points=1)
+            "YOUR ANSWER HERE",
+            metadata=nbgrader_meta("essay", grade=True, solution=True, points=1),
         ),
     ]
-    nb = new_notebook(
-        cells=cells,
-        metadata={
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-        },
-    )
-    nbformat.write(nb, nbs / MODULE / f"{MODULE}.ipynb")
-    return nbs
+    return write_module(root, MODULE, "Progress", cells)
 
 
 def learner_answers(released, source):
@@ -230,16 +257,9 @@ def learner_answers(released, source):
 
 
 @pytest.fixture(scope="module")
-def fed_back(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def fed_back(tmp_path_factory: pytest.TempPathFactory, make_graded_course) -> Path:
     root = tmp_path_factory.mktemp("progress-course")
-    course_dir = course.build(root / "course", module_notebooks(root), students=[LEARNER])
-    course.release(course_dir)
-    released = course.released_notebook(course_dir, MODULE)
-    source = course.source_notebook(course_dir, MODULE)
-    course.submit(course_dir, LEARNER, MODULE, learner_answers(released, source))
-    assert all(o.graded for o in course.autograde(course_dir, MODULE))
-    assert course.feedback(course_dir, MODULE)
-    return course_dir
+    return make_graded_course(root, module_notebooks(root), LEARNER, MODULE, learner_answers)
 
 
 def _feedback(course_dir: Path) -> str:

@@ -18,12 +18,14 @@ import json
 import shutil
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import ARTIFACTS
 from nbgrader.utils import get_username
 from test_browser import CHROMIUM, CHROMIUM_ARGS
-from test_offline import ARTIFACTS, _is_local
+from test_offline import _is_local
 from test_progress import MODULE, learner_answers, module_notebooks
 
 from hipaa_lab import course
@@ -55,7 +57,7 @@ def _post(lab: course.LabServer, path: str, body: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def returned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[course.LabServer]:
+def returned(tmp_path_factory: pytest.TempPathFactory, serve_lab) -> Iterator[course.LabServer]:
     """The lab, once the learner's first module was graded and its feedback fetched."""
     root = tmp_path_factory.mktemp("progress-lab")
     notebooks = module_notebooks(root)
@@ -63,36 +65,32 @@ def returned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[course.LabSer
     shutil.copy(notebooks / MODULE / f"{MODULE}.ipynb", notebooks / OTHER / f"{OTHER}.ipynb")
     course_dir = course.build(root / "course", notebooks)
     course.release(course_dir)
-    ARTIFACTS.mkdir(exist_ok=True)
-    for old in ARTIFACTS.glob("progress-*"):
-        old.unlink()
     # nbgrader's cache of fetched and submitted work lives in JUPYTER_DATA_DIR: this course's
     # alone, not the other test courses' of the session (an "m90-fixture" row otherwise)
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setenv("JUPYTER_DATA_DIR", str(root / "jupyter-data"))
-        yield from _graded_and_returned(course_dir)
+        with serve_lab(course_dir, "progress") as lab:
+            _grade_and_return(course_dir, lab)
+            yield lab
 
 
-def _graded_and_returned(course_dir) -> Iterator[course.LabServer]:
-    lab = course.start_lab(course_dir, log=ARTIFACTS / "progress-jupyter.log")
+def _grade_and_return(course_dir: Path, lab: course.LabServer) -> None:
+    """Through the lab the learner fetches, works and submits; the trainer collects,
+    autogrades, grades the written answer and returns the feedback; the learner fetches it."""
     learner = get_username()  # nbgrader's learner id: the account the lab runs as
-    try:
-        ids = {"course_id": COURSE_ID, "assignment_id": MODULE}
-        assert _post(lab, "assignments/fetch", ids)["success"]
-        fetched = course_dir / "learner" / MODULE / f"{MODULE}.ipynb"
-        work = learner_answers(
-            nbformat.read(fetched, as_version=4), course.source_notebook(course_dir, MODULE)
-        )
-        nbformat.write(work, fetched)
-        assert _post(lab, "assignments/submit", ids)["success"]
-        course.collect(course_dir, MODULE)
-        assert [o.learner for o in course.autograde(course_dir, MODULE) if o.graded] == [learner]
-        assert course.grade_by_hand(course_dir, MODULE, learner, 1.0) == 1
-        assert course.feedback(course_dir, MODULE)
-        assert _post(lab, "assignments/fetch_feedback", ids)["success"]
-        yield lab
-    finally:
-        lab.stop()
+    ids = {"course_id": COURSE_ID, "assignment_id": MODULE}
+    assert _post(lab, "assignments/fetch", ids)["success"]
+    fetched = course_dir / "learner" / MODULE / f"{MODULE}.ipynb"
+    work = learner_answers(
+        nbformat.read(fetched, as_version=4), course.source_notebook(course_dir, MODULE)
+    )
+    nbformat.write(work, fetched)
+    assert _post(lab, "assignments/submit", ids)["success"]
+    course.collect(course_dir, MODULE)
+    assert [o.learner for o in course.autograde(course_dir, MODULE) if o.graded] == [learner]
+    assert course.grade_by_hand(course_dir, MODULE, learner, 1.0) == 1
+    assert course.feedback(course_dir, MODULE)
+    assert _post(lab, "assignments/fetch_feedback", ids)["success"]
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,7 @@ MODULES = [
     "hipaa_lab.course.sealed",
     "hipaa_lab.course.hub",
     "hipaa_lab.ledger",
+    "hipaa_lab.postgres",
     "hipaa_lab.records",
     "hipaa_lab.records.roster",
     "hipaa_lab.records.curricula",

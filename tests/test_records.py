@@ -285,8 +285,9 @@ def test_status_waive_and_mark_material_from_the_command(tmp_path, capsys):
         assert log.verify().ok
 
 
-def test_a_hub_account_in_the_gradebook_is_recorded_as_its_employee(tmp_path, monkeypatch):
-    """On a hub the gradebook knows E1001 as the account hl-e1001: one identity in both."""
+def _gradebook(monkeypatch, course_dir, learners):
+    """A course at ``course_dir`` whose gradebook holds a passing m01 submission of each of
+    ``learners`` (the gradebook's rows, as ``course.build.scores`` gives them)."""
     import importlib
 
     import pandas as pd
@@ -294,12 +295,34 @@ def test_a_hub_account_in_the_gradebook_is_recorded_as_its_employee(tmp_path, mo
     build = importlib.import_module("hipaa_lab.course.build")
     rows = [{"learner": learner, "module": "m01-phi-in-images", "submitted_at": "2026-11-02T10:00",
              "score": 9.0, "max_score": 10.0, "needs_manual_grade": False}
-            for learner in ("hl-e1001", "hl-e9999")]  # fmt: skip
+            for learner in learners]  # fmt: skip
     monkeypatch.setattr(build, "scores", lambda course_dir: pd.DataFrame(rows))
-    (tmp_path / "course" / "release").mkdir(parents=True)
+    (course_dir / "release").mkdir(parents=True)
+    (course_dir / "nbgrader_config.py").write_text("", encoding="utf-8")
+
+
+def test_a_hub_account_in_the_gradebook_is_recorded_as_its_employee(tmp_path, monkeypatch):
+    """On a hub the gradebook knows E1001 as the account hl-e1001: one identity in both."""
+    _gradebook(monkeypatch, tmp_path / "course", ["hl-e1001", "hl-e9999"])
     with Ledger(tmp_path / "records.db") as log:
         records.import_roster(log, records.read_roster(_csv(tmp_path / "roster.csv", ROWS[:1])))
         summary = records.sync(log, tmp_path / "course", records.load_curricula())
         assert summary.not_on_roster == ["hl-e9999"]
         passed = [e.body for e in log.entries() if e.kind == "training.passed"]
         assert [b["employee_id"] for b in passed] == ["E1001"]
+
+
+def test_records_sync_takes_the_hub_s_prefix(tmp_path, monkeypatch, capsys):
+    """A hub started with --prefix rad- knows E1001 as rad-e1001; `records sync --prefix rad-`
+    records it as E1001, and an account without that prefix (the default's, or none) is not
+    taken for an employee."""
+    _gradebook(monkeypatch, tmp_path / "course", ["rad-e1001", "hl-e1002", "e1002"])
+    roster = _csv(tmp_path / "roster.csv", ROWS[:2])
+    db = f"sqlite:///{tmp_path / 'records.db'}"
+    assert main(["records", "import-roster", str(roster), "--db", db]) == 0
+    assert main(["records", "sync", "--db", db, "--course-dir", str(tmp_path / "course"),
+                 "--prefix", "rad-", "--as-of", "2026-11-30"]) == 0  # fmt: skip
+    assert "not on the roster, not recorded: e1002, hl-e1002" in capsys.readouterr().err
+    with Ledger(db) as log:
+        passed = [e.body for e in log.entries() if e.kind == "training.passed"]
+    assert [b["employee_id"] for b in passed] == ["E1001"]

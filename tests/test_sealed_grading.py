@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 import pytest
@@ -22,6 +23,9 @@ import pytest
 from hipaa_lab import course
 from hipaa_lab.course.sandbox import Limits
 from hipaa_lab.course.sealed import SealedExecute
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 pytestmark = pytest.mark.slow
 
@@ -345,23 +349,30 @@ def prepare(ds):
 """
 
 
+def grade_m02(
+    root: Path, answers: dict[str, str | dict[str, str]]
+) -> tuple[Path, list[course.AutogradeOutcome], pd.DataFrame]:
+    """Module 2 built in ``root/course`` and released; each learner of ``answers`` submits that
+    answer (:func:`course.simulate_submission`'s), all autograded. Returns the course folder,
+    the outcomes and the scores by learner."""
+    course_dir = course.build(root / "course")
+    course.release(course_dir, [M02])
+    released = course.released_notebook(course_dir, M02)
+    source = course.source_notebook(course_dir, M02)
+    for learner, answer in answers.items():
+        work = course.simulate_submission(released, source, answer)
+        course.submit(course_dir, learner, M02, work)
+    outcomes = course.autograde(course_dir, M02)
+    return course_dir, outcomes, course.scores(course_dir).set_index("learner")
+
+
 @pytest.fixture(scope="module")
 def graded_m02(tmp_path_factory):
     """Module 2: a data set whose class was swapped to lie (the model answer's full marks are
     tests/test_course.py's)."""
     root = tmp_path_factory.mktemp("sealed-m02")
-    course_dir = course.build(root / "course")
-    course.release(course_dir, [M02])
-    released = course.released_notebook(course_dir, M02)
-    source = course.source_notebook(course_dir, M02)
-    course.submit(
-        course_dir,
-        "a-class-swap",
-        M02,
-        course.simulate_submission(released, source, {"prepare": M02_CLASS_SWAP}),
-    )
-    outcomes = course.autograde(course_dir, M02)
-    return outcomes, course.scores(course_dir).set_index("learner")
+    _, outcomes, scores = grade_m02(root, {"a-class-swap": {"prepare": M02_CLASS_SWAP}})
+    return outcomes, scores
 
 
 def test_a_data_set_whose_class_was_swapped_earns_nothing(graded_m02):

@@ -43,7 +43,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol
 
 import nbformat
 
@@ -72,6 +72,7 @@ __all__ = [
     "main",
     "release",
     "scores",
+    "serve_until_signal",
     "simulate_submission",
     "solution_lines",
     "start_lab",
@@ -926,17 +927,27 @@ def lab(course_dir: Path) -> int:
         "  class: `make hub` (hipaa-lab hub start), an account per employee, trainers apart."
     )
     print("  stop with Ctrl-C", flush=True)
+    return serve_until_signal(server)
 
-    def _stop(
-        signum: int, frame: object
-    ) -> NoReturn:  # a terminated `make lab` must not leave JupyterLab running
+
+class _Served(Protocol):
+    """A server this process started: its process, and how to stop it and what it started."""
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]: ...
+
+    def stop(self) -> None: ...
+
+
+def serve_until_signal(server: _Served) -> int:
+    """Wait for ``server``'s process to end, or for Ctrl-C, ``SIGTERM`` or ``SIGHUP``; then stop
+    the server in any case (a terminated ``make lab`` or ``hub start`` must not leave its server
+    running). Returns the process's exit status, 0 when interrupted."""
+
+    def _stop(signum: int, frame: object) -> NoReturn:
         raise KeyboardInterrupt
 
-    old = {
-        sig: signal.signal(sig, _stop)
-        for sig in (signal.SIGTERM, signal.SIGHUP)
-        if hasattr(signal, sig.name)
-    }
+    old = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         return server.process.wait()
     except KeyboardInterrupt:

@@ -78,11 +78,11 @@ import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from hipaa_lab.course.build import COURSE_ID, _venv_on_path
+from hipaa_lab.course.build import COURSE_ID, _venv_on_path, serve_until_signal
 from hipaa_lab.errors import HubError
-from hipaa_lab.postgres import LocalPostgres, free_port, url_argument
+from hipaa_lab.postgres import LocalPostgres, free_port, port_in_use, url_argument
 from hipaa_lab.records.roster import Employee, EmploymentStatus, read_roster
 
 __all__ = [
@@ -378,16 +378,6 @@ def _require_root() -> None:
             "the hub makes a Unix account per learner and runs each learner's server as that "
             "account: run it as root (sudo make hub ...)"
         )
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _others_enter(path: Path) -> Path | None:
@@ -1070,7 +1060,7 @@ def start_hub(
     if roster is None and fresh:
         raise HubError("give the staff roster (--roster FILE) on the first start")
     employees = read_roster(roster) if roster is not None else None
-    if not _port_free(port):
+    if port_in_use(port):
         raise HubError(
             f"port {port} of 127.0.0.1 is in use: stop what listens there or choose another "
             "with --port (nothing was changed)"
@@ -1124,8 +1114,7 @@ def start_hub(
                 undo.add(postgres.stop)
             url = postgres.create_database(GRADEBOOK_DB)
         _apply(layout, state, accounts, changes, undo)
-        for account in changes.disabled:
-            _end_processes(account)
+        _end_disabled(changes.disabled)
         bindir = _shared_bin(layout)
         _close_sources(state.course_account)
         _build_course(layout, state, url, bindir, undo)
@@ -1226,8 +1215,7 @@ def sync_roster(hub_dir: str | os.PathLike[str], roster: str | os.PathLike[str])
                 _api(state.port, state.token, "POST", f"users/{account}")
             for account in changes.disabled:
                 _remove_hub_user(state, account)
-        for account in changes.disabled:  # what the server left (a terminal's background job)
-            _end_processes(account)
+        _end_disabled(changes.disabled)  # what the server left (a terminal's background job)
     finally:
         if postgres is not None and stop_postgres:
             postgres.stop()
@@ -1315,18 +1303,77 @@ def course_step(
     return done.returncode
 
 
-def _end_processes(account: str) -> int:
-    """End every process a disabled account still runs (``SIGKILL``); return how many."""
-    uid = pwd.getpwnam(account).pw_uid
-    ended = 0
+#: How long :func:`_end_processes` keeps ending a disabled account's processes, in seconds.
+END_WITHIN = 5.0
+
+
+def _processes_of(uid: int) -> list[int]:
+    """The live processes whose real UID is ``uid``, by the ``Uid:`` line of their
+    ``/proc/PID/status`` (a process that made itself non-dumpable has its ``/proc`` entries owned
+    by root; its status still names its user). Zombies are left out: they run nothing."""
+    found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
-        with contextlib.suppress(OSError):
-            if proc.stat().st_uid == uid:
-                os.kill(int(proc.name), signal.SIGKILL)
-                ended += 1
-    return ended
+        try:
+            status = (proc / "status").read_text(encoding="utf-8", errors="replace")
+        except OSError:  # ended meanwhile
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        uids, state = fields.get("Uid", "").split(), fields.get("State", "").strip()
+        if uids and int(uids[0]) == uid and not state.startswith(("Z", "X")):
+            found.append(int(proc.name))
+    return found
+
+
+def _kill_all_as(uid: int, gid: int) -> None:
+    """``kill(-1, SIGKILL)`` as the user ``uid``: the kernel signals every process of that user
+    in one step, with forking held off, so a process that keeps forking leaves no child behind
+    (a list read from /proc is outrun by it). From a child process of this one: no program of the
+    system is needed, nor one the user may run."""
+    pid = os.fork()
+    if pid == 0:  # the child
+        try:
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            os.kill(-1, signal.SIGKILL)  # every process the user may signal but this one
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def _end_processes(account: str, within: float = END_WITHIN) -> list[int]:
+    """End every process a disabled account still runs (``SIGKILL``); return those still
+    running after ``within`` seconds (none, but for a process stuck in the kernel).
+
+    Each round has the account send ``SIGKILL`` to all its processes at once
+    (:func:`_kill_all_as`), then looks for any left by real UID (:func:`_processes_of`) and kills
+    each, until none is left."""
+    entry = pwd.getpwnam(account)
+    deadline = time.monotonic() + within
+    while True:
+        _kill_all_as(entry.pw_uid, entry.pw_gid)
+        time.sleep(0.02)
+        found = _processes_of(entry.pw_uid)
+        if not found or time.monotonic() > deadline:
+            return found
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _end_disabled(accounts: Iterable[str]) -> None:
+    """:func:`_end_processes` for each of ``accounts``, a warning for any process left."""
+    for account in accounts:
+        left = _end_processes(account)
+        if left:
+            print(
+                f"hipaa-lab hub: the disabled account {account} still runs process(es) "
+                f"{', '.join(map(str, left))} after SIGKILL for {END_WITHIN:.0f} s (stuck in "
+                f"the kernel?): check with `ps -u {account}`",
+                file=sys.stderr,
+            )
 
 
 def stop_hub(hub_dir: str | os.PathLike[str], wait: float = 30) -> bool:
@@ -1384,19 +1431,4 @@ def main(args: argparse.Namespace) -> int:
     print(f"  learners log in with their account and password: {layout.credentials} (root only)")
     print(f"  trainers' formgrader: {server.url}services/{SERVICE}/formgrader")
     print(f"  log: {layout.log}; stop with Ctrl-C", flush=True)
-    return _serve(server)
-
-
-def _serve(server: HubServer) -> int:
-    def _stop(signum: int, frame: object) -> NoReturn:
-        raise KeyboardInterrupt
-
-    old = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        return server.process.wait()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        server.stop()
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+    return serve_until_signal(server)

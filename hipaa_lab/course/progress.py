@@ -51,9 +51,11 @@ a redirect to ``/hipaa-lab/progress``. One setting serves both.
 from __future__ import annotations
 
 import ast
+import contextlib
 import html
 import json
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -123,19 +125,67 @@ def _points_of(nb: Mapping[str, Any]) -> float:
     )
 
 
+def _config_literals(path: Path) -> dict[str, object]:
+    """The ``c.SECTION.NAME = literal`` settings of a traitlets config file, read as text: the
+    file is never run (it may be anyone's, above the notebook's folder)."""
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError):  # none, unreadable, or not Python
+        return {}
+    found: dict[str, object] = {}
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
+            continue
+        target = node.targets[0]
+        if (
+            isinstance(target, ast.Attribute)
+            and isinstance(target.value, ast.Attribute)
+            and isinstance(target.value.value, ast.Name)
+            and target.value.value.id == "c"
+        ):
+            with contextlib.suppress(ValueError):
+                found[f"{target.value.attr}.{target.attr}"] = ast.literal_eval(node.value)
+    return found
+
+
+def _released_notebook(module: str) -> Path | None:
+    """``module``'s notebook as released to learners, in nbgrader's exchange
+    (``ROOT/COURSE/outbound/MODULE/``), readable by every learner; ``None`` when not at hand.
+
+    The exchange and course are those of an ``nbgrader_config.py`` that a learner's server reads:
+    in the notebook's folder or one above it (``hipaa-lab lab``'s ``learner/``, the course) or in
+    Jupyter's config path (a hub's learner configuration, ``JUPYTER_CONFIG_PATH``)."""
+    from jupyter_core.paths import jupyter_config_path
+
+    here = Path.cwd()
+    for folder in [here, *here.parents, *map(Path, jupyter_config_path())]:
+        settings = _config_literals(folder / "nbgrader_config.py")
+        root, course_id = settings.get("Exchange.root"), settings.get("CourseDirectory.course_id")
+        if isinstance(root, str) and isinstance(course_id, str):
+            path = Path(root) / course_id / "outbound" / module / f"{module}.ipynb"
+            if path.is_file():
+                return path
+    return None
+
+
 def _module_points(module: str) -> float | None:
-    """The points of ``module``'s notebook in the course's notebooks, or None when it is not at
-    hand (the points are public: nbgrader shows them to the learner)."""
+    """The points of ``module``'s notebook, or None when it is not at hand (the points are
+    public: nbgrader shows them to the learner). Read from the module as released (what a
+    learner may read, on a hub too); without a course, from the package's notebooks."""
     import nbformat
 
     from hipaa_lab.course.build import find_notebooks
     from hipaa_lab.errors import CourseError
 
-    try:
-        path = find_notebooks() / module / f"{module}.ipynb"
-        return _points_of(nbformat.read(path, as_version=4)) or None
-    except (CourseError, OSError):  # not here, or closed to learners (a hub)
-        return None
+    path = _released_notebook(module)
+    if path is None:
+        try:
+            path = find_notebooks() / module / f"{module}.ipynb"
+        except CourseError:  # no notebooks folder: an installed package without them
+            return None
+        if not os.access(path, os.R_OK):  # missing, or closed to learners (a hub)
+            return None
+    return _points_of(nbformat.read(path, as_version=4)) or None
 
 
 def _num(value: float) -> str:

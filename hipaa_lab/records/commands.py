@@ -84,6 +84,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
     a = rsub.add_parser("sync", help="record what the course's gradebook holds that is new")
     a.add_argument("--course-dir", type=Path, default=Path("course"))
+    a.add_argument(
+        "--prefix",
+        default=None,
+        help="the hub's account names' prefix, as given to `hub start --prefix` (default hl-)",
+    )
     curricula_arg(a)
     as_of_arg(a)
     ledger_arg(a)
@@ -302,7 +307,7 @@ def _sync(args: argparse.Namespace, ledger: Ledger) -> int:
 
     if not (args.course_dir / "nbgrader_config.py").is_file():
         raise UsageError(f"no course at {args.course_dir} (hipaa-lab course build first)")
-    summary = sync(ledger, args.course_dir, _curricula(args), today=args.as_of)
+    summary = sync(ledger, args.course_dir, _curricula(args), today=args.as_of, prefix=args.prefix)
     recorded = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.recorded.items()))
     print(f"synced {args.course_dir}: {recorded or 'nothing new'}")
     if summary.not_on_roster:

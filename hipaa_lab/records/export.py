@@ -34,6 +34,7 @@ import contextlib
 import csv
 import datetime as dt
 import json
+import operator
 import os
 import re
 import tempfile
@@ -68,26 +69,32 @@ __all__ = [
     "xapi_statements",
 ]
 
-#: The columns of the CSV and of the XLSX "Records" sheet, in order, as an LMS or HR import
-#: expects them (snake_case headers); ``ledger_entry`` and ``ledger_hash`` name the ledger entry of
-#: the pass (its 0-based index and SHA-256), which a certificate's receipt proves.
-EXPORT_COLUMNS = (
-    "employee_id",
-    "name",
-    "email",
-    "department",
-    "role",
-    "module",
-    "module_version",
-    "status",
-    "score",
-    "passed_date",
-    "due_date",
-    "attested",
-    "waived",
-    "ledger_entry",
-    "ledger_hash",
+#: Each export column, in order, and the :class:`TrainingRecord` attribute it holds.
+_COLUMN_ATTRIBUTES = (
+    ("employee_id", "employee_id"),
+    ("name", "name"),
+    ("email", "email"),
+    ("department", "department"),
+    ("role", "role"),
+    ("module", "module"),
+    ("module_version", "module_version"),
+    ("status", "status"),
+    ("score", "score"),
+    ("passed_date", "passed_on"),
+    ("due_date", "due_on"),
+    ("attested", "attested"),
+    ("waived", "waived"),
+    ("ledger_entry", "entry_index"),
+    ("ledger_hash", "entry_hash"),
 )
+#: The columns of the CSV and of the XLSX "Records" sheet, in order, as an LMS or HR import
+#: expects them (snake_case headers: ``employee_id``, ``name``, ``email``, ``department``,
+#: ``role``, ``module``, ``module_version``, ``status``, ``score``, ``passed_date``, ``due_date``,
+#: ``attested``, ``waived``, ``ledger_entry``, ``ledger_hash``); ``ledger_entry`` and
+#: ``ledger_hash`` name the ledger entry of the pass (its 0-based index and SHA-256), which a
+#: certificate's receipt proves.
+EXPORT_COLUMNS = tuple(column for column, _ in _COLUMN_ATTRIBUTES)
+_ATTRIBUTES = operator.attrgetter(*(attribute for _, attribute in _COLUMN_ATTRIBUTES))
 
 _TRIGGERS = "=+-@\t\r"
 _NEUTRALISED = re.compile(r"'*[=+\-@\t\r]")
@@ -172,23 +179,9 @@ def write_whole(path: str | os.PathLike[str], write: Callable[[Path], object]) -
 
 def _row(r: TrainingRecord) -> dict[str, Any]:
     """The record as export cells: text, numbers, dates and booleans, before any format."""
-    return {
-        "employee_id": r.employee_id,
-        "name": r.name,
-        "email": r.email,
-        "department": r.department,
-        "role": r.role,
-        "module": r.module,
-        "module_version": r.module_version,
-        "status": r.status.value,
-        "score": r.score,
-        "passed_date": r.passed_on,
-        "due_date": r.due_on,
-        "attested": r.attested,
-        "waived": r.waived,
-        "ledger_entry": r.entry_index,
-        "ledger_hash": r.entry_hash,
-    }
+    cells = dict(zip(EXPORT_COLUMNS, _ATTRIBUTES(r), strict=True))
+    cells["status"] = r.status.value
+    return cells
 
 
 def _text(value: Any) -> str:
@@ -303,34 +296,23 @@ def _csv_rows(records: Sequence[TrainingRecord]) -> Iterator[tuple[str, ...]]:
     return zip(*_csv_columns(records), strict=True)
 
 
+#: How :func:`_csv_columns` writes a column's values; any other column: as text, neutralised.
+_CSV_CELLS: dict[str, Callable[[list[Any]], list[str]]] = {
+    "status": lambda values: [_STATUS_TEXT[s] for s in values],
+    "score": lambda values: _neutralised(_optional(values, str)),
+    "passed_date": lambda values: _optional(values, dt.date.isoformat),
+    "due_date": lambda values: _optional(values, dt.date.isoformat),
+    "attested": lambda values: [_YES if a else _NO for a in values],
+    "ledger_entry": lambda values: _neutralised(_optional(values, str)),
+}
+
+
 def _csv_columns(records: Sequence[TrainingRecord]) -> list[list[str]]:
     """:func:`_row`'s cells as :func:`_text` writes them, built a column at a time (the
     export's hot loop: a row of 15 cells at a time cost three times pandas' whole export)."""
-
-    def column(name: str) -> list[Any]:
-        return [getattr(r, name) for r in records]
-
     return [
-        *(
-            _neutralised(column(name))
-            for name in (
-                "employee_id",
-                "name",
-                "email",
-                "department",
-                "role",
-                "module",
-                "module_version",
-            )
-        ),
-        [_STATUS_TEXT[s] for s in column("status")],
-        _neutralised(_optional(column("score"), str)),
-        _optional(column("passed_on"), dt.date.isoformat),
-        _optional(column("due_on"), dt.date.isoformat),
-        [_YES if a else _NO for a in column("attested")],
-        _neutralised(column("waived")),
-        _neutralised(_optional(column("entry_index"), str)),
-        _neutralised(column("entry_hash")),
+        _CSV_CELLS.get(column, _neutralised)([getattr(r, attribute) for r in records])
+        for column, attribute in _COLUMN_ATTRIBUTES
     ]
 
 
@@ -652,8 +634,13 @@ def write_export(
     out: str | os.PathLike[str],
     *,
     as_of: dt.date,
+    records: Sequence[TrainingRecord] | None = None,
 ) -> tuple[list[Path], int]:
     """Write the records of ``ledger`` as of ``as_of`` in format ``fmt`` into ``out``.
+
+    ``records``: the ledger's records as of ``as_of``
+    (:func:`hipaa_lab.records.status.training_status`), when the caller has them already (one
+    computation for several formats); else they are computed here.
 
     ``csv``: ``training-records.csv``; ``xlsx``: ``training-records.xlsx``; ``xapi``:
     ``xapi-statements.json``; ``pdf``: a certificate per pass
@@ -679,7 +666,8 @@ def write_export(
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {EXPORT_FORMATS}")
     out = Path(out)
-    records = training_status(ledger, curricula, as_of)
+    if records is None:
+        records = training_status(ledger, curricula, as_of)
     if fmt == "csv":
         written = [write_csv(records, out / "training-records.csv")]
     elif fmt == "xlsx":

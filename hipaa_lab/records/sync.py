@@ -18,7 +18,8 @@ records nothing the second time and a sync killed half way records nothing at al
 
 Learners in the gradebook who are not on the roster are reported, not recorded: a record is
 kept for an employee only. A learner is matched by employee id, or by the hub account made for it
-(``hl-e1001`` for ``E1001``, :mod:`hipaa_lab.course.hub`): one roster, one identity in the lab,
+(``hl-e1001`` for ``E1001``, :mod:`hipaa_lab.course.hub`; ``prefix`` for a hub started with
+another ``--prefix``): one roster, one identity in the lab,
 the gradebook and the ledger.
 """
 
@@ -50,7 +51,7 @@ def module_version(release_folder: Path) -> str:
 
 def latest_versions(ledger: Ledger) -> dict[str, str]:
     """Each module's version as last released, by the ledger."""
-    return _Known.read(ledger.entries()).versions
+    return _Known.read(ledger.entries()).current_versions()
 
 
 @dataclass
@@ -65,8 +66,9 @@ class SyncSummary:
 class _Known:
     """What the ledger holds already, keyed so a sync can tell new facts from old."""
 
-    versions: dict[str, str] = field(default_factory=dict)
-    every_version: set[tuple[str, str]] = field(default_factory=set)  # (module, version) ever
+    #: Each module's released versions, in the order of their releases: the last is current.
+    #: A list, not a set: a module released again as an earlier version is current as that one.
+    releases: dict[str, list[str]] = field(default_factory=dict)
     assigned: set[tuple[str, str]] = field(default_factory=set)
     submitted: set[tuple[str, str, str]] = field(default_factory=set)
     graded: dict[tuple[str, str, str], float] = field(default_factory=dict)
@@ -78,8 +80,7 @@ class _Known:
         for entry in entries:
             b = entry.body
             if entry.kind == RecordKind.MODULE_RELEASED.value:
-                k.versions[b["module"]] = b["version"]
-                k.every_version.add((b["module"], b["version"]))
+                k.releases.setdefault(b["module"], []).append(b["version"])
             elif entry.kind == RecordKind.ASSIGNED.value:
                 k.assigned.add((b["employee_id"], b["module"]))
             elif entry.kind == RecordKind.SUBMITTED.value:
@@ -90,6 +91,14 @@ class _Known:
                 score = b["score"] if entry.kind == RecordKind.GRADED.value else b["new"]
                 k.graded[(b["employee_id"], b["module"], b["at"])] = float(score)
         return k
+
+    def current_versions(self) -> dict[str, str]:
+        """Each released module's version as last released."""
+        return {module: versions[-1] for module, versions in self.releases.items()}
+
+    def released(self, module: str, version: str) -> bool:
+        """Whether some release of ``module`` had ``version``."""
+        return version in self.releases.get(module, ())
 
 
 def _iso(value: Any) -> str:
@@ -107,10 +116,15 @@ def sync(
     curricula: Curricula,
     *,
     today: dt.date | None = None,
+    prefix: str | None = None,
 ) -> SyncSummary:
     """Append to ``ledger`` what the course at ``course_dir`` holds that it does not; see the
     module docstring. All in one transaction; two syncs at once never record a fact twice (the
-    second reads again what the first wrote: :meth:`Ledger.append_planned`)."""
+    second reads again what the first wrote: :meth:`Ledger.append_planned`).
+
+    ``prefix`` is the hub's account prefix (``hub start --prefix``; ``None``: the hub's default,
+    :data:`hipaa_lab.course.hub.PREFIX`): a learner ``prefix + id`` is that employee's account.
+    """
     from hipaa_lab.course.build import scores
 
     course_dir = Path(course_dir)
@@ -130,7 +144,7 @@ def sync(
     summaries: list[SyncSummary] = []
 
     def plan(entries: list[Entry]) -> list[tuple[str, dict[str, Any]]]:
-        summary, items = _new_facts(entries, released, rows, curricula, at_today)
+        summary, items = _new_facts(entries, released, rows, curricula, at_today, prefix)
         summaries.append(summary)
         return [(kind.value, body) for kind, body in items]
 
@@ -138,16 +152,17 @@ def sync(
     return summaries[-1]
 
 
-def _hub_accounts(on: dict[str, Any]) -> dict[str, str]:
-    """The employee id of each hub account (``hl-e1001`` for ``E1001``): on a hub the gradebook
-    knows learners by their account (:func:`hipaa_lab.course.hub.account_name`)."""
-    from hipaa_lab.course.hub import account_name
+def _hub_accounts(on: dict[str, Any], prefix: str | None) -> dict[str, str]:
+    """The employee id of each hub account (``hl-e1001`` for ``E1001`` with the default
+    ``prefix``): on a hub the gradebook knows learners by their account
+    (:func:`hipaa_lab.course.hub.account_name`)."""
+    from hipaa_lab.course.hub import PREFIX, account_name
     from hipaa_lab.errors import HubError
 
     accounts = {}
     for employee_id in on:
         with contextlib.suppress(HubError):  # an id that gives no account has none on a hub
-            accounts[account_name(employee_id)] = employee_id
+            accounts[account_name(employee_id, PREFIX if prefix is None else prefix)] = employee_id
     return accounts
 
 
@@ -157,13 +172,14 @@ def _new_facts(
     rows: list[dict[str, Any]],
     curricula: Curricula,
     at_today: str,
+    prefix: str | None,
 ) -> tuple[SyncSummary, list[tuple[RecordKind, dict[str, Any]]]]:
     """What the course holds (``released`` versions, gradebook ``rows``) that ``entries`` do not."""
     known = _Known.read(entries)
     on, _removed = roster_in(entries)
-    accounts = _hub_accounts(on)
+    accounts = _hub_accounts(on, prefix)
     items: list[tuple[RecordKind, dict[str, Any]]] = []
-    versions = dict(known.versions)
+    versions = known.current_versions()
     for module, version in released.items():
         if versions.get(module) != version:
             versions[module] = version
@@ -194,9 +210,7 @@ def _new_facts(
         if key not in known.submitted:
             items.append((RecordKind.SUBMITTED, {**base, "version": version}))
         acknowledgement: Acknowledgement | None = row.get("acknowledgement")
-        released_content = (module, version) in known.every_version or released.get(
-            module
-        ) == version
+        released_content = known.released(module, version) or released.get(module) == version
         if acknowledgement is not None and key not in known.attested and released_content:
             # a policy acknowledged on content some release had: a submission whose locked cells
             # (the policy among them) were edited has a version no release had, and attests nothing
