@@ -1,0 +1,925 @@
+"""A simulated PACS with real access control: every query, read and export is decided and audited.
+
+:class:`Pacs` is the only way to the studies it holds. A user logs in (a unique user ID,
+45 CFR 164.312(a)(2)(i)) and gets a :class:`Session`; each request names the purpose of use
+(treatment, payment, operations, research) and is decided by the access policy
+(:class:`~hipaa_lab.safeguards.policy.AccessPolicy`: PyCasbin, deny by default, minimum necessary
+by role and purpose, 164.502(b) and 164.514(d)) from the facts the PACS works out between the user
+and the study: on the patient's care team, on the user's worklist, a research approval on file,
+a de-identified export, emergency access on. Each request gives exactly one audit event to the
+:class:`~hipaa_lab.safeguards.audit.AuditSink`, a refused one too (its outcome a failure, with
+the reason), and one :class:`Decision` in :attr:`Pacs.decisions`.
+
+* **Emergency access** (break-glass, 164.312(a)(2)(ii)): :meth:`Pacs.start_break_glass` needs a
+  reason and lasts at most ``break_glass_limit`` (60 minutes by default); its start and its end
+  (stopped, expired, logged out) are Security Alerts, and every request made under it carries the
+  reason in its audit event.
+* **Automatic logoff** (164.312(a)(2)(iii)): a session idle for ``idle_timeout`` (15 minutes by
+  default) is ended; the logoff is audited when the PACS notices it (at the session's next
+  request, or :meth:`Pacs.sweep`), stamped with the time it took effect.
+* **Termination** (164.308(a)(3)(ii)(C)): :meth:`Pacs.terminate` (or a roster row whose status
+  is ``terminated``, :meth:`Pacs.sync_roster`) ends the user's open sessions at once.
+
+Time comes from an injectable ``clock`` (a function returning an aware UTC datetime), so a test
+moves time on without sleeping.
+
+Examples
+--------
+>>> log = []
+>>> class ListSink:
+...     def record(self, event):
+...         log.append(event)
+>>> pacs = Pacs.synthetic(ListSink(), patients=2)
+>>> desk = pacs.login("U401")
+>>> found = pacs.query(desk, "operations")
+>>> len(found) > 0, len(log)  # the login and the query
+(True, 2)
+>>> pacs.read(desk, found[0].study_uid, "treatment")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+hipaa_lab.errors.AccessDenied: U401 (front_desk) may not read study ... for treatment: no rule of policy.csv allows it ...
+>>> log[-1].outcome.name, pacs.decisions[-1].allowed
+('MINOR_FAILURE', False)
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import os
+import re
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from hipaa_lab.errors import AccessDenied, PolicyError
+from hipaa_lab.safeguards.audit import Action, AuditEvent, AuditSink, EventID, EventType, Outcome
+from hipaa_lab.safeguards.policy import AccessPolicy, Condition, Operation, Purpose, Role
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
+
+    from hipaa_lab.records.roster import Employee
+    from hipaa_lab.studies import Study
+
+__all__ = [
+    "BreakGlass",
+    "Decision",
+    "Pacs",
+    "STAFF",
+    "Session",
+    "StudySummary",
+    "User",
+    "department_modalities",
+    "utc_now",
+]
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    """The current time, aware, in UTC (the PACS's default clock)."""
+    return dt.datetime.now(dt.UTC)
+
+
+#: Words of a department's name that say which modalities it reads or acquires.
+_DEPARTMENT_WORDS = {
+    "CT": {"CT"},
+    "MR": {"MR"},
+    "MRI": {"MR"},
+    "CR": {"CR"},
+    "DX": {"DX"},
+    "XRAY": {"CR", "DX"},
+    "RADIOGRAPHY": {"CR", "DX"},
+    "US": {"US"},
+    "ULTRASOUND": {"US"},
+    "SONOGRAPHY": {"US"},
+    "MG": {"MG"},
+    "MAMMOGRAPHY": {"MG"},
+    "BREAST": {"MG"},
+}
+
+
+def department_modalities(department: str) -> frozenset[str]:
+    """The modalities whose studies are on a department's worklist, read from its name.
+
+    The hospital's convention for this course: a department named after a modality (``"CT"``,
+    ``"MRI"``, ``"Breast Imaging"``...) has that modality's studies on its worklist; any other
+    department (``"Internal Medicine"``, ``"Radiology"``) has none, so "Radiology" alone gives no
+    one every study.
+
+    >>> sorted(department_modalities("CT & MRI"))
+    ['CT', 'MR']
+    >>> department_modalities("Radiology")
+    frozenset()
+    """
+    words = re.findall(r"[A-Z]+", department.upper().replace("X-RAY", "XRAY"))
+    found: set[str] = set()
+    for word in words:
+        found |= _DEPARTMENT_WORDS.get(word, set())
+    return frozenset(found)
+
+
+@dataclass(frozen=True)
+class User:
+    """A member of the workforce the PACS knows: a unique user ID, a name, a role, a department.
+
+    ``role`` is the roster's role as written; :attr:`pacs_role` is the PACS role it maps to, or
+    ``None`` (a ``manager`` has none: the PACS refuses every request of such a user).
+    """
+
+    user_id: str
+    name: str
+    role: str
+    department: str
+    active: bool = True
+
+    @property
+    def pacs_role(self) -> Role | None:
+        try:
+            return Role(self.role)
+        except ValueError:
+            return None
+
+    @classmethod
+    def from_employee(cls, employee: Employee) -> User:
+        """The user of a roster row (:class:`hipaa_lab.records.Employee`)."""
+        return cls(
+            employee.employee_id,
+            employee.name,
+            employee.role.value,
+            employee.department,
+            employee.status.value == "active",
+        )
+
+
+#: The built-in synthetic staff, used when no roster is given (no real person).
+STAFF: tuple[User, ...] = (
+    User("U101", "Dana Okafor", "radiologist", "CT"),
+    User("U102", "Lee Marsh", "radiologist", "MRI"),
+    User("U201", "Rui Santos", "technologist", "CT"),
+    User("U202", "Ines Varga", "technologist", "Radiography"),
+    User("U301", "Ada Brandt", "referring_physician", "Internal Medicine"),
+    User("U401", "Kim Novak", "front_desk", "Registration"),
+    User("U501", "Sam Ortiz", "billing", "Billing Office"),
+    User("U601", "Jo Lindqvist", "pacs_admin", "Imaging IT"),
+    User("U701", "Pat Reyes", "researcher", "Imaging Research"),
+    User("U801", "Max Weller", "manager", "Radiology Administration"),
+)
+
+
+@dataclass(frozen=True)
+class Session:
+    """A login: the handle every request presents. It ends on logout, idle time or termination."""
+
+    session_id: str
+    user_id: str
+
+
+@dataclass(frozen=True)
+class BreakGlass:
+    """An emergency access: why, when it began and when it ends at the latest."""
+
+    reason: str
+    started: dt.datetime
+    expires: dt.datetime
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """What a query shows of a study: demographics and schedule, no images."""
+
+    study_uid: str
+    patient_id: str
+    patient_name: str
+    modality: str
+    study_date: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One request and what was decided, for a table (``pandas.DataFrame(d.as_dict() ...)``).
+
+    ``rule`` is the policy line that allowed the request (``None`` when refused); ``reason``
+    says why in words; ``facts`` are the conditions that held between the user and the study.
+    """
+
+    time: dt.datetime
+    user: str
+    role: str
+    operation: str
+    purpose: str
+    allowed: bool
+    reason: str
+    rule: str | None = None
+    study_uid: str | None = None
+    patient_id: str | None = None
+    facts: tuple[str, ...] = ()
+    break_glass: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """The decision as a flat dict (one table row); facts joined by ``&``."""
+        row = asdict(self)
+        row["facts"] = " & ".join(self.facts)
+        return row
+
+
+@dataclass
+class _SessionState:
+    user_id: str
+    last_seen: dt.datetime
+    break_glass: BreakGlass | None = None
+
+
+@dataclass
+class _Entry:
+    study: Study
+    summary: StudySummary
+
+
+_EVENT = {
+    Operation.QUERY: (EventID.QUERY, Action.EXECUTE),
+    Operation.READ: (EventID.INSTANCES_ACCESSED, Action.READ),
+    Operation.EXPORT: (EventID.EXPORT, Action.READ),
+}
+
+#: The outcome of a refused request: the PACS works, the request is not carried out.
+REFUSED = Outcome.MINOR_FAILURE
+
+
+class _Refused(Exception):
+    """A request refused before the policy was asked (session ended, unknown purpose...)."""
+
+
+class Pacs:
+    """A picture archive whose every query, read and export is decided by policy and audited.
+
+    Parameters
+    ----------
+    studies
+        The studies it holds (:func:`hipaa_lab.studies.make_study`).
+    sink
+        Where every audit event goes (:class:`~hipaa_lab.safeguards.audit.AuditSink`).
+    roster
+        The training roster's rows (:class:`hipaa_lab.records.Employee`); the PACS's users.
+    users
+        The users when there is no roster (default: the synthetic :data:`STAFF`).
+    policy
+        An :class:`AccessPolicy` or the path of a policy file (default: the shipped policy).
+    clock
+        Returns the current time, aware, in UTC.
+    idle_timeout, break_glass_limit
+        Automatic logoff after this long idle; the longest an emergency access lasts.
+    source
+        The audit source ID (AuditSourceIdentification).
+
+    Raises
+    ------
+    PolicyError
+        For a policy file that cannot be used.
+    ValueError
+        For two users with the same ID, or limits that are not positive.
+    """
+
+    def __init__(
+        self,
+        studies: Iterable[Study],
+        *,
+        sink: AuditSink,
+        roster: Iterable[Employee] | None = None,
+        users: Iterable[User] | None = None,
+        policy: AccessPolicy | str | os.PathLike[str] | None = None,
+        clock: Clock = utc_now,
+        idle_timeout: dt.timedelta = dt.timedelta(minutes=15),
+        break_glass_limit: dt.timedelta = dt.timedelta(minutes=60),
+        source: str = "HIPAA-LAB-PACS",
+    ) -> None:
+        if idle_timeout <= dt.timedelta(0) or break_glass_limit <= dt.timedelta(0):
+            raise ValueError("idle_timeout and break_glass_limit must be positive")
+        self.sink = sink
+        self.clock = clock
+        self.idle_timeout = idle_timeout
+        self.break_glass_limit = break_glass_limit
+        self.source = source
+        self.decisions: list[Decision] = []
+        self._users: dict[str, User] = {}
+        staff = [User.from_employee(e) for e in roster] if roster is not None else users
+        for user in STAFF if staff is None else staff:
+            if user.user_id in self._users:
+                raise ValueError(f"two users have the ID {user.user_id!r}: IDs must be unique")
+            self._users[user.user_id] = user
+        self._worklists = {u: department_modalities(v.department) for u, v in self._users.items()}
+        self._studies: dict[str, _Entry] = {}
+        for study in studies:
+            self.add_study(study)
+        self._care_team: dict[str, set[str]] = {}
+        self._approvals: dict[str, str] = {}
+        self._sessions: dict[str, _SessionState] = {}
+        self._ended: dict[str, tuple[str, str]] = {}  # session id -> (user, why it ended)
+        self._policy: AccessPolicy | None = None
+        self._policy_error: PolicyError | None = None
+        self.load_policy(policy)
+
+    # ------------------------------------------------------------------ set-up
+
+    @classmethod
+    def synthetic(cls, sink: AuditSink, *, seed: int = 0, patients: int = 4, **kwargs: Any) -> Pacs:
+        """A small PACS of synthetic studies with the built-in :data:`STAFF`.
+
+        Patient ``i`` (``make_patient(seed + i)``) has a study of CT, MR, CR or MG in turn (and
+        patient 0 a CT and an MR); the referring physician U301 is on the care team of the
+        even-numbered patients. ``kwargs`` go to :class:`Pacs`.
+        """
+        from hipaa_lab.studies import PHILevel, make_patient, make_study
+
+        modalities = ("CT", "MR", "CR", "MG")
+        studies = []
+        for i in range(patients):
+            patient = make_patient(seed + i)
+            kinds = [modalities[i % 4]] + (["MR"] if i == 0 else [])
+            for k, kind in enumerate(kinds):
+                studies.append(
+                    make_study(
+                        kind,
+                        seed=seed * 1000 + i * 10 + k,
+                        level=PHILevel.NESTED,
+                        patient=patient,
+                        slices=1,
+                        rows=64,
+                        columns=64,
+                    )
+                )
+        pacs = cls(studies, sink=sink, **kwargs)
+        for i, study in enumerate(pacs._studies.values()):
+            if i % 2 == 0 and "U301" in pacs._users:
+                pacs.assign_care_team(study.summary.patient_id, "U301")
+        return pacs
+
+    def add_study(self, study: Study) -> StudySummary:
+        """Put a study in the archive; returns what a query shows of it."""
+        ds = study.instances[0].dataset
+        summary = StudySummary(
+            study_uid=str(ds.StudyInstanceUID),
+            patient_id=str(ds.PatientID),
+            patient_name=str(ds.PatientName),
+            modality=str(ds.Modality),
+            study_date=str(ds.get("StudyDate", "")),
+            description=str(ds.get("StudyDescription", "")),
+        )
+        self._studies[summary.study_uid] = _Entry(study, summary)
+        return summary
+
+    @property
+    def users(self) -> list[User]:
+        """Every user the PACS knows, terminated ones too."""
+        return list(self._users.values())
+
+    @property
+    def studies(self) -> list[StudySummary]:
+        """What the archive holds (the trainer's view; users query)."""
+        return [e.summary for e in self._studies.values()]
+
+    def assign_care_team(self, patient_id: str, user_id: str) -> None:
+        """Put a user on a patient's care team."""
+        self._user(user_id)
+        self._care_team.setdefault(patient_id, set()).add(user_id)
+
+    def remove_from_care_team(self, patient_id: str, user_id: str) -> None:
+        """Take a user off a patient's care team."""
+        self._care_team.get(patient_id, set()).discard(user_id)
+
+    def care_team(self, patient_id: str) -> set[str]:
+        """The user IDs on a patient's care team."""
+        return set(self._care_team.get(patient_id, set()))
+
+    def set_worklist(self, user_id: str, modalities: Iterable[str]) -> None:
+        """Set the modalities on a user's worklist (default: read from the department's name)."""
+        self._user(user_id)
+        self._worklists[user_id] = frozenset(str(m).upper() for m in modalities)
+
+    def approve_research(self, user_id: str, approval: str) -> None:
+        """Record a research approval for a user: the IRB's or privacy board's waiver reference."""
+        self._user(user_id)
+        if not approval.strip():
+            raise ValueError("a research approval needs its reference (the IRB or board's record)")
+        self._approvals[user_id] = approval.strip()
+
+    def load_policy(self, policy: AccessPolicy | str | os.PathLike[str] | None = None) -> None:
+        """Use another policy (an :class:`AccessPolicy` or a policy file's path).
+
+        Raises
+        ------
+        PolicyError
+            When the file cannot be used; the PACS then refuses every request (each audited)
+            until a usable policy is loaded.
+        """
+        self._policy = None
+        try:
+            if isinstance(policy, AccessPolicy):
+                self._policy = policy
+            else:
+                self._policy = AccessPolicy.from_files(policy)
+        except PolicyError as exc:
+            self._policy_error = exc
+            raise
+        self._policy_error = None
+
+    def _user(self, user_id: str) -> User:
+        try:
+            return self._users[user_id]
+        except KeyError:
+            raise ValueError(f"no user {user_id!r} in this PACS") from None
+
+    # ------------------------------------------------------------------ audit
+
+    def _audit(
+        self,
+        event: EventID,
+        action: Action,
+        outcome: Outcome,
+        user_id: str,
+        *,
+        time: dt.datetime | None = None,
+        **fields: Any,
+    ) -> None:
+        user = self._users.get(user_id)
+        self.sink.record(
+            AuditEvent(
+                event=event,
+                action=action,
+                outcome=outcome,
+                time=time or self.clock(),
+                user=user_id,
+                user_name=user.name if user else "",
+                role=user.role if user else "",
+                source=self.source,
+                **fields,
+            )
+        )
+
+    # ------------------------------------------------------------------ sessions
+
+    def login(self, user_id: str) -> Session:
+        """Log a user in; audited (User Authentication, Login), a refusal too.
+
+        Raises
+        ------
+        AccessDenied
+            For an ID the PACS does not know, a terminated user, or a role with no PACS access.
+        """
+        user = self._users.get(user_id)
+        why = None
+        if user is None:
+            why = f"no user {user_id!r} on the roster of this PACS"
+        elif not user.active:
+            why = f"{user_id}'s access was revoked (terminated)"
+        elif user.pacs_role is None:
+            roles = ", ".join(r.value for r in Role)
+            why = f"{user_id}'s role {user.role!r} has no PACS access (PACS roles: {roles})"
+        if why is not None:
+            if user_id:
+                self._audit(
+                    EventID.USER_AUTHENTICATION,
+                    Action.EXECUTE,
+                    REFUSED,
+                    user_id,
+                    event_type=EventType.LOGIN,
+                    reason=why,
+                )
+            raise AccessDenied(f"login refused: {why}")
+        now = self.clock()
+        session = Session(secrets.token_hex(8), user_id)
+        self._sessions[session.session_id] = _SessionState(user_id, now)
+        self._audit(
+            EventID.USER_AUTHENTICATION,
+            Action.EXECUTE,
+            Outcome.SUCCESS,
+            user_id,
+            time=now,
+            event_type=EventType.LOGIN,
+        )
+        return session
+
+    def logout(self, session: Session) -> None:
+        """End a session (audited: Logout; an emergency access on it stops too)."""
+        state = self._live(session)
+        if state is not None:
+            self._end(session.session_id, self.clock(), "logged out")
+
+    def _end(self, session_id: str, at: dt.datetime, why: str) -> None:
+        state = self._sessions.pop(session_id)
+        if state.break_glass is not None:
+            self._stop_break_glass(
+                state, min(at, state.break_glass.expires), f"session ended: {why}"
+            )
+        self._ended[session_id] = (state.user_id, why)
+        self._audit(
+            EventID.USER_AUTHENTICATION,
+            Action.EXECUTE,
+            Outcome.SUCCESS,
+            state.user_id,
+            time=at,
+            event_type=EventType.LOGOUT,
+            reason=why,
+        )
+
+    def _live(self, session: Session) -> _SessionState | None:
+        """The session's state after ending what has expired (audited), or None if it has ended."""
+        state = self._sessions.get(session.session_id)
+        if state is None or state.user_id != session.user_id:
+            return None
+        now = self.clock()
+        idle_end = state.last_seen + self.idle_timeout
+        bg = state.break_glass
+        if bg is not None and bg.expires <= min(now, idle_end):
+            minutes = int((bg.expires - bg.started).total_seconds() // 60)
+            self._stop_break_glass(state, bg.expires, f"expired after {minutes} min")
+        if now >= idle_end:
+            minutes = int(self.idle_timeout.total_seconds() // 60)
+            self._end(session.session_id, idle_end, f"automatic logoff after {minutes} min idle")
+            return None
+        return state
+
+    def sweep(self) -> None:
+        """Notice every idle session and expired emergency access now (each audited)."""
+        for session_id, state in list(self._sessions.items()):
+            self._live(Session(session_id, state.user_id))
+
+    def _session_ended(self, session: Session) -> str:
+        user, why = self._ended.get(session.session_id, (session.user_id, "unknown session"))
+        return f"{user}'s session has ended ({why}): log in again"
+
+    def terminate(self, user_id: str, reason: str = "employment terminated") -> None:
+        """Revoke a user's access at once: open sessions end now, no new login is allowed."""
+        user = self._user(user_id)
+        self._users[user_id] = User(user.user_id, user.name, user.role, user.department, False)
+        now = self.clock()
+        for session_id, state in list(self._sessions.items()):
+            if state.user_id == user_id:
+                self._end(session_id, now, f"access revoked: {reason}")
+
+    def sync_roster(self, roster: Iterable[Employee]) -> None:
+        """Take the roster's changes: new users are added, terminated ones revoked at once."""
+        for employee in roster:
+            user = User.from_employee(employee)
+            known = self._users.get(user.user_id)
+            if known is not None and known.active and not user.active:
+                self.terminate(user.user_id)
+            elif known is None or known.active:
+                self._users[user.user_id] = user
+                self._worklists.setdefault(user.user_id, department_modalities(user.department))
+
+    # ------------------------------------------------------------------ break-glass
+
+    def start_break_glass(
+        self, session: Session, reason: str, *, limit: dt.timedelta | None = None
+    ) -> BreakGlass:
+        """Start emergency access; a Security Alert (Emergency Override Started) is raised.
+
+        Parameters
+        ----------
+        reason
+            Why (required: a break-glass without a reason is refused, and that is alerted too).
+        limit
+            How long it may last, at most the PACS's ``break_glass_limit``.
+
+        Raises
+        ------
+        AccessDenied
+            For an ended session or an empty reason.
+        """
+        state = self._live(session)
+        limit = min(limit or self.break_glass_limit, self.break_glass_limit)
+        why = None
+        if state is None:
+            why = self._session_ended(session)
+        elif not reason.strip():
+            why = "break-glass needs a reason (who is the emergency, and why the usual access will not do)"
+        elif state.break_glass is not None:
+            why = "break-glass is already on for this session"
+        elif limit <= dt.timedelta(0):
+            why = "break-glass needs a positive time limit"
+        now = self.clock()
+        if why is not None or state is None:
+            self._audit(
+                EventID.SECURITY_ALERT,
+                Action.EXECUTE,
+                REFUSED,
+                session.user_id,
+                time=now,
+                event_type=EventType.EMERGENCY_OVERRIDE_STARTED,
+                reason=f"refused: {why}",
+            )
+            raise AccessDenied(f"break-glass refused: {why}")
+        state.last_seen = now
+        state.break_glass = BreakGlass(reason.strip(), now, now + limit)
+        self._audit(
+            EventID.SECURITY_ALERT,
+            Action.EXECUTE,
+            Outcome.SUCCESS,
+            session.user_id,
+            time=now,
+            event_type=EventType.EMERGENCY_OVERRIDE_STARTED,
+            reason=state.break_glass.reason,
+        )
+        return state.break_glass
+
+    def stop_break_glass(self, session: Session) -> None:
+        """End emergency access (a Security Alert: Emergency Override Stopped)."""
+        state = self._live(session)
+        if state is not None and state.break_glass is not None:
+            self._stop_break_glass(state, self.clock(), "stopped by the user")
+
+    def _stop_break_glass(self, state: _SessionState, at: dt.datetime, why: str) -> None:
+        bg = state.break_glass
+        assert bg is not None
+        state.break_glass = None
+        self._audit(
+            EventID.SECURITY_ALERT,
+            Action.EXECUTE,
+            Outcome.SUCCESS,
+            state.user_id,
+            time=at,
+            event_type=EventType.EMERGENCY_OVERRIDE_STOPPED,
+            reason=f"{bg.reason} ({why})",
+        )
+
+    # ------------------------------------------------------------------ requests
+
+    def query(
+        self,
+        session: Session,
+        purpose: str | Purpose,
+        *,
+        patient_id: str | None = None,
+        patient_name: str | None = None,
+        modality: str | None = None,
+        study_date: str | None = None,
+    ) -> list[StudySummary]:
+        """Search the archive; the answer holds only the studies the policy lets this user see.
+
+        Keys left out match every study; ``patient_name`` matches any part of the name, without
+        regard to case. One Query audit event: its count is how many studies were returned.
+
+        Raises
+        ------
+        AccessDenied
+            When the policy allows this user none of the matching studies for this purpose.
+        """
+        keys = {
+            k: v
+            for k, v in (
+                ("patient_id", patient_id),
+                ("patient_name", patient_name),
+                ("modality", modality),
+                ("study_date", study_date),
+            )
+            if v is not None
+        }
+        now, state, user, why = self._open(session, purpose)
+        found: list[StudySummary] = []
+        rules: set[str] = set()
+        if why is None:
+            assert state is not None and user is not None and self._policy is not None
+            name = patient_name.lower() if patient_name else None
+            matching = [
+                e
+                for e in self._studies.values()
+                if (patient_id is None or e.summary.patient_id == patient_id)
+                and (name is None or name in e.summary.patient_name.lower())
+                and (modality is None or e.summary.modality == modality.upper())
+                and (study_date is None or e.summary.study_date == study_date)
+            ]
+            role, op, purp = user.role, Operation.QUERY.value, Purpose(purpose).value
+            for entry in matching:
+                verdict = self._policy.decide(role, op, purp, self._facts(state, user, entry))
+                if verdict.allowed:
+                    found.append(entry.summary)
+                    rules.add(str(verdict.rule))
+            if matching and not found:
+                why = self._no_rule(user, Operation.QUERY, purp, "any of the matching studies")
+            elif not matching and not self._policy.allows_some(role, op, purp):
+                why = self._no_rule(user, Operation.QUERY, purp, "this query")
+        withheld = (
+            f"; {len(matching) - len(found)} matching studies withheld" if why is None else ""
+        )
+        self._finish(
+            now,
+            session,
+            state,
+            Operation.QUERY,
+            purpose,
+            why,
+            rule="; ".join(sorted(rules)) or None,
+            extra=withheld,
+            query=keys,
+            count=len(found),
+        )
+        return found
+
+    def read(self, session: Session, study_uid: str, purpose: str | Purpose) -> list[Dataset]:
+        """Open a study's images: copies of its instances (one Instances Accessed audit event).
+
+        Raises
+        ------
+        AccessDenied
+            When the policy does not allow it, or the session has ended (audited too).
+        """
+        entry = self._request(session, Operation.READ, study_uid, purpose, deidentify=False)
+        return [copy.deepcopy(i.dataset) for i in entry.study.instances]
+
+    def export(
+        self, session: Session, study_uid: str, purpose: str | Purpose, *, deidentify: bool = False
+    ) -> list[Dataset]:
+        """Copy a study out of the PACS (one Export audit event).
+
+        With ``deidentify=True`` the copies are de-identified (:class:`hipaa_lab.deid.Deidentifier`,
+        the Safe Harbor profile, under a key of this PACS); a study whose pixels may carry burned-in
+        text is then refused, since header cleaning alone would not make it safe.
+
+        Raises
+        ------
+        AccessDenied
+            When the policy does not allow it, or the session has ended (audited too).
+        """
+        entry = self._request(session, Operation.EXPORT, study_uid, purpose, deidentify=deidentify)
+        copies = [copy.deepcopy(i.dataset) for i in entry.study.instances]
+        if deidentify:
+            deid = self._deidentifier()
+            for ds in copies:
+                deid.deidentify(ds)
+        return copies
+
+    def _deidentifier(self) -> Any:
+        from hipaa_lab.deid import Deidentifier
+
+        if not hasattr(self, "_deid"):
+            self._deid = Deidentifier(secrets.token_bytes(32), profile="safe-harbor")
+        return self._deid
+
+    def _request(
+        self,
+        session: Session,
+        op: Operation,
+        study_uid: str,
+        purpose: str | Purpose,
+        *,
+        deidentify: bool,
+    ) -> _Entry:
+        now, state, user, why = self._open(session, purpose)
+        entry = self._studies.get(study_uid)
+        rule = None
+        facts: frozenset[str] = frozenset()
+        if why is None and entry is None:
+            why = f"no study with Study Instance UID {study_uid} is in this archive"
+        if why is None:
+            assert state is not None and user is not None and entry is not None
+            assert self._policy is not None
+            facts = self._facts(state, user, entry, deidentify=deidentify)
+            verdict = self._policy.decide(user.role, op.value, Purpose(purpose).value, facts)
+            if verdict.allowed:
+                rule = str(verdict.rule)
+                if deidentify and self._needs_pixels(entry):
+                    why = (
+                        "its pixels may carry burned-in text: de-identify it with `hipaa-lab deid`"
+                    )
+            else:
+                why = self._no_rule(user, op, Purpose(purpose).value, f"study {study_uid}", facts)
+        self._finish(
+            now,
+            session,
+            state,
+            op,
+            purpose,
+            why,
+            rule=rule,
+            entry=entry,
+            study_uid=study_uid,
+            facts=facts,
+            count=len(entry.study.instances) if entry is not None and why is None else 0,
+            extra="; de-identified copies" if deidentify and why is None else "",
+        )
+        assert entry is not None
+        return entry
+
+    @staticmethod
+    def _needs_pixels(entry: _Entry) -> bool:
+        from hipaa_lab.deid import needs_pixel_cleaning
+
+        return any(needs_pixel_cleaning(i.dataset) for i in entry.study.instances)
+
+    def _open(
+        self, session: Session, purpose: str | Purpose
+    ) -> tuple[dt.datetime, _SessionState | None, User | None, str | None]:
+        """The checks before the policy: a live session, an active user, a known purpose, a policy."""
+        state = self._live(session)
+        now = self.clock()
+        user = self._users.get(session.user_id)
+        why = None
+        if state is None or user is None:
+            why = self._session_ended(session)
+        elif not user.active:  # terminate() ends sessions; a roster edit could race it
+            why = f"{user.user_id}'s access was revoked (terminated)"
+        elif user.pacs_role is None:
+            why = f"{user.user_id}'s role {user.role!r} has no PACS access"
+        elif str(getattr(purpose, "value", purpose)) not in {p.value for p in Purpose}:
+            why = (
+                f"unknown purpose {purpose!r}; choose one of: {', '.join(p.value for p in Purpose)}"
+            )
+        elif self._policy is None:
+            why = f"the access policy cannot be used, so every request is refused: {self._policy_error}"
+        if state is not None:
+            state.last_seen = now
+        return now, state, user, why
+
+    def _facts(
+        self, state: _SessionState, user: User, entry: _Entry, *, deidentify: bool = False
+    ) -> frozenset[str]:
+        facts = []
+        if user.user_id in self._care_team.get(entry.summary.patient_id, ()):
+            facts.append(Condition.CARE_TEAM.value)
+        if entry.summary.modality in self._worklists.get(user.user_id, ()):
+            facts.append(Condition.WORKLIST.value)
+        if user.user_id in self._approvals:
+            facts.append(Condition.APPROVED.value)
+        if deidentify:
+            facts.append(Condition.DEIDENTIFIED.value)
+        if state.break_glass is not None:
+            facts.append(Condition.BREAK_GLASS.value)
+        return frozenset(facts)
+
+    def _no_rule(
+        self,
+        user: User,
+        op: Operation,
+        purpose: str,
+        what: str,
+        facts: frozenset[str] = frozenset(),
+    ) -> str:
+        source = self._policy.policy_source if self._policy else "the policy"
+        held = " & ".join(sorted(facts)) or "none"
+        return (
+            f"{user.user_id} ({user.role}) may not {op.value} {what} for {purpose}: no rule of "
+            f"{source} allows it (facts that hold: {held})"
+        )
+
+    def _finish(
+        self,
+        now: dt.datetime,
+        session: Session,
+        state: _SessionState | None,
+        op: Operation,
+        purpose: str | Purpose,
+        why: str | None,
+        *,
+        rule: str | None,
+        entry: _Entry | None = None,
+        study_uid: str | None = None,
+        facts: frozenset[str] = frozenset(),
+        extra: str = "",
+        query: dict[str, str] | None = None,
+        count: int | None = None,
+    ) -> None:
+        """Record the request's one audit event and its decision; raise if it was refused."""
+        purpose_text = purpose.value if isinstance(purpose, Purpose) else str(purpose)
+        user = self._users.get(session.user_id)
+        bg = state.break_glass if state is not None else None
+        reason = why if why is not None else f"allowed by {rule}{extra}"
+        if bg is not None:
+            reason += f"; break-glass: {bg.reason}"
+        event, action = _EVENT[op]
+        summary = entry.summary if entry is not None else None
+        self._audit(
+            event,
+            action,
+            Outcome.SUCCESS if why is None else REFUSED,
+            session.user_id,
+            time=now,
+            study_uid=study_uid,
+            patient_id=summary.patient_id if summary else None,
+            patient_name=summary.patient_name if summary else None,
+            purpose=purpose_text,
+            reason=reason,
+            query=query,
+            count=count,
+        )
+        self.decisions.append(
+            Decision(
+                time=now,
+                user=session.user_id,
+                role=user.role if user else "",
+                operation=op.value,
+                purpose=purpose_text,
+                allowed=why is None,
+                reason=reason,
+                rule=rule if why is None else None,
+                study_uid=study_uid,
+                patient_id=summary.patient_id if summary else None,
+                facts=tuple(sorted(facts)),
+                break_glass=bg is not None,
+            )
+        )
+        if why is not None:
+            raise AccessDenied(why)
