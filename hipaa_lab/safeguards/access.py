@@ -44,14 +44,16 @@ hipaa_lab.errors.AccessDenied: U401 (front_desk) may not read study ... for trea
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
+import io
 import os
 import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
+
+from pydicom.filewriter import dcmwrite
 
 from hipaa_lab.errors import AccessDenied, PolicyError
 from hipaa_lab.safeguards.audit import Action, AuditEvent, AuditSink, EventID, EventType, Outcome
@@ -237,6 +239,13 @@ class _SessionState:
 class _Entry:
     study: Study
     summary: StudySummary
+    files: list[bytes]  # each instance as a DICOM Part 10 file: what a retrieve sends
+
+    def datasets(self) -> list[Dataset]:
+        """Fresh datasets of the instances (the archive's own are never handed out)."""
+        from pydicom import dcmread
+
+        return [dcmread(io.BytesIO(data)) for data in self.files]
 
 
 _EVENT = {
@@ -368,7 +377,12 @@ class Pacs:
             study_date=str(ds.get("StudyDate", "")),
             description=str(ds.get("StudyDescription", "")),
         )
-        self._studies[summary.study_uid] = _Entry(study, summary)
+        files = []
+        for instance in study.instances:
+            buffer = io.BytesIO()
+            dcmwrite(buffer, instance.dataset, enforce_file_format=True)
+            files.append(buffer.getvalue())
+        self._studies[summary.study_uid] = _Entry(study, summary, files)
         return summary
 
     @property
@@ -720,7 +734,8 @@ class Pacs:
         return found
 
     def read(self, session: Session, study_uid: str, purpose: str | Purpose) -> list[Dataset]:
-        """Open a study's images: copies of its instances (one Instances Accessed audit event).
+        """Open a study's images: its instances, read afresh from the archive's files (one
+        Instances Accessed audit event).
 
         Raises
         ------
@@ -728,7 +743,7 @@ class Pacs:
             When the policy does not allow it, or the session has ended (audited too).
         """
         entry = self._request(session, Operation.READ, study_uid, purpose, deidentify=False)
-        return [copy.deepcopy(i.dataset) for i in entry.study.instances]
+        return entry.datasets()
 
     def export(
         self, session: Session, study_uid: str, purpose: str | Purpose, *, deidentify: bool = False
@@ -745,7 +760,7 @@ class Pacs:
             When the policy does not allow it, or the session has ended (audited too).
         """
         entry = self._request(session, Operation.EXPORT, study_uid, purpose, deidentify=deidentify)
-        copies = [copy.deepcopy(i.dataset) for i in entry.study.instances]
+        copies = entry.datasets()
         if deidentify:
             deid = self._deidentifier()
             for ds in copies:
