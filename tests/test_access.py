@@ -15,7 +15,7 @@ import pytest
 from hipaa_lab.errors import AccessDenied, PolicyError
 from hipaa_lab.records.roster import Employee, EmploymentStatus
 from hipaa_lab.records.roster import Role as RosterRole
-from hipaa_lab.safeguards import access
+from hipaa_lab.safeguards import sessions
 from hipaa_lab.safeguards.access import Pacs
 from hipaa_lab.safeguards.audit import EventID, EventType, Outcome
 from hipaa_lab.safeguards.policy import (
@@ -328,10 +328,13 @@ def test_login_and_logout_are_audited(world):
     [
         ("U999", "no user 'U999' on the roster"),
         ("U801", "role 'manager' has no PACS access"),
+        ("U901", "role 'janitor' has no PACS access"),
     ],
 )
-def test_an_unknown_user_or_a_role_without_pacs_access_is_refused_and_audited(world, user, why):
-    pacs, sink, _ = world
+def test_an_unknown_user_or_a_role_without_pacs_access_is_refused_and_audited(studies, user, why):
+    sink = ListSink()
+    staff = [*sessions.STAFF, sessions.User("U901", "Ola Nkemelu", "janitor", "Facilities")]
+    pacs = Pacs(studies.values(), sink=sink, clock=Clock(), users=staff)
     with pytest.raises(AccessDenied, match=why):
         pacs.login(user)
     [event] = sink.events
@@ -658,9 +661,12 @@ def test_the_synthetic_pacs_and_department_worklists():
     sink = ListSink()
     pacs = Pacs.synthetic(sink, patients=3)
     assert [s.modality for s in pacs.studies] == ["CT", "MR", "MR", "CR"]
-    assert access.department_modalities("Breast Imaging") == frozenset({"MG"})
-    assert access.department_modalities("Diagnostic X-ray") == frozenset({"CR", "DX"})
+    ids = [s.patient_id for s in pacs.studies]
+    assert ids[0] == ids[1] and len(set(ids)) == 3
+    assert [("U301" in pacs.care_team(i)) for i in ids] == [True, True, False, True]
+    assert sessions.department_modalities("Breast Imaging") == frozenset({"MG"})
+    assert sessions.department_modalities("Diagnostic X-ray") == frozenset({"CR", "DX"})
     ids = [u.user_id for u in pacs.users]
     assert len(ids) == len(set(ids))
     with pytest.raises(ValueError, match="unique"):
-        Pacs([], sink=sink, users=[access.STAFF[0], access.STAFF[0]])
+        Pacs([], sink=sink, users=[sessions.STAFF[0], sessions.STAFF[0]])

@@ -48,6 +48,7 @@ MODULES = [
     "hipaa_lab.safeguards",
     "hipaa_lab.safeguards.access",
     "hipaa_lab.safeguards.policy",
+    "hipaa_lab.safeguards.sessions",
 ]
 
 

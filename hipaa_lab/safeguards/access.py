@@ -10,18 +10,10 @@ a de-identified export, emergency access on. Each request gives exactly one audi
 :class:`~hipaa_lab.safeguards.audit.AuditSink`, a refused one too (its outcome a failure, with
 the reason), and one :class:`Decision` in :attr:`Pacs.decisions`.
 
-* **Emergency access** (break-glass, 164.312(a)(2)(ii)): :meth:`Pacs.start_break_glass` needs a
-  reason and lasts at most ``break_glass_limit`` (60 minutes by default); its start and its end
-  (stopped, expired, logged out) are Security Alerts, and every request made under it carries the
-  reason in its audit event.
-* **Automatic logoff** (164.312(a)(2)(iii)): a session idle for ``idle_timeout`` (15 minutes by
-  default) is ended; the logoff is audited when the PACS notices it (at the session's next
-  request, or :meth:`Pacs.sweep`), stamped with the time it took effect.
-* **Termination** (164.308(a)(3)(ii)(C)): :meth:`Pacs.terminate` (or a roster row whose status
-  is ``terminated``, :meth:`Pacs.sync_roster`) ends the user's open sessions at once.
-
-Time comes from an injectable ``clock`` (a function returning an aware UTC datetime), so a test
-moves time on without sleeping.
+Users, sessions, emergency access (break-glass: a reason, a time limit, Security Alerts),
+automatic logoff and termination are :mod:`~hipaa_lab.safeguards.sessions`'s; the PACS offers
+them as its own methods (:meth:`Pacs.login`, :meth:`Pacs.start_break_glass`, :meth:`Pacs.terminate`
+...). Every request made under emergency access carries its reason in its audit event.
 
 Examples
 --------
@@ -47,17 +39,28 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
-import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydicom.filewriter import dcmwrite
 
 from hipaa_lab.errors import AccessDenied, PolicyError
-from hipaa_lab.safeguards.audit import Action, AuditEvent, AuditSink, EventID, EventType, Outcome
-from hipaa_lab.safeguards.policy import AccessPolicy, Condition, Operation, Purpose, Role
+from hipaa_lab.safeguards.audit import Action, AuditEvent, AuditSink, EventID, Outcome
+from hipaa_lab.safeguards.policy import AccessPolicy, Condition, Operation, Purpose
+from hipaa_lab.safeguards.sessions import (
+    REFUSED,
+    STAFF,
+    BreakGlass,
+    Clock,
+    Session,
+    Sessions,
+    SessionState,
+    User,
+    department_modalities,
+    utc_now,
+)
 
 if TYPE_CHECKING:
     from pydicom import Dataset
@@ -65,127 +68,7 @@ if TYPE_CHECKING:
     from hipaa_lab.records.roster import Employee
     from hipaa_lab.studies import Study
 
-__all__ = [
-    "BreakGlass",
-    "Decision",
-    "Pacs",
-    "STAFF",
-    "Session",
-    "StudySummary",
-    "User",
-    "department_modalities",
-    "utc_now",
-]
-
-Clock = Callable[[], dt.datetime]
-
-
-def utc_now() -> dt.datetime:
-    """The current time, aware, in UTC (the PACS's default clock)."""
-    return dt.datetime.now(dt.UTC)
-
-
-#: Words of a department's name that say which modalities it reads or acquires.
-_DEPARTMENT_WORDS = {
-    "CT": {"CT"},
-    "MR": {"MR"},
-    "MRI": {"MR"},
-    "CR": {"CR"},
-    "DX": {"DX"},
-    "XRAY": {"CR", "DX"},
-    "RADIOGRAPHY": {"CR", "DX"},
-    "US": {"US"},
-    "ULTRASOUND": {"US"},
-    "SONOGRAPHY": {"US"},
-    "MG": {"MG"},
-    "MAMMOGRAPHY": {"MG"},
-    "BREAST": {"MG"},
-}
-
-
-def department_modalities(department: str) -> frozenset[str]:
-    """The modalities whose studies are on a department's worklist, read from its name.
-
-    The hospital's convention for this course: a department named after a modality (``"CT"``,
-    ``"MRI"``, ``"Breast Imaging"``...) has that modality's studies on its worklist; any other
-    department (``"Internal Medicine"``, ``"Radiology"``) has none, so "Radiology" alone gives no
-    one every study.
-
-    >>> sorted(department_modalities("CT & MRI"))
-    ['CT', 'MR']
-    >>> department_modalities("Radiology")
-    frozenset()
-    """
-    words = re.findall(r"[A-Z]+", department.upper().replace("X-RAY", "XRAY"))
-    found: set[str] = set()
-    for word in words:
-        found |= _DEPARTMENT_WORDS.get(word, set())
-    return frozenset(found)
-
-
-@dataclass(frozen=True)
-class User:
-    """A member of the workforce the PACS knows: a unique user ID, a name, a role, a department.
-
-    ``role`` is the roster's role as written; :attr:`pacs_role` is the PACS role it maps to, or
-    ``None`` (a ``manager`` has none: the PACS refuses every request of such a user).
-    """
-
-    user_id: str
-    name: str
-    role: str
-    department: str
-    active: bool = True
-
-    @property
-    def pacs_role(self) -> Role | None:
-        try:
-            return Role(self.role)
-        except ValueError:
-            return None
-
-    @classmethod
-    def from_employee(cls, employee: Employee) -> User:
-        """The user of a roster row (:class:`hipaa_lab.records.Employee`)."""
-        return cls(
-            employee.employee_id,
-            employee.name,
-            employee.role.value,
-            employee.department,
-            employee.status.value == "active",
-        )
-
-
-#: The built-in synthetic staff, used when no roster is given (no real person).
-STAFF: tuple[User, ...] = (
-    User("U101", "Dana Okafor", "radiologist", "CT"),
-    User("U102", "Lee Marsh", "radiologist", "MRI"),
-    User("U201", "Rui Santos", "technologist", "CT"),
-    User("U202", "Ines Varga", "technologist", "Radiography"),
-    User("U301", "Ada Brandt", "referring_physician", "Internal Medicine"),
-    User("U401", "Kim Novak", "front_desk", "Registration"),
-    User("U501", "Sam Ortiz", "billing", "Billing Office"),
-    User("U601", "Jo Lindqvist", "pacs_admin", "Imaging IT"),
-    User("U701", "Pat Reyes", "researcher", "Imaging Research"),
-    User("U801", "Max Weller", "manager", "Radiology Administration"),
-)
-
-
-@dataclass(frozen=True)
-class Session:
-    """A login: the handle every request presents. It ends on logout, idle time or termination."""
-
-    session_id: str
-    user_id: str
-
-
-@dataclass(frozen=True)
-class BreakGlass:
-    """An emergency access: why, when it began and when it ends at the latest."""
-
-    reason: str
-    started: dt.datetime
-    expires: dt.datetime
+__all__ = ["Decision", "Pacs", "StudySummary"]
 
 
 @dataclass(frozen=True)
@@ -229,13 +112,6 @@ class Decision:
 
 
 @dataclass
-class _SessionState:
-    user_id: str
-    last_seen: dt.datetime
-    break_glass: BreakGlass | None = None
-
-
-@dataclass
 class _Entry:
     study: Study
     summary: StudySummary
@@ -253,13 +129,6 @@ _EVENT = {
     Operation.READ: (EventID.INSTANCES_ACCESSED, Action.READ),
     Operation.EXPORT: (EventID.EXPORT, Action.READ),
 }
-
-#: The outcome of a refused request: the PACS works, the request is not carried out.
-REFUSED = Outcome.MINOR_FAILURE
-
-
-class _Refused(Exception):
-    """A request refused before the policy was asked (session ended, unknown purpose...)."""
 
 
 class Pacs:
@@ -305,28 +174,21 @@ class Pacs:
         break_glass_limit: dt.timedelta = dt.timedelta(minutes=60),
         source: str = "HIPAA-LAB-PACS",
     ) -> None:
-        if idle_timeout <= dt.timedelta(0) or break_glass_limit <= dt.timedelta(0):
-            raise ValueError("idle_timeout and break_glass_limit must be positive")
         self.sink = sink
         self.clock = clock
-        self.idle_timeout = idle_timeout
-        self.break_glass_limit = break_glass_limit
         self.source = source
         self.decisions: list[Decision] = []
-        self._users: dict[str, User] = {}
         staff = [User.from_employee(e) for e in roster] if roster is not None else users
-        for user in STAFF if staff is None else staff:
-            if user.user_id in self._users:
-                raise ValueError(f"two users have the ID {user.user_id!r}: IDs must be unique")
-            self._users[user.user_id] = user
+        self._sessions = Sessions(
+            STAFF if staff is None else staff, self._audit, clock, idle_timeout, break_glass_limit
+        )
+        self._users = self._sessions.users  # the registry's own dict: terminations show at once
         self._worklists = {u: department_modalities(v.department) for u, v in self._users.items()}
         self._studies: dict[str, _Entry] = {}
         for study in studies:
             self.add_study(study)
         self._care_team: dict[str, set[str]] = {}
         self._approvals: dict[str, str] = {}
-        self._sessions: dict[str, _SessionState] = {}
-        self._ended: dict[str, tuple[str, str]] = {}  # session id -> (user, why it ended)
         self._policy: AccessPolicy | None = None
         self._policy_error: PolicyError | None = None
         self.load_policy(policy)
@@ -344,26 +206,27 @@ class Pacs:
         from hipaa_lab.studies import PHILevel, make_patient, make_study
 
         modalities = ("CT", "MR", "CR", "MG")
-        studies = []
+        studies, cared_for = [], []
         for i in range(patients):
             patient = make_patient(seed + i)
             kinds = [modalities[i % 4]] + (["MR"] if i == 0 else [])
             for k, kind in enumerate(kinds):
-                studies.append(
-                    make_study(
-                        kind,
-                        seed=seed * 1000 + i * 10 + k,
-                        level=PHILevel.NESTED,
-                        patient=patient,
-                        slices=1,
-                        rows=64,
-                        columns=64,
-                    )
+                study = make_study(
+                    kind,
+                    seed=seed * 1000 + i * 10 + k,
+                    level=PHILevel.NESTED,
+                    patient=patient,
+                    slices=1,
+                    rows=64,
+                    columns=64,
                 )
+                studies.append(study)
+                if i % 2 == 0:
+                    cared_for.append(str(study.instances[0].dataset.PatientID))
         pacs = cls(studies, sink=sink, **kwargs)
-        for i, study in enumerate(pacs._studies.values()):
-            if i % 2 == 0 and "U301" in pacs._users:
-                pacs.assign_care_team(study.summary.patient_id, "U301")
+        if "U301" in pacs._users:
+            for patient_id in cared_for:
+                pacs.assign_care_team(patient_id, "U301")
         return pacs
 
     def add_study(self, study: Study) -> StudySummary:
@@ -441,10 +304,7 @@ class Pacs:
         self._policy_error = None
 
     def _user(self, user_id: str) -> User:
-        try:
-            return self._users[user_id]
-        except KeyError:
-            raise ValueError(f"no user {user_id!r} in this PACS") from None
+        return self._sessions.user(user_id)
 
     # ------------------------------------------------------------------ audit
 
@@ -473,192 +333,50 @@ class Pacs:
             )
         )
 
-    # ------------------------------------------------------------------ sessions
+    # ------------------------------------------------------------------ sessions (sessions.py)
 
     def login(self, user_id: str) -> Session:
-        """Log a user in; audited (User Authentication, Login), a refusal too.
+        """Log a user in (:meth:`Sessions.login`); audited, a refusal too.
 
         Raises
         ------
         AccessDenied
             For an ID the PACS does not know, a terminated user, or a role with no PACS access.
         """
-        user = self._users.get(user_id)
-        why = None
-        if user is None:
-            why = f"no user {user_id!r} on the roster of this PACS"
-        elif not user.active:
-            why = f"{user_id}'s access was revoked (terminated)"
-        elif user.pacs_role is None:
-            roles = ", ".join(r.value for r in Role)
-            why = f"{user_id}'s role {user.role!r} has no PACS access (PACS roles: {roles})"
-        if why is not None:
-            if user_id:
-                self._audit(
-                    EventID.USER_AUTHENTICATION,
-                    Action.EXECUTE,
-                    REFUSED,
-                    user_id,
-                    event_type=EventType.LOGIN,
-                    reason=why,
-                )
-            raise AccessDenied(f"login refused: {why}")
-        now = self.clock()
-        session = Session(secrets.token_hex(8), user_id)
-        self._sessions[session.session_id] = _SessionState(user_id, now)
-        self._audit(
-            EventID.USER_AUTHENTICATION,
-            Action.EXECUTE,
-            Outcome.SUCCESS,
-            user_id,
-            time=now,
-            event_type=EventType.LOGIN,
-        )
-        return session
+        return self._sessions.login(user_id)
 
     def logout(self, session: Session) -> None:
-        """End a session (audited: Logout; an emergency access on it stops too)."""
-        state = self._live(session)
-        if state is not None:
-            self._end(session.session_id, self.clock(), "logged out")
-
-    def _end(self, session_id: str, at: dt.datetime, why: str) -> None:
-        state = self._sessions.pop(session_id)
-        if state.break_glass is not None:
-            self._stop_break_glass(
-                state, min(at, state.break_glass.expires), f"session ended: {why}"
-            )
-        self._ended[session_id] = (state.user_id, why)
-        self._audit(
-            EventID.USER_AUTHENTICATION,
-            Action.EXECUTE,
-            Outcome.SUCCESS,
-            state.user_id,
-            time=at,
-            event_type=EventType.LOGOUT,
-            reason=why,
-        )
-
-    def _live(self, session: Session) -> _SessionState | None:
-        """The session's state after ending what has expired (audited), or None if it has ended."""
-        state = self._sessions.get(session.session_id)
-        if state is None or state.user_id != session.user_id:
-            return None
-        now = self.clock()
-        idle_end = state.last_seen + self.idle_timeout
-        bg = state.break_glass
-        if bg is not None and bg.expires <= min(now, idle_end):
-            minutes = int((bg.expires - bg.started).total_seconds() // 60)
-            self._stop_break_glass(state, bg.expires, f"expired after {minutes} min")
-        if now >= idle_end:
-            minutes = int(self.idle_timeout.total_seconds() // 60)
-            self._end(session.session_id, idle_end, f"automatic logoff after {minutes} min idle")
-            return None
-        return state
+        """End a session (audited; an emergency access on it stops first, alerted)."""
+        self._sessions.logout(session)
 
     def sweep(self) -> None:
         """Notice every idle session and expired emergency access now (each audited)."""
-        for session_id, state in list(self._sessions.items()):
-            self._live(Session(session_id, state.user_id))
-
-    def _session_ended(self, session: Session) -> str:
-        user, why = self._ended.get(session.session_id, (session.user_id, "unknown session"))
-        return f"{user}'s session has ended ({why}): log in again"
+        self._sessions.sweep()
 
     def terminate(self, user_id: str, reason: str = "employment terminated") -> None:
         """Revoke a user's access at once: open sessions end now, no new login is allowed."""
-        user = self._user(user_id)
-        self._users[user_id] = User(user.user_id, user.name, user.role, user.department, False)
-        now = self.clock()
-        for session_id, state in list(self._sessions.items()):
-            if state.user_id == user_id:
-                self._end(session_id, now, f"access revoked: {reason}")
+        self._sessions.terminate(user_id, reason)
 
     def sync_roster(self, roster: Iterable[Employee]) -> None:
         """Take the roster's changes: new users are added, terminated ones revoked at once."""
-        for employee in roster:
-            user = User.from_employee(employee)
-            known = self._users.get(user.user_id)
-            if known is not None and known.active and not user.active:
-                self.terminate(user.user_id)
-            elif known is None or known.active:
-                self._users[user.user_id] = user
-                self._worklists.setdefault(user.user_id, department_modalities(user.department))
-
-    # ------------------------------------------------------------------ break-glass
+        for user in self._sessions.sync_roster(roster):
+            self._worklists.setdefault(user.user_id, department_modalities(user.department))
 
     def start_break_glass(
         self, session: Session, reason: str, *, limit: dt.timedelta | None = None
     ) -> BreakGlass:
-        """Start emergency access; a Security Alert (Emergency Override Started) is raised.
-
-        Parameters
-        ----------
-        reason
-            Why (required: a break-glass without a reason is refused, and that is alerted too).
-        limit
-            How long it may last, at most the PACS's ``break_glass_limit``.
+        """Start emergency access (:meth:`Sessions.start_break_glass`): a Security Alert.
 
         Raises
         ------
         AccessDenied
-            For an ended session or an empty reason.
+            For an ended session or an empty reason (the refusal is alerted too).
         """
-        state = self._live(session)
-        limit = min(limit or self.break_glass_limit, self.break_glass_limit)
-        why = None
-        if state is None:
-            why = self._session_ended(session)
-        elif not reason.strip():
-            why = "break-glass needs a reason (who is the emergency, and why the usual access will not do)"
-        elif state.break_glass is not None:
-            why = "break-glass is already on for this session"
-        elif limit <= dt.timedelta(0):
-            why = "break-glass needs a positive time limit"
-        now = self.clock()
-        if why is not None or state is None:
-            self._audit(
-                EventID.SECURITY_ALERT,
-                Action.EXECUTE,
-                REFUSED,
-                session.user_id,
-                time=now,
-                event_type=EventType.EMERGENCY_OVERRIDE_STARTED,
-                reason=f"refused: {why}",
-            )
-            raise AccessDenied(f"break-glass refused: {why}")
-        state.last_seen = now
-        state.break_glass = BreakGlass(reason.strip(), now, now + limit)
-        self._audit(
-            EventID.SECURITY_ALERT,
-            Action.EXECUTE,
-            Outcome.SUCCESS,
-            session.user_id,
-            time=now,
-            event_type=EventType.EMERGENCY_OVERRIDE_STARTED,
-            reason=state.break_glass.reason,
-        )
-        return state.break_glass
+        return self._sessions.start_break_glass(session, reason, limit=limit)
 
     def stop_break_glass(self, session: Session) -> None:
         """End emergency access (a Security Alert: Emergency Override Stopped)."""
-        state = self._live(session)
-        if state is not None and state.break_glass is not None:
-            self._stop_break_glass(state, self.clock(), "stopped by the user")
-
-    def _stop_break_glass(self, state: _SessionState, at: dt.datetime, why: str) -> None:
-        bg = state.break_glass
-        assert bg is not None
-        state.break_glass = None
-        self._audit(
-            EventID.SECURITY_ALERT,
-            Action.EXECUTE,
-            Outcome.SUCCESS,
-            state.user_id,
-            time=at,
-            event_type=EventType.EMERGENCY_OVERRIDE_STOPPED,
-            reason=f"{bg.reason} ({why})",
-        )
+        self._sessions.stop_break_glass(session)
 
     # ------------------------------------------------------------------ requests
 
@@ -827,14 +545,14 @@ class Pacs:
 
     def _open(
         self, session: Session, purpose: str | Purpose
-    ) -> tuple[dt.datetime, _SessionState | None, User | None, str | None]:
+    ) -> tuple[dt.datetime, SessionState | None, User | None, str | None]:
         """The checks before the policy: a live session, an active user, a known purpose, a policy."""
-        state = self._live(session)
+        state = self._sessions.live(session)
         now = self.clock()
         user = self._users.get(session.user_id)
         why = None
         if state is None or user is None:
-            why = self._session_ended(session)
+            why = self._sessions.ended(session)
         elif not user.active:  # terminate() ends sessions; a roster edit could race it
             why = f"{user.user_id}'s access was revoked (terminated)"
         elif user.pacs_role is None:
@@ -850,7 +568,7 @@ class Pacs:
         return now, state, user, why
 
     def _facts(
-        self, state: _SessionState, user: User, entry: _Entry, *, deidentify: bool = False
+        self, state: SessionState, user: User, entry: _Entry, *, deidentify: bool = False
     ) -> frozenset[str]:
         facts = []
         if user.user_id in self._care_team.get(entry.summary.patient_id, ()):
@@ -884,7 +602,7 @@ class Pacs:
         self,
         now: dt.datetime,
         session: Session,
-        state: _SessionState | None,
+        state: SessionState | None,
         op: Operation,
         purpose: str | Purpose,
         why: str | None,
