@@ -670,3 +670,33 @@ def test_the_synthetic_pacs_and_department_worklists():
     assert len(ids) == len(set(ids))
     with pytest.raises(ValueError, match="unique"):
         Pacs([], sink=sink, users=[sessions.STAFF[0], sessions.STAFF[0]])
+
+
+def test_a_policy_that_fails_to_reload_under_a_pacs_refuses_every_request_audited(
+    studies, tmp_path
+):
+    policy_path, model_path = _write(tmp_path, "p, front_desk, query, treatment, any\n")
+    policy = AccessPolicy.from_files(policy_path, model_path)
+    sink = ListSink()
+    pacs = Pacs(studies.values(), sink=sink, clock=Clock(), policy=policy)
+    desk = pacs.login("U401")
+    assert len(pacs.query(desk, "treatment")) == 2
+    policy_path.write_text("p, front_desk, query, treatment\n")
+    with pytest.raises(PolicyError, match="line 1: expected 5 fields"):
+        policy.reload()
+    before = len(sink.events)
+    with pytest.raises(AccessDenied, match="policy cannot be used"):
+        pacs.query(desk, "treatment")
+    [event] = sink.events[before:]
+    assert event.outcome is Outcome.MINOR_FAILURE and event.count == 0
+
+
+def test_a_policy_given_as_text():
+    policy = AccessPolicy("# learner's draft\np, billing, query, payment, any\n")
+    assert [str(r) for r in policy.rules] == ["policy.csv line 2: p, billing, query, payment, any"]
+    assert policy.decide(Role.BILLING, Operation.QUERY, Purpose.PAYMENT).allowed
+    assert not policy.decide(Role.BILLING, Operation.READ, Purpose.PAYMENT).allowed
+    with pytest.raises(PolicyError, match="given as text"):
+        policy.reload()
+    with pytest.raises(PolicyError, match="line 1: unknown role 'nurse'"):
+        AccessPolicy("p, nurse, read, treatment, any")

@@ -48,7 +48,7 @@ from pydicom.filewriter import dcmwrite
 
 from hipaa_lab.errors import AccessDenied, PolicyError
 from hipaa_lab.safeguards.audit import Action, AuditEvent, AuditSink, EventID, Outcome
-from hipaa_lab.safeguards.policy import AccessPolicy, Condition, Operation, Purpose
+from hipaa_lab.safeguards.policy import AccessPolicy, Condition, Operation, Purpose, Verdict
 from hipaa_lab.safeguards.sessions import (
     REFUSED,
     STAFF,
@@ -277,7 +277,10 @@ class Pacs:
         self._worklists[user_id] = frozenset(str(m).upper() for m in modalities)
 
     def approve_research(self, user_id: str, approval: str) -> None:
-        """Record a research approval for a user: the IRB's or privacy board's waiver reference."""
+        """Record a research approval for a user: the IRB's or privacy board's waiver reference.
+
+        This simulation keeps one approval a user, good for every study; a real approval covers
+        one protocol's data, which the PACS would have to check study by study."""
         self._user(user_id)
         if not approval.strip():
             raise ValueError("a research approval needs its reference (the IRB or board's record)")
@@ -425,12 +428,18 @@ class Pacs:
                 and (study_date is None or e.summary.study_date == study_date)
             ]
             role, op, purp = user.role, Operation.QUERY.value, Purpose(purpose).value
+            failure: str | None = None
             for entry in matching:
-                verdict = self._policy.decide(role, op, purp, self._facts(state, user, entry))
+                verdict, failure = self._decide(role, op, purp, self._facts(state, user, entry))
+                if verdict is None:
+                    found, rules = [], set()
+                    break
                 if verdict.allowed:
                     found.append(entry.summary)
                     rules.add(str(verdict.rule))
-            if matching and not found:
+            if failure is not None:
+                why = failure
+            elif matching and not found:
                 why = self._no_rule(user, Operation.QUERY, purp, "any of the matching studies")
             elif not matching and not self._policy.allows_some(role, op, purp):
                 why = self._no_rule(user, Operation.QUERY, purp, "this query")
@@ -511,8 +520,10 @@ class Pacs:
             assert state is not None and user is not None and entry is not None
             assert self._policy is not None
             facts = self._facts(state, user, entry, deidentify=deidentify)
-            verdict = self._policy.decide(user.role, op.value, Purpose(purpose).value, facts)
-            if verdict.allowed:
+            verdict, why = self._decide(user.role, op.value, Purpose(purpose).value, facts)
+            if verdict is None:
+                pass
+            elif verdict.allowed:
                 rule = str(verdict.rule)
                 if deidentify and self._needs_pixels(entry):
                     why = (
@@ -536,6 +547,16 @@ class Pacs:
         )
         assert entry is not None
         return entry
+
+    def _decide(
+        self, role: str, op: str, purpose: str, facts: frozenset[str]
+    ) -> tuple[Verdict | None, str | None]:
+        """The policy's verdict, or why there is none (a policy that failed to reload)."""
+        assert self._policy is not None
+        try:
+            return self._policy.decide(role, op, purpose, facts), None
+        except PolicyError as exc:
+            return None, f"the access policy cannot be used, so every request is refused: {exc}"
 
     @staticmethod
     def _needs_pixels(entry: _Entry) -> bool:
