@@ -302,6 +302,47 @@ def test_a_query_matching_nothing_is_allowed_only_to_a_role_that_may_query(world
     assert sink.events[-1].outcome is Outcome.MINOR_FAILURE
 
 
+#: A read the policy allows (a CT radiologist, a CT study on the worklist, for treatment), made
+#: in each state of the session: (state, allowed, audit events the request gives, in order).
+SESSION_TABLE = [
+    ("active", True, ["read"]),
+    ("idle 14 min 59 s", True, ["read"]),
+    ("idle 15 min", False, ["logout", "read"]),
+    ("logged out", False, ["read"]),
+    ("terminated", False, ["read"]),
+    ("terminated under break-glass", False, ["read"]),
+]
+
+
+@pytest.mark.parametrize(("state", "allowed", "events"), SESSION_TABLE)
+def test_session_state_decision_table(world, studies, state, allowed, events):
+    pacs, sink, clock = world
+    session = pacs.login("U101")
+    if state == "idle 14 min 59 s":
+        clock.advance(minutes=14, seconds=59)
+    elif state == "idle 15 min":
+        clock.advance(minutes=15)
+    elif state == "logged out":
+        pacs.logout(session)
+    elif state.startswith("terminated"):
+        if "break-glass" in state:
+            pacs.start_break_glass(session, "trauma")
+        pacs.terminate("U101")
+        assert sink.events[-1].event_type is EventType.LOGOUT
+        if "break-glass" in state:  # the emergency access ends first, with its alert
+            assert sink.events[-2].event_type is EventType.EMERGENCY_OVERRIDE_STOPPED
+    before = len(sink.events)
+    if allowed:
+        pacs.read(session, uid(studies["CT"]), "treatment")
+    else:
+        with pytest.raises(AccessDenied, match="session has ended"):
+            pacs.read(session, uid(studies["CT"]), "treatment")
+    kinds = {EventID.INSTANCES_ACCESSED: "read", EventID.USER_AUTHENTICATION: "logout"}
+    assert [kinds[e.event] for e in sink.events[before:]] == events
+    assert (sink.events[-1].outcome is Outcome.SUCCESS) is allowed
+    assert pacs.decisions[-1].allowed is allowed
+
+
 # --------------------------------------------------------------------------- sessions
 
 
