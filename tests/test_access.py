@@ -609,7 +609,9 @@ def test_a_malformed_policy_loaded_into_a_pacs_refuses_every_request_audited(
         pacs.query(session, "treatment")
     [event] = sink.events[before:]
     assert event.outcome is Outcome.MINOR_FAILURE and "policy cannot be used" in event.reason
+    assert pacs.policy is None
     pacs.load_policy(AccessPolicy.default())  # a good policy again: the PACS serves again
+    assert len(pacs.policy.rules) > 0
     assert pacs.query(session, "treatment")
 
 
@@ -741,3 +743,13 @@ def test_a_policy_given_as_text():
         policy.reload()
     with pytest.raises(PolicyError, match="line 1: unknown role 'nurse'"):
         AccessPolicy("p, nurse, read, treatment, any")
+
+
+def test_a_matcher_casbin_cannot_evaluate_is_a_policy_error_naming_its_line(tmp_path):
+    text = default_model_path().read_text()
+    model = text.replace("r.purpose == p.purpose", "r.purpose == p.purpos")
+    assert model != text
+    policy, model_path = _write(tmp_path, "p, front_desk, query, treatment, any\n", model)
+    line = next(n for n, t in enumerate(model.splitlines(), 1) if t.startswith("m ="))
+    with pytest.raises(PolicyError, match=f"model.conf, line {line}: casbin cannot evaluate"):
+        AccessPolicy.from_files(policy, model_path)

@@ -258,6 +258,11 @@ class Pacs:
         """What the archive holds (the trainer's view; users query)."""
         return [e.summary for e in self._studies.values()]
 
+    @property
+    def policy(self) -> AccessPolicy | None:
+        """The access policy in force (``None`` after a policy that could not be loaded)."""
+        return self._policy
+
     def assign_care_team(self, patient_id: str, user_id: str) -> None:
         """Put a user on a patient's care team."""
         self._user(user_id)

@@ -236,18 +236,20 @@ def _load_model(text: str, source: str) -> Model:
             raise PolicyError(f"{source}: the model has no [{_SECTION[sec]}] with '{key} = ...'")
         found = tuple(t.removeprefix(f"{key}_") for t in model[sec][key].tokens)
         if found != want:
-            line = next(
-                (n for n, t in enumerate(text.splitlines(), 1) if t.strip().startswith(f"{key} =")),
-                0,
-            )
             raise PolicyError(
-                f"{source}, line {line}: expected '{key} = {', '.join(want)}', found "
+                f"{source}, line {_line_of(text, key + ' =')}: expected '{key} = {', '.join(want)}', found "
                 f"'{key} = {', '.join(found)}' (the PACS sends requests of this shape)"
             )
     for sec in ("e", "m"):
         if sec not in model.keys():
             raise PolicyError(f"{source}: the model has no [{_SECTION[sec]}] section")
     return model
+
+
+def _line_of(text: str, start: str) -> int:
+    """The number of the first line of ``text`` that starts with ``start`` (0: none does)."""
+    lines = enumerate(text.splitlines(), start=1)
+    return next((n for n, line in lines if line.strip().startswith(start)), 0)
 
 
 _SECTION = {
@@ -354,6 +356,16 @@ class AccessPolicy:
         lines = ["p, " + ", ".join(r.fields()) for r in rules]
         enforcer = casbin.Enforcer(model, _TextAdapter(lines))
         enforcer.add_function("holds", holds)
+        every_fact = frozenset(c.value for c in Condition)
+        trials = {r.fields()[:3] for r in rules} or {("radiologist", "read", "treatment")}
+        try:  # a matcher casbin cannot evaluate fails here, not at a learner's first request
+            for role, act, purpose in sorted(trials):
+                enforcer.enforce_ex(role, act, purpose, every_fact)
+        except Exception as exc:
+            raise PolicyError(
+                f"{self.model_source}, line {_line_of(model_text, 'm =')}: casbin cannot evaluate "
+                f"the matcher: {type(exc).__name__}: {exc}"
+            ) from exc
         loaded = [tuple(p) for p in enforcer.get_policy()]
         if len(loaded) != len(rules):  # casbin read the checked lines otherwise than we did
             raise PolicyError(
@@ -399,7 +411,13 @@ class AccessPolicy:
             return verdict
         if self._enforcer is None:
             raise PolicyError(f"{self.policy_source} is not loaded: nothing is allowed")
-        allowed, explain = self._enforcer.enforce_ex(*key)
+        try:
+            allowed, explain = self._enforcer.enforce_ex(*key)
+        except Exception as exc:  # a matcher that fails on some requests only: refuse them
+            raise PolicyError(
+                f"{self.model_source}: casbin cannot evaluate the matcher for {key[:3]}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
         rule = self._by_fields.get(tuple(explain)) if allowed else None
         verdict = Verdict(bool(allowed), rule)
         if len(self._table) < 100_000:  # a few thousand keys exist; the cap guards odd callers
