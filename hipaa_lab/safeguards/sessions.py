@@ -10,12 +10,14 @@ The PACS (:mod:`~hipaa_lab.safeguards.access`) keeps its users and sessions in o
   PACS's ``break_glass_limit`` (60 minutes by default; the reason and the limit are this
   hospital's procedure, not the law's words); its start and its end (stopped, expired, logged out)
   are Security Alerts.
-* **Automatic logoff** (164.312(a)(2)(iii)): a session idle for ``idle_timeout`` (15 minutes by
-  default) ends; the logoff is audited when it is noticed (at the session's next request, or
+* **Automatic logoff** (164.312(a)(2)(iii), an addressable specification that names no time): a
+  session idle for ``idle_timeout`` (15 minutes by default, the hospital's choice) ends; the
+  logoff is audited when it is noticed (at the session's next request, or
   :meth:`Sessions.sweep`), stamped with the time it took effect.
-* **Termination** (164.308(a)(3)(ii)(C)): :meth:`Sessions.terminate`, or a roster row whose status
-  is ``terminated`` (:meth:`Sessions.sync_roster`), ends the user's open sessions at once and
-  refuses every later login.
+* **Termination** (164.308(a)(3)(ii)(C) asks for procedures to end access when employment ends;
+  "at once" is the hospital's): :meth:`Sessions.terminate`, or a roster row whose status is
+  ``terminated`` (:meth:`Sessions.sync_roster`), ends the user's open sessions at once and refuses
+  every later login.
 
 Time comes from an injectable ``clock`` (a function returning an aware UTC datetime), so a test
 moves time on without sleeping.
