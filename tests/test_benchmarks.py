@@ -89,3 +89,27 @@ def test_bench_parallel_autograde_prints_times_ratio_and_match(tmp_path):
     assert "ratio sequential / parallel, all rounds" in out
     assert "every cell's grade the same in every run: True" in out
     assert "load average at the start" in out and "load average at the end" in out
+
+
+@pytest.mark.timeout(120)
+def test_bench_access_prints_rates_ratios_and_no_wrong_decision():
+    bench = BENCH.parent / "bench_access.py"
+    r = subprocess.run(
+        [sys.executable, str(bench), "--n", "400", "--facade", "200"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    for name in (
+        "plain casbin Enforcer (baseline)",
+        "casbin SyncedEnforcer",
+        "casbin FastEnforcer [0,1,2]",
+        "hipaa-lab AccessPolicy.decide (table)",
+        "hipaa-lab Pacs.read (whole facade)",
+    ):
+        assert any(line.startswith(name) and "/s" in line for line in out.splitlines()), (name, out)
+    assert "ratio hipaa-lab AccessPolicy / plain casbin Enforcer" in out
+    assert "!!" not in out, out  # every contender agreed with the plain enforcer
+    assert "load average" in out

@@ -46,6 +46,10 @@ MODULES = [
     "hipaa_lab.records.export",
     "hipaa_lab.records.certificate",
     "hipaa_lab.records.dashboard",
+    "hipaa_lab.safeguards",
+    "hipaa_lab.safeguards.access",
+    "hipaa_lab.safeguards.policy",
+    "hipaa_lab.safeguards.sessions",
 ]
 
 
