@@ -964,9 +964,9 @@ class FileLedger:
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> log = FileLedger(folder / "audit.jsonl")
-    >>> _ = log.append("audit", {"user": "U0001", "event": "110122"})
+    >>> _ = log.append("audit", {"user": "U0001", "action": "login"})
     >>> saved = log.checkpoint()
-    >>> _ = log.append("audit", {"user": "U0001", "event": "110123"})
+    >>> _ = log.append("audit", {"user": "U0001", "action": "logout"})
     >>> log.verify(saved).ok, len(log)
     (True, 2)
     >>> log.receipt(1, log.checkpoint()).verify(log.public_key())
@@ -1068,9 +1068,12 @@ class FileLedger:
         return entry.index + 1, hashlib.sha256(last).hexdigest()
 
     # ------------------------------------------------------------------ reading
-    def lines(self, chunk: int = 1 << 22) -> Iterator[bytes]:
+    def lines(
+        self, chunk: int = 1 << 22, *, progress: Callable[[int], object] | None = None
+    ) -> Iterator[bytes]:
         """Every line's bytes, without its line feed, in order (a last line without one is
-        yielded as it is; :meth:`verify` names it). Nothing when the file is missing."""
+        yielded as it is; :meth:`verify` names it). Nothing when the file is missing.
+        ``progress`` is called with the number of bytes of each block read."""
         try:
             f = self.path.open("rb")
         except FileNotFoundError:
@@ -1078,6 +1081,8 @@ class FileLedger:
         with f:
             rest = b""
             while block := f.read(chunk):
+                if progress is not None:
+                    progress(len(block))
                 parts = (rest + block).split(b"\n")
                 rest = parts.pop()
                 yield from parts
@@ -1150,7 +1155,11 @@ class FileLedger:
 
     # ------------------------------------------------------------------ checking
     def verify(
-        self, checkpoint: Checkpoint | None = None, public_key: Ed25519PublicKey | None = None
+        self,
+        checkpoint: Checkpoint | None = None,
+        public_key: Ed25519PublicKey | None = None,
+        *,
+        progress: Callable[[int], object] | None = None,
     ) -> Verification:
         """Check the file line by line and, given a checkpoint saved earlier, that it still
         extends it. ``first_bad`` is the first bad entry, 0-based: line ``first_bad + 1``.
@@ -1164,7 +1173,7 @@ class FileLedger:
         incomplete = [False]
 
         def rows() -> Iterator[tuple[int, bytes, None]]:
-            for n, line in enumerate(self.lines()):
+            for n, line in enumerate(self.lines(progress=progress)):
                 last[0] = line
                 yield n, line, None
 

@@ -10,7 +10,16 @@ from hipaa_lab.safeguards.workday import Finding, generate
 
 CLINICAL = {"radiologist", "technologist", "referring_physician"}
 #: fields whose values name a person, a study or a moment: not categories to compare
-IDENTIFYING = {"time", "user", "user_name", "study_uid", "patient_id", "patient_name", "query", "count"}
+IDENTIFYING = {
+    "time",
+    "user",
+    "user_name",
+    "study_uid",
+    "patient_id",
+    "patient_name",
+    "query",
+    "count",
+}
 
 
 @pytest.fixture(scope="module", params=[1, 7, 23])
@@ -35,7 +44,10 @@ def review(events, context):
     # break-glass windows, each justified or not by an arrival in the emergency department
     windows = []
     for n, e in events:
-        if e.event is EventID.SECURITY_ALERT and e.event_type is EventType.EMERGENCY_OVERRIDE_STARTED:
+        if (
+            e.event is EventID.SECURITY_ALERT
+            and e.event_type is EventType.EMERGENCY_OVERRIDE_STARTED
+        ):
             stop = next(
                 m
                 for m, f in events
@@ -45,7 +57,8 @@ def review(events, context):
                 and f.event_type is EventType.EMERGENCY_OVERRIDE_STOPPED
             )
             real = any(
-                e.time - dt.timedelta(hours=12) <= a <= e.time for a in arrivals.get(e.patient_id, [])
+                e.time - dt.timedelta(hours=12) <= a <= e.time
+                for a in arrivals.get(e.patient_id, [])
             )
             windows.append((e.user, e.patient_id, n, stop, real))
     for user, patient, start, stop, real in windows:

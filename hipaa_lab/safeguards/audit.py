@@ -33,7 +33,7 @@ import os
 import shutil
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -46,13 +46,13 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 __all__ = [
-    "KIND",
     "Action",
     "AuditEvent",
     "AuditSink",
     "AuditTrail",
     "EventID",
     "EventType",
+    "KIND",
     "Outcome",
     "from_frame",
     "read_csv",
@@ -327,11 +327,16 @@ class AuditTrail:
             yield n, (int(v.get("index", -1)), v["body"])
 
     def verify(
-        self, checkpoint: Checkpoint | None = None, public_key: Ed25519PublicKey | None = None
+        self,
+        checkpoint: Checkpoint | None = None,
+        public_key: Ed25519PublicKey | None = None,
+        *,
+        progress: Callable[[int], object] | None = None,
     ) -> Verification:
         """Check every line and, given a checkpoint saved earlier, that the log still extends
-        it; ``first_bad + 1`` is the first bad line. See the class docstring for the limits."""
-        return self.ledger.verify(checkpoint, public_key)
+        it; ``first_bad + 1`` is the first bad line. See the class docstring for the limits.
+        ``progress`` is called with the bytes of each block read."""
+        return self.ledger.verify(checkpoint, public_key, progress=progress)
 
     def checkpoint(self) -> Checkpoint:
         """Sign the log as it is now (save :meth:`Checkpoint.to_json` away from the log)."""
@@ -468,14 +473,16 @@ def to_xml(event: AuditEvent) -> ET.Element:
 
 def xml_message(event: AuditEvent) -> bytes:
     """The event's audit message as a UTF-8 XML document."""
-    data: bytes = ET.tostring(to_xml(event), encoding="utf-8", xml_declaration=True)
+    msg = to_xml(event)
+    ET.indent(msg)
+    data: bytes = ET.tostring(msg, encoding="utf-8", xml_declaration=True)
     return data
 
 
 def write_xml(
     events: Iterable[AuditEvent], out: str | os.PathLike[str], *, progress: bool = False
 ) -> int:
-    """Write one XML audit message per event into the folder ``out`` (``line-0000001.xml`` for
+    """Write one XML audit message per event into the folder ``out`` (``line-NNNNNNN.xml``, the line number in seven digits,
     the first line, and so on); return how many.
 
     The messages are written into a temporary folder beside ``out`` that then takes its place
@@ -506,7 +513,7 @@ def _progress(items: Iterable[Any], show: bool, what: str) -> Iterable[Any]:
         return items
     from tqdm.auto import tqdm
 
-    bar: Iterable[Any] = tqdm(items, desc=what, unit=" events", leave=False)
+    bar: Iterable[Any] = tqdm(items, desc=what, unit=" events", leave=False, disable=None)
     return bar
 
 

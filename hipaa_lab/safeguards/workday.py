@@ -45,7 +45,7 @@ _ROLES = {  # role: (share of the staff, departments)
     "radiologist": (0.12, ["Radiology"]),
     "technologist": (0.25, ["CT", "MRI", "X-Ray", "Ultrasound", "Mammography"]),
     "referring_physician": (0.25, ["Emergency Medicine", "Internal Medicine", "Orthopedics"]),
-    "front_desk": (0.14, ["Patient Access"]),
+    "front_desk": (0.14, ["Registration"]),
     "billing": (0.12, ["Revenue Cycle"]),
     "pacs_admin": (0.04, ["Imaging IT"]),
     "researcher": (0.08, ["Imaging Research"]),
