@@ -1169,20 +1169,26 @@ class FileLedger:
         class docstring for what the file alone cannot prove.
         """
         leaves: list[bytes] | None = [] if checkpoint is not None else None
-        last: list[bytes] = [b""]
-        incomplete = [False]
+        last = b""
+        size = self._fast_chain(leaves, progress)
+        if size is not None:
+            result = Verification(True, size)
+            for line in self._last_line():
+                last = line
+        else:  # something is wrong: the general check names it, and the first bad line
+            leaves = [] if checkpoint is not None else None
 
-        def rows() -> Iterator[tuple[int, bytes, None]]:
-            for n, line in enumerate(self.lines(progress=progress)):
-                last[0] = line
-                yield n, line, None
+            def rows() -> Iterator[tuple[int, bytes, None]]:
+                nonlocal last
+                for n, line in enumerate(self.lines()):
+                    last = line
+                    yield n, line, None
 
-        result = check_chain(rows(), leaves, name=_line_name)
-        if not result.ok:
-            return self._refine(result)
+            result = check_chain(rows(), leaves, name=_line_name)
+            if not result.ok:
+                return self._refine(result)
         if result.size:
-            incomplete[0] = not self._ends_with_newline()
-            if incomplete[0]:
+            if not self._ends_with_newline():
                 return Verification(
                     False,
                     result.size,
@@ -1190,7 +1196,7 @@ class FileLedger:
                     f"line {result.size} is incomplete (no line end): a write was cut off",
                 )
             try:  # the last line has no successor to vouch for it: check its form at least
-                Entry.from_data(last[0])
+                Entry.from_data(last)
             except ValueError as exc:
                 return Verification(
                     False, result.size, result.size - 1, f"line {result.size}: {exc}"
@@ -1198,6 +1204,59 @@ class FileLedger:
         if checkpoint is None or leaves is None:
             return result
         return check_extends(checkpoint, leaves, public_key or self.public_key(), name=_line_name)
+
+    def _fast_chain(
+        self, leaves: list[bytes] | None, progress: Callable[[int], object] | None
+    ) -> int | None:
+        """The number of lines when every line is where it says and follows the one before
+        (what :func:`check_chain` accepts, checked with fewer steps a line: the expected index
+        and link compared as bytes); ``None`` at the first doubt, for :func:`check_chain` to
+        judge and name. Fills ``leaves`` as it goes."""
+        sha256, prefix = hashlib.sha256, LEAF_PREFIX
+        prev, n = GENESIS.encode() + b'"', 0
+        add = leaves.append if leaves is not None else None
+        try:
+            f = self.path.open("rb")
+        except FileNotFoundError:
+            return 0
+        with f:
+            rest = b""
+            while block := f.read(1 << 22):
+                if progress is not None:
+                    progress(len(block))
+                lines = (rest + block).split(b"\n")
+                rest = lines.pop()
+                for line in lines:  # the loop of check_chain, in fewer steps
+                    at = line.rfind(b'"prev":"')
+                    if at < 0 or line[at + 8 : at + 73] != prev:
+                        return None
+                    at = line.rfind(b'"index":', 0, at)
+                    if at < 0 or not line.startswith(b"%d," % n, at + 8):
+                        return None
+                    prev = sha256(line).hexdigest().encode() + b'"'
+                    if add is not None:
+                        add(sha256(prefix + line).digest())
+                    n += 1
+            if rest:  # a last line without its line feed: verify names it
+                return None
+        return n
+
+    def _last_line(self) -> Iterator[bytes]:
+        """The file's last line (without its line feed), read from the end; nothing if empty."""
+        with self.path.open("rb") as f:
+            end = f.seek(0, os.SEEK_END)
+            if end == 0:
+                return
+            start, block = end, b""
+            while start > 0:
+                step = min(start, 1 << 16)
+                start -= step
+                f.seek(start)
+                block = f.read(step) + block
+                if block.find(b"\n", 0, len(block) - 1) >= 0:
+                    break
+            body = block[:-1] if block.endswith(b"\n") else block
+            yield body[body.rfind(b"\n") + 1 :]
 
     def _ends_with_newline(self) -> bool:
         with self.path.open("rb") as f:

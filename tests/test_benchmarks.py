@@ -89,3 +89,21 @@ def test_bench_parallel_autograde_prints_times_ratio_and_match(tmp_path):
     assert "ratio sequential / parallel, all rounds" in out
     assert "every cell's grade the same in every run: True" in out
     assert "load average at the start" in out and "load average at the end" in out
+
+
+@pytest.mark.timeout(300)
+def test_bench_audit_prints_verify_and_the_plain_hash_ratio(tmp_path):
+    bench = BENCH.parent / "bench_audit.py"
+    r = subprocess.run(
+        [sys.executable, str(bench), "--n", "3000", "--repeat", "1", "--corpus", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "log: 3000 events" in out, out
+    for line in ("verify (chain)", "verify + checkpoint", "plain SHA-256 pass (file)"):
+        assert any(x.startswith(line) and "events/s" in x for x in out.splitlines()), out
+    assert "ratio plain hash pass / verify " in out and "(aim >= 0.5x)" in out, out
+    assert "load average at the start" in out and "load average at the end" in out
