@@ -1,8 +1,8 @@
 """The audit trail at the scale of a busy archive: ``hipaa-lab audit verify`` on a million events.
 
-    python benchmarks/bench_audit.py [--n 1000000] [--repeat 3] [--corpus DIR]
+    python benchmarks/bench_audit.py [--n N] [--repeat 3] [--corpus DIR]
 
-A log of ``--n`` events (generated workdays, :func:`hipaa_lab.safeguards.workday.generate`, one
+A log of ``--n`` events (default a million; generated workdays, :func:`hipaa_lab.safeguards.workday.generate`, one
 after another, their events recorded through :class:`hipaa_lab.safeguards.audit.AuditTrail`),
 built once in ``--corpus`` (default ``benchmarks/.corpus/``, gitignored) and reused while ``--n``
 stays the same. Then, best of ``--repeat``, each in the same run on the same file (read once
