@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hipaa_lab.errors import AuditLogError
-from hipaa_lab.ledger import Checkpoint, FileLedger, Receipt, Verification
 from hipaa_lab.safeguards.audit._events import AuditEvent
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the ledger (SQLAlchemy, cryptography) loads when a trail is opened
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from hipaa_lab.ledger import Checkpoint, Receipt, Verification
 
 __all__ = ["KIND", "AuditTrail"]
 
@@ -58,6 +59,8 @@ class AuditTrail:
         self, path: str | os.PathLike[str], *, key_file: str | os.PathLike[str] | None = None
     ) -> None:
         self.path = Path(path)
+        from hipaa_lab.ledger import FileLedger
+
         self.ledger = FileLedger(self.path, key_file=key_file)
 
     def record(self, event: AuditEvent) -> None:
