@@ -13,7 +13,7 @@ patient's record, a family member's record (same surname and address), access af
 termination, break-glass with no emergency, and a bulk export by a researcher without approval.
 For each there are decoys that look alike and are legitimate: a VIP seen by their care team, an
 employee who is a patient seen by their own care team, a break-glass during a real emergency, an
-approved research export as large as the planted one, a termination that takes effect after the
+approved research export larger than the planted one, a termination that takes effect after the
 day's work.
 
 The log alone does not tell them apart. A reviewer needs what a real one would have, written to
@@ -422,7 +422,7 @@ def generate(seed: int = 0, *, staff: int = 300, patients: int = 600) -> Workday
     vip, vip_decoy = pool.pop(), pool.pop()
     vip.vip = vip_decoy.vip = True
     for extra in pool[:2]:
-        extra.vip = True  # VIPs nobody looks at today
+        extra.vip = True  # more VIPs, seen by their care teams alone
     family_user = clinicians[0]
     family_patient = pool.pop()
     family_patient.family = family_user.family
