@@ -46,7 +46,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,16 +62,21 @@ from hipaa_lab.errors import LedgerChangedError, LedgerError
 __all__ = [
     "Checkpoint",
     "Entry",
+    "FileLedger",
     "Ledger",
     "Receipt",
     "Verification",
+    "check_chain",
+    "check_extends",
     "consistency_proof",
     "database_url",
     "inclusion_proof",
     "leaf_hash",
     "load_public_key",
+    "make_receipts",
     "node_hash",
     "root_hash",
+    "sign_checkpoint",
     "verify_consistency",
     "verify_inclusion",
 ]
@@ -406,6 +411,159 @@ class Verification:
     reason: str = ""
 
 
+# --------------------------------------------------------------------------- checks shared by every store
+
+
+def _index_and_prev(data: bytes) -> tuple[int | None, str | None]:
+    """An entry's ``index`` and ``prev``, read from its canonical JSON without parsing it.
+
+    In canonical form the keys are sorted (``body``, ``index``, ``kind``, ``prev``, ``time``) and
+    a quote inside a string is escaped, so the last ``"index":`` and ``"prev":"`` are the entry's
+    own, whatever its body holds. A damaged entry gives ``None``.
+    """
+    at = data.rfind(b'"prev":"')
+    link = data[at + 8 : at + 72] if at >= 0 and data[at + 72 : at + 73] == b'"' else None
+    at = data.rfind(b'"index":')
+    end = data.find(b",", at)
+    digits = data[at + 8 : end] if at >= 0 and end > at else b""
+    return (int(digits) if digits.isdigit() else None), (
+        link.decode("ascii", "replace") if link is not None else None
+    )
+
+
+def _entry_name(index: int) -> str:
+    return f"entry {index}"
+
+
+def check_chain(
+    rows: Iterable[tuple[int, bytes, str | None]],
+    leaves: list[bytes] | None = None,
+    *,
+    name: Callable[[int], str] = _entry_name,
+) -> Verification:
+    """Check a log's hash chain, whatever stores it; the first bad entry is named.
+
+    Parameters
+    ----------
+    rows
+        ``(index, canonical bytes, stored SHA-256 hex or None)`` of every entry, in the order
+        stored: the index a database keeps beside the entry (a file gives the line's position),
+        and the hash a database keeps (a file keeps none: ``None``).
+    leaves
+        When given, filled with every entry's RFC 9162 leaf hash, for :func:`check_extends`.
+    name
+        How a message names entry ``i`` (a file names its 1-based line).
+    """
+    prev, size = GENESIS, 0
+    sha256 = hashlib.sha256
+    for expected, (idx, raw, stored) in enumerate(rows):
+        size = expected + 1
+        if idx != expected:
+            what = "missing" if idx > expected else "out of order"
+            return Verification(False, size, expected, f"{name(expected)} is {what}")
+        index, link = _index_and_prev(raw)
+        if index is None or link is None:
+            return Verification(False, size, idx, f"{name(idx)} is damaged: not an entry")
+        if index != idx:
+            return Verification(
+                False,
+                size,
+                idx,
+                f"{name(idx)} says it is entry {index}: moved",
+            )
+        if link != prev:
+            return Verification(
+                False,
+                size,
+                idx,
+                f"{name(idx)} does not follow {name(idx - 1)}: one of them was changed, "
+                "or entries between them were removed or inserted",
+            )
+        prev = sha256(raw).hexdigest()
+        if stored is not None and prev != stored:
+            return Verification(False, size, idx, f"{name(idx)} was changed after it was written")
+        if leaves is not None:
+            leaves.append(sha256(LEAF_PREFIX + raw).digest())
+    return Verification(True, size)
+
+
+def check_extends(
+    cp: Checkpoint,
+    leaves: Sequence[bytes],
+    public_key: Ed25519PublicKey,
+    *,
+    name: Callable[[int], str] = _entry_name,
+) -> Verification:
+    """Whether the log of leaf hashes ``leaves`` extends the one checkpoint ``cp`` signed with
+    ``public_key``: a cut-off tail, or a chain recomputed after an edit, fails here."""
+    size = len(leaves)
+    if cp.key_id != _key_id(public_key):
+        return Verification(
+            False,
+            size,
+            None,
+            f"the checkpoint was signed by key {cp.key_id}, not by this ledger's key "
+            f"{_key_id(public_key)}: it is another ledger's checkpoint",
+        )
+    if not cp.verify(public_key):
+        return Verification(
+            False, size, None, "the checkpoint's signature does not verify: it was changed"
+        )
+    if cp.size > size:
+        return Verification(
+            False,
+            size,
+            size,
+            f"the log has {size} entries; the checkpoint of {cp.time} signed {cp.size}: "
+            f"{name(size)} to {name(cp.size - 1)} were cut off",
+        )
+    if cp.size == 0:
+        return Verification(True, size)
+    if root_hash(leaves[: cp.size]) != cp.root:  # what a consistency proof would show
+        return Verification(
+            False,
+            size,
+            None,
+            f"the first {cp.size} entries are not those the checkpoint of {cp.time} signed: "
+            "the log was rewritten (its chain recomputed) since",
+        )
+    return Verification(True, size)
+
+
+def sign_checkpoint(key: Ed25519PrivateKey, leaves: Sequence[bytes]) -> Checkpoint:
+    """A checkpoint of the log whose leaf hashes are ``leaves``, signed now with ``key``."""
+    unsigned = Checkpoint(len(leaves), root_hash(leaves), _now(), _key_id(key.public_key()), b"")
+    return Checkpoint(
+        unsigned.size, unsigned.root, unsigned.time, unsigned.key_id, key.sign(unsigned.message())
+    )
+
+
+def make_receipts(
+    rows: Iterable[tuple[int, bytes]], indexes: Sequence[int], checkpoint: Checkpoint
+) -> list[Receipt]:
+    """The receipts of entries ``indexes`` against ``checkpoint``, from ``(index, canonical
+    bytes)`` of every entry in order, read once for all of them.
+
+    Raises
+    ------
+    IndexError
+        When an entry is not among those the checkpoint signs.
+    """
+    data: dict[int, bytes] = {}
+    leaves: list[bytes] = []
+    wanted = set(indexes)
+    for idx, raw in rows:
+        if idx >= checkpoint.size:
+            break
+        leaves.append(leaf_hash(raw))
+        if idx in wanted:
+            data[idx] = raw
+    bad = [i for i in indexes if i not in data or len(leaves) < checkpoint.size]
+    if bad:
+        raise IndexError(f"entry {bad[0]} is not among the {checkpoint.size} the checkpoint signs")
+    return [Receipt(data[i], i, tuple(inclusion_proof(i, leaves)), checkpoint) for i in indexes]
+
+
 # --------------------------------------------------------------------------- the log
 
 
@@ -473,21 +631,6 @@ def _engine(url: str) -> sa.Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
-
-
-def _index_and_prev(data: str) -> tuple[int | None, str | None]:
-    """An entry's ``index`` and ``prev``, read from its canonical JSON without parsing it.
-
-    In canonical form the keys are sorted (``body``, ``index``, ``kind``, ``prev``, ``time``) and
-    a quote inside a string is escaped, so the last ``"index":`` and ``"prev":"`` are the entry's
-    own, whatever its body holds. A damaged entry gives ``None``.
-    """
-    at = data.rfind('"prev":"')
-    link = data[at + 8 : at + 72] if at >= 0 and data[at + 72 : at + 73] == '"' else None
-    at = data.rfind('"index":')
-    end = data.find(",", at)
-    digits = data[at + 8 : end] if at >= 0 and end > at else ""
-    return (int(digits) if digits.isdigit() else None), link
 
 
 def _create_private(path: Path) -> None:
@@ -744,18 +887,7 @@ class Ledger:
 
     def checkpoint(self) -> Checkpoint:
         """Sign the log as it is now: its size, its root, the time."""
-        key = self._signing_key()
-        leaves = self._leaves()
-        unsigned = Checkpoint(
-            len(leaves), root_hash(leaves), _now(), _key_id(key.public_key()), b""
-        )
-        return Checkpoint(
-            unsigned.size,
-            unsigned.root,
-            unsigned.time,
-            unsigned.key_id,
-            key.sign(unsigned.message()),
-        )
+        return sign_checkpoint(self._signing_key(), self._leaves())
 
     def receipt(self, index: int, checkpoint: Checkpoint) -> Receipt:
         """Entry ``index``'s proof of inclusion in the tree ``checkpoint`` signs."""
@@ -764,24 +896,8 @@ class Ledger:
     def receipts(self, indexes: Sequence[int], checkpoint: Checkpoint) -> list[Receipt]:
         """The receipts of ``indexes`` against ``checkpoint``, the log read once for all of
         them (a certificate per pass must not read the whole log per certificate)."""
-        data: dict[int, str] = {}
-        leaves: list[bytes] = []
-        wanted = set(indexes)
-        for idx, text, _digest in self._rows():
-            if idx >= checkpoint.size:
-                break
-            leaves.append(leaf_hash(text.encode()))
-            if idx in wanted:
-                data[idx] = text
-        bad = [i for i in indexes if i not in data or len(leaves) < checkpoint.size]
-        if bad:
-            raise IndexError(
-                f"entry {bad[0]} is not among the {checkpoint.size} the checkpoint signs"
-            )
-        return [
-            Receipt(data[i].encode(), i, tuple(inclusion_proof(i, leaves)), checkpoint)
-            for i in indexes
-        ]
+        rows = ((idx, text.encode()) for idx, text, _digest in self._rows())
+        return make_receipts(rows, indexes, checkpoint)
 
     def consistency(self, old_size: int) -> list[bytes]:
         """The proof that the log's first ``old_size`` entries are a prefix of it now."""
@@ -799,72 +915,381 @@ class Ledger:
         from an edit onwards by whoever holds the database. Its signature is checked with
         ``public_key`` (default: this ledger's key).
         """
-        prev, size, leaves = GENESIS, 0, []
-        sha256, with_leaves = hashlib.sha256, checkpoint is not None
-        for expected, (idx, data, stored) in enumerate(self._rows()):
-            size = expected + 1
-            if idx != expected:
-                what = "missing" if idx > expected else "out of order"
-                return Verification(False, size, expected, f"entry {expected} is {what}")
-            index, link = _index_and_prev(data)
-            if index is None or link is None:
-                return Verification(False, size, idx, f"entry {idx} is damaged: not an entry")
-            if index != idx:
-                return Verification(
-                    False, size, idx, f"entry {idx} says it is entry {index}: moved"
+        leaves: list[bytes] | None = [] if checkpoint is not None else None
+        rows = ((idx, data.encode(), stored) for idx, data, stored in self._rows())
+        result = check_chain(rows, leaves)
+        if not result.ok or checkpoint is None or leaves is None:
+            return result
+        return check_extends(checkpoint, leaves, public_key or self.public_key())
+
+
+# --------------------------------------------------------------------------- the log as a file
+
+
+def _line_name(index: int) -> str:
+    return f"line {index + 1}"
+
+
+class FileLedger:
+    """The same tamper-evident log as :class:`Ledger`, kept in a JSON-lines file.
+
+    Line ``n`` (1-based) holds entry ``n - 1``'s canonical bytes (:meth:`Entry.data`) and a line
+    feed; nothing else is in the file, so ``sha256sum`` and ``grep`` work on it and a reviewer can
+    read it. Chain, leaves, checkpoints and receipts are those of :class:`Ledger`
+    (:func:`check_chain`, :func:`check_extends`, :func:`sign_checkpoint`,
+    :func:`make_receipts`); messages name lines, 1-based, as an editor shows them.
+
+    **Appending.** Entries are written as whole lines in one ``write`` on a descriptor opened
+    ``O_APPEND``, under an exclusive ``flock`` on the file, then flushed and fsynced before the
+    lock is released: processes appending at once interleave whole lines and lose nothing, and
+    each reads the tail under the lock, so two never claim the same index. A crash mid-write can
+    leave a last line without its line feed; :meth:`verify` reports it by number and
+    :meth:`append` refuses to write after it (it is never silently dropped or extended).
+
+    **What the file alone proves, and what it does not.** A file keeps no hash beside each line,
+    so an edited line shows as a broken link on the line after it; :meth:`verify` then looks one
+    line further to tell which of the two was changed. Without a checkpoint nothing can tell
+    that the **last** line's body was edited, or that the tail was cut off, or that someone
+    recomputed the chain from an edit onwards: only a checkpoint saved earlier (signed with the
+    key, which an editor of the log does not hold) catches those, for the entries it signed.
+
+    **Keys and checkpoints.** The Ed25519 signing key is a file beside the log,
+    ``<log>.signing-key`` (mode 600), or ``key_file``; it is never inside the log, so a copy of
+    the log is not a copy of the key. Keep it away from whoever may edit the log. A checkpoint is
+    JSON (:meth:`Checkpoint.to_json`) saved wherever its holder keeps evidence (an auditor's
+    folder, an e-mail): never only beside the log, where an editor could replace it.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> log = FileLedger(folder / "audit.jsonl")
+    >>> _ = log.append("audit", {"user": "U0001", "action": "login"})
+    >>> saved = log.checkpoint()
+    >>> _ = log.append("audit", {"user": "U0001", "action": "logout"})
+    >>> log.verify(saved).ok, len(log)
+    (True, 2)
+    >>> log.receipt(1, log.checkpoint()).verify(log.public_key())
+    True
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, key_file: str | os.PathLike[str] | None = None
+    ) -> None:
+        self.path = Path(path)
+        self.key_file = (
+            Path(key_file)
+            if key_file is not None
+            else self.path.with_name(self.path.name + ".signing-key")
+        )
+        self._key: Ed25519PrivateKey | None = None
+
+    # ------------------------------------------------------------------ writing
+    def append(self, kind: str, body: dict[str, Any], *, time: str | None = None) -> Entry:
+        """Add one entry after the last line; return it."""
+        return self.append_many([(kind, body)], time=time)[0]
+
+    def append_many(
+        self,
+        items: Sequence[tuple[str, dict[str, Any]]],
+        *,
+        time: str | None = None,
+        times: Sequence[str] | None = None,
+    ) -> list[Entry]:
+        """Add entries in order, in one write under the file lock; return them.
+
+        ``times`` gives each entry its own time (an event's time, for a generated log);
+        otherwise every entry gets ``time`` or now.
+
+        Raises
+        ------
+        LedgerError
+            When the file's last line is incomplete or not an entry (a crash or an edit): nothing
+            is written after it until :meth:`verify` has been read and the file repaired.
+        """
+        import fcntl
+
+        if times is not None and len(times) != len(items):
+            raise ValueError(f"{len(times)} times for {len(items)} entries")
+        when = time or _now()
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            index, prev = self._tail(fd)
+            out, lines = [], []
+            for i, (kind, body) in enumerate(items):
+                entry = Entry(
+                    index,
+                    times[i] if times else when,
+                    str(kind),
+                    json.loads(_canonical(body)),
+                    prev,
                 )
-            if link != prev:
+                data = entry.data()
+                prev = hashlib.sha256(data).hexdigest()
+                lines.append(data)
+                lines.append(b"\n")
+                out.append(entry)
+                index += 1
+            if lines:
+                payload = b"".join(lines)
+                view = memoryview(payload)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+        finally:
+            os.close(fd)  # releases the lock
+        return out
+
+    def _tail(self, fd: int) -> tuple[int, str]:
+        """(next index, hash of the last entry) read from the end of the open file."""
+        end = os.lseek(fd, 0, os.SEEK_END)
+        if end == 0:
+            return 0, GENESIS
+        block, start = b"", end
+        while start > 0:
+            step = min(start, 1 << 16)
+            start -= step
+            block = os.pread(fd, step, start) + block
+            if block.find(b"\n", 0, len(block) - 1) >= 0:
+                break
+        if not block.endswith(b"\n"):
+            raise LedgerError(
+                f"{self.path}: the last line is incomplete (no line end: a write was cut off); "
+                "run verify, and repair the file before appending"
+            )
+        last = block[block.rfind(b"\n", 0, len(block) - 1) + 1 : -1]
+        try:
+            entry = Entry.from_data(last)
+        except ValueError:
+            raise LedgerError(
+                f"{self.path}: the last line is not a ledger entry; run verify before appending"
+            ) from None
+        return entry.index + 1, hashlib.sha256(last).hexdigest()
+
+    # ------------------------------------------------------------------ reading
+    def lines(
+        self, chunk: int = 1 << 22, *, progress: Callable[[int], object] | None = None
+    ) -> Iterator[bytes]:
+        """Every line's bytes, without its line feed, in order (a last line without one is
+        yielded as it is; :meth:`verify` names it). Nothing when the file is missing.
+        ``progress`` is called with the number of bytes of each block read."""
+        try:
+            f = self.path.open("rb")
+        except FileNotFoundError:
+            return
+        with f:
+            rest = b""
+            while block := f.read(chunk):
+                if progress is not None:
+                    progress(len(block))
+                parts = (rest + block).split(b"\n")
+                rest = parts.pop()
+                yield from parts
+            if rest:
+                yield rest
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.lines())
+
+    def entries(self) -> Iterator[Entry]:
+        """Every entry, in order, parsed and checked for canonical form (not for the chain:
+        :meth:`verify` says whether to trust them).
+
+        Raises
+        ------
+        ValueError
+            When a line is not an entry; the message names the line (1-based).
+        """
+        for n, line in enumerate(self.lines(), 1):
+            try:
+                yield Entry.from_data(line)
+            except ValueError as exc:
+                raise ValueError(f"{self.path}, line {n}: {exc}") from None
+
+    def _leaves(self, size: int | None = None) -> list[bytes]:
+        leaves = []
+        for n, line in enumerate(self.lines()):
+            if size is not None and n >= size:
+                break
+            leaves.append(leaf_hash(line))
+        return leaves
+
+    def root(self, size: int | None = None) -> bytes:
+        """The Merkle root of the first ``size`` entries (default: all)."""
+        return root_hash(self._leaves(size))
+
+    # ------------------------------------------------------------------ keys and proofs
+    def _signing_key(self) -> Ed25519PrivateKey:
+        if self._key is None:
+            self._key = _load_or_create_key(self.key_file)
+        return self._key
+
+    def public_key(self) -> Ed25519PublicKey:
+        """The public half of the signing key (made, mode 600, when missing)."""
+        return self._signing_key().public_key()
+
+    def export_public_key(self, path: str | os.PathLike[str]) -> None:
+        """Write the public key (PEM) for auditors; it reveals nothing of the signing key."""
+        Path(path).write_bytes(
+            self.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+
+    def checkpoint(self) -> Checkpoint:
+        """Sign the log as it is now: its size, its root, the time."""
+        return sign_checkpoint(self._signing_key(), self._leaves())
+
+    def receipt(self, index: int, checkpoint: Checkpoint) -> Receipt:
+        """Entry ``index``'s (line ``index + 1``'s) proof of inclusion in ``checkpoint``."""
+        return self.receipts([index], checkpoint)[0]
+
+    def receipts(self, indexes: Sequence[int], checkpoint: Checkpoint) -> list[Receipt]:
+        """The receipts of ``indexes`` against ``checkpoint``, the file read once."""
+        return make_receipts(enumerate(self.lines()), indexes, checkpoint)
+
+    def consistency(self, old_size: int) -> list[bytes]:
+        """The proof that the log's first ``old_size`` entries are a prefix of it now."""
+        return consistency_proof(old_size, self._leaves())
+
+    # ------------------------------------------------------------------ checking
+    def verify(
+        self,
+        checkpoint: Checkpoint | None = None,
+        public_key: Ed25519PublicKey | None = None,
+        *,
+        progress: Callable[[int], object] | None = None,
+    ) -> Verification:
+        """Check the file line by line and, given a checkpoint saved earlier, that it still
+        extends it. ``first_bad`` is the first bad entry, 0-based: line ``first_bad + 1``.
+
+        Finds an edited, deleted, inserted or reordered line, a line that is not JSON, and an
+        incomplete last line; with a checkpoint, a cut-off tail and a recomputed chain. See the
+        class docstring for what the file alone cannot prove.
+        """
+        leaves: list[bytes] | None = [] if checkpoint is not None else None
+        last = b""
+        size = self._fast_chain(leaves, progress)
+        if size is not None:
+            result = Verification(True, size)
+            for line in self._last_line():
+                last = line
+        else:  # something is wrong: the general check names it, and the first bad line
+            leaves = [] if checkpoint is not None else None
+
+            def rows() -> Iterator[tuple[int, bytes, None]]:
+                nonlocal last
+                for n, line in enumerate(self.lines()):
+                    last = line
+                    yield n, line, None
+
+            result = check_chain(rows(), leaves, name=_line_name)
+            if not result.ok:
+                return self._refine(result)
+        if result.size:
+            if not self._ends_with_newline():
                 return Verification(
                     False,
-                    size,
-                    idx,
-                    f"entry {idx} does not follow entry {idx - 1}: one of them was changed, "
-                    "or entries between them were removed or inserted",
+                    result.size,
+                    result.size - 1,
+                    f"line {result.size} is incomplete (no line end): a write was cut off",
                 )
-            raw = data.encode()
-            prev = sha256(raw).hexdigest()
-            if prev != stored:
+            try:  # the last line has no successor to vouch for it: check its form at least
+                Entry.from_data(last)
+            except ValueError as exc:
                 return Verification(
-                    False, size, idx, f"entry {idx} was changed after it was written"
+                    False, result.size, result.size - 1, f"line {result.size}: {exc}"
                 )
-            if with_leaves:
-                leaves.append(sha256(LEAF_PREFIX + raw).digest())
-        if checkpoint is None:
-            return Verification(True, size)
-        return self._extends(checkpoint, leaves, public_key or self.public_key())
+        if checkpoint is None or leaves is None:
+            return result
+        return check_extends(checkpoint, leaves, public_key or self.public_key(), name=_line_name)
 
-    def _extends(
-        self, cp: Checkpoint, leaves: list[bytes], public_key: Ed25519PublicKey
-    ) -> Verification:
-        size = len(leaves)
-        if cp.key_id != _key_id(public_key):
-            return Verification(
-                False,
-                size,
-                None,
-                f"the checkpoint was signed by key {cp.key_id}, not by this ledger's key "
-                f"{_key_id(public_key)}: it is another ledger's checkpoint",
-            )
-        if not cp.verify(public_key):
-            return Verification(
-                False, size, None, "the checkpoint's signature does not verify: it was changed"
-            )
-        if cp.size > size:
-            return Verification(
-                False,
-                size,
-                size,
-                f"the log has {size} entries; the checkpoint of {cp.time} signed {cp.size}: "
-                f"entries {size} to {cp.size - 1} were cut off",
-            )
-        if cp.size == 0:
-            return Verification(True, size)
-        if root_hash(leaves[: cp.size]) != cp.root:  # what a consistency proof would show
-            return Verification(
-                False,
-                size,
-                None,
-                f"the first {cp.size} entries are not those the checkpoint of {cp.time} signed: "
-                "the log was rewritten (its chain recomputed) since",
-            )
-        return Verification(True, size)
+    def _fast_chain(
+        self, leaves: list[bytes] | None, progress: Callable[[int], object] | None
+    ) -> int | None:
+        """The number of lines when every line is where it says and follows the one before
+        (what :func:`check_chain` accepts, checked with fewer steps a line: the expected index
+        and link compared as bytes); ``None`` at the first doubt, for :func:`check_chain` to
+        judge and name. Fills ``leaves`` as it goes."""
+        sha256, prefix = hashlib.sha256, LEAF_PREFIX
+        prev, n = GENESIS.encode() + b'"', 0
+        add = leaves.append if leaves is not None else None
+        try:
+            f = self.path.open("rb")
+        except FileNotFoundError:
+            return 0
+        with f:
+            rest = b""
+            while block := f.read(1 << 22):
+                if progress is not None:
+                    progress(len(block))
+                lines = (rest + block).split(b"\n")
+                rest = lines.pop()
+                for line in lines:  # the loop of check_chain, in fewer steps
+                    at = line.rfind(b'"prev":"')
+                    if at < 0 or line[at + 8 : at + 73] != prev:
+                        return None
+                    at = line.rfind(b'"index":', 0, at)
+                    if at < 0 or not line.startswith(b"%d," % n, at + 8):
+                        return None
+                    prev = sha256(line).hexdigest().encode() + b'"'
+                    if add is not None:
+                        add(sha256(prefix + line).digest())
+                    n += 1
+            if rest:  # a last line without its line feed: verify names it
+                return None
+        return n
+
+    def _last_line(self) -> Iterator[bytes]:
+        """The file's last line (without its line feed), read from the end; nothing if empty."""
+        with self.path.open("rb") as f:
+            end = f.seek(0, os.SEEK_END)
+            if end == 0:
+                return
+            start, block = end, b""
+            while start > 0:
+                step = min(start, 1 << 16)
+                start -= step
+                f.seek(start)
+                block = f.read(step) + block
+                if block.find(b"\n", 0, len(block) - 1) >= 0:
+                    break
+            body = block[:-1] if block.endswith(b"\n") else block
+            yield body[body.rfind(b"\n") + 1 :]
+
+    def _ends_with_newline(self) -> bool:
+        with self.path.open("rb") as f:
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) == b"\n"
+
+    def _refine(self, found: Verification) -> Verification:
+        """Name the changed line when a link breaks: with no stored hash, a broken link at line
+        ``k + 1`` means line ``k``'s body or line ``k + 1``'s link changed. If line ``k + 2``
+        still follows line ``k + 1``, line ``k + 1`` is as written: line ``k`` was changed."""
+        bad = found.first_bad
+        if bad is None or "does not follow" not in found.reason:
+            return found
+        window: dict[int, bytes] = {}
+        for n, line in enumerate(self.lines()):
+            if n >= bad - 1:
+                window[n] = line
+            if n > bad:
+                break
+        before, here, after = window.get(bad - 1), window.get(bad), window.get(bad + 1)
+        if before is not None:
+            try:
+                Entry.from_data(before)
+            except ValueError as exc:
+                return Verification(False, found.size, bad - 1, f"line {bad}: {exc}")
+        if here is not None and after is not None and before is not None:
+            _index, link = _index_and_prev(after)
+            if link == hashlib.sha256(here).hexdigest():
+                return Verification(
+                    False,
+                    found.size,
+                    bad - 1,
+                    f"line {bad} was changed after it was written (line {bad + 1} no longer "
+                    "follows it)",
+                )
+        return found

@@ -113,3 +113,21 @@ def test_bench_access_prints_rates_ratios_and_no_wrong_decision():
     assert "ratio hipaa-lab AccessPolicy / plain casbin Enforcer" in out
     assert "!!" not in out, out  # every contender agreed with the plain enforcer
     assert "load average" in out
+
+
+@pytest.mark.timeout(300)
+def test_bench_audit_prints_verify_and_the_plain_hash_ratio(tmp_path):
+    bench = BENCH.parent / "bench_audit.py"
+    r = subprocess.run(
+        [sys.executable, str(bench), "--n", "3000", "--repeat", "1", "--corpus", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "log: 3000 events" in out, out
+    for line in ("verify (chain)", "verify + checkpoint", "plain SHA-256 pass (file)"):
+        assert any(x.startswith(line) and "events/s" in x for x in out.splitlines()), out
+    assert "ratio plain hash pass / verify " in out and "(aim >= 0.5x)" in out, out
+    assert "load average at the start" in out and "load average at the end" in out

@@ -486,3 +486,24 @@ def test_append_planned_plans_again_on_what_another_writer_added(log):
     assert [e.index for e in log.append_planned(plan)] == [11]
     assert seen == [10, 11]
     assert log.append_planned(plan) == []
+
+
+def test_the_file_ledger_is_the_same_log_as_the_database(tmp_path):
+    """FileLedger keeps the same entries, hashes, roots, checkpoints and receipts as Ledger."""
+    items = [("completion", {"employee": f"E{i}", "score": i / 10}) for i in range(13)]
+    key = tmp_path / "shared.key"
+    with L.Ledger(tmp_path / "db.sqlite", key_file=key) as db:
+        db.append_many(items, time="2026-01-01T00:00:00.000000Z")
+        on_file = L.FileLedger(tmp_path / "log.jsonl", key_file=key)
+        on_file.append_many(items, time="2026-01-01T00:00:00.000000Z")
+        assert [e.data() for e in on_file.entries()] == [e.data() for e in db.entries()]
+        assert (tmp_path / "log.jsonl").read_bytes() == b"".join(
+            e.data() + b"\n" for e in db.entries()
+        )
+        assert on_file.root() == db.root() and on_file.root(5) == db.root(5)
+        assert on_file.consistency(5) == db.consistency(5)
+        # a checkpoint of either verifies the other; a receipt from the file checks as any other
+        assert db.verify(on_file.checkpoint()).ok and on_file.verify(db.checkpoint()).ok
+        receipt = on_file.receipt(7, db.checkpoint())
+        assert L.Receipt.from_json(receipt.to_json()).verify(db.public_key())
+        assert receipt.entry == db.receipt(7, db.checkpoint()).entry

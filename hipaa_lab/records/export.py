@@ -324,6 +324,7 @@ def write_csv(records: Iterable[TrainingRecord], path: str | os.PathLike[str]) -
     cells neutralised (:func:`neutralise`); an empty cell is a missing value, booleans are
     ``yes``/``no``, dates ISO 8601 and the score a percentage.
     """
+
     def write(tmp: Path) -> None:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             csv.writer(f, quoting=csv.QUOTE_MINIMAL).writerow(EXPORT_COLUMNS)

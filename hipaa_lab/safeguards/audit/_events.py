@@ -1,27 +1,4 @@
-"""The audit trail of the simulated PACS: DICOM audit events (PS3.15 A.5) in a tamper-evident log.
-
-An audit event has the structure of a DICOM audit message (DICOM PS3.15 Annex A.5, which follows
-RFC 3881): what happened (EventIdentification: EventID, EventActionCode, EventDateTime,
-EventOutcomeIndicator, EventTypeCode), who did it (ActiveParticipant), which system saw it
-(AuditSourceIdentification) and to what (ParticipantObjectIdentification: the study by its UID and
-the patient). The Security Rule asks for audit controls, "mechanisms that record and examine
-activity in information systems that contain or use electronic protected health information"
-(45 CFR 164.312(b)), and for regular review of those records (164.308(a)(1)(ii)(D)); it names no
-format: the DICOM message is what real archives send to an audit record repository.
-
-The codes are DICOM's (PS3.16, coding scheme DCM):
-
-=================================  ======================================================
-:class:`EventID`                   110103 DICOM Instances Accessed, 110106 Export,
-                                   110112 Query, 110114 User Authentication,
-                                   110113 Security Alert
-:class:`EventType`                 110122 Login, 110123 Logout, 110127 Emergency Override
-                                   Started, 110138 Emergency Override Stopped
-:class:`Action`                    C create, R read, U update, D delete, E execute
-:class:`Outcome`                   0 success, 4 minor failure, 8 serious failure,
-                                   12 major failure
-=================================  ======================================================
-"""
+"""The audit event model: a DICOM audit message's content (PS3.15 A.5) as a frozen dataclass."""
 
 from __future__ import annotations
 

@@ -1,0 +1,132 @@
+"""The audit trail at the scale of a busy archive: ``hipaa-lab audit verify`` on a million events.
+
+    python benchmarks/bench_audit.py [--n N] [--repeat 3] [--corpus DIR]
+
+A log of ``--n`` events (default a million; generated workdays, :func:`hipaa_lab.safeguards.workday.generate`, one
+after another, their events recorded through :class:`hipaa_lab.safeguards.audit.AuditTrail`),
+built once in ``--corpus`` (default ``benchmarks/.corpus/``, gitignored) and reused while ``--n``
+stays the same. Then, best of ``--repeat``, each in the same run on the same file (read once
+before, so every pass finds it in the page cache):
+
+* ``verify``: :meth:`AuditTrail.verify`, the whole chain line by line (what ``hipaa-lab audit
+  verify LOG`` does);
+* ``verify + checkpoint``: the same against a checkpoint of the whole log (the chain, every
+  line's leaf hash, the Merkle root, the signature);
+* the baselines: a plain SHA-256 pass over the file (one hash over its bytes, read in 4 MiB
+  blocks), and a per-line SHA-256 pass (the file read in the same blocks, split into lines, each
+  line hashed: the same work as the records benchmark's baseline, which hashes each entry).
+
+Prints the rate of each and the ratios ``plain pass / verify`` (aim: at least 0.5x), with the
+load average at the start and the end (the machine may be shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def build(path: Path, n: int) -> None:
+    """The corpus log: workdays of seed 0, 1, ... recorded in order until ``n`` events."""
+    from tqdm.auto import tqdm
+
+    from hipaa_lab.safeguards.audit import AuditTrail
+    from hipaa_lab.safeguards.workday import generate
+
+    tmp = path.with_name(path.name + ".partial")
+    tmp.unlink(missing_ok=True)
+    trail = AuditTrail(tmp, key_file=path.with_name(path.name + ".signing-key"))
+    written, seed = 0, 0
+    with tqdm(total=n, desc="building the log", unit=" events", disable=None) as bar:
+        while written < n:
+            day = generate(seed, staff=300, patients=600)
+            events = day.events[: n - written]
+            trail.record_many(events)
+            written += len(events)
+            seed += 1
+            bar.update(len(events))
+    tmp.rename(path)
+
+
+def best(fn, repeat: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]
+    out, times = None, []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000, help="events in the log")
+    parser.add_argument("--repeat", type=int, default=3, help="best of this many passes")
+    parser.add_argument("--corpus", type=Path, default=HERE / ".corpus")
+    args = parser.parse_args(argv)
+
+    from hipaa_lab.safeguards.audit import AuditTrail
+
+    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    args.corpus.mkdir(parents=True, exist_ok=True)
+    path = args.corpus / f"audit-{args.n}.jsonl"
+    if not path.exists():
+        t = time.perf_counter()
+        build(path, args.n)
+        print(f"built {path} in {time.perf_counter() - t:.1f} s")
+    trail = AuditTrail(path, key_file=path.with_name(path.name + ".signing-key"))
+    size = path.stat().st_size
+    path.read_bytes()  # into the page cache
+
+    def plain() -> str:
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            while block := f.read(1 << 22):
+                h.update(block)
+        return h.hexdigest()
+
+    def per_line() -> int:
+        sha, n = hashlib.sha256, 0
+        with path.open("rb") as f:
+            rest = b""
+            while block := f.read(1 << 22):
+                lines = (rest + block).split(b"\n")
+                rest = lines.pop()
+                for line in lines:
+                    sha(line).digest()
+                n += len(lines)
+        return n
+
+    checkpoint = trail.checkpoint()
+    t_verify, result = best(trail.verify, args.repeat)
+    assert result.ok and result.size == args.n, result  # type: ignore[attr-defined]
+    t_cp, result = best(lambda: trail.verify(checkpoint), args.repeat)
+    assert result.ok, result  # type: ignore[attr-defined]
+    t_plain, _ = best(plain, args.repeat)
+    t_lines, count = best(per_line, args.repeat)
+    assert count == args.n, count
+
+    mb = size / 1e6
+    print(f"log: {args.n} events, {mb:.1f} MB ({size / args.n:.0f} bytes a line)")
+    for name, t in (
+        ("verify (chain)", t_verify),
+        ("verify + checkpoint", t_cp),
+        ("plain SHA-256 pass (file)", t_plain),
+        ("per-line SHA-256 pass", t_lines),
+    ):
+        print(f"{name:28s} {t:7.3f} s  {args.n / t:12,.0f} events/s  {mb / t:8.1f} MB/s")
+    print(f"ratio plain hash pass / verify              {t_plain / t_verify:6.2f}x  (aim >= 0.5x)")
+    print(f"ratio plain hash pass / verify + checkpoint {t_plain / t_cp:6.2f}x")
+    print(f"ratio per-line hash pass / verify           {t_lines / t_verify:6.2f}x")
+    print(f"ratio per-line hash pass / verify + checkpoint {t_lines / t_cp:6.2f}x")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
