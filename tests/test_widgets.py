@@ -209,9 +209,15 @@ def test_series_labels_name_a_deidentified_patient_by_pseudonym():
 
 
 @pytest.mark.parametrize(
-    "closed", [CourseError("no notebooks folder"), PermissionError(13, "denied")]
+    ("where", "closed"),
+    [
+        ("find_notebooks", CourseError("no notebooks folder")),  # the grading sandbox
+        ("assignments", PermissionError(13, "Permission denied")),  # a learner on a hub
+    ],
 )
-def test_the_pass_mark_shows_where_the_course_notebooks_cannot_be_listed(monkeypatch, closed):
+def test_the_pass_mark_shows_where_the_course_notebooks_cannot_be_listed(
+    monkeypatch, where, closed
+):
     """A learner's kernel on a hub (the notebooks closed to them) and the grading sandbox (hidden
     there) cannot list the course's modules; the pass-mark cell still shows the pass mark. It
     raised in every autograded notebook on the hub, seen in the formgrader's grading page."""
@@ -224,8 +230,7 @@ def test_the_pass_mark_shows_where_the_course_notebooks_cannot_be_listed(monkeyp
     def refuse(*_args):
         raise closed
 
-    monkeypatch.setattr(build, "find_notebooks", refuse)
-    monkeypatch.setattr(build, "assignments", refuse)
+    monkeypatch.setattr(build, where, refuse)
     mark = pass_mark("m01-phi-in-images")
     assert mark.threshold == 0.8
     assert "80% of the module's points" in str(mark)
