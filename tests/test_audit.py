@@ -684,3 +684,50 @@ def test_cli_bad_input(tmp_path):
         "export", log, "--format", "xml", "--out", tmp_path / "x", "--unverified", cwd=tmp_path
     )
     assert r.returncode == 1 and "line 6" in r.stderr
+
+
+def test_the_pacs_audits_every_request_once_into_the_tamper_evident_log(tmp_path):
+    """The two halves together: the simulated PACS's sink is the audit trail on disk. Every
+    request (allowed, refused, under break-glass) and every login is one line of the log, in
+    order, with the study and patient named; the log verifies, and an edited refusal is caught."""
+    from hipaa_lab.errors import AccessDenied
+    from hipaa_lab.safeguards.access import Pacs
+
+    trail = AuditTrail(tmp_path / "pacs-audit.jsonl")
+    pacs = Pacs.synthetic(trail, patients=4)
+    radiologist, desk = pacs.login("U101"), pacs.login("U401")
+    found = pacs.query(radiologist, "treatment")
+    ct = next(s for s in found if s.modality == "CT")
+    pacs.read(radiologist, ct.study_uid, "treatment")
+    with pytest.raises(AccessDenied):
+        pacs.read(desk, ct.study_uid, "treatment")
+    mr = next(s for s in pacs.query(desk, "operations") if s.modality == "MR")
+    technologist = pacs.login("U201")
+    pacs.start_break_glass(technologist, "trauma bay 2: unresponsive patient, prior MR needed")
+    pacs.read(technologist, mr.study_uid, "treatment")
+    pacs.stop_break_glass(technologist)
+
+    events = list(trail.events())
+    assert len(events) == len(pacs.decisions) + 3 + 2  # each decision once, 3 logins, 2 alerts
+    refused = [e for e in events if e.outcome is not Outcome.SUCCESS]
+    assert [(e.user, e.event, e.study_uid) for e in refused] == [
+        ("U401", EventID.INSTANCES_ACCESSED, ct.study_uid)
+    ]
+    assert refused[0].patient_id == ct.patient_id and refused[0].reason
+    glass = [e for e in events if e.event is EventID.SECURITY_ALERT]
+    assert [e.event_type for e in glass] == [
+        EventType.EMERGENCY_OVERRIDE_STARTED,
+        EventType.EMERGENCY_OVERRIDE_STOPPED,
+    ]
+    under = next(e for e in events if e.user == "U201" and e.study_uid == mr.study_uid)
+    assert "trauma bay 2" in (under.reason or "")
+    saved = trail.checkpoint()
+    assert trail.verify(saved).ok
+
+    lines = trail.path.read_bytes().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if b'"outcome":4' in line)
+    lines[at] = lines[at].replace(b'"outcome":4', b'"outcome":0')  # the refusal made a success
+    trail.path.write_bytes(b"".join(lines))
+    result = trail.verify(saved)
+    assert not result.ok and result.first_bad == at
+    assert result.reason.startswith(f"line {at + 1} was changed")
