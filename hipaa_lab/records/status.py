@@ -92,7 +92,7 @@ class _Progress:
 
     assigned_on: dt.date | None = None
     verdicts: dict[str, _Verdict] = field(default_factory=dict)  # by submission time
-    score: float | None = None
+    points: tuple[float, float] | None = None  # the last grade: score and maximum
     graded_on: dt.date | None = None
     attested: set[str] = field(default_factory=set)
     waived: str = ""
@@ -126,30 +126,28 @@ class _Replay:
         """Apply every entry; with ``as_of``, leave out training facts dated after it (a pass
         in March does not make someone current in January)."""
         self.as_of = as_of
-        kinds = {k.value: k for k in RecordKind}
         apply = self._apply
-        for index, time, kind_name, body, digest in ledger.bodies():
-            kind = kinds.get(kind_name)
-            if kind is not None:
+        for index, time, kind, body, digest in ledger.bodies():
+            if kind in _KINDS:
                 apply(kind, index, time, body, digest)
 
-    def _apply(
-        self, kind: RecordKind, index: int, time: str, body: dict[str, Any], digest: str
-    ) -> None:
+    def _apply(self, kind: str, index: int, time: str, body: dict[str, Any], digest: str) -> None:
+        # kinds compared as the strings the ledger holds: an Enum's hash is Python code, and a
+        # replay of 100,000 employees asks it millions of times
         if kind in _ROSTER_KINDS:
-            if kind is RecordKind.EMPLOYEE_REMOVED:
+            if kind == _REMOVED:
                 self.on.pop(body["employee"]["employee_id"], None)
             else:
                 e = Employee.from_json(body["employee"])
                 self.on[e.employee_id] = e
             return
-        if kind is RecordKind.MODULE_RELEASED:
+        if kind == _RELEASED:
             self.versions[body["module"]] = body["version"]
             return
         day = _date(str(body.get("at") or time)[:10])
         if self.as_of is not None and day > self.as_of:
             return  # a training fact of a later day
-        if kind is RecordKind.RETRAINING_REQUIRED:
+        if kind == _RETRAINING:
             self.changes.setdefault(body["module"], []).append(day)
             return
         key = (body["employee_id"], body["module"])
@@ -158,24 +156,36 @@ class _Replay:
             p = self.progress[key] = _Progress()
         if kind in _VERDICT_KINDS:
             if body.get("max_score"):
-                p.score = round(100.0 * body["score"] / body["max_score"], 1)
+                p.points = (body["score"], body["max_score"])
                 p.graded_on = day
-            if kind is not RecordKind.GRADED:
+            if kind != _GRADED:
                 p.verdicts[str(body.get("at", ""))] = _Verdict(
-                    kind is RecordKind.PASSED, day, str(body.get("version", "")), (index, digest)
+                    kind == _PASSED, day, str(body.get("version", "")), (index, digest)
                 )
-        elif kind is RecordKind.ASSIGNED:
+        elif kind == _ASSIGNED:
             p.assigned_on = p.assigned_on or day
-        elif kind is RecordKind.ATTESTED:
+        elif kind == _ATTESTED:
             p.attested.add(str(body.get("version", "")))
-        elif kind is RecordKind.WAIVED:
+        elif kind == _WAIVED:
             p.waived = str(body.get("reason") or "waived")
 
 
+_KINDS = frozenset(k.value for k in RecordKind)
 _ROSTER_KINDS = frozenset(
-    {RecordKind.EMPLOYEE_ADDED, RecordKind.EMPLOYEE_CHANGED, RecordKind.EMPLOYEE_REMOVED}
+    k.value
+    for k in (RecordKind.EMPLOYEE_ADDED, RecordKind.EMPLOYEE_CHANGED, RecordKind.EMPLOYEE_REMOVED)
 )
-_VERDICT_KINDS = frozenset({RecordKind.GRADED, RecordKind.PASSED, RecordKind.FAILED})
+_VERDICT_KINDS = frozenset(
+    k.value for k in (RecordKind.GRADED, RecordKind.PASSED, RecordKind.FAILED)
+)
+_REMOVED = RecordKind.EMPLOYEE_REMOVED.value
+_RELEASED = RecordKind.MODULE_RELEASED.value
+_RETRAINING = RecordKind.RETRAINING_REQUIRED.value
+_GRADED = RecordKind.GRADED.value
+_PASSED = RecordKind.PASSED.value
+_ASSIGNED = RecordKind.ASSIGNED.value
+_ATTESTED = RecordKind.ATTESTED.value
+_WAIVED = RecordKind.WAIVED.value
 
 
 @dataclass(frozen=True)
@@ -222,6 +232,11 @@ def _standing(
     if as_of >= due - rules.due_soon:
         return Standing.DUE_SOON, due
     return Standing.CURRENT, due
+
+
+def _percent(points: tuple[float, float] | None) -> float | None:
+    """A grade as a percentage of its maximum, to one decimal."""
+    return None if points is None else round(100.0 * points[0] / points[1], 1)
 
 
 @contextmanager
@@ -278,7 +293,7 @@ def _status(ledger: Ledger, curricula: Curricula, as_of: dt.date) -> list[Traini
                     module=module,
                     module_version=version,
                     status=standing,
-                    score=p.score,
+                    score=_percent(p.points),
                     passed_on=last.day if last else None,
                     due_on=due,
                     attested=bool(version) and version in p.attested,
