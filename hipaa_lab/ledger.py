@@ -694,7 +694,56 @@ def load_public_key(path: str | os.PathLike[str]) -> Ed25519PublicKey:
     return key
 
 
-class Ledger:
+class _SignedLog:
+    """What both stores of the log share: its root, signing key, checkpoints and proofs, made
+    from the leaf hashes a store reads (:meth:`_leaves`) and the rows it gives receipts from."""
+
+    key_file: Path
+    _key: Ed25519PrivateKey | None
+
+    def _leaves(self, size: int | None = None) -> list[bytes]:
+        raise NotImplementedError
+
+    def receipts(self, indexes: Sequence[int], checkpoint: Checkpoint) -> list[Receipt]:
+        raise NotImplementedError
+
+    def root(self, size: int | None = None) -> bytes:
+        """The Merkle root of the first ``size`` entries (default: all)."""
+        return root_hash(self._leaves(size))
+
+    def _signing_key(self) -> Ed25519PrivateKey:
+        if self._key is None:
+            self._key = _load_or_create_key(self.key_file)
+        return self._key
+
+    def public_key(self) -> Ed25519PublicKey:
+        """The public half of the signing key (made, mode 600, when missing): what an auditor
+        checks checkpoints with."""
+        return self._signing_key().public_key()
+
+    def export_public_key(self, path: str | os.PathLike[str]) -> None:
+        """Write the public key (PEM) for auditors; it reveals nothing of the signing key."""
+        Path(path).write_bytes(
+            self.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+
+    def checkpoint(self) -> Checkpoint:
+        """Sign the log as it is now: its size, its root, the time."""
+        return sign_checkpoint(self._signing_key(), self._leaves())
+
+    def receipt(self, index: int, checkpoint: Checkpoint) -> Receipt:
+        """Entry ``index``'s (in a file, line ``index + 1``'s) proof of inclusion in the tree
+        ``checkpoint`` signs."""
+        return self.receipts([index], checkpoint)[0]
+
+    def consistency(self, old_size: int) -> list[bytes]:
+        """The proof that the log's first ``old_size`` entries are a prefix of it now."""
+        return consistency_proof(old_size, self._leaves())
+
+
+class Ledger(_SignedLog):
     """An append-only, tamper-evident log in a database (see the module docstring).
 
     Parameters
@@ -863,45 +912,12 @@ class Ledger:
         leaves = [leaf_hash(data.encode()) for _idx, data, _hash in self._rows()]
         return leaves if size is None else leaves[:size]
 
-    def root(self, size: int | None = None) -> bytes:
-        """The Merkle root of the first ``size`` entries (default: all)."""
-        return root_hash(self._leaves(size))
-
-    # ------------------------------------------------------------------ keys and proofs
-    def _signing_key(self) -> Ed25519PrivateKey:
-        if self._key is None:
-            self._key = _load_or_create_key(self.key_file)
-        return self._key
-
-    def public_key(self) -> Ed25519PublicKey:
-        """The public half of the signing key: what an auditor checks checkpoints with."""
-        return self._signing_key().public_key()
-
-    def export_public_key(self, path: str | os.PathLike[str]) -> None:
-        """Write the public key (PEM) for auditors; it reveals nothing of the signing key."""
-        Path(path).write_bytes(
-            self.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        )
-
-    def checkpoint(self) -> Checkpoint:
-        """Sign the log as it is now: its size, its root, the time."""
-        return sign_checkpoint(self._signing_key(), self._leaves())
-
-    def receipt(self, index: int, checkpoint: Checkpoint) -> Receipt:
-        """Entry ``index``'s proof of inclusion in the tree ``checkpoint`` signs."""
-        return self.receipts([index], checkpoint)[0]
-
+    # ------------------------------------------------------------------ proofs
     def receipts(self, indexes: Sequence[int], checkpoint: Checkpoint) -> list[Receipt]:
         """The receipts of ``indexes`` against ``checkpoint``, the log read once for all of
         them (a certificate per pass must not read the whole log per certificate)."""
         rows = ((idx, text.encode()) for idx, text, _digest in self._rows())
         return make_receipts(rows, indexes, checkpoint)
-
-    def consistency(self, old_size: int) -> list[bytes]:
-        """The proof that the log's first ``old_size`` entries are a prefix of it now."""
-        return consistency_proof(old_size, self._leaves())
 
     # ------------------------------------------------------------------ checking
     def verify(
@@ -930,7 +946,7 @@ def _line_name(index: int) -> str:
     return f"line {index + 1}"
 
 
-class FileLedger:
+class FileLedger(_SignedLog):
     """The same tamper-evident log as :class:`Ledger`, kept in a JSON-lines file.
 
     Line ``n`` (1-based) holds entry ``n - 1``'s canonical bytes (:meth:`Entry.data`) and a line
@@ -1115,43 +1131,10 @@ class FileLedger:
             leaves.append(leaf_hash(line))
         return leaves
 
-    def root(self, size: int | None = None) -> bytes:
-        """The Merkle root of the first ``size`` entries (default: all)."""
-        return root_hash(self._leaves(size))
-
-    # ------------------------------------------------------------------ keys and proofs
-    def _signing_key(self) -> Ed25519PrivateKey:
-        if self._key is None:
-            self._key = _load_or_create_key(self.key_file)
-        return self._key
-
-    def public_key(self) -> Ed25519PublicKey:
-        """The public half of the signing key (made, mode 600, when missing)."""
-        return self._signing_key().public_key()
-
-    def export_public_key(self, path: str | os.PathLike[str]) -> None:
-        """Write the public key (PEM) for auditors; it reveals nothing of the signing key."""
-        Path(path).write_bytes(
-            self.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        )
-
-    def checkpoint(self) -> Checkpoint:
-        """Sign the log as it is now: its size, its root, the time."""
-        return sign_checkpoint(self._signing_key(), self._leaves())
-
-    def receipt(self, index: int, checkpoint: Checkpoint) -> Receipt:
-        """Entry ``index``'s (line ``index + 1``'s) proof of inclusion in ``checkpoint``."""
-        return self.receipts([index], checkpoint)[0]
-
+    # ------------------------------------------------------------------ proofs
     def receipts(self, indexes: Sequence[int], checkpoint: Checkpoint) -> list[Receipt]:
         """The receipts of ``indexes`` against ``checkpoint``, the file read once."""
         return make_receipts(enumerate(self.lines()), indexes, checkpoint)
-
-    def consistency(self, old_size: int) -> list[bytes]:
-        """The proof that the log's first ``old_size`` entries are a prefix of it now."""
-        return consistency_proof(old_size, self._leaves())
 
     # ------------------------------------------------------------------ checking
     def verify(
