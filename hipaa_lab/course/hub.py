@@ -1003,7 +1003,7 @@ def start_hub(
     home_base: str | os.PathLike[str] | None = None,
     prefix: str = PREFIX,
     postgres_port: int | None = None,
-    wait: float = 120,
+    wait: float = 300,
 ) -> HubServer:
     """Set up (or bring up to date) the hub in ``hub_dir`` and start it on 127.0.0.1:``port``.
 
