@@ -30,6 +30,7 @@ MODULES = [
     "hipaa_lab.phantoms",
     "hipaa_lab.course",
     "hipaa_lab.course.grading",
+    "hipaa_lab.course.checks_access",
     "hipaa_lab.course.offline",
     "hipaa_lab.course.progress",
     "hipaa_lab.course.parallel",

@@ -20,6 +20,7 @@ import pytest
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 M01 = "m01-phi-in-images"
 M02 = "m02-deidentifying-images"
+M03 = "m03-who-may-see-this-study"
 
 
 class Question(NamedTuple):
@@ -40,6 +41,13 @@ QUESTIONS = [
     Question(M02, "m02_q1", "b", "164.514(c)(1)"),
     # Exact dates under a data use agreement: a Limited Data Set may keep dates.
     Question(M02, "m02_q2", "c", "164.514(e)(2)"),
+    # Sending a study to the treating oncologist: minimum necessary does not apply to a disclosure
+    # to a provider for treatment; workforce uses stay under the role-based policy.
+    Question(M03, "m03_q1", "b", "164.502(b)(2)(i)"),
+    # Addressable: assess; implement, or document why not and adopt an equivalent alternative.
+    Question(M03, "m03_q2", "b", "164.306(d)(3)"),
+    # The rule requires an emergency access procedure; the time limit and the reason are the hospital's.
+    Question(M03, "m03_q3", "c", "164.312(a)(2)(ii)"),
 ]
 
 _OPTION = re.compile(r"^- ([a-z])\) \S", re.MULTILINE)
@@ -75,7 +83,7 @@ def _parts(q: Question) -> tuple[str, str, str]:
 def test_every_question_of_the_modules_is_in_the_table() -> None:
     asked = {
         (module, _grade_id(c).removesuffix("_check"))
-        for module in (M01, M02)
+        for module in (M01, M02, M03)
         for c in _cells(module)
         if "hl.grading.check_choice(" in c.source
     }

@@ -12,7 +12,7 @@ from hipaa_lab.records.curricula import load_curricula
 from hipaa_lab.records.roster import Employee, EmploymentStatus, Role, import_roster
 
 K = events.RecordKind
-M1, M2 = "m01-phi-in-images", "m02-deidentifying-images"
+M1, M2, M3 = "m01-phi-in-images", "m02-deidentifying-images", "m03-who-may-see-this-study"
 S = status.Standing
 
 
@@ -135,7 +135,13 @@ def test_terminated_then_rehired_keeps_the_history(log, curricula):
 def test_each_role_gets_its_curriculum_and_a_waiver_is_current(log, curricula):
     import_roster(log, [_employee("E1", Role.FRONT_DESK), _employee("E2", Role.PACS_ADMIN)])
     rows = status.training_status(log, curricula, dt.date(2026, 1, 6))
-    assert [(r.employee_id, r.module) for r in rows] == [("E1", M1), ("E2", M1), ("E2", M2)]
+    assert [(r.employee_id, r.module) for r in rows] == [
+        ("E1", M1),
+        ("E1", M3),
+        ("E2", M1),
+        ("E2", M2),
+        ("E2", M3),
+    ]
     log.append(
         K.WAIVED.value,
         {"employee_id": "E2", "module": M2, "reason": "trained at another site", "by": "mgr"},

@@ -63,6 +63,7 @@ __all__ = [
     "PhiSearchResult",
     "SEALED",
     "ZERO_PRECISION",
+    "check_access_policy",
     "check_choice",
     "check_find_phi",
     "check_find_phi_precision",
@@ -74,6 +75,7 @@ __all__ = [
     "dataset_bytes",
     "grade_find_phi",
     "precision_factor",
+    "try_access_policy",
 ]
 
 _T = TypeVar("_T")
@@ -1011,3 +1013,12 @@ def check_prepared_marking(
     if why:
         message += f" For example, {why}."
     return _module2_credit(good, len(shared), done, message)
+
+
+# ====================================================================== module 3: access policy
+
+# module 3's checks live in their own module; grade cells reach them here, as hl.grading.<name>
+from hipaa_lab.course.checks_access import (  # noqa: E402 - it imports this module's names lazily
+    check_access_policy,
+    try_access_policy,
+)
