@@ -46,6 +46,9 @@ import datetime as dt
 import hashlib
 import json
 import os
+import random
+import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -623,7 +626,18 @@ def _engine(url: str) -> sa.Engine:
     @sa.event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # transactions are begun below, by hand
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        # Switching a new file to WAL needs its exclusive lock; two processes opening it at once
+        # can each hold the shared lock the other waits on, and SQLite then answers "database is
+        # locked" at once, without its busy timeout (a deadlock it will not wait out): try again.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                dbapi_connection.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05 + random.random() * 0.1)  # noqa: S311 - a back-off, not a secret
 
     @sa.event.listens_for(engine, "begin")
     def _begin(conn: sa.Connection) -> None:
