@@ -3,6 +3,7 @@
 import pytest
 
 from hipaa_lab.course import checks_audit as ca
+from hipaa_lab.course import sandbox
 from hipaa_lab.errors import GradingError
 from hipaa_lab.safeguards.audit import AuditTrail
 from hipaa_lab.safeguards.workday import Finding, generate
@@ -198,3 +199,25 @@ def test_own_work_is_nothing_for_other_functions():
     with ca.own_work("find_tampered"):
         assert ledger.FileLedger.verify is not verify
     assert ledger.FileLedger.verify is verify
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sandbox.available() is not None, reason="bubblewrap is not installed")
+def test_in_the_sandbox_find_tampered_may_not_call_verify_either(log):
+    source = (
+        "import pathlib, tempfile\n"
+        "from hipaa_lab.safeguards.audit import AuditTrail\n"
+        "def find_tampered(lines):\n"
+        "    trail = AuditTrail(pathlib.Path(tempfile.mkdtemp()) / 'copy.jsonl')\n"
+        "    trail.path.write_text('\\n'.join(lines) + '\\n')\n"
+        "    return trail.verify().first_bad + 1\n"
+        "def by_verify(lines):\n"
+        "    return find_tampered(lines)\n"
+    )
+    edited, n = ca.tamper(log, 3)
+    with sandbox.Sandbox([(0, source)]) as box:
+        with pytest.raises(GradingError, match="check the links itself"):
+            sandbox.SandboxFunction(box, "find_tampered")(edited)
+        assert (
+            sandbox.SandboxFunction(box, "by_verify")(edited) == n
+        )  # the rule is find_tampered's alone
