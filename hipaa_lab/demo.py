@@ -43,8 +43,9 @@ LEARNERS = {
 DATASET = "m01-sample"
 #: The demo's roster: the simulated learners as employees (synthetic people), hired this month.
 ROSTER = [
-    ("learner-correct", "Avery Quinlan", "technologist", "Radiology"),
-    ("learner-partial", "Bo Lindqvist", "pacs_admin", "Imaging IT"),
+    # the correct learner's role takes every module (PACS administrators take module 4 too)
+    ("learner-correct", "Avery Quinlan", "pacs_admin", "Imaging IT"),
+    ("learner-partial", "Bo Lindqvist", "technologist", "Radiology"),
     ("learner-blank", "Chidi Okafor", "researcher", "Imaging Research"),
 ]
 _NAMES = {employee_id: name for employee_id, name, _role, _department in ROSTER}

@@ -24,12 +24,18 @@ if TYPE_CHECKING:
 
 from hipaa_lab import phi
 from hipaa_lab.phi import AnswerKey, Layer, Location, PHIEntry, iter_elements
+from hipaa_lab.safeguards.audit._events import EventID as _EventID
 
 __all__ = [
+    "ACCESS_EVENTS",
+    "AuditTable",
     "StudyBrowser",
+    "accesses_per_hour",
     "display_pixels",
+    "filter_events",
     "header_table",
     "pass_mark",
+    "plot_accesses_per_hour",
     "report_text",
     "safe_harbor_table",
     "series_labels",
@@ -517,5 +523,228 @@ class StudyBrowser:
             print(
                 f"study browser: {len(self.series)} series, {files} files (interactive in JupyterLab)"
             )
+            return
+        display(self.widget)
+
+
+# --------------------------------------------------------------------------- audit logs (module 4)
+
+#: The DICOM EventIDs (their codes) that touch a patient's data: Instances Accessed, Export, Query.
+ACCESS_EVENTS = tuple(
+    e.code for e in (_EventID.INSTANCES_ACCESSED, _EventID.EXPORT, _EventID.QUERY)
+)
+
+#: The columns :class:`AuditTable` shows, in order.
+_AUDIT_COLUMNS = (
+    "line",
+    "time",
+    "user",
+    "user_name",
+    "role",
+    "event_meaning",
+    "event_type_meaning",
+    "outcome",
+    "patient_id",
+    "patient_name",
+    "purpose",
+    "reason",
+    "count",
+)
+
+
+def filter_events(
+    frame: pd.DataFrame,
+    *,
+    user: str | None = None,
+    role: str | None = None,
+    patient: str | None = None,
+    event: str | None = None,
+    outcome: int | None = None,
+) -> pd.DataFrame:
+    """The rows of an audit table (:func:`hipaa_lab.safeguards.audit.to_frame`) that match every
+    filter given; ``None`` or ``""`` leaves a filter out.
+
+    ``user`` matches the user ID exactly or any part of the user's name (case ignored);
+    ``patient`` the patient ID exactly or any part of the patient's name; ``role`` exactly;
+    ``event`` an EventID's code or its meaning (``"Export"``), or an EventTypeCode's code or its
+    meaning (``"Login"``); ``outcome`` the EventOutcomeIndicator (0 success, 4, 8, 12).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from hipaa_lab.safeguards.audit import EventID, EventType
+    >>> query, login = EventID.QUERY, EventType.LOGIN
+    >>> t = pd.DataFrame({"user": ["U1", "U2"], "user_name": ["Ames^Jo", "Bell^Al"],
+    ...     "role": ["billing", "radiologist"], "patient_id": ["P1", None],
+    ...     "patient_name": ["Cole^Di", None], "event": [query.code, "other"],
+    ...     "event_meaning": [query.meaning, "User Authentication"], "event_type": [None, login.code],
+    ...     "event_type_meaning": [None, login.meaning], "outcome": [0, 4]})
+    >>> list(filter_events(t, user="ames").user), list(filter_events(t, event="login").user)
+    (['U1'], ['U2'])
+    >>> len(filter_events(t, patient="P1", outcome=4))
+    0
+    """
+    keep = pd.Series(True, index=frame.index)
+
+    def text(column: str) -> pd.Series:
+        return frame[column].astype("string").fillna("")
+
+    if user:
+        keep &= (text("user") == user) | text("user_name").str.contains(
+            user, case=False, regex=False
+        )
+    if patient:
+        keep &= (text("patient_id") == patient) | text("patient_name").str.contains(
+            patient, case=False, regex=False
+        )
+    if role:
+        keep &= text("role") == role
+    if event:
+        wanted = event.casefold()
+        keep &= (
+            (text("event") == event)
+            | (text("event_meaning").str.casefold() == wanted)
+            | (text("event_type") == event)
+            | (text("event_type_meaning").str.casefold() == wanted)
+        )
+    if outcome is not None:
+        keep &= frame["outcome"].astype("Int64") == int(outcome)
+    return frame[keep.fillna(False).astype(bool)]
+
+
+def accesses_per_hour(frame: pd.DataFrame, users: Sequence[str] | None = None) -> pd.DataFrame:
+    """How many times each user touched patients' data (:data:`ACCESS_EVENTS`) in each hour:
+    one row per user (the busiest first, or ``users`` in their order), one column per hour
+    (UTC, from the log's first hour to its last), zeros where there was nothing.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> read, query, export = ACCESS_EVENTS[0], ACCESS_EVENTS[2], ACCESS_EVENTS[1]
+    >>> at = [pd.Timestamp(2026, 3, 2, h, m, tz="UTC") for h, m in [(7, 10), (9, 5), (7, 0), (7, 20)]]
+    >>> t = pd.DataFrame({"user": ["U1", "U1", "U2", "U2"],
+    ...     "event": [read, query, "login", export], "time": at})
+    >>> accesses_per_hour(t).to_numpy().tolist(), list(accesses_per_hour(t).columns)
+    ([[1, 0, 1], [1, 0, 0]], ['07:00', '08:00', '09:00'])
+    """
+    access = frame[frame["event"].isin(ACCESS_EVENTS)]
+    if access.empty:
+        return pd.DataFrame()
+    hours = pd.to_datetime(access["time"], utc=True).dt.floor("h")
+    counts = pd.crosstab(access["user"], hours)
+    every = pd.date_range(hours.min(), hours.max(), freq="h")
+    counts = counts.reindex(columns=every, fill_value=0)
+    order = (
+        list(users)
+        if users is not None
+        else list(counts.sum(axis=1).sort_values(ascending=False, kind="stable").index)
+    )
+    counts = counts.reindex(order, fill_value=0)
+    counts.columns = pd.Index([t.strftime("%H:%M") for t in every], name="hour")
+    counts.index.name = "user"
+    return counts
+
+
+def plot_accesses_per_hour(
+    frame: pd.DataFrame,
+    users: Sequence[str] | None = None,
+    *,
+    top: int = 25,
+    ax: Axes | None = None,
+) -> Axes:
+    """A heat map of :func:`accesses_per_hour`: the ``top`` busiest users (or ``users``), a row
+    each, with their role; darker is more accesses in that hour."""
+    import matplotlib.pyplot as plt
+
+    counts = accesses_per_hour(frame, users)
+    if users is None:
+        counts = counts.head(top)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(12, max(3.0, 0.3 * len(counts) + 1.5)))
+    roles = frame.drop_duplicates("user").set_index("user")["role"] if "role" in frame else None
+    image = ax.imshow(counts.to_numpy(), aspect="auto", cmap="Reds", interpolation="nearest")
+    ax.set_xticks(range(len(counts.columns)), list(counts.columns), rotation=90)
+    labels = [f"{u} ({roles.get(u, '?')})" if roles is not None else str(u) for u in counts.index]
+    ax.set_yticks(range(len(counts.index)), labels)
+    ax.set_xlabel("hour (UTC)")
+    ax.set_title("Accesses to patients' data per user per hour (query, read, export)")
+    ax.figure.colorbar(image, ax=ax, label="accesses")
+    return ax
+
+
+class AuditTable:
+    """A filterable view of an audit table: by user, role, patient, event and outcome.
+
+    The filtering is :func:`filter_events`; this draws the controls and shows the first
+    ``rows`` matching rows. With nobody looking (:func:`unattended`) it shows nothing.
+
+    Parameters
+    ----------
+    frame
+        The table, as :func:`hipaa_lab.safeguards.audit.to_frame` makes it.
+    rows
+        How many matching rows to show at once.
+    """
+
+    def __init__(self, frame: pd.DataFrame, rows: int = 50) -> None:
+        import ipywidgets as w
+
+        self.frame = frame
+        self.rows = rows
+        any_ = [("(any)", "")]
+        self.user = w.Text(description="user", placeholder="ID or part of a name")
+        self.patient = w.Text(description="patient", placeholder="ID or part of a name")
+        self.role = w.Dropdown(
+            description="role",
+            options=any_ + [(r, r) for r in sorted(frame["role"].dropna().unique())],
+        )
+        events = sorted(
+            set(frame["event_meaning"].dropna()) | set(frame["event_type_meaning"].dropna())
+        )
+        self.event = w.Dropdown(description="event", options=any_ + [(e, e) for e in events])
+        outcomes = [(str(o), int(o)) for o in sorted(frame["outcome"].dropna().unique())]
+        self.outcome = w.Dropdown(description="outcome", options=[("(any)", None), *outcomes])
+        self.count = w.HTML()
+        self.output = w.Output()
+        for control in (self.user, self.patient, self.role, self.event, self.outcome):
+            control.observe(self._render, names="value")
+        self.widget = w.VBox(
+            [
+                w.HBox([self.user, self.patient]),
+                w.HBox([self.role, self.event, self.outcome]),
+                self.count,
+                self.output,
+            ]
+        )
+        self._render()
+
+    def selection(self) -> pd.DataFrame:
+        """The rows that match the controls' values now."""
+        return filter_events(
+            self.frame,
+            user=self.user.value.strip(),
+            role=self.role.value,
+            patient=self.patient.value.strip(),
+            event=self.event.value,
+            outcome=self.outcome.value,
+        )
+
+    def _render(self, *_: object) -> None:
+        from IPython.display import display
+
+        chosen = self.selection()
+        self.count.value = f"{len(chosen)} of {len(self.frame)} events match"
+        self.output.clear_output(wait=True)
+        if unattended():
+            return
+        columns = [c for c in _AUDIT_COLUMNS if c in chosen.columns]
+        with self.output:
+            display(chosen[columns].head(self.rows))
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        if unattended():
+            print(f"(an audit table of {len(self.frame)} events: open the notebook to filter it)")
             return
         display(self.widget)

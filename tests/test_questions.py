@@ -21,6 +21,7 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 M01 = "m01-phi-in-images"
 M02 = "m02-deidentifying-images"
 M03 = "m03-who-may-see-this-study"
+M04 = "m04-reading-the-audit-log"
 
 
 class Question(NamedTuple):
@@ -48,6 +49,12 @@ QUESTIONS = [
     Question(M03, "m03_q2", "b", "164.306(d)(3)"),
     # The rule requires an emergency access procedure; the time limit and the reason are the hospital's.
     Question(M03, "m03_q3", "c", "164.312(a)(2)(ii)"),
+    # The rule asks for regular review and sets no frequency: how often is the hospital's policy.
+    Question(M04, "m04_q1", "c", "164.308(a)(1)(ii)(D)"),
+    # Addressable: assess; implement if reasonable and appropriate, else document and an alternative.
+    Question(M04, "m04_q2", "b", "164.306(d)(3)"),
+    # Access after employment ends: the termination procedures failed.
+    Question(M04, "m04_q3", "d", "164.308(a)(3)(ii)(C)"),
 ]
 
 _OPTION = re.compile(r"^- ([a-z])\) \S", re.MULTILINE)
@@ -83,7 +90,7 @@ def _parts(q: Question) -> tuple[str, str, str]:
 def test_every_question_of_the_modules_is_in_the_table() -> None:
     asked = {
         (module, _grade_id(c).removesuffix("_check"))
-        for module in (M01, M02, M03)
+        for module in sorted(p.name for p in NOTEBOOKS.glob("m[0-9][0-9]-*") if p.is_dir())
         for c in _cells(module)
         if "hl.grading.check_choice(" in c.source
     }

@@ -51,6 +51,14 @@ from hipaa_lab.phi import (
 )
 
 if TYPE_CHECKING:
+    from hipaa_lab.course.checks_audit import (  # loaded on first use: see __getattr__ below
+        check_find_inappropriate,
+        check_find_tampered,
+        log_lines,
+        review_events,
+        score_review,
+        tamper,
+    )
     from hipaa_lab.course.sealed import SealedRun
 
 __all__ = [
@@ -65,8 +73,10 @@ __all__ = [
     "ZERO_PRECISION",
     "check_access_policy",
     "check_choice",
+    "check_find_inappropriate",
     "check_find_phi",
     "check_find_phi_precision",
+    "check_find_tampered",
     "check_options",
     "check_prepared_identifiers",
     "check_prepared_marking",
@@ -74,7 +84,11 @@ __all__ = [
     "check_prepared_research_value",
     "dataset_bytes",
     "grade_find_phi",
+    "log_lines",
     "precision_factor",
+    "review_events",
+    "score_review",
+    "tamper",
     "try_access_policy",
 ]
 
@@ -1022,3 +1036,25 @@ from hipaa_lab.course.checks_access import (  # noqa: E402 - it imports this mod
     check_access_policy,
     try_access_policy,
 )
+
+# Module 4's checks live in their own module, which builds on this one's Credit and runs: they
+# load on first use (PEP 562), so that either module can be imported first, and grade cells call
+# them as hl.grading.check_... like every other check.
+_AUDIT_NAMES = frozenset(
+    {
+        "check_find_inappropriate",
+        "check_find_tampered",
+        "log_lines",
+        "review_events",
+        "score_review",
+        "tamper",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _AUDIT_NAMES:
+        from hipaa_lab.course import checks_audit
+
+        return getattr(checks_audit, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,7 +16,8 @@ line each on the file descriptor ``REPLY_FD``:
     ``"paths"`` answers the tag paths it returned, ``"dataset"`` saves the data set it changed in
     place to ``IO/out/NAME`` and answers whether it was kept (``False`` quarantines);
 ``{"op": "call", "name": F, "args": [...]}``
-    call ``F`` with plain arguments: ``{"value": ...}`` if it returned plain data, else
+    call ``F`` with plain arguments (under the exercise's rule for ``F``, if it has one:
+    :func:`~hipaa_lab.course.checks_audit.own_work`): ``{"value": ...}`` if it returned plain data, else
     ``{"error": ...}`` or ``{"not_plain": ...}`` (a trainer's own ``assert double(2) == 4``);
 ``{"op": "exit"}``.
 
@@ -188,8 +189,11 @@ class Harness:
         function = self.shell.user_ns.get(name)
         if not callable(function):
             return {"error": f"NameError: {name} is not defined"}
+        from hipaa_lab.course.checks_audit import own_work
+
         try:
-            returned = function(*args)
+            with own_work(name):  # an exercise's rule, as in a learner's kernel
+                returned = function(*args)
         except NotImplementedError:
             return {"error": "NotImplementedError", "not_written": True}
         except Exception as exc:  # the learner's code may raise anything
