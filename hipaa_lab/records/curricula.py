@@ -1,7 +1,8 @@
 """Role curricula and the training policy: which modules each role takes, and by when.
 
 The defaults ship as ``hipaa_lab/data/curricula.toml``, a file a compliance officer can read:
-every role takes the core module, those who export or administer images the technical one too;
+every role takes the core modules (PHI in images, who may see a study), those who export or
+administer images the technical one too, and those who review activity the audit log's;
 new hires within 30 days, a refresher 365 days after the last pass, retraining within 30 days of
 a material change, a pass at 80%. The rule sets none of these numbers (the file says which
 paragraphs it does set); they are the organisation's policy, so a site copies the file, edits it
@@ -11,7 +12,7 @@ Examples
 --------
 >>> c = load_curricula()
 >>> c.modules_for("front_desk")
-('m01-phi-in-images',)
+('m01-phi-in-images', 'm03-who-may-see-this-study')
 >>> c.policy.new_hire_days, c.threshold("m01-phi-in-images")
 (30, 0.8)
 """
