@@ -282,13 +282,13 @@ def batch(tmp_path_factory):
     before = {p.name: p.read_bytes() for p in src.iterdir()}
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     deid = subprocess.run(
-        [sys.executable, "-m", "hipaa_lab.cli", "deid", str(src), str(dst), "--quiet",
+        [sys.executable, "-m", "hipaa_lab.cli", "deid", str(src), str(dst), "--quiet", "--jobs", "2",
          "--key-file", str(root / "site.key"), "--linkage", str(root / "linkage.jsonl")],
         capture_output=True, text=True, env=env, check=False,
     )  # fmt: skip
     assert deid.returncode in (0, 1), deid.stderr
     scan = subprocess.run(
-        [sys.executable, "-m", "hipaa_lab.cli", "scan", str(dst), "--original", str(src)],
+        [sys.executable, "-m", "hipaa_lab.cli", "scan", str(dst), "--original", str(src), "--jobs", "2"],
         capture_output=True, text=True, env=env, check=False,
     )  # fmt: skip
     links = [json.loads(line) for line in (root / "linkage.jsonl").read_text().splitlines()]

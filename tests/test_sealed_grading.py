@@ -166,7 +166,7 @@ def _digest(folder: Path) -> dict[str, str]:
 def graded(tmp_path_factory):
     """Honest learners graded alone; then again beside every attacker, in one run."""
     saved = SealedExecute.limits
-    SealedExecute.limits = Limits(wall_seconds=40)  # the hang costs this much, once
+    SealedExecute.limits = Limits(wall_seconds=30)  # the hang costs this much, once
     try:
         root = tmp_path_factory.mktemp("sealed")
         course_dir = course.build(root / "course")
