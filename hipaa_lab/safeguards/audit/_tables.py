@@ -38,22 +38,8 @@ COLUMNS = (
     "reason",
     "count",
 )
-_TEXT = (
-    "event",
-    "event_meaning",
-    "event_type",
-    "event_type_meaning",
-    "action",
-    "user",
-    "user_name",
-    "role",
-    "source",
-    "study_uid",
-    "patient_id",
-    "patient_name",
-    "purpose",
-    "reason",
-)
+#: The columns that hold text (the rest: the line, the time and the numbers).
+_TEXT = tuple(c for c in COLUMNS if c not in ("line", "time", "outcome", "count"))
 
 
 def to_frame(events: Iterable[AuditEvent]) -> pd.DataFrame:
