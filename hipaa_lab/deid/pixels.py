@@ -112,6 +112,10 @@ __all__ = [
 ]
 
 MIN_CONFIDENCE = 60  #: Tesseract confidence (0-100) a word needs to count as text
+#: Height in the image's pixels a word needs to count as text: no font a person can read is
+#: smaller (the smallest bitmap fonts are 5 or more rows high; lowercase letters 4). OCR reads
+#: words into noise smaller than that, at the edge of a bright shape in a radiograph.
+MIN_WORD_HEIGHT = 4
 VERIFY_CONFIDENCE = 80  #: confidence at which new text read after blanking counts as legible
 EXTRA_ROUNDS = 2  #: blank-and-verify rounds for text that only shows once its neighbours are gone
 MAX_OCR_FRAMES = 4  #: frames read per multi-frame image
@@ -836,7 +840,7 @@ def ocr_lines(words: Sequence[_Word], frame: int | None) -> list[tuple[TextBox, 
 
 
 def _legible(w: _Word, *, chars: int = 2, conf: float = MIN_CONFIDENCE) -> bool:
-    return w.conf >= conf and len(_alnum(w.text)) >= chars
+    return w.conf >= conf and w.h >= MIN_WORD_HEIGHT and len(_alnum(w.text)) >= chars
 
 
 # --------------------------------------------------------------------------- surveying frames
@@ -887,6 +891,21 @@ def _survey(ds: Dataset, arr: np.ndarray) -> list[FrameSurvey]:
 # --------------------------------------------------------------------------- the public steps
 
 
+def _supported(w: _Word, lines: Sequence[TextBox]) -> bool:
+    """Whether an OCR'd word in a projection radiograph counts: read with the confidence that
+    verification reports (:data:`VERIFY_CONFIDENCE`), or on marks the text-lines detector found
+    (a line or a fragment). At the edges of bright anatomy (a breast's skin line, a bar over a
+    field) Tesseract reads shapes as short words at 60-75; blanking them damaged clean images. An
+    identifier it reads there at any confidence is still blanked: verification's patterns and
+    header values put it among the leaks."""
+    if w.conf >= VERIFY_CONFIDENCE:
+        return True
+    return any(
+        w.x < b.x + b.width and b.x < w.x + w.w and w.y < b.y + b.height and b.y < w.y + w.h
+        for b in lines
+    )
+
+
 def _boxes(ds: Dataset, surveys: Sequence[FrameSurvey], leaks: Sequence[object]) -> list[TextBox]:
     """Everything to blank, before :func:`_regions` grows it: text lines and fragments, OCR'd
     lines, where the leaks are, the region rules."""
@@ -897,6 +916,8 @@ def _boxes(ds: Dataset, surveys: Sequence[FrameSurvey], leaks: Sequence[object])
     for s in surveys:
         words = s.words or []
         legible = [w for w in words if _legible(w)]
+        if bands is not None:
+            legible = [w for w in legible if _supported(w, s.lines)]
         found = s.lines + [_word_box(w, s.frame) for w in legible]
         found += [box for box, ws in ocr_lines(legible, s.frame)]
         boxes += [b for b in found if in_bands(b, bands)]
