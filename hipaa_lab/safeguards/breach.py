@@ -66,11 +66,11 @@ from typing import Any, TypeVar
 from hipaa_lab.errors import BreachInputError
 
 __all__ = [
-    "JURISDICTIONS",
     "BreachFacts",
     "Exclusion",
     "Factor",
     "FactorFinding",
+    "JURISDICTIONS",
     "Notice",
     "Plan",
     "Recipient",
