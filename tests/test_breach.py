@@ -306,6 +306,12 @@ def test_cli_prints_the_plan_as_json_and_as_text(capsys):
     text = capsys.readouterr().out
     assert text.startswith("Notification REQUIRED")
     assert "media (NY)" in text and "due 2027-01-01" in text and "45 CFR 164.406(a), (b)" in text
+    assert "(45 CFR 164.404(c)):" in text and "toll-free telephone" in text
+    assert main([*argv, "--as-of", "2026-12-07", "--business-associate", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [(r["who"], r["deadline"]) for r in out["recipients"]] == [
+        ("covered_entity", "2027-01-01")
+    ]
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,10 @@ paragraph) and the reasoning, one step a line, each line ending with its citatio
 2. **Unsecured?** Notification duties apply only to breaches of *unsecured* PHI (164.404(a)(1),
    164.406(a), 164.408(a), 164.410(a)(1)). PHI encrypted as the Secretary's guidance specifies,
    with the key not compromised, is secured ("unsecured protected health information", 164.402):
-   no notification is required. Encrypted with a compromised key is unsecured.
+   no notification is required. Encrypted with a compromised key is unsecured. (The guidance's
+   other way, destruction, covers media destroyed before anyone got them: paper and film
+   shredded or destroyed so they cannot be read or reconstructed, electronic media cleared,
+   purged or destroyed per NIST SP 800-88.)
 3. **Who, by when.** Counted from the day of discovery (164.404(a)(2)), in calendar days:
 
    - individuals: without unreasonable delay, no later than 60 days (164.404(b));
@@ -70,6 +73,7 @@ __all__ = [
     "Exclusion",
     "Factor",
     "FactorFinding",
+    "INDIVIDUAL_NOTICE_CONTENTS",
     "JURISDICTIONS",
     "Notice",
     "Plan",
@@ -98,6 +102,19 @@ _CODES = (
     "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC PR GU VI AS MP"
 )
 JURISDICTIONS = frozenset(_CODES.split())
+
+#: What the notice to individuals includes, as far as possible, in plain language (164.404(c)).
+INDIVIDUAL_NOTICE_CONTENTS = (
+    "(A) a brief description of what happened, with the date of the breach and the date of its "
+    "discovery, if known",
+    "(B) the types of unsecured PHI involved (such as full name, Social Security number, date of "
+    "birth, home address, account number, diagnosis, disability code)",
+    "(C) any steps individuals should take to protect themselves from potential harm",
+    "(D) what the covered entity is doing to investigate, to mitigate harm to individuals and to "
+    "protect against further breaches",
+    "(E) contact procedures to ask questions or learn more, which include a toll-free telephone "
+    "number, an e-mail address, web site or postal address",
+)
 
 _RULE = "45 CFR 164.402"
 _E = TypeVar("_E", bound=enum.Enum)
@@ -324,10 +341,12 @@ class BreachFacts:
         Affected individuals by the State or jurisdiction they reside in, as USPS codes
         (``{"NY": 600, "PR": 12}``; see :data:`JURISDICTIONS`); each count at least 1.
     encrypted : bool
-        The PHI was encrypted as the Secretary's guidance specifies (NIST SP 800-111 at rest;
-        SP 800-52, 800-77 or other FIPS 140 validated methods in motion).
+        The PHI was encrypted as the Secretary's guidance specifies: encryption as the Security
+        Rule defines it (164.304), by processes consistent with NIST SP 800-111 at rest, or
+        complying with SP 800-52, 800-77, 800-113 or otherwise FIPS 140-2 validated in motion.
     key_compromised : bool
-        The decryption key or process was compromised too (only with ``encrypted``).
+        The decryption key or process was compromised too (only with ``encrypted``); the
+        guidance asks that keys be kept on a device or at a location apart from the data.
     business_associate : bool
         The plan is a business associate's (its one notice goes to the covered entity).
     law_enforcement_delay_until : datetime.date, optional
@@ -469,6 +488,13 @@ class Plan:
             lines.append("")
         lines.append("Reasoning:")
         lines += [f"  {i}. {line}" for i, line in enumerate(self.reasoning, 1)]
+        if any(n.who is Recipient.INDIVIDUALS for n in self.recipients):
+            lines += [
+                "",
+                "The individuals' notice, in plain language, includes as far as possible "
+                "(45 CFR 164.404(c)):",
+            ]
+            lines += [f"  {item}" for item in INDIVIDUAL_NOTICE_CONTENTS]
         return "\n".join(lines)
 
 
@@ -587,9 +613,11 @@ def _notices(facts: BreachFacts, reasoning: list[str]) -> list[Notice]:
         )
         reasoning.append(
             "The covered entity then owes the notices to individuals, media and the Secretary; "
-            "its own clock runs from its discovery, and it knows what its agents (by the federal "
-            "common law of agency) know, so a business associate acting as its agent starts it "
-            f"({_cfr('164.404(a)(2)', '164.404-164.408')})"
+            "its own clock runs from its own discovery, and it is deemed to know what its agents "
+            "(by the federal common law of agency) know: a business associate that is its agent "
+            "starts the covered entity's clock when it discovers the breach "
+            f"({_cfr('164.404(a)(2)', '164.404-164.408')}); one that is not starts it when it "
+            "notifies the covered entity (HHS's preamble to the interim final rule, 74 FR 42740)"
         )
         return [
             Notice(
