@@ -14,9 +14,9 @@ paragraph) and the reasoning, one step a line, each line ending with its citatio
    164.406(a), 164.408(a), 164.410(a)(1)). PHI encrypted as the Secretary's guidance specifies,
    with the key not compromised, is secured ("unsecured protected health information", 164.402):
    no notification is required. Encrypted with a compromised key is unsecured. (The guidance's
-   other way, destruction, covers media destroyed before anyone got them: paper and film
-   shredded or destroyed so they cannot be read or reconstructed, electronic media cleared,
-   purged or destroyed per NIST SP 800-88.)
+   other method is destruction: paper and film shredded or destroyed so the PHI cannot be read or
+   reconstructed, redaction not counting; electronic media cleared, purged or destroyed per NIST
+   SP 800-88. This module models encryption only.)
 3. **Who, by when.** Counted from the day of discovery (164.404(a)(2)), in calendar days:
 
    - individuals: without unreasonable delay, no later than 60 days (164.404(b));
@@ -25,7 +25,7 @@ paragraph) and the reasoning, one step a line, each line ending with its citatio
    - the Secretary (HHS): for 500 or more individuals in total, contemporaneously with the
      individuals' notice (164.408(b)); for fewer, logged and reported no later than 60 days after
      the end of the calendar year in which the breach was discovered, that is 31 December plus
-     60 days: 1 March, or 29 February in a leap year (164.408(c));
+     60 days: 1 March, or 29 February when the next year is a leap year (164.408(c));
    - a business associate notifies only the covered entity, no later than 60 days after its own
      discovery (164.410(a), (b)); the covered entity then owes the notices above.
 
@@ -35,8 +35,9 @@ paragraph) and the reasoning, one step a line, each line ending with its citatio
    statement unless a written statement comes within that time (164.412(b)). This kit's model, the
    conservative one: no notice goes out before the delay ends, and each notice is due by the
    *later* of its ordinary deadline and the end of the delay. The rule only says to "delay such
-   notification ... for the time period specified"; a reading that adds the whole delay to the
-   60 days gives a later date, so meeting the date given here meets either reading.
+   notification ... for the time period specified"; for a statement made within the 60 days, a
+   reading that adds the whole delay to the 60 days gives no earlier a date, so meeting the date
+   given here meets that reading too.
 
 "Without unreasonable delay" is the standard; 60 days is the outer limit, not a grace period
 (164.404(b)). The covered entity or business associate bears the burden of proof that notices
@@ -62,7 +63,7 @@ import datetime as dt
 import enum
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -370,7 +371,7 @@ class BreachFacts:
     law_enforcement_delay_until: dt.date | None = None
     law_enforcement_oral_statement: dt.date | None = None
     exclusion: Exclusion | None = None
-    assessment: RiskAssessment | None = field(default=None)
+    assessment: RiskAssessment | None = None
 
     def __post_init__(self) -> None:
         _date(self.discovered, "the discovery date")
@@ -707,7 +708,7 @@ def _delay(facts: BreachFacts, reasoning: list[str]) -> dt.date | None:
     model = (
         "no notice goes out before then, and each is due by the later of its own deadline and "
         "that day (this kit's conservative reading: the rule delays notice 'for the time period "
-        "specified', and meeting this date meets a reading that adds the delay to the 60 days too)"
+        "specified', and meeting this date also meets a reading that adds the delay to the 60 days)"
     )
     if written is not None:
         note = " (it replaces the oral statement)" if oral is not None else ""
