@@ -194,6 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit_commands.add_parser(sub)
 
+    from hipaa_lab.safeguards import breach_commands
+
+    breach_commands.add_parser(sub)
+
     p = sub.add_parser("hub", help="the course for a class on JupyterHub (run as root)")
     hsub = p.add_subparsers(dest="action", required=True)
     s = hsub.add_parser("start", help="set up the hub from a roster and serve it until Ctrl-C")

@@ -19,6 +19,7 @@ the built-in exception a caller would expect, so ``except FileExistsError`` keep
     ├── AccessDenied            (PermissionError) the simulated PACS refused a request (it is audited)
     ├── PolicyError             (ValueError)    an access policy or model file that cannot be used
     ├── AuditLogError           (ValueError)    an audit log that cannot be read (a broken line, by number)
+    ├── BreachInputError        (ValueError)    incident facts a breach plan cannot be made from
     ├── GradingError            (AssertionError) a learner's answer fell short (shown in notebooks)
     ├── OCRUnavailableError     (RuntimeError)  Tesseract is not installed: burned-in text cannot be checked
     └── TableError              (RuntimeError)  the Annex E table is missing or not the expected edition
@@ -30,6 +31,7 @@ __all__ = [
     "AccessDenied",
     "AnswerKeyError",
     "AuditLogError",
+    "BreachInputError",
     "CourseError",
     "CurriculaError",
     "GradingError",
@@ -175,3 +177,9 @@ class AuditLogError(HipaaLabError, ValueError):
         self.path = path
         self.line = line
         super().__init__(f"{path}, line {line}: {what}")
+
+
+class BreachInputError(HipaaLabError, ValueError):
+    """Incident facts a breach notification plan (:mod:`hipaa_lab.safeguards.breach`) cannot be
+    made from: a count below 1, an unknown State or jurisdiction, a date in the future or before
+    the discovery, a compromised key without encryption; the message says which."""

@@ -40,6 +40,8 @@ MODULES = [
     "hipaa_lab.ledger",
     "hipaa_lab.postgres",
     "hipaa_lab.safeguards.audit",
+    "hipaa_lab.safeguards.breach",
+    "hipaa_lab.safeguards.breach_commands",
     "hipaa_lab.safeguards.commands",
     "hipaa_lab.safeguards.workday",
     "hipaa_lab.records",
