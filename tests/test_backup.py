@@ -87,6 +87,9 @@ def damage(where: Path, how: str) -> str:
         manifest["manifest"]["files"][rel][0] = hashlib.sha256(bytes(data)).hexdigest()
         (where / MANIFEST).write_text(json.dumps(manifest))
         rel = MANIFEST
+    elif how == "symlink planted":
+        (where / "files" / "link.dcm").symlink_to(victim)
+        rel = "link.dcm"
     elif how == "manifest deleted":
         (where / MANIFEST).unlink()
         rel = MANIFEST
@@ -102,6 +105,7 @@ def damage(where: Path, how: str) -> str:
         ("manifest hash edited", "HMAC"),
         ("file and manifest both edited", "HMAC"),
         ("manifest deleted", "missing"),
+        ("symlink planted", "not a regular file"),
     ],
 )
 def test_a_damaged_backup_is_named_and_nothing_restored(made, tmp_path, how, what):

@@ -328,6 +328,11 @@ def restore(
     stored = _files(root / _FILES) if (root / _FILES).is_dir() else {}
     found = {rel: FileRecord(_sha256(p), p.stat().st_size) for rel, p in stored.items()}
     problems = _problems(manifest, found)
+    problems += [
+        (p.relative_to(root / _FILES).as_posix(), "not a regular file (a link or device)")
+        for p in (root / _FILES).rglob("*")
+        if p.is_symlink() or not (p.is_file() or p.is_dir())
+    ]
     if problems:
         raise BackupError(
             f"{root} does not match its manifest ({len(problems)} problem(s)); nothing was restored",

@@ -204,6 +204,7 @@ def encrypt_folder(
     >>> out = encrypt_folder(tmp / "a", tmp / "a.hlarch", "pw", cost=ScryptCost(n=2**10))
     >>> (decrypt_archive(out, tmp / "b", "pw") / "x.txt").read_text()
     'hello'
+    >>> import shutil; shutil.rmtree(tmp)
     """
     source = Path(folder)
     if not source.is_dir():
@@ -312,7 +313,10 @@ def _open(data: bytes, archive: Path, passphrase: str) -> bytes:
         aead.decrypt(_check_nonce(header.nonce), data[at : at + _TAG_BYTES], header.raw)
     except InvalidTag:
         raise _fail(
-            Failure.WRONG_PASSPHRASE, archive, "the passphrase does not open this archive"
+            Failure.WRONG_PASSPHRASE,
+            archive,
+            "the passphrase does not open this archive (or its header was altered and its "
+            "checksum recomputed: the two cannot be told apart)",
         ) from None
     at += _TAG_BYTES
     header_hash = hashlib.sha256(header.raw).digest()
