@@ -22,7 +22,11 @@ the built-in exception a caller would expect, so ``except FileExistsError`` keep
     ├── BreachInputError        (ValueError)    incident facts a breach plan cannot be made from
     ├── GradingError            (AssertionError) a learner's answer fell short (shown in notebooks)
     ├── OCRUnavailableError     (RuntimeError)  Tesseract is not installed: burned-in text cannot be checked
-    └── TableError              (RuntimeError)  the Annex E table is missing or not the expected edition
+    ├── TableError              (RuntimeError)  the Annex E table is missing or not the expected edition
+    ├── ArchiveError            (ValueError)    an encrypted archive that cannot be opened: wrong passphrase, truncated, tampered
+    ├── BackupError             (ValueError)    a backup that fails its manifest (the bad files named); nothing restored
+    ├── DrillError              (PermissionError) a drill asked to destroy a folder it does not own
+    └── MtoolsUnavailableError  (RuntimeError)  mtools is not installed: no FAT disk image can be made
 """
 
 from __future__ import annotations
@@ -30,15 +34,19 @@ from __future__ import annotations
 __all__ = [
     "AccessDenied",
     "AnswerKeyError",
+    "ArchiveError",
     "AuditLogError",
+    "BackupError",
     "BreachInputError",
     "CourseError",
     "CurriculaError",
+    "DrillError",
     "GradingError",
     "HipaaLabError",
     "HubError",
     "LedgerChangedError",
     "LedgerError",
+    "MtoolsUnavailableError",
     "OCRUnavailableError",
     "OutputNotEmptyError",
     "PolicyError",
@@ -177,6 +185,42 @@ class AuditLogError(HipaaLabError, ValueError):
         self.path = path
         self.line = line
         super().__init__(f"{path}, line {line}: {what}")
+
+
+class ArchiveError(HipaaLabError, ValueError):
+    """An encrypted study archive (:mod:`hipaa_lab.safeguards.crypto`) that cannot be opened: not
+    an archive, an unsupported version, a wrong passphrase, a truncated or tampered file. Its
+    :attr:`reason` says which; no plaintext of it was written."""
+
+    def __init__(self, reason: object, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class BackupError(HipaaLabError, ValueError):
+    """A backup (:mod:`hipaa_lab.safeguards.backup`) that does not match its manifest: a changed,
+    missing or extra file, or a manifest that is not the one recorded. :attr:`problems` names each
+    file; nothing was restored."""
+
+    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
+        self.problems = sorted(problems or [])
+        lines = "".join(f"\n  {path}: {what}" for path, what in self.problems)
+        super().__init__(message + lines)
+
+
+class DrillError(HipaaLabError, PermissionError):
+    """A drill step asked to delete or damage a folder outside the drill's own working folder;
+    nothing was touched."""
+
+
+class MtoolsUnavailableError(HipaaLabError, RuntimeError):
+    """mtools (Debian's ``mtools``: ``mformat``, ``mcopy``, ``mdel``, ``mdir``) is not installed."""
+
+    def __init__(self, command: str) -> None:
+        super().__init__(
+            f"{command} not found: the media-disposal lab builds FAT disk images with mtools; "
+            "install it with `apt-get install mtools` (or scripts/install-system-packages.sh)"
+        )
 
 
 class BreachInputError(HipaaLabError, ValueError):

@@ -6,9 +6,10 @@
 # (DejaVu for Latin with diacritics, IPA Gothic for Japanese), and PostgreSQL's server (the
 # ledger's tests run against a real server they start: tests/_postgres.py), and poppler-utils
 # (pdftoppm: the records export test renders a certificate to an image), and npm (the Makefile
-# installs JupyterHub's configurable-http-proxy with it for `make hub` and its tests).
+# installs JupyterHub's configurable-http-proxy with it for `make hub` and its tests), and mtools
+# (FAT disk images of a USB stick without mounting: hipaa_lab.safeguards.media).
 set -euo pipefail
-declare -A wanted=([bwrap]=bubblewrap [dciodvfy]=dicom3tools [dcmdump]=dcmtk [chromium]=chromium [tesseract]="tesseract-ocr tesseract-ocr-eng" [pdftoppm]=poppler-utils [npm]=npm)
+declare -A wanted=([bwrap]=bubblewrap [dciodvfy]=dicom3tools [dcmdump]=dcmtk [chromium]=chromium [tesseract]="tesseract-ocr tesseract-ocr-eng" [pdftoppm]=poppler-utils [npm]=npm [mformat]=mtools)
 missing=()
 for cmd in "${!wanted[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=(${wanted[$cmd]})

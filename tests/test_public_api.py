@@ -56,6 +56,9 @@ MODULES = [
     "hipaa_lab.safeguards.access",
     "hipaa_lab.safeguards.policy",
     "hipaa_lab.safeguards.sessions",
+    "hipaa_lab.safeguards.backup",
+    "hipaa_lab.safeguards.crypto",
+    "hipaa_lab.safeguards.media",
 ]
 
 

@@ -1,7 +1,10 @@
 """The safeguards learners can touch: a simulated PACS with access control
 (:mod:`~hipaa_lab.safeguards.access`, its policy in :mod:`~hipaa_lab.safeguards.policy`, its users
 and sessions in :mod:`~hipaa_lab.safeguards.sessions`) and its
-tamper-evident DICOM audit trail (:mod:`~hipaa_lab.safeguards.audit`)."""
+tamper-evident DICOM audit trail (:mod:`~hipaa_lab.safeguards.audit`); encryption at rest and the
+lost laptop (:mod:`~hipaa_lab.safeguards.crypto`), the backup-and-restore drill
+(:mod:`~hipaa_lab.safeguards.backup`) and media disposal (:mod:`~hipaa_lab.safeguards.media`),
+imported as modules."""
 
 from __future__ import annotations
 
