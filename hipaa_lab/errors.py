@@ -21,15 +21,21 @@ the built-in exception a caller would expect, so ``except FileExistsError`` keep
     ├── AuditLogError           (ValueError)    an audit log that cannot be read (a broken line, by number)
     ├── GradingError            (AssertionError) a learner's answer fell short (shown in notebooks)
     ├── OCRUnavailableError     (RuntimeError)  Tesseract is not installed: burned-in text cannot be checked
-    └── TableError              (RuntimeError)  the Annex E table is missing or not the expected edition
+    ├── TableError              (RuntimeError)  the Annex E table is missing or not the expected edition
+    ├── PortInUseError          (OSError)       a port given explicitly is taken by another program
+    └── TransmissionError       (ConnectionError) a DICOM transfer failed; nothing was sent
+        └── CertificateRejectedError            TLS refused the peer's certificate (or it ours)
 """
 
 from __future__ import annotations
+
+import errno
 
 __all__ = [
     "AccessDenied",
     "AnswerKeyError",
     "AuditLogError",
+    "CertificateRejectedError",
     "CourseError",
     "CurriculaError",
     "GradingError",
@@ -40,10 +46,12 @@ __all__ = [
     "OCRUnavailableError",
     "OutputNotEmptyError",
     "PolicyError",
+    "PortInUseError",
     "PostgresError",
     "RosterError",
     "StaleCourseError",
     "TableError",
+    "TransmissionError",
     "UnknownDatasetError",
     "UsageError",
 ]
@@ -175,3 +183,42 @@ class AuditLogError(HipaaLabError, ValueError):
         self.path = path
         self.line = line
         super().__init__(f"{path}, line {line}: {what}")
+
+
+class PortInUseError(HipaaLabError, OSError):
+    """A port given explicitly (to a storage server, a relay) is taken by another program."""
+
+    def __init__(self, port: int, what: str) -> None:
+        self.port = port
+        super().__init__(
+            f"port {port} on 127.0.0.1 is already in use, so {what} cannot listen there; "
+            "stop the program using it, choose another port, or pass port=0 to take a free one"
+        )
+        self.errno = errno.EADDRINUSE
+
+
+class TransmissionError(HipaaLabError, ConnectionError):
+    """A DICOM transfer (:mod:`hipaa_lab.safeguards.transmission`) failed: no association, or
+    it broke off; the message says where and how many instances went."""
+
+
+class CertificateRejectedError(TransmissionError):
+    """TLS did not complete: the server's certificate does not chain to a CA the sender trusts,
+    carries another name, has expired, or the server refused the sender's certificate. The
+    handshake failed before any DICOM data: nothing was sent, in the clear or otherwise."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+        if "alert" in reason.lower():  # the server refused this sender's certificate
+            hint = (
+                "The server requires a client certificate issued by the authority it trusts "
+                "(mutual TLS): present one"
+            )
+        else:
+            hint = (
+                "The sender trusts only the certificate authority it was given: check that the "
+                "server's certificate was issued by it and names the host you connect to (never "
+                "turn verification off)"
+            )
+        super().__init__(f"TLS with {where} failed: {reason}. Nothing was sent. {hint}")

@@ -54,6 +54,7 @@ MODULES = [
     "hipaa_lab.safeguards.access",
     "hipaa_lab.safeguards.policy",
     "hipaa_lab.safeguards.sessions",
+    "hipaa_lab.safeguards.transmission",
 ]
 
 

@@ -1,7 +1,9 @@
 """The safeguards learners can touch: a simulated PACS with access control
 (:mod:`~hipaa_lab.safeguards.access`, its policy in :mod:`~hipaa_lab.safeguards.policy`, its users
 and sessions in :mod:`~hipaa_lab.safeguards.sessions`) and its
-tamper-evident DICOM audit trail (:mod:`~hipaa_lab.safeguards.audit`)."""
+tamper-evident DICOM audit trail (:mod:`~hipaa_lab.safeguards.audit`). DICOM over TLS and what a
+network tap reads without it is :mod:`~hipaa_lab.safeguards.transmission` (imported by name: it
+loads pynetdicom)."""
 
 from __future__ import annotations
 
