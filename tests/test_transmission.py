@@ -19,6 +19,7 @@ from hipaa_lab.errors import (
     TransmissionError,
 )
 from hipaa_lab.phi import Location, SafeHarborCategory
+from hipaa_lab.safeguards import transmission
 from hipaa_lab.safeguards.transmission import (
     Demonstration,
     Relay,
@@ -151,6 +152,14 @@ def test_the_server_refuses_a_client_without_a_certificate(study, ca):
         with pytest.raises(CertificateRejectedError, match="client certificate"):
             send_study(study, *server.address, tls=ca.client_context(present_certificate=False))
         assert server.received == []
+
+
+def test_a_client_that_never_shakes_hands_cannot_stop_the_server(study, ca, monkeypatch):
+    monkeypatch.setattr(transmission, "HANDSHAKE_TIMEOUT", 0.3)
+    with StorageServer(ssl_context=ca.server_context()) as server:
+        with socket.create_connection(server.address, timeout=5):  # connects, says nothing
+            result = send_study(study, *server.address, tls=ca.client_context())
+        assert result.sent == len(server.received) == len(study.instances)
 
 
 def test_a_port_in_use_is_named_with_what_to_do():

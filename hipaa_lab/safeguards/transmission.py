@@ -93,6 +93,9 @@ LOOPBACK = "127.0.0.1"
 SERVER_NAME = "localhost"
 #: Seconds any socket here waits before giving up, so nothing can hang.
 TIMEOUT = 10.0
+#: Seconds the storage server waits for a client's TLS handshake: pynetdicom shakes hands in its
+#: one accepting thread, so a client that connects and says nothing would stop it for good.
+HANDSHAKE_TIMEOUT = 5.0
 #: How long certificates of a :class:`ThrowawayCA` are valid.
 VALIDITY = dt.timedelta(days=1)
 #: Bytes shown on either side of an identifier found on the wire.
@@ -255,7 +258,7 @@ class ThrowawayCA:
         ssl.SSLContext
             TLS 1.2 or later, :attr:`server`'s certificate and key.
         """
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context = _ServerContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         self.server.load_into(context)
         if require_client_cert:
@@ -282,6 +285,32 @@ class ThrowawayCA:
         if present_certificate:
             self.client.load_into(context)
         return context
+
+
+class _ServerContext(ssl.SSLContext):
+    """A server context whose handshake gives up after :data:`HANDSHAKE_TIMEOUT` seconds."""
+
+    def wrap_socket(
+        self,
+        sock: socket.socket,
+        server_side: bool = False,
+        do_handshake_on_connect: bool = True,
+        suppress_ragged_eofs: bool = True,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLSocket:
+        previous = sock.gettimeout()
+        sock.settimeout(HANDSHAKE_TIMEOUT)
+        wrapped = super().wrap_socket(
+            sock,
+            server_side=server_side,
+            do_handshake_on_connect=do_handshake_on_connect,
+            suppress_ragged_eofs=suppress_ragged_eofs,
+            server_hostname=server_hostname,
+            session=session,
+        )
+        wrapped.settimeout(previous)
+        return wrapped
 
 
 def _issue(
