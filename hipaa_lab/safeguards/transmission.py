@@ -69,6 +69,7 @@ from hipaa_lab.phi import Location, PHIEntry, SafeHarborCategory
 
 if TYPE_CHECKING:
     import pandas as pd
+    from pynetdicom.association import Association
     from pynetdicom.events import Event
     from pynetdicom.transport import ThreadedAssociationServer
 
@@ -460,12 +461,13 @@ class StorageServer:
         if self._server is None:
             return
         server, self._server = self._server, None
+        associations = list(self._ae.active_associations)
         self._ae.shutdown()
         server.server_close()
         for thread in self._threads:
             thread.join(TIMEOUT)
         self._threads = []
-        _join_association_threads()
+        _join(associations)
 
     @property
     def port(self) -> int:
@@ -484,14 +486,13 @@ class StorageServer:
             return list(self._received)
 
 
-def _join_association_threads() -> None:
-    """Wait for pynetdicom's association threads, which end shortly after their association."""
-    from pynetdicom.association import Association
-    from pynetdicom.dul import DULServiceProvider
-
-    for thread in list(threading.enumerate()):
-        if isinstance(thread, Association | DULServiceProvider):
-            thread.join(TIMEOUT)
+def _join(associations: Iterable[Association]) -> None:
+    """Wait for associations' threads (each has its own, and one for its DUL), which end
+    shortly after the association is released or aborted."""
+    for assoc in associations:
+        for thread in (assoc, assoc.dul):
+            if thread.ident is not None and thread is not threading.current_thread():
+                thread.join(TIMEOUT)
 
 
 # --- the relay -------------------------------------------------------------------------------
@@ -749,6 +750,8 @@ def send_study(
         raise ValueError(f"send_study sends to 127.0.0.1 only, not to {host!r}")
     items = instances.instances if hasattr(instances, "instances") else instances
     datasets = [_dataset(item) for item in items]
+    if not datasets:
+        raise ValueError("send_study was given no instances: nothing to send")
     ae = AE(ae_title=ae_title)
     for timeout in ("acse_timeout", "dimse_timeout", "network_timeout", "connection_timeout"):
         setattr(ae, timeout, TIMEOUT)
@@ -761,7 +764,7 @@ def send_study(
     with _pynetdicom_errors() as logged:
         assoc = ae.associate(LOOPBACK, port, ae_title="HIPAA_LAB_SCP", tls_args=tls_args)
         if not assoc.is_established:
-            _join_association_threads()
+            _join([assoc])
             reasons = [m for m in logged.messages if "Error" in m or "failed" in m]
             tls_reason = next((m for m in logged.messages if "SSL" in m or "certificate" in m), "")
             if tls is not None and tls_reason:
@@ -793,7 +796,7 @@ def send_study(
         finally:
             if assoc.is_established:
                 assoc.release()
-            _join_association_threads()
+            _join([assoc])
         if assoc.is_aborted and result.sent < len(datasets):
             if tls is not None and any("SSL" in m or "certificate" in m for m in logged.messages):
                 raise CertificateRejectedError(
