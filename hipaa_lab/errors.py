@@ -26,10 +26,15 @@ the built-in exception a caller would expect, so ``except FileExistsError`` keep
     ├── ArchiveError            (ValueError)    an encrypted archive that cannot be opened: wrong passphrase, truncated, tampered
     ├── BackupError             (ValueError)    a backup that fails its manifest (the bad files named); nothing restored
     ├── DrillError              (PermissionError) a drill asked to destroy a folder it does not own
-    └── MtoolsUnavailableError  (RuntimeError)  mtools is not installed: no FAT disk image can be made
+    ├── MtoolsUnavailableError  (RuntimeError)  mtools is not installed: no FAT disk image can be made
+    ├── PortInUseError          (OSError)       a port given explicitly is taken by another program
+    └── TransmissionError       (ConnectionError) a DICOM transfer failed; nothing was sent
+        └── CertificateRejectedError            TLS refused the peer's certificate (or it ours)
 """
 
 from __future__ import annotations
+
+import errno
 
 __all__ = [
     "AccessDenied",
@@ -38,6 +43,7 @@ __all__ = [
     "AuditLogError",
     "BackupError",
     "BreachInputError",
+    "CertificateRejectedError",
     "CourseError",
     "CurriculaError",
     "DrillError",
@@ -50,10 +56,12 @@ __all__ = [
     "OCRUnavailableError",
     "OutputNotEmptyError",
     "PolicyError",
+    "PortInUseError",
     "PostgresError",
     "RosterError",
     "StaleCourseError",
     "TableError",
+    "TransmissionError",
     "UnknownDatasetError",
     "UsageError",
 ]
@@ -227,3 +235,42 @@ class BreachInputError(HipaaLabError, ValueError):
     """Incident facts a breach notification plan (:mod:`hipaa_lab.safeguards.breach`) cannot be
     made from: a count below 1, an unknown State or jurisdiction, a date in the future or before
     the discovery, a compromised key without encryption; the message says which."""
+
+
+class PortInUseError(HipaaLabError, OSError):
+    """A port given explicitly (to a storage server, a relay) is taken by another program."""
+
+    def __init__(self, port: int, what: str) -> None:
+        self.port = port
+        super().__init__(
+            f"port {port} on 127.0.0.1 is already in use, so {what} cannot listen there; "
+            "stop the program using it, choose another port, or pass port=0 to take a free one"
+        )
+        self.errno = errno.EADDRINUSE
+
+
+class TransmissionError(HipaaLabError, ConnectionError):
+    """A DICOM transfer (:mod:`hipaa_lab.safeguards.transmission`) failed: no association, or
+    it broke off; the message says where and how many instances went."""
+
+
+class CertificateRejectedError(TransmissionError):
+    """TLS did not complete: the server's certificate does not chain to a CA the sender trusts,
+    carries another name, has expired, or the server refused the sender's certificate. The
+    handshake failed before any DICOM data: nothing was sent, in the clear or otherwise."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+        if "alert" in reason.lower():  # the server refused this sender's certificate
+            hint = (
+                "The server requires a client certificate issued by the authority it trusts "
+                "(mutual TLS): present one"
+            )
+        else:
+            hint = (
+                "The sender trusts only the certificate authority it was given: check that the "
+                "server's certificate was issued by it and names the host you connect to (never "
+                "turn verification off)"
+            )
+        super().__init__(f"TLS with {where} failed: {reason}. Nothing was sent. {hint}")

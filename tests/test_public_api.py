@@ -59,6 +59,7 @@ MODULES = [
     "hipaa_lab.safeguards.backup",
     "hipaa_lab.safeguards.crypto",
     "hipaa_lab.safeguards.media",
+    "hipaa_lab.safeguards.transmission",
 ]
 
 

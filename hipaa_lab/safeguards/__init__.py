@@ -3,8 +3,10 @@
 and sessions in :mod:`~hipaa_lab.safeguards.sessions`) and its
 tamper-evident DICOM audit trail (:mod:`~hipaa_lab.safeguards.audit`); encryption at rest and the
 lost laptop (:mod:`~hipaa_lab.safeguards.crypto`), the backup-and-restore drill
-(:mod:`~hipaa_lab.safeguards.backup`) and media disposal (:mod:`~hipaa_lab.safeguards.media`),
-imported as modules."""
+(:mod:`~hipaa_lab.safeguards.backup`), media disposal (:mod:`~hipaa_lab.safeguards.media`), DICOM
+over TLS and what a network tap reads without it (:mod:`~hipaa_lab.safeguards.transmission`, which
+loads pynetdicom) and breach notification (:mod:`~hipaa_lab.safeguards.breach`), imported as
+modules."""
 
 from __future__ import annotations
 
