@@ -252,21 +252,25 @@ def _record(cells: dict[str, Any], where: str, *, restored: bool = False) -> Tra
 
 #: Each standing's cell text (an Enum's ``.value`` costs a descriptor call a row).
 _STATUS_TEXT = {s: neutralise(s.value) for s in Standing}
-#: A cell start (the text's start, or after a NUL joining cells) that :func:`neutralise` changes.
-_FORMULA_START = re.compile(r"(?:^|\0)'*[=+\-@\t\r]")
 
 
 def _neutralised(cells: list[str]) -> list[str]:
-    """``[neutralise(c) for c in cells]``, decided for the whole column at once: a column with
-    no formula-like cell (the common case) is returned as it is. A cell holding a NUL may make
-    the column go cell by cell; the result is the same."""
-    if _FORMULA_START.search("\0".join(cells)) is None:
+    """``[neutralise(c) for c in cells]``, decided for the whole column at once by the cells'
+    first characters: a column where none starts as a formula may (the common case) is returned
+    as it is."""
+    if _FIRST.isdisjoint({c[:1] for c in cells}):
         return cells
     return [neutralise(c) for c in cells]
 
 
-def _optional(values: Iterable[Any], text: Callable[[Any], str]) -> list[str]:
-    """Each value's text, ``""`` for ``None``; equal values are converted once."""
+def _optional(
+    values: Iterable[Any], text: Callable[[Any], str], *, repeated: bool = True
+) -> list[str]:
+    """Each value's text, ``""`` for ``None``; equal values are converted once when
+    ``repeated`` (dates, scores), each on its own when they are mostly distinct (entry
+    indexes: there the look-up costs more than it saves)."""
+    if not repeated:
+        return ["" if v is None else text(v) for v in values]
     seen: dict[tuple[type, Any], str] = {}  # by type too: 90 and 90.0 are written apart
     out = []
     for v in values:
@@ -280,13 +284,15 @@ def _optional(values: Iterable[Any], text: Callable[[Any], str]) -> list[str]:
 
 #: A character for which the csv module's minimal quoting quotes a cell.
 _QUOTE_NEEDED = re.compile(r'[,"\r\n]')
+_QUOTE_SPECIALS = (",", '"', "\r", "\n")
 
 
 def _quoted(cells: list[str]) -> list[str]:
     """``cells`` as ``csv.writer(quoting=QUOTE_MINIMAL)`` writes them in a row of several:
     quoted, quotes doubled, when holding a comma, a quote or a line break; decided for the whole
     column at once first."""
-    if _QUOTE_NEEDED.search("\0".join(cells)) is None:
+    whole = "".join(cells)  # four substring searches run faster than one character class
+    if not any(special in whole for special in _QUOTE_SPECIALS):
         return cells
     return ['"' + c.replace('"', '""') + '"' if _QUOTE_NEEDED.search(c) else c for c in cells]
 
@@ -303,7 +309,7 @@ _CSV_CELLS: dict[str, Callable[[list[Any]], list[str]]] = {
     "passed_date": lambda values: _optional(values, dt.date.isoformat),
     "due_date": lambda values: _optional(values, dt.date.isoformat),
     "attested": lambda values: [_YES if a else _NO for a in values],
-    "ledger_entry": lambda values: _neutralised(_optional(values, str)),
+    "ledger_entry": lambda values: _neutralised(_optional(values, str, repeated=False)),
 }
 
 
