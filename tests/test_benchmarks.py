@@ -51,15 +51,30 @@ def test_bench_deid_prints_rates_and_ratios(tmp_path):
 def test_bench_records_prints_its_timings_and_ratios(tmp_path):
     bench = BENCH.parent / "bench_records.py"
     r = subprocess.run(
-        [sys.executable, str(bench), "--n", "60", "--modules", "3", "--corpus", str(tmp_path)],
+        [
+            sys.executable,
+            str(bench),
+            *("--n", "20", "--modules", "3", "--pdf-rows", "2", "--corpus", str(tmp_path)),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert r.returncode == 0, r.stderr
-    assert "60 x 3 = 180 status rows" in r.stdout or "180 status rows" in r.stdout, r.stdout
-    for line in ("ratio csv / pandas to_csv", "ratio plain hash pass / verify"):
+    assert "60 status rows" in r.stdout, r.stdout
+    for line in (
+        "ratio csv / pandas to_csv",
+        "ratio plain hash pass / verify",
+        "ratio xlsx / pandas to_excel",
+        "ratio xapi / plain dicts json.dumps",
+        "ratio pdf certificate / plain page",
+        "ratio dashboard / pandas + matplotlib",
+    ):
         assert line in r.stdout, r.stdout
+    # each baseline does the same work: the same statements, the same overdue counts
+    assert "the same bytes as the baseline's: yes" in r.stdout, r.stdout
+    assert "the same counts as pandas': yes" in r.stdout, r.stdout
+    assert "pdf certificates (2 of " in r.stdout, r.stdout
 
 
 @pytest.mark.timeout(600)
