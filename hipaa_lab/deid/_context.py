@@ -177,11 +177,14 @@ def _add(text: str, vr: str, identities: set[str], tokens: set[str]) -> None:
         return
     identities.add(text.lower())
     if vr == "PN":
-        parts = _NAME_PARTS.split(text)
-        identities.add(" ".join(p for p in parts if p).lower())
+        parts = [p for p in _NAME_PARTS.split(text) if p]
+        identities.add(" ".join(parts).lower())
         # every part of a name, even one that is also a protocol word ("Dixon"):
         # a descriptor loses a word before a text keeps a name
-        # (a one-character given name is common in Chinese and Japanese)
-        tokens |= {p.lower() for p in parts if len(p) >= 2 or not p.isascii()}
+        # (a one-character given name is common in Chinese and Japanese); and each word of a
+        # part as free text splits it: "Paul-Heinz" is "Paul" and "Heinz" there, "O'Brien" is
+        # "O" and "Brien" (a hyphenated given name once survived in a report's text)
+        words = [w for p in parts for w in _TOKEN.findall(p)]
+        tokens |= {p.lower() for p in parts + words if len(p) >= 2 or not p.isascii()}
     elif _DIGIT.search(text):
         tokens |= {t.lower() for t in _TOKEN.findall(text) if len(t) >= 3 and _DIGIT.search(t)}
