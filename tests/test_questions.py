@@ -22,6 +22,7 @@ M01 = "m01-phi-in-images"
 M02 = "m02-deidentifying-images"
 M03 = "m03-who-may-see-this-study"
 M04 = "m04-reading-the-audit-log"
+M06 = "m06-when-something-goes-wrong"
 
 
 class Question(NamedTuple):
@@ -55,6 +56,12 @@ QUESTIONS = [
     Question(M04, "m04_q2", "b", "164.306(d)(3)"),
     # Access after employment ends: the termination procedures failed.
     Question(M04, "m04_q3", "d", "164.308(a)(3)(ii)(C)"),
+    # Exactly 500 residents of one State: no media (more than 500); the Secretary at once (500+).
+    Question(M06, "m06_q1", "c", "164.406(a)"),
+    # Without unreasonable delay: the 60 days are the outer limit, not a grace period.
+    Question(M06, "m06_q2", "b", "164.404(b)"),
+    # An oral law-enforcement statement delays notice 30 days at most, unless one in writing follows.
+    Question(M06, "m06_q3", "c", "164.412(b)"),
 ]
 
 _OPTION = re.compile(r"^- ([a-z])\) \S", re.MULTILINE)

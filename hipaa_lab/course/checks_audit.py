@@ -481,8 +481,19 @@ def _no_chain_check() -> Iterator[None]:
 _RULES["find_tampered"] = _no_chain_check
 
 
+def _breach_rule() -> contextlib.AbstractContextManager[None]:
+    """Module 6's rule: the breach planner refuses while plan_notices or which_exclusion runs."""
+    from hipaa_lab.course.checks_breach import no_plan
+
+    return no_plan()
+
+
+_RULES["plan_notices"] = _RULES["which_exclusion"] = _breach_rule
+
+
 def own_work(name: str) -> contextlib.AbstractContextManager[None]:
     """The exercise's rule while the learner's function ``name`` runs (here, or in the sandbox's
-    harness): for ``find_tampered``, the package's chain checks refuse; otherwise nothing."""
+    harness): for ``find_tampered``, the package's chain checks refuse; for module 6's
+    ``plan_notices`` and ``which_exclusion``, the breach planner; otherwise nothing."""
     rule = _RULES.get(name)
     return rule() if rule is not None else contextlib.nullcontext()

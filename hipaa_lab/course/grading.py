@@ -59,6 +59,15 @@ if TYPE_CHECKING:
         score_review,
         tamper,
     )
+    from hipaa_lab.course.checks_breach import (  # loaded on first use: see __getattr__ below
+        check_plan_notices,
+        check_which_exclusion,
+        incident_narratives,
+        plot_deadlines,
+        scenario_cards,
+        try_plan_notices,
+        try_which_exclusion,
+    )
     from hipaa_lab.course.sealed import SealedRun
 
 __all__ = [
@@ -78,18 +87,25 @@ __all__ = [
     "check_find_phi_precision",
     "check_find_tampered",
     "check_options",
+    "check_plan_notices",
     "check_prepared_identifiers",
     "check_prepared_marking",
     "check_prepared_pixels",
     "check_prepared_research_value",
+    "check_which_exclusion",
     "dataset_bytes",
     "grade_find_phi",
+    "incident_narratives",
     "log_lines",
+    "plot_deadlines",
     "precision_factor",
     "review_events",
+    "scenario_cards",
     "score_review",
     "tamper",
     "try_access_policy",
+    "try_plan_notices",
+    "try_which_exclusion",
 ]
 
 _T = TypeVar("_T")
@@ -1051,10 +1067,27 @@ _AUDIT_NAMES = frozenset(
     }
 )
 
+# module 6's checks, loaded on first use as module 4's are
+_BREACH_NAMES = frozenset(
+    {
+        "check_plan_notices",
+        "check_which_exclusion",
+        "incident_narratives",
+        "plot_deadlines",
+        "scenario_cards",
+        "try_plan_notices",
+        "try_which_exclusion",
+    }
+)
+
 
 def __getattr__(name: str) -> Any:
     if name in _AUDIT_NAMES:
         from hipaa_lab.course import checks_audit
 
         return getattr(checks_audit, name)
+    if name in _BREACH_NAMES:
+        from hipaa_lab.course import checks_breach
+
+        return getattr(checks_breach, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
