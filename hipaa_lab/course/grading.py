@@ -59,6 +59,12 @@ if TYPE_CHECKING:
         score_review,
         tamper,
     )
+    from hipaa_lab.course.checks_safeguards import (  # loaded on first use: see __getattr__
+        check_carve_dicom,
+        check_verify_restore,
+        damaged_backup,
+        raw_image,
+    )
     from hipaa_lab.course.sealed import SealedRun
 
 __all__ = [
@@ -72,6 +78,7 @@ __all__ = [
     "SEALED",
     "ZERO_PRECISION",
     "check_access_policy",
+    "check_carve_dicom",
     "check_choice",
     "check_find_inappropriate",
     "check_find_phi",
@@ -82,10 +89,13 @@ __all__ = [
     "check_prepared_marking",
     "check_prepared_pixels",
     "check_prepared_research_value",
+    "check_verify_restore",
+    "damaged_backup",
     "dataset_bytes",
     "grade_find_phi",
     "log_lines",
     "precision_factor",
+    "raw_image",
     "review_events",
     "score_review",
     "tamper",
@@ -1051,10 +1061,19 @@ _AUDIT_NAMES = frozenset(
     }
 )
 
+# module 5's, the same way
+_SAFEGUARD_NAMES = frozenset(
+    {"check_carve_dicom", "check_verify_restore", "damaged_backup", "raw_image"}
+)
+
 
 def __getattr__(name: str) -> Any:
     if name in _AUDIT_NAMES:
         from hipaa_lab.course import checks_audit
 
         return getattr(checks_audit, name)
+    if name in _SAFEGUARD_NAMES:
+        from hipaa_lab.course import checks_safeguards
+
+        return getattr(checks_safeguards, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
