@@ -103,7 +103,7 @@ def test_a_raw_image_holds_its_files_where_the_package_carves_them():
 # --------------------------------------------------------------------------- the reference
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(3))
 def test_the_reference_solutions_earn_full_credit(seed):
     assert cs.check_verify_restore(verify_restore, seed=seed).fraction == 1.0
     assert cs.check_carve_dicom(carve_dicom, seed=seed).fraction == 1.0
@@ -134,7 +134,7 @@ def test_the_visible_answer_falls_short():
         cs.check_verify_restore(lambda manifest, files: visible, seed=SEED)
 
 
-@pytest.mark.parametrize("returned", [None, {"changed": "a.dcm"}, {"lost": []}])
+@pytest.mark.parametrize("returned", [None, {"lost": []}])
 def test_an_answer_of_the_wrong_shape_is_refused(returned):
     with pytest.raises(GradingError, match="verify_restore"):
         cs.check_verify_restore(lambda manifest, files: returned, seed=SEED)

@@ -15,9 +15,9 @@ learner's function is plain data: dicts, lists and text (file bytes as base64 te
   the package's own restore verification refuses to do the work (:func:`own_work`).
 - :func:`check_carve_dicom`: ``carve_dicom(image)`` gets a raw image of a USB stick whose studies
   were deleted (base64 text) and returns the offsets at which DICOM files start (their
-  preamble, 128 bytes before ``DICM``). Each image (:func:`raw_image`) also holds look-alikes: a
-  deleted note whose text says ``DICM``, a blob with ``DICM`` inside, a file whose header an
-  interrupted wipe zeroed after its ``DICM``. Credit is the recall over :data:`CARVE_IMAGES`
+  preamble, 128 bytes before ``DICM``). Each image (:func:`raw_image`) also holds two of three
+  look-alikes: a deleted note whose text says ``DICM``, a blob with ``DICM`` inside, a file whose
+  header an interrupted wipe zeroed after its ``DICM``. Credit is the recall over :data:`CARVE_IMAGES`
   fresh images times :func:`~hipaa_lab.course.grading.precision_factor` of the share of reported
   offsets that are files. While it runs, :func:`hipaa_lab.safeguards.media.carve` and its kin
   refuse.
@@ -331,9 +331,9 @@ def raw_image(seed: int) -> tuple[str, list[int]]:
     Built in memory, as a FAT filesystem lays small files out on a fresh stick: a reserved area,
     then each file on whole clusters (:data:`CLUSTER` bytes), with free clusters between some of
     them. It holds the deleted DICOM files of two small studies (their offsets are the answer),
-    files that were *cleared* (zeros: nothing left), and look-alikes: a deleted note that says
-    ``DICM``, a compressed-looking blob with ``DICM`` inside it, and a DICOM file whose bytes after
-    ``DICM`` an interrupted wipe zeroed (no header left to read).
+    files that were *cleared* (zeros: nothing left), and two of three look-alikes: a deleted note
+    that says ``DICM``, a compressed-looking blob with ``DICM`` inside it, a DICOM file whose bytes
+    after ``DICM`` an interrupted wipe zeroed (no header left to read).
 
     Examples
     --------
@@ -358,7 +358,8 @@ def raw_image(seed: int) -> tuple[str, list[int]]:
     at = rng.randrange(_PREAMBLE, len(blob) - 4)
     blob[at : at + 4] = b"DICM"
     decoys = [_NOTE.encode() * rng.randint(1, 3), bytes(blob), bytes(wiped)]
-    items += [(d, False) for d in decoys[: max(1, len(kept) // 2)]]
+    rng.shuffle(decoys)
+    items += [(d, False) for d in decoys[:2]]  # two of the three kinds
     rng.shuffle(items)
     out = bytearray(rng.randbytes(512) + bytes(3 * CLUSTER - 512))  # boot sector, FATs, root
     offsets = []
