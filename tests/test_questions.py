@@ -22,6 +22,7 @@ M01 = "m01-phi-in-images"
 M02 = "m02-deidentifying-images"
 M03 = "m03-who-may-see-this-study"
 M04 = "m04-reading-the-audit-log"
+M05 = "m05-safeguards-in-practice"
 M06 = "m06-when-something-goes-wrong"
 
 
@@ -56,6 +57,12 @@ QUESTIONS = [
     Question(M04, "m04_q2", "b", "164.306(d)(3)"),
     # Access after employment ends: the termination procedures failed.
     Question(M04, "m04_q3", "d", "164.308(a)(3)(ii)(C)"),
+    # Encryption at rest is addressable, not optional: assess, implement, or document an alternative.
+    Question(M05, "m05_q1", "b", "164.306(d)(3)"),
+    # Encrypted per HHS guidance, the key safe: not unsecured PHI, so no breach notification.
+    Question(M05, "m05_q2", "c", "164.402"),
+    # The data backup plan is required (and the disaster recovery plan); testing is addressable.
+    Question(M05, "m05_q3", "b", "164.308(a)(7)(ii)(A)"),
     # Exactly 500 residents of one State: no media (more than 500); the Secretary at once (500+).
     Question(M06, "m06_q1", "c", "164.406(a)"),
     # Without unreasonable delay: the 60 days are the outer limit, not a grace period.

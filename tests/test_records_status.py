@@ -142,6 +142,7 @@ def test_each_role_gets_its_curriculum_and_a_waiver_is_current(log, curricula):
         ("E2", M2),
         ("E2", M3),
         ("E2", "m04-reading-the-audit-log"),  # PACS administrators review the audit log
+        ("E2", "m05-safeguards-in-practice"),  # and run the safeguards
         ("E2", "m06-when-something-goes-wrong"),  # and respond to incidents (164.308(a)(6))
     ]
     log.append(

@@ -68,6 +68,12 @@ if TYPE_CHECKING:
         try_plan_notices,
         try_which_exclusion,
     )
+    from hipaa_lab.course.checks_safeguards import (  # loaded on first use: see __getattr__
+        check_carve_dicom,
+        check_verify_restore,
+        damaged_backup,
+        raw_image,
+    )
     from hipaa_lab.course.sealed import SealedRun
 
 __all__ = [
@@ -81,6 +87,7 @@ __all__ = [
     "SEALED",
     "ZERO_PRECISION",
     "check_access_policy",
+    "check_carve_dicom",
     "check_choice",
     "check_find_inappropriate",
     "check_find_phi",
@@ -92,13 +99,16 @@ __all__ = [
     "check_prepared_marking",
     "check_prepared_pixels",
     "check_prepared_research_value",
+    "check_verify_restore",
     "check_which_exclusion",
+    "damaged_backup",
     "dataset_bytes",
     "grade_find_phi",
     "incident_narratives",
     "log_lines",
     "plot_deadlines",
     "precision_factor",
+    "raw_image",
     "review_events",
     "scenario_cards",
     "score_review",
@@ -1067,7 +1077,12 @@ _AUDIT_NAMES = frozenset(
     }
 )
 
-# module 6's checks, loaded on first use as module 4's are
+# module 5's checks, loaded on first use as module 4's are
+_SAFEGUARD_NAMES = frozenset(
+    {"check_carve_dicom", "check_verify_restore", "damaged_backup", "raw_image"}
+)
+
+# module 6's checks, the same way
 _BREACH_NAMES = frozenset(
     {
         "check_plan_notices",
@@ -1090,4 +1105,8 @@ def __getattr__(name: str) -> Any:
         from hipaa_lab.course import checks_breach
 
         return getattr(checks_breach, name)
+    if name in _SAFEGUARD_NAMES:
+        from hipaa_lab.course import checks_safeguards
+
+        return getattr(checks_safeguards, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

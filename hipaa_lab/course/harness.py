@@ -190,9 +190,10 @@ class Harness:
         if not callable(function):
             return {"error": f"NameError: {name} is not defined"}
         from hipaa_lab.course.checks_audit import own_work
+        from hipaa_lab.course.checks_safeguards import own_work as own_safeguards_work
 
         try:
-            with own_work(name):  # an exercise's rule, as in a learner's kernel
+            with own_work(name), own_safeguards_work(name):  # as in a learner's kernel
                 returned = function(*args)
         except NotImplementedError:
             return {"error": "NotImplementedError", "not_written": True}
