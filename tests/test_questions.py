@@ -140,3 +140,18 @@ def test_hidden_test_asserts_the_table_letter(q: Question) -> None:
 def test_question_cites_the_paragraph_of_its_answer(q: Question) -> None:
     text, _, _ = _parts(q)
     assert q.paragraph in text, f"{q.answer_cell}: the question does not cite {q.paragraph}"
+
+
+_CITATION = re.compile(r"\b16[04]\.\d{3}")
+
+
+@pytest.mark.parametrize("q", QUESTIONS, ids=lambda q: f"{q.module[:3]}-{q.answer_cell}")
+def test_no_option_gives_the_answer_away_by_citing_the_rule(q: Question) -> None:
+    """Citations go in the question, or in every option: an answer that alone cites 45 CFR is
+    found without reading the rule."""
+    text, _, _ = _parts(q)
+    options = [line for line in text.splitlines() if _OPTION.match(line)]
+    citing = [line[2] for line in options if _CITATION.search(line)]
+    assert len(citing) in (0, len(options)), (
+        f"{q.answer_cell}: only option(s) {', '.join(citing)} cite the rule; cite it in the question"
+    )
