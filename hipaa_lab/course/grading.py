@@ -59,6 +59,7 @@ if TYPE_CHECKING:
         score_review,
         tamper,
     )
+    from hipaa_lab.course.checks_sharing import check_decide, check_link_valid
     from hipaa_lab.course.sealed import SealedRun
 
 __all__ = [
@@ -73,10 +74,12 @@ __all__ = [
     "ZERO_PRECISION",
     "check_access_policy",
     "check_choice",
+    "check_decide",
     "check_find_inappropriate",
     "check_find_phi",
     "check_find_phi_precision",
     "check_find_tampered",
+    "check_link_valid",
     "check_options",
     "check_prepared_identifiers",
     "check_prepared_marking",
@@ -1052,9 +1055,16 @@ _AUDIT_NAMES = frozenset(
 )
 
 
+_SHARING_NAMES = frozenset({"check_decide", "check_link_valid"})  # module 7's, likewise
+
+
 def __getattr__(name: str) -> Any:
     if name in _AUDIT_NAMES:
         from hipaa_lab.course import checks_audit
 
         return getattr(checks_audit, name)
+    if name in _SHARING_NAMES:
+        from hipaa_lab.course import checks_sharing
+
+        return getattr(checks_sharing, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
