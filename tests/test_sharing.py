@@ -71,7 +71,9 @@ def test_a_link_is_valid_only_signed_for_its_recipient_before_expiry():
     assert not sharing.verify_link(link, "dr.petrov", "2026-05-30T08:00:00Z", key)
     assert not sharing.verify_link(link, "dr.moreau", "2026-05-30T08:00:00Z", "cd" * 32)
     for field in ("study_uid", "recipient", "expires"):
-        edited = dict(link, **{field: link[field].replace("1", "2") + ("" if field == "expires" else "x")})
+        edited = dict(
+            link, **{field: link[field].replace("1", "2") + ("" if field == "expires" else "x")}
+        )
         assert not sharing.verify_link(edited, edited["recipient"], "2026-05-30T08:00:00Z", key)
     assert not sharing.verify_link({"signature": "00"}, "dr.moreau", "2026-05-30T08:00:00Z", key)
 
