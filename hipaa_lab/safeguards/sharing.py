@@ -493,7 +493,7 @@ def link_cases(seed: int, count: int = 16) -> list[dict[str, Any]]:
         uid = "2.25." + str(rng.getrandbits(96))
         recipient = f"{rng.choice(_GIVEN).lower()}.{rng.choice(_FAMILY).lower()}"
         sent = dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=rng.randrange(500_000))
-        expires = sent + dt.timedelta(hours=rng.choice((24, 48, 72, 168)))
+        expires = sent + dt.timedelta(hours=rng.choice((24, 48, 72)))  # the kit's 72 h at most
         stamp = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
         link = make_link(uid, recipient, stamp, key)
         now = sent + dt.timedelta(
