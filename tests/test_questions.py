@@ -24,6 +24,7 @@ M03 = "m03-who-may-see-this-study"
 M04 = "m04-reading-the-audit-log"
 M05 = "m05-safeguards-in-practice"
 M06 = "m06-when-something-goes-wrong"
+M07 = "m07-sharing-images-safely"
 
 
 class Question(NamedTuple):
@@ -69,6 +70,21 @@ QUESTIONS = [
     Question(M06, "m06_q2", "b", "164.404(b)"),
     # An oral law-enforcement statement delays notice 30 days at most, unless one in writing follows.
     Question(M06, "m06_q3", "c", "164.412(b)"),
+    # Module 7's final assessment, one question for each part of the course:
+    # burned-in names make the pixels PHI: any form or medium.
+    Question(M07, "m07_q1", "c", "160.103"),
+    # Safe Harbor keeps only the year of dates directly related to an individual.
+    Question(M07, "m07_q2", "b", "164.514(b)(2)(i)(C)"),
+    # Minimum necessary inside the hospital: who needs what, and limit access to it.
+    Question(M07, "m07_q3", "a", "164.514(d)(2)"),
+    # Audit controls record and examine activity; no format, no frequency.
+    Question(M07, "m07_q4", "d", "164.312(b)"),
+    # Encryption at rest is addressable: assess, implement, or document and an alternative.
+    Question(M07, "m07_q5", "c", "164.306(d)(3)"),
+    # PHI encrypted as the Secretary's guidance specifies is not unsecured: no notification.
+    Question(M07, "m07_q6", "b", "164.402"),
+    # Individuals: without unreasonable delay, no later than 60 calendar days after discovery.
+    Question(M07, "m07_q7", "c", "164.404(b)"),
 ]
 
 _OPTION = re.compile(r"^- ([a-z])\) \S", re.MULTILINE)

@@ -138,12 +138,14 @@ def test_each_role_gets_its_curriculum_and_a_waiver_is_current(log, curricula):
     assert [(r.employee_id, r.module) for r in rows] == [
         ("E1", M1),
         ("E1", M3),
+        ("E1", "m07-sharing-images-safely"),  # the front desk answers requests for images
         ("E2", M1),
         ("E2", M2),
         ("E2", M3),
         ("E2", "m04-reading-the-audit-log"),  # PACS administrators review the audit log
         ("E2", "m05-safeguards-in-practice"),  # and run the safeguards
         ("E2", "m06-when-something-goes-wrong"),  # and respond to incidents (164.308(a)(6))
+        ("E2", "m07-sharing-images-safely"),  # and run the links and the cloud archive
     ]
     log.append(
         K.WAIVED.value,

@@ -491,9 +491,25 @@ def _breach_rule() -> contextlib.AbstractContextManager[None]:
 _RULES["plan_notices"] = _RULES["which_exclusion"] = _breach_rule
 
 
+def _desk_refuses(name: str) -> Callable[[], contextlib.AbstractContextManager[None]]:
+    """Module 7: while ``decide`` or ``link_valid`` runs, the request desk's answers refuse."""
+
+    def rule() -> contextlib.AbstractContextManager[None]:
+        from hipaa_lab.safeguards.sharing import refusing
+
+        return refusing(name)
+
+    return rule
+
+
+_RULES["decide"] = _desk_refuses("decide")
+_RULES["link_valid"] = _desk_refuses("link_valid")
+
+
 def own_work(name: str) -> contextlib.AbstractContextManager[None]:
     """The exercise's rule while the learner's function ``name`` runs (here, or in the sandbox's
     harness): for ``find_tampered``, the package's chain checks refuse; for module 6's
-    ``plan_notices`` and ``which_exclusion``, the breach planner; otherwise nothing."""
+    ``plan_notices`` and ``which_exclusion``, the breach planner; for module 7's ``decide`` and
+    ``link_valid``, the request desk's answers; otherwise nothing."""
     rule = _RULES.get(name)
     return rule() if rule is not None else contextlib.nullcontext()

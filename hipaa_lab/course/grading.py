@@ -74,6 +74,7 @@ if TYPE_CHECKING:
         damaged_backup,
         raw_image,
     )
+    from hipaa_lab.course.checks_sharing import check_decide, check_link_valid
     from hipaa_lab.course.sealed import SealedRun
 
 __all__ = [
@@ -89,10 +90,12 @@ __all__ = [
     "check_access_policy",
     "check_carve_dicom",
     "check_choice",
+    "check_decide",
     "check_find_inappropriate",
     "check_find_phi",
     "check_find_phi_precision",
     "check_find_tampered",
+    "check_link_valid",
     "check_options",
     "check_plan_notices",
     "check_prepared_identifiers",
@@ -1095,18 +1098,22 @@ _BREACH_NAMES = frozenset(
     }
 )
 
+_SHARING_NAMES = frozenset({"check_decide", "check_link_valid"})  # module 7's, likewise
+
+
+#: Which module holds each check that loads on first use.
+_LAZY = {
+    **dict.fromkeys(_AUDIT_NAMES, "checks_audit"),
+    **dict.fromkeys(_SAFEGUARD_NAMES, "checks_safeguards"),
+    **dict.fromkeys(_BREACH_NAMES, "checks_breach"),
+    **dict.fromkeys(_SHARING_NAMES, "checks_sharing"),
+}
+
 
 def __getattr__(name: str) -> Any:
-    if name in _AUDIT_NAMES:
-        from hipaa_lab.course import checks_audit
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
 
-        return getattr(checks_audit, name)
-    if name in _BREACH_NAMES:
-        from hipaa_lab.course import checks_breach
-
-        return getattr(checks_breach, name)
-    if name in _SAFEGUARD_NAMES:
-        from hipaa_lab.course import checks_safeguards
-
-        return getattr(checks_safeguards, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"hipaa_lab.course.{module}"), name)
