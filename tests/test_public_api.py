@@ -31,6 +31,10 @@ MODULES = [
     "hipaa_lab.course",
     "hipaa_lab.course.grading",
     "hipaa_lab.course.checks_access",
+    "hipaa_lab.course.checks_audit",
+    "hipaa_lab.course.checks_breach",
+    "hipaa_lab.course.checks_safeguards",
+    "hipaa_lab.course.checks_sharing",
     "hipaa_lab.course.offline",
     "hipaa_lab.course.progress",
     "hipaa_lab.course.parallel",
@@ -60,6 +64,7 @@ MODULES = [
     "hipaa_lab.safeguards.crypto",
     "hipaa_lab.safeguards.media",
     "hipaa_lab.safeguards.transmission",
+    "hipaa_lab.safeguards.sharing",
 ]
 
 

@@ -62,8 +62,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACCESS_DAYS",
-    "EXTENSION_DAYS",
     "Basis",
+    "EXTENSION_DAYS",
     "KINDS",
     "access_due",
     "cards_frame",
