@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -33,3 +34,15 @@ def postgres_url() -> Iterator[str]:
     finally:
         server.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def fresh_database(postgres_url: str) -> str:
+    """The URL of a new, empty database on the session's server (one per course or test)."""
+    import sqlalchemy as sa
+
+    name = f"gradebook_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    engine.dispose()
+    return postgres_url.rsplit("/", 1)[0] + "/" + name

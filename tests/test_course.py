@@ -22,6 +22,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from _postgres import fresh_database, postgres_url  # noqa: F401  (a fixture)
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from hipaa_lab import cli, course
@@ -407,12 +408,13 @@ def test_lab_round_trip_fetch_submit_collect(fixture_course, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def module_course(tmp_path_factory):
-    """Every real module built, released and graded once for four simulated learners."""
+def module_course(tmp_path_factory, postgres_url):  # noqa: F811
+    """Every real module built, released and graded once for four simulated learners, two at a
+    time (parallel autograde, on a PostgreSQL gradebook: the hub's set-up)."""
     if not MODULES:
         pytest.skip("no modules in notebooks/ yet")
     root = tmp_path_factory.mktemp("modules-course")
-    course_dir = course.build(root / "course", NOTEBOOKS)
+    course_dir = course.build(root / "course", NOTEBOOKS, db_url=fresh_database(postgres_url))
     course.release(course_dir)
     for name in MODULES:
         released = course.released_notebook(course_dir, name)
@@ -437,7 +439,7 @@ def module_course(tmp_path_factory):
                 name,
                 course.simulate_submission(released, source, learners["hardcoded"], base="correct"),
             )
-        course.autograde(course_dir, name)
+        course.autograde(course_dir, name, jobs=2)
         course.feedback(course_dir, name)
     return course_dir, course.scores(course_dir)
 

@@ -12,13 +12,12 @@ submissions removed, one at a time, then in parallel again through the CLI on to
 from __future__ import annotations
 
 import os
-import uuid
 from typing import Any
 
 import nbformat
 import pytest
 import sqlalchemy as sa
-from _postgres import postgres_url  # noqa: F401  (a fixture)
+from _postgres import fresh_database, postgres_url  # noqa: F401  (a fixture)
 from test_course import FIXTURE, _fixture_notebooks
 
 from hipaa_lab import cli, course
@@ -30,15 +29,6 @@ GOOD = ["correct", "partial", "blank", "zoe-obrien"]
 BROKEN = "broken"
 FIRST, LAST = 'Zoë "Zo"', "O'Brien-Ångström"
 TABLES = ("student", "submitted_assignment", "submitted_notebook", "grade", "comment")
-
-
-def _database(postgres_url: str) -> str:  # noqa: F811
-    name = f"gradebook_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    engine.dispose()
-    return postgres_url.rsplit("/", 1)[0] + "/" + name
 
 
 def _grades(db_url: str) -> dict[tuple[str, str, str], tuple[Any, ...]]:
@@ -88,7 +78,7 @@ def graded(tmp_path_factory, postgres_url):  # noqa: F811
     from nbgrader.api import Gradebook
 
     root = tmp_path_factory.mktemp("parallel-course")
-    db_url = _database(postgres_url)
+    db_url = fresh_database(postgres_url)
     d = course.build(root / "course", _fixture_notebooks(root), db_url=db_url)
     with Gradebook(db_url, course.COURSE_ID) as gb:
         gb.update_or_create_student("zoe-obrien", first_name=FIRST, last_name=LAST)

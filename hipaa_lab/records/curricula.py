@@ -12,7 +12,7 @@ Examples
 --------
 >>> c = load_curricula()
 >>> c.modules_for("front_desk")
-('m01-phi-in-images', 'm03-who-may-see-this-study')
+('m01-phi-in-images', 'm03-who-may-see-this-study', 'm07-sharing-images-safely')
 >>> c.policy.new_hire_days, c.threshold("m01-phi-in-images")
 (30, 0.8)
 """
