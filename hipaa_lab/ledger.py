@@ -134,14 +134,49 @@ def root_hash(leaves: Sequence[bytes]) -> bytes:
 
 def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
     """The audit path of leaf ``index`` in the tree of ``leaves`` (RFC 9162 2.1.3.1, PATH)."""
-    if not 0 <= index < len(leaves):
-        raise IndexError(f"leaf {index} is not in a tree of {len(leaves)} leaves")
-    if len(leaves) == 1:
-        return []
-    k = _split(len(leaves))
-    if index < k:
-        return [*inclusion_proof(index, leaves[:k]), root_hash(leaves[k:])]
-    return [*inclusion_proof(index - k, leaves[k:]), root_hash(leaves[:k])]
+    return _Subtrees(leaves).path(index)
+
+
+class _Subtrees:
+    """A tree's audit paths, its large subtrees hashed once for all of them (RFC 9162 2.1.3.1).
+
+    A path is the roots of the siblings on the way down to a leaf: a tree of a million leaves
+    hashed again for every path made each certificate of a records export cost a second. Roots
+    of subtrees of :data:`MEMO_LEAVES` leaves or more are kept (a few thousand of them for a
+    million leaves); smaller ones are hashed when asked.
+    """
+
+    MEMO_LEAVES = 1024
+
+    def __init__(self, leaves: Sequence[bytes]) -> None:
+        self.leaves = leaves
+        self.memo: dict[tuple[int, int], bytes] = {}
+
+    def root(self, lo: int, hi: int) -> bytes:
+        """The Merkle Tree Hash of ``leaves[lo:hi]`` (``hi > lo``)."""
+        if hi - lo < self.MEMO_LEAVES:
+            return root_hash(self.leaves[lo:hi])
+        found = self.memo.get((lo, hi))
+        if found is None:
+            k = lo + _split(hi - lo)
+            found = self.memo[(lo, hi)] = node_hash(self.root(lo, k), self.root(k, hi))
+        return found
+
+    def path(self, index: int) -> list[bytes]:
+        """The audit path of leaf ``index``, from the leaf's sibling up."""
+        lo, hi = 0, len(self.leaves)
+        if not lo <= index < hi:
+            raise IndexError(f"leaf {index} is not in a tree of {hi} leaves")
+        path: list[bytes] = []
+        while hi - lo > 1:
+            k = lo + _split(hi - lo)
+            if index < k:
+                path.append(self.root(k, hi))
+                hi = k
+            else:
+                path.append(self.root(lo, k))
+                lo = k
+        return path[::-1]
 
 
 def verify_inclusion(
@@ -564,7 +599,8 @@ def make_receipts(
     bad = [i for i in indexes if i not in data or len(leaves) < checkpoint.size]
     if bad:
         raise IndexError(f"entry {bad[0]} is not among the {checkpoint.size} the checkpoint signs")
-    return [Receipt(data[i], i, tuple(inclusion_proof(i, leaves)), checkpoint) for i in indexes]
+    tree = _Subtrees(leaves)
+    return [Receipt(data[i], i, tuple(tree.path(i)), checkpoint) for i in indexes]
 
 
 # --------------------------------------------------------------------------- the log

@@ -507,3 +507,24 @@ def test_the_file_ledger_is_the_same_log_as_the_database(tmp_path):
         receipt = on_file.receipt(7, db.checkpoint())
         assert L.Receipt.from_json(receipt.to_json()).verify(db.public_key())
         assert receipt.entry == db.receipt(7, db.checkpoint()).entry
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 1023, 1024, 1025, 2049, 4100])
+def test_audit_paths_from_kept_subtrees_are_rfc_9162s(n):
+    """Paths built from the kept roots of large subtrees equal RFC 9162's recursive PATH, and
+    verify, on both sides of the size from which roots are kept."""
+    from hipaa_lab import ledger as L
+
+    def path(index, leaves):  # RFC 9162 2.1.3.1, word for word
+        if len(leaves) == 1:
+            return []
+        k = L._split(len(leaves))
+        if index < k:
+            return [*path(index, leaves[:k]), L.root_hash(leaves[k:])]
+        return [*path(index - k, leaves[k:]), L.root_hash(leaves[:k])]
+
+    leaves = [L.leaf_hash(b"%d" % i) for i in range(n)]
+    root, tree = L.root_hash(leaves), L._Subtrees(leaves)
+    for i in sorted({0, n - 1, n // 2, (7 * n) // 9, max(0, n - 1025)}):
+        assert tree.path(i) == path(i, leaves) == L.inclusion_proof(i, leaves)
+        assert L.verify_inclusion(i, n, leaves[i], tree.path(i), root)
