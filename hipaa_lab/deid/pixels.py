@@ -891,19 +891,55 @@ def _survey(ds: Dataset, arr: np.ndarray) -> list[FrameSurvey]:
 # --------------------------------------------------------------------------- the public steps
 
 
-def _supported(w: _Word, lines: Sequence[TextBox]) -> bool:
-    """Whether an OCR'd word in a projection radiograph counts: read with the confidence that
-    verification reports (:data:`VERIFY_CONFIDENCE`), or on marks the text-lines detector found
-    (a line or a fragment). At the edges of bright anatomy (a breast's skin line, a bar over a
-    field) Tesseract reads shapes as short words at 60-75; blanking them damaged clean images. An
-    identifier it reads there at any confidence is still blanked: verification's patterns and
-    header values put it among the leaks."""
-    if w.conf >= VERIFY_CONFIDENCE:
-        return True
-    return any(
+def _supported(w: _Word, lines: Sequence[TextBox], shown: np.ndarray) -> bool:
+    """Whether an OCR'd word in a projection radiograph counts: on marks the text-lines detector
+    found (a line or a fragment), or read with the confidence that verification reports
+    (:data:`VERIFY_CONFIDENCE`) and read the same again (:func:`_reads_again`). At the edges of
+    bright anatomy (a breast's skin line, a bar over a field) and on its texture, Tesseract reads
+    shapes as short words, at 60-75 and now and then at 81; blanking them damaged clean images.
+    An identifier it reads there at any confidence is still blanked: verification's patterns
+    and header values put it among the leaks."""
+    if any(
         w.x < b.x + b.width and b.x < w.x + w.w and w.y < b.y + b.height and b.y < w.y + w.h
         for b in lines
-    )
+    ):
+        return True
+    return w.conf >= VERIFY_CONFIDENCE and _reads_again(w, shown)
+
+
+def _reads_again(w: _Word, shown: np.ndarray) -> bool:
+    """Whether Tesseract reads ``w`` the same in its own padded crop, cut into ink and
+    background at the crop's Otsu threshold rather than at :func:`_ocr`'s fixed one. Printed
+    glyphs have sharp edges, so any threshold between ink and background draws the same letters;
+    the blotches that texture gives at one threshold change shape at another."""
+    import pytesseract
+    from PIL import Image
+
+    pad = max(4, w.h // 2)
+    top, left = max(0, w.y - pad), max(0, w.x - pad)
+    crop = shown[top : w.y + w.h + pad, left : w.x + w.w + pad]
+    threshold = _otsu(crop)
+    ink = crop > threshold if w.line[0] == 0 else crop <= threshold
+    if not ink.any() or ink.all():
+        return False
+    k = max(1, math.ceil(30 / max(w.h, 1)))
+    binary = Image.fromarray(np.where(ink, 0, 255).astype(np.uint8))
+    binary = binary.resize((binary.width * k, binary.height * k), Image.Resampling.NEAREST)
+    again = pytesseract.image_to_string(binary, lang="eng", config="--psm 7")
+    return _alnum(w.text) in _alnum(again)
+
+
+def _otsu(gray: np.ndarray) -> int:
+    """The grey level that best splits ``gray`` (uint8) in two (Otsu's between-class variance)."""
+    if gray.min() == gray.max():
+        return int(gray.min())
+    hist = np.bincount(gray.ravel(), minlength=256).astype(np.float64)
+    weight = np.cumsum(hist)
+    mass = np.cumsum(hist * np.arange(256))
+    total, total_mass = weight[-1], mass[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (total_mass * weight - mass * total) ** 2 / (weight * (total - weight))
+    return int(np.nanargmax(np.where(np.isfinite(between), between, np.nan)))
 
 
 def _boxes(ds: Dataset, surveys: Sequence[FrameSurvey], leaks: Sequence[object]) -> list[TextBox]:
@@ -917,7 +953,7 @@ def _boxes(ds: Dataset, surveys: Sequence[FrameSurvey], leaks: Sequence[object])
         words = s.words or []
         legible = [w for w in words if _legible(w)]
         if bands is not None:
-            legible = [w for w in legible if _supported(w, s.lines)]
+            legible = [w for w in legible if _supported(w, s.lines, s.shown)]
         found = s.lines + [_word_box(w, s.frame) for w in legible]
         found += [box for box, ws in ocr_lines(legible, s.frame)]
         boxes += [b for b in found if in_bands(b, bands)]
