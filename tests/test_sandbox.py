@@ -443,3 +443,44 @@ def test_find_phi_may_not_hand_the_work_to_the_scanner(probe: dict[str, Any]) ->
     """Module 1's rule holds in the sandbox as in a learner's kernel."""
     (answer,) = probe["map lazy"]
     assert "find PHI itself" in answer["error"]
+
+
+FORK_AND_HOLD = """
+import os, time
+held = 0
+for _ in range(4096):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        time.sleep(120)
+        os._exit(0)
+    held += 1
+"""
+
+
+HONEST_WITH_THREADS = """
+import threading
+import numpy as np
+import pydicom
+box = []
+worker = threading.Thread(target=lambda: box.append(int(np.arange(7).sum() * 2)))
+worker.start()
+worker.join()
+answer = box[0]
+"""
+
+
+def test_a_fork_bomb_beside_does_not_stop_another_learners_sandbox() -> None:
+    """Two gradings at once (``autograde(jobs=2)``, or two trainers on one host): one learner
+    holds every process the limit allows; the other learner's notebook still starts a thread
+    (numpy, a pool) and answers. The kernel counts the process limit per account: with one
+    account shared by both sandboxes, the second notebook's thread could not start and its
+    learner lost the marks."""
+    with Sandbox([(0, FORK_AND_HOLD)], limits=Limits(wall_seconds=60)) as bomb:
+        held = bomb.values(["held"])["held"]["value"]
+        assert held >= Limits().processes - 8
+        with Sandbox([(0, HONEST_WITH_THREADS)], limits=Limits(wall_seconds=30)) as other:
+            assert other.values(["answer"]) == {"answer": {"value": 42}}
+            assert other.account != bomb.account

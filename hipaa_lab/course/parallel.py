@@ -20,8 +20,10 @@ Where nbgrader's autograde writes, and why workers never collide there:
 - **the schema**: nbgrader creates the tables when it opens an empty database; the course build
   already did, so a worker never runs DDL;
 - **files**: each submission's ``autograded/LEARNER/MODULE`` folder is its own; the datasets the
-  sandbox reads are built once in the parent, and the sandbox's unprivileged account is made
-  there too, so workers never build or make them at the same time.
+  sandbox reads are built once in the parent, so workers never build them at the same time;
+- **the sandbox's account**: each sandbox running at once claims an account of its own
+  (:func:`hipaa_lab.course.sandbox._claim_account`, under a lock), because the kernel counts the
+  process limit per account: one learner holding every process must not stop another's grading.
 
 SQLite stays a single writer: :func:`hipaa_lab.course.autograde` refuses ``jobs`` above 1 on a
 SQLite gradebook before anything is graded.

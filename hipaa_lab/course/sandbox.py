@@ -2,8 +2,10 @@
 
 A :class:`Sandbox` runs :mod:`hipaa_lab.course.harness` under bubblewrap (``bwrap``):
 
-- as its own unprivileged user (:data:`SANDBOX_USER`, made on first use when the grader runs as
-  root), with every capability dropped;
+- as its own unprivileged user (:data:`SANDBOX_USER`, or ``hipaa-sandbox-N`` when other sandboxes
+  run at once; made on first use when the grader runs as root), with every capability dropped.
+  The kernel counts the process limit per account, so two sandboxes sharing one would let one
+  learner who holds every process stop the other's notebook from starting a thread;
 - with no network, its own process, IPC and host-name namespaces, and a new session;
 - seeing only what a notebook needs, read-only: the system (``/usr``), a few files of ``/etc``,
   Python, the virtual environment and the ``hipaa_lab`` package, and the datasets the grader built
@@ -22,6 +24,7 @@ learner's code returns is used as an object.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import math
 import os
@@ -52,8 +55,13 @@ __all__ = [
     "available",
 ]
 
-#: The unprivileged account learner code runs as, when the grader runs as root.
+#: The unprivileged account learner code runs as, when the grader runs as root; a sandbox that
+#: runs while others do gets ``hipaa-sandbox-1``, ``-2``... (see :func:`_claim_account`).
 SANDBOX_USER = "hipaa-sandbox"
+#: How many sandboxes may run at once on one machine, each as an account of its own.
+SANDBOX_ACCOUNTS = 16
+#: Where the lock of each account in use is held (root's: :func:`_lock_dir`).
+LOCK_DIR = Path("/run/hipaa-lab-sandbox")
 #: The most a learner's answer to one question may hold, in bytes. Parsed JSON takes up to ~25
 #: times its size in the grader's memory (``[{},{},...]``): 16 MiB of reply stays under ~400 MiB.
 REPLY_LIMIT = 16 * 2**20
@@ -106,27 +114,93 @@ def available() -> str | None:
     return None
 
 
-def _sandbox_user() -> tuple[int, int] | None:
-    """The sandbox account's (uid, gid), made when missing; ``None`` when not running as root."""
+def _account_name(slot: int) -> str:
+    return SANDBOX_USER if slot == 0 else f"{SANDBOX_USER}-{slot}"
+
+
+def _sandbox_user(slot: int = 0) -> tuple[int, int] | None:
+    """The (uid, gid) of sandbox account ``slot``, made when missing; ``None`` when not running
+    as root."""
     if os.geteuid() != 0:
         return None
+    name = _account_name(slot)
     try:
-        entry = pwd.getpwnam(SANDBOX_USER)
+        entry = pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(
-            [
-                "useradd",
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                SANDBOX_USER,
-            ],
-            check=True,
+        made = subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
             capture_output=True,
         )
-        entry = pwd.getpwnam(SANDBOX_USER)
+        if made.returncode not in (0, 9):  # 9: made meanwhile by another grader
+            raise SandboxUnavailable(
+                f"could not make the sandbox account {name}: "
+                f"{made.stderr.decode(errors='replace').strip()}"
+            ) from None
+        entry = pwd.getpwnam(name)
     return entry.pw_uid, entry.pw_gid
+
+
+def _lock_dir() -> Path:
+    """:data:`LOCK_DIR`, made root's own (mode 700); refused if anyone else could have made it."""
+    with contextlib.suppress(FileExistsError):
+        LOCK_DIR.mkdir(mode=0o700)
+    info = LOCK_DIR.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
+        raise SandboxUnavailable(f"{LOCK_DIR} is not root's own folder: remove it")
+    return LOCK_DIR
+
+
+def _claim_account(wait_seconds: float) -> tuple[tuple[int, int] | None, int | None]:
+    """An account no running sandbox holds, and the open lock file that holds it until closed
+    (the lock goes with the process, however it ends). ``(None, None)`` when not running as
+    root: bubblewrap then maps the grader's own user.
+
+    Any process the account still has is a leftover of a grader that died: it is killed first.
+    Waits up to ``wait_seconds`` when all :data:`SANDBOX_ACCOUNTS` are in use.
+    """
+    if os.geteuid() != 0:
+        return None, None
+    folder, deadline = _lock_dir(), time.monotonic() + wait_seconds
+    while True:
+        for slot in range(SANDBOX_ACCOUNTS):
+            fd = os.open(
+                folder / f"{slot}.lock",
+                os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
+                0o600,
+            )
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            try:
+                account = _sandbox_user(slot)
+                assert account is not None
+                _kill_processes_of(account[0])
+            except BaseException:
+                os.close(fd)
+                raise
+            return account, fd
+        if time.monotonic() > deadline:
+            raise SandboxUnavailable(
+                f"all {SANDBOX_ACCOUNTS} sandbox accounts are in use by other gradings"
+            )
+        time.sleep(0.25)
+
+
+def _kill_processes_of(uid: int) -> None:
+    """SIGKILL every process whose real user is ``uid``."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        line = next((x for x in status.splitlines() if x.startswith("Uid:")), "")
+        if line.split()[1:2] == [str(uid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGKILL)
 
 
 def _package_dirs() -> list[Path]:
@@ -351,6 +425,8 @@ class Sandbox:
         self._process: subprocess.Popen[bytes] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._reply: int | None = None
+        self._lock: int | None = None
+        self.account: tuple[int, int] | None = None
         self._buffer = b""
         self._deadline = 0.0
         self._count = 0
@@ -361,17 +437,17 @@ class Sandbox:
         missing = available()
         if missing:
             raise SandboxUnavailable(missing)
-        account = _sandbox_user()
-        self._tmp = tempfile.TemporaryDirectory(prefix="hipaa-lab-sandbox-")
-        self.io_dir = Path(self._tmp.name) / "io"  # the standard error log stays out of reach
-        self.io_dir.mkdir(mode=0o755)
-        (self.io_dir / "in").mkdir(mode=0o755)
-        (self.io_dir / "out").mkdir()
-        (self.io_dir / "cells.json").write_text(
-            json.dumps([{"index": i, "source": s} for i, s in self.cells]), encoding="utf-8"
-        )
+        self.account, self._lock = _claim_account(self.limits.wall_seconds)
         try:
-            self._start(account)
+            self._tmp = tempfile.TemporaryDirectory(prefix="hipaa-lab-sandbox-")
+            self.io_dir = Path(self._tmp.name) / "io"  # the standard error log stays out of reach
+            self.io_dir.mkdir(mode=0o755)
+            (self.io_dir / "in").mkdir(mode=0o755)
+            (self.io_dir / "out").mkdir()
+            (self.io_dir / "cells.json").write_text(
+                json.dumps([{"index": i, "source": s} for i, s in self.cells]), encoding="utf-8"
+            )
+            self._start(self.account)
         except BaseException:
             self.close()
             raise
@@ -449,6 +525,9 @@ class Sandbox:
             self._tmp.cleanup()
             self._tmp = None
         self._process = None
+        if self._lock is not None:  # the account is free for the next sandbox
+            os.close(self._lock)
+            self._lock = None
 
     # -------------------------------------------------------------- questions
 
