@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import nbformat
 import pytest
+from _postgres import fresh_database, postgres_url  # noqa: F401  (a fixture)
 
 from hipaa_lab import course
 from hipaa_lab.course.sandbox import Limits
@@ -163,13 +164,14 @@ def _digest(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """Honest learners graded alone; then again beside every attacker, in one run."""
+def graded(tmp_path_factory, postgres_url):  # noqa: F811  (the fixture imported above)
+    """Honest learners graded alone; then again beside every attacker, in one run, two at a
+    time (``jobs=2``, a PostgreSQL gradebook): attackers are graded while honest learners are."""
     saved = SealedExecute.limits
     SealedExecute.limits = Limits(wall_seconds=30)  # the hang costs this much, once
     try:
         root = tmp_path_factory.mktemp("sealed")
-        course_dir = course.build(root / "course")
+        course_dir = course.build(root / "course", db_url=fresh_database(postgres_url))
         course.release(course_dir, [M01])
         released = course.released_notebook(course_dir, M01)
         source = course.source_notebook(course_dir, M01)
@@ -190,7 +192,7 @@ def graded(tmp_path_factory):
         honest["h-helper"] = helper
         for who, nb in honest.items():
             course.submit(course_dir, who, M01, nb)
-        alone = course.autograde(course_dir, M01)
+        alone = course.autograde(course_dir, M01, jobs=2)
         first = course.scores(course_dir).set_index("learner")
         honest_files = {who: _digest(course_dir / "submitted" / who / M01) for who in honest}
         config = (course_dir / "nbgrader_config.py").read_bytes()
@@ -202,7 +204,7 @@ def graded(tmp_path_factory):
         broken = course_dir / "submitted" / "a13-not-a-notebook" / M01
         course.submit(course_dir, "a13-not-a-notebook", M01, released)
         (broken / f"{M01}.ipynb").write_text("{ not json")
-        together = course.autograde(course_dir, M01)
+        together = course.autograde(course_dir, M01, jobs=2)
         second = course.scores(course_dir).set_index("learner")
         course.feedback(course_dir, M01, [o.learner for o in together if o.graded])
         yield {
