@@ -35,6 +35,7 @@ MODULES = [
     "hipaa_lab.course.checks_breach",
     "hipaa_lab.course.checks_safeguards",
     "hipaa_lab.course.checks_sharing",
+    "hipaa_lab.course.rules",
     "hipaa_lab.course.offline",
     "hipaa_lab.course.progress",
     "hipaa_lab.course.parallel",

@@ -23,14 +23,12 @@ Every name and number in the logs is synthetic.
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import random
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from hipaa_lab.course.grading import (
     FULL_PRECISION,
@@ -41,6 +39,7 @@ from hipaa_lab.course.grading import (
     _one_run,
     precision_factor,
 )
+from hipaa_lab.course.rules import call_learner, own_work
 from hipaa_lab.course.sandbox import SandboxFunction
 from hipaa_lab.errors import GradingError
 
@@ -219,23 +218,6 @@ def score_review(reported: Iterable[int], key: Mapping[str, Any]) -> ReviewScore
     return ReviewScore(planted, decoys, _lines_from(reported, "find_inappropriate"))
 
 
-def _call(function: Callable[..., Any] | SandboxFunction, name: str, *args: Any) -> Any:
-    """Run the learner's function: in the sandbox (plain data back), or here on copies."""
-    if isinstance(function, SandboxFunction):
-        return function(*args)
-    try:
-        with own_work(name):
-            return function(*copy.deepcopy(args))
-    except NotImplementedError:
-        raise GradingError(
-            f"{name} is not written yet: replace `raise NotImplementedError()`"
-        ) from None
-    except GradingError:
-        raise
-    except Exception as exc:
-        raise GradingError(f"{name} raised {type(exc).__name__}: {exc} on a fresh log") from exc
-
-
 def grade_find_inappropriate(
     function: Callable[..., Any] | SandboxFunction, seed: int | None = None
 ) -> ReviewScore:
@@ -250,7 +232,9 @@ def grade_find_inappropriate(
 
         staff, patients = REVIEW_SIZE
         day = generate(day_seed, staff=staff, patients=patients)
-        returned = _call(function, "find_inappropriate", review_events(day.events), day.context())
+        returned = call_learner(
+            function, "find_inappropriate", review_events(day.events), day.context(), on="log"
+        )
         score = score_review(_lines_from(returned, "find_inappropriate"), day.key())
         score.practice = practice
         return score
@@ -407,7 +391,9 @@ def grade_find_tampered(
             lines, edited = tamper(log_lines(day.events), seeds.getrandbits(64))
             result.edited.append(edited)
             try:
-                result.answers.append(_answer(_call(function, "find_tampered", lines)))
+                result.answers.append(
+                    _answer(call_learner(function, "find_tampered", lines, on="log"))
+                )
             except GradingError as exc:
                 if "not written" in str(exc):
                     raise
@@ -437,79 +423,3 @@ def check_find_tampered(
     if failed:
         message += f" {failed[0]}"
     return _credit(result.right() / n, message) if result.right() < n else Credit(1.0, message)
-
-
-# --------------------------------------------------------------------------- the exercise's rule
-
-_RULES: dict[str, Callable[[], contextlib.AbstractContextManager[None]]] = {}
-
-
-@contextlib.contextmanager
-def _no_chain_check() -> Iterator[None]:
-    """While ``find_tampered`` runs, the package's chain checks refuse to do its work.
-
-    A reminder of the exercise's rule, not a seal: the grade does not rest on it.
-    """
-    from hipaa_lab import ledger
-    from hipaa_lab.safeguards.audit import AuditTrail
-
-    def refuse(*args: object, **kwargs: object) -> NoReturn:
-        raise GradingError(
-            "find_tampered must check the links itself (hashlib.sha256 of each line): it may not "
-            "call the ledger's or the audit trail's verify"
-        )
-
-    saved = (
-        ledger.check_chain,
-        ledger.FileLedger.verify,
-        ledger.Ledger.verify,
-        AuditTrail.verify,
-    )
-    ledger.check_chain = refuse
-    ledger.FileLedger.verify = refuse  # type: ignore[method-assign]
-    ledger.Ledger.verify = refuse  # type: ignore[method-assign]
-    AuditTrail.verify = refuse  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        ledger.check_chain = saved[0]
-        ledger.FileLedger.verify = saved[1]  # type: ignore[method-assign]
-        ledger.Ledger.verify = saved[2]  # type: ignore[method-assign]
-        AuditTrail.verify = saved[3]  # type: ignore[method-assign]
-
-
-_RULES["find_tampered"] = _no_chain_check
-
-
-def _breach_rule() -> contextlib.AbstractContextManager[None]:
-    """Module 6's rule: the breach planner refuses while plan_notices or which_exclusion runs."""
-    from hipaa_lab.course.checks_breach import no_plan
-
-    return no_plan()
-
-
-_RULES["plan_notices"] = _RULES["which_exclusion"] = _breach_rule
-
-
-def _desk_refuses(name: str) -> Callable[[], contextlib.AbstractContextManager[None]]:
-    """Module 7: while ``decide`` or ``link_valid`` runs, the request desk's answers refuse."""
-
-    def rule() -> contextlib.AbstractContextManager[None]:
-        from hipaa_lab.safeguards.sharing import refusing
-
-        return refusing(name)
-
-    return rule
-
-
-_RULES["decide"] = _desk_refuses("decide")
-_RULES["link_valid"] = _desk_refuses("link_valid")
-
-
-def own_work(name: str) -> contextlib.AbstractContextManager[None]:
-    """The exercise's rule while the learner's function ``name`` runs (here, or in the sandbox's
-    harness): for ``find_tampered``, the package's chain checks refuse; for module 6's
-    ``plan_notices`` and ``which_exclusion``, the breach planner; for module 7's ``decide`` and
-    ``link_valid``, the request desk's answers; otherwise nothing."""
-    rule = _RULES.get(name)
-    return rule() if rule is not None else contextlib.nullcontext()

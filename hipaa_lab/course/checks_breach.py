@@ -29,11 +29,12 @@ import contextlib
 import copy
 import datetime as dt
 import random
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from hipaa_lab.course.grading import PRACTICE, Credit, _credit, _one_run
+from hipaa_lab.course.rules import call_learner, own_work
 from hipaa_lab.course.sandbox import SandboxFunction
 from hipaa_lab.errors import GradingError
 from hipaa_lab.safeguards import breach
@@ -494,24 +495,6 @@ def _problems(answer: object, expected: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _call(function: Callable[..., Any] | SandboxFunction, name: str, *args: Any) -> Any:
-    """Run the learner's function: in the sandbox (plain data back), or here, on copies, under
-    the exercise's rule."""
-    if isinstance(function, SandboxFunction):
-        return function(*args)
-    try:
-        with no_plan():
-            return function(*copy.deepcopy(args))
-    except NotImplementedError:
-        raise GradingError(
-            f"{name} is not written yet: replace `raise NotImplementedError()`"
-        ) from None
-    except GradingError:
-        raise
-    except Exception as exc:
-        raise GradingError(f"{name} raised {type(exc).__name__}: {exc}") from exc
-
-
 @dataclass
 class CardResult:
     """What ``plan_notices`` got wrong on each fresh card (an empty list: fully right)."""
@@ -536,7 +519,7 @@ def grade_plan_notices(
             expected = expected_notices(card)  # before the learner's call, outside its rule
             result.titles.append(card["title"])
             try:
-                answer = _call(function, "plan_notices", card)
+                answer = call_learner(function, "plan_notices", card, on="card")
             except GradingError as exc:
                 if "not written" in str(exc):
                     raise
@@ -792,7 +775,9 @@ def grade_which_exclusion(
         for incident in incident_narratives(run_seed):
             result.expected.append(_exclusion_of(incident))
             try:
-                result.answers.append(_answer(_call(function, "which_exclusion", incident)))
+                result.answers.append(
+                    _answer(call_learner(function, "which_exclusion", incident, on="incident"))
+                )
             except GradingError as exc:
                 if "not written" in str(exc):
                     raise
@@ -854,28 +839,8 @@ def try_which_exclusion(function: Callable[..., Any], incidents: list[dict[str, 
 # --------------------------------------------------------------------------- the exercise's rule
 
 
-@contextlib.contextmanager
-def no_plan() -> Iterator[None]:
+def no_plan() -> contextlib.AbstractContextManager[None]:
     """While ``plan_notices`` or ``which_exclusion`` runs, the package's breach planner refuses
-    to do the work. A reminder of the exercise's rule, not a seal: the grade does not rest on it.
-    """
-
-    def refuse(*args: object, **kwargs: object) -> NoReturn:
-        raise GradingError(
-            "work it out yourself: hl.safeguards.breach.plan (and this module's answer helpers) "
-            "may not be called while your function is graded"
-        )
-
-    from hipaa_lab.course import checks_breach as me
-
-    saved = (breach.plan, breach._notices, breach._delay, me.expected_notices, me._exclusion_of)
-    breach.plan = refuse
-    breach._notices = refuse
-    breach._delay = refuse
-    me.expected_notices = refuse
-    me._exclusion_of = refuse
-    try:
-        yield
-    finally:
-        breach.plan, breach._notices, breach._delay = saved[:3]
-        me.expected_notices, me._exclusion_of = saved[3:]
+    to do the work (:data:`hipaa_lab.course.rules.RULES`). A reminder of the exercise's rule, not
+    a seal: the grade does not rest on it."""
+    return own_work("plan_notices")

@@ -28,16 +28,14 @@ Every name and number in the inputs is synthetic.
 from __future__ import annotations
 
 import base64
-import contextlib
-import copy
 import io
 import json
 import random
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from hipaa_lab.course.grading import (
     FULL_PRECISION,
@@ -48,6 +46,7 @@ from hipaa_lab.course.grading import (
     _one_run,
     precision_factor,
 )
+from hipaa_lab.course.rules import call_learner, own_work
 from hipaa_lab.course.sandbox import SandboxFunction
 from hipaa_lab.errors import GradingError
 
@@ -234,23 +233,6 @@ def _problems_from(returned: object) -> dict[str, list[str]] | str:
     return out
 
 
-def _call(function: Callable[..., Any] | SandboxFunction, name: str, *args: Any) -> Any:
-    """Run the learner's function: in the sandbox (plain data back), or here on copies."""
-    if isinstance(function, SandboxFunction):
-        return function(*args)
-    try:
-        with own_work(name):
-            return function(*copy.deepcopy(args))
-    except NotImplementedError:
-        raise GradingError(
-            f"{name} is not written yet: replace `raise NotImplementedError()`"
-        ) from None
-    except GradingError:
-        raise
-    except Exception as exc:
-        raise GradingError(f"{name} raised {type(exc).__name__}: {exc} on a fresh input") from exc
-
-
 def grade_verify_restore(
     function: Callable[..., Any] | SandboxFunction, seed: int | None = None
 ) -> RestoreResult:
@@ -263,7 +245,7 @@ def grade_verify_restore(
             manifest, files, key = damaged_backup(rng.getrandbits(64), damages)
             result.keys.append(key)
             try:
-                returned = _call(function, "verify_restore", manifest, files)
+                returned = call_learner(function, "verify_restore", manifest, files)
             except GradingError as exc:
                 if "not written" in str(exc):
                     raise
@@ -445,7 +427,7 @@ def grade_carve_dicom(
         for _ in range(CARVE_IMAGES):
             image, offsets = raw_image(rng.getrandbits(64))
             try:
-                returned = _call(function, "carve_dicom", image)
+                returned = call_learner(function, "carve_dicom", image)
             except GradingError as exc:
                 if "not written" in str(exc):
                     raise
@@ -485,69 +467,3 @@ def check_carve_dicom(
         message += f" {score.errors[0]}"
     fraction = score.fraction()
     return Credit(1.0, message) if fraction >= 1 else _credit(fraction, message)
-
-
-# --------------------------------------------------------------------------- the exercises' rules
-
-
-def _refusal(what: str) -> Callable[..., NoReturn]:
-    def refuse(*args: object, **kwargs: object) -> NoReturn:
-        raise GradingError(what)
-
-    return refuse
-
-
-@contextlib.contextmanager
-def _patched(targets: list[tuple[object, str]], message: str) -> Iterator[None]:
-    saved = [(owner, name, getattr(owner, name)) for owner, name in targets]
-    refuse = _refusal(message)
-    for owner, name in targets:
-        setattr(owner, name, refuse)
-    try:
-        yield
-    finally:
-        for owner, name, value in saved:
-            setattr(owner, name, value)
-
-
-def _no_restore_check() -> contextlib.AbstractContextManager[None]:
-    """While ``verify_restore`` runs, the backup module's own verification refuses its work.
-
-    A reminder of the exercise's rule, not a seal: the grade does not rest on it.
-    """
-    from hipaa_lab.safeguards import backup
-
-    return _patched(
-        [(backup, "restore"), (backup, "drill"), (backup, "_problems"), (backup, "_read_manifest")],
-        "verify_restore must compare the files with the manifest itself (hashlib.sha256 of each "
-        "file's bytes): it may not call the backup module's restore or drill",
-    )
-
-
-def _no_carving() -> contextlib.AbstractContextManager[None]:
-    """While ``carve_dicom`` runs, the package's carvers refuse (a reminder, not a seal)."""
-    from hipaa_lab.safeguards import crypto, media
-
-    return _patched(
-        [
-            (media, "carve"),
-            (media, "dicom_offsets"),
-            (crypto, "carve"),
-            (crypto, "what_a_finder_reads"),
-        ],
-        "carve_dicom must search the bytes itself (bytes.find and pydicom.dcmread): it may not "
-        "call the package's carve, dicom_offsets or what_a_finder_reads",
-    )
-
-
-_RULES: dict[str, Callable[[], contextlib.AbstractContextManager[None]]] = {
-    "verify_restore": _no_restore_check,
-    "carve_dicom": _no_carving,
-}
-
-
-def own_work(name: str) -> contextlib.AbstractContextManager[None]:
-    """The exercise's rule while the learner's function ``name`` runs (here, or in the sandbox's
-    harness): for ``verify_restore`` and ``carve_dicom`` the package's own answers refuse."""
-    rule = _RULES.get(name)
-    return rule() if rule is not None else contextlib.nullcontext()

@@ -23,18 +23,17 @@ While either function runs, the package's own answers refuse
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hipaa_lab.course.checks_audit import own_work
 from hipaa_lab.course.grading import (
     PRACTICE,
     Credit,
     _credit,
     _one_run,
 )
+from hipaa_lab.course.rules import call_learner
 from hipaa_lab.course.sandbox import SandboxFunction
 from hipaa_lab.errors import GradingError
 from hipaa_lab.safeguards.sharing import (
@@ -73,23 +72,6 @@ _HINTS = {
     "minimum_necessary": "whether minimum necessary applies (45 CFR 164.502(b)(2) lists the exceptions)",
     "due": "the due date (the rule's deadline from receipt, 164.524(b)(2); None where the rule sets none)",
 }
-
-
-def _call(function: Callable[..., Any] | SandboxFunction, name: str, *args: Any) -> Any:
-    """Run the learner's function: in the sandbox (plain data back), or here on copies."""
-    if isinstance(function, SandboxFunction):
-        return function(*args)
-    try:
-        with own_work(name):
-            return function(*copy.deepcopy(args))
-    except NotImplementedError:
-        raise GradingError(
-            f"{name} is not written yet: replace `raise NotImplementedError()`"
-        ) from None
-    except GradingError:
-        raise
-    except Exception as exc:
-        raise GradingError(f"{name} raised {type(exc).__name__}: {exc} on a fresh input") from exc
 
 
 def _normal(returned: object) -> dict[str, Any] | str:
@@ -149,7 +131,7 @@ def grade_decide(
         got: list[dict[str, Any] | str] = []
         for card in cards:
             try:
-                got.append(_normal(_call(function, "decide", card)))
+                got.append(_normal(call_learner(function, "decide", card)))
             except GradingError as exc:
                 if "not written" in str(exc):
                     raise
@@ -219,7 +201,7 @@ def grade_link_valid(
         answers: list[bool | str] = []
         for c in cases:
             try:
-                got = _call(function, "link_valid", c["link"], c["user"], c["now"], c["key"])
+                got = call_learner(function, "link_valid", c["link"], c["user"], c["now"], c["key"])
             except GradingError as exc:
                 if "not written" in str(exc):
                     raise

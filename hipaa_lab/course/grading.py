@@ -31,12 +31,13 @@ import secrets
 import warnings
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pydicom.dataset import Dataset
 
+from hipaa_lab.course.rules import own_work
 from hipaa_lab.course.sandbox import SandboxFunction
 from hipaa_lab.errors import GradingError
 from hipaa_lab.phi import (
@@ -371,34 +372,11 @@ def _paths_from(result: object, modality: str) -> set[str]:
     return paths
 
 
-@contextlib.contextmanager
-def _own_work_only() -> Iterator[None]:
-    """While a learner's find_phi runs, hipaa-lab's own PHI finders refuse to do the work.
-
-    A reminder of the exercise's rule, not a seal: the grade's integrity does not rest on it.
-    """
-    from hipaa_lab import deid
-    from hipaa_lab.deid import scan
-
-    def refuse(*args: object, **kwargs: object) -> NoReturn:
-        raise GradingError("find_phi must find PHI itself: it may not call hl.scan or hl.deid")
-
-    # replacing a method for the duration is the point here, which mypy cannot know
-    saved = scan.scan_dataset, scan.find_patterns, deid.Deidentifier.deidentify
-    scan.scan_dataset = scan.find_patterns = refuse
-    deid.Deidentifier.deidentify = refuse  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        scan.scan_dataset, scan.find_patterns = saved[:2]
-        deid.Deidentifier.deidentify = saved[2]  # type: ignore[method-assign]
-
-
 def _reported_in_kernel(
     find_phi: Callable[[Dataset], Iterable[str]], ds: Dataset, modality: str
 ) -> set[str]:
     try:
-        with _own_work_only():
+        with own_work("find_phi"):
             return _paths_from(find_phi(copy.deepcopy(ds)), modality)
     except NotImplementedError:
         raise GradingError(

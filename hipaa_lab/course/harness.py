@@ -17,7 +17,7 @@ line each on the file descriptor ``REPLY_FD``:
     place to ``IO/out/NAME`` and answers whether it was kept (``False`` quarantines);
 ``{"op": "call", "name": F, "args": [...]}``
     call ``F`` with plain arguments (under the exercise's rule for ``F``, if it has one:
-    :func:`~hipaa_lab.course.checks_audit.own_work`): ``{"value": ...}`` if it returned plain data, else
+    :func:`~hipaa_lab.course.rules.own_work`): ``{"value": ...}`` if it returned plain data, else
     ``{"error": ...}`` or ``{"not_plain": ...}`` (a trainer's own ``assert double(2) == 4``);
 ``{"op": "exit"}``.
 
@@ -189,11 +189,10 @@ class Harness:
         function = self.shell.user_ns.get(name)
         if not callable(function):
             return {"error": f"NameError: {name} is not defined"}
-        from hipaa_lab.course.checks_audit import own_work
-        from hipaa_lab.course.checks_safeguards import own_work as own_safeguards_work
+        from hipaa_lab.course.rules import own_work
 
         try:
-            with own_work(name), own_safeguards_work(name):  # as in a learner's kernel
+            with own_work(name):  # as in a learner's kernel
                 returned = function(*args)
         except NotImplementedError:
             return {"error": "NotImplementedError", "not_written": True}
@@ -207,9 +206,9 @@ class Harness:
     @staticmethod
     def _call(function: Callable[..., Any], kind: str, ds: Any, out: Path) -> dict[str, Any]:
         if kind == "paths":  # module 1's rule, as in a learner's kernel: find PHI yourself
-            from hipaa_lab.course.grading import _own_work_only
+            from hipaa_lab.course.rules import own_work
 
-            with _own_work_only():
+            with own_work("find_phi"):
                 returned = function(ds)
         else:
             returned = function(ds)
