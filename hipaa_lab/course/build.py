@@ -47,7 +47,6 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol
 
 import nbformat
 
-from hipaa_lab.course.sealed import course_secret
 from hipaa_lab.errors import CourseError, OutputNotEmptyError, StaleCourseError, UsageError
 from hipaa_lab.phi import write_atomic
 
@@ -385,7 +384,11 @@ def build(
         course_dir / "learner" / "nbgrader_config.py", _learner_config_text(course_dir).encode()
     )
     write_atomic(course_dir / SERVER_CONFIG, _server_config_text().encode())
-    course_secret(course_dir)  # seeds of graded studies: made once, never released
+    # seeds of graded studies: made once, never released (sealed, which imports nbgrader, is
+    # imported here: the sandbox's harness imports this package and needs none of nbgrader)
+    from hipaa_lab.course.sealed import course_secret
+
+    course_secret(course_dir)
     if db_url is not None:
         write_atomic(course_dir / GRADEBOOK_URL_FILE, (db_url + "\n").encode())  # mode 600
     stamp = {"format": COURSE_FORMAT, "hipaa_lab_version": __version__, "course_id": COURSE_ID}

@@ -263,7 +263,11 @@ def main(argv: list[str]) -> int:
     reply.write(json.dumps({"ready": True, "outputs": outcomes}) + "\n")
     reply.flush()
     _serve(harness, reply)
-    return 0
+    # asked to exit: at once, without the interpreter's shutdown (IPython's history and atexit
+    # handlers, every module's objects), a second or more that nothing needs: the sandbox's
+    # /tmp and namespaces go with it
+    reply.close()
+    os._exit(0)
 
 
 if __name__ == "__main__":
