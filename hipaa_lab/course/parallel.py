@@ -78,16 +78,18 @@ def prepare_gradebook(course_dir: Path, assignment: str, learners: Sequence[str]
             gb.update_or_create_submission(assignment, learner)
 
 
-def _prepare_files(course_dir: Path, assignment: str) -> None:
-    """Build the datasets the module's sandbox reads and the sandbox's account, once, here; import
-    what grading imports, so that forked workers start with it."""
+def _prepare_files(course_dir: Path, assignment: str, jobs: int) -> None:
+    """Build the datasets the module's sandbox reads and the ``jobs`` sandbox accounts the
+    workers will claim, once, here; import what grading imports, so that forked workers start
+    with it."""
     import nbformat
 
     from hipaa_lab.course import grading  # noqa: F401 - the grade cells' checks, imported once
     from hipaa_lab.course.sandbox import _sandbox_user
     from hipaa_lab.course.sealed import _datasets_for
 
-    _sandbox_user()
+    for slot in range(jobs):
+        _sandbox_user(slot)
     for path in sorted((course_dir / "release" / assignment).glob("*.ipynb")):
         _datasets_for(nbformat.read(path, as_version=4), course_dir / ".sandbox-datasets")
 
@@ -137,7 +139,7 @@ def autograde_parallel(
     try:
         with _venv_on_path():  # the workers inherit PATH (nbgrader runs alembic)
             prepare_gradebook(course_dir, assignment, learners)
-            _prepare_files(course_dir, assignment)
+            _prepare_files(course_dir, assignment, jobs)
             lost = _run_pool(course_dir, assignment, learners, jobs, outcomes, bar)
             for learner in lost:  # alone this time: whoever breaks a worker again is known
                 if _run_pool(course_dir, assignment, [learner], 1, outcomes, bar):
