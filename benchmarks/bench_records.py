@@ -44,7 +44,8 @@ for which the issue sets no aim (their ratio lines say so), each timed once:
   :func:`~hipaa_lab.records.dashboard.write_dashboard`, against the same overdue counts made by
   pandas (the ledger read once, a groupby of the passes up to each day against the policy's
   days; only the rules this corpus exercises: no waiver, retraining, assignment or termination,
-  which it asserts) and the same two plots drawn by matplotlib (pandas' stacked bars at the same
+  which it asserts; ``overdue_over_time`` reads the ledger once too, for all the days, and
+  applies every rule) and the same two plots drawn by matplotlib (pandas' stacked bars at the same
   size, a line), at the same dpi. The run checks that the counts are the same.
 """
 
@@ -447,7 +448,7 @@ def _dashboard(pd, ledger, rows, curricula, as_of: dt.date) -> str:  # type: ign
     ours, base = t_over + t_draw, t_counts + t_plots
     print(f"\ndashboard ({len(days)} days of overdue counts; the same counts as pandas': {same})")
     print(f"dashboard                   {ours:7.2f} s")
-    print(f"  of it, overdue_over_time  {t_over:7.2f} s   (a training_status a day)")
+    print(f"  of it, overdue_over_time  {t_over:7.2f} s   (the ledger read once for all days)")
     print(f"  of it, write_dashboard    {t_draw:7.2f} s")
     print(f"pandas + matplotlib (base)  {base:7.2f} s")
     print(

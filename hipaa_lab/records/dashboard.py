@@ -1,9 +1,11 @@
 """The manager's dashboard as plots (PNG): completion by department and module, and overdue over
 time.
 
-:func:`overdue_over_time` counts overdue records as of each day of a range, each count a fresh
-:func:`~hipaa_lab.records.status.training_status` (status is derived, never stored, so the past is
-recomputed from the ledger as it was known then). :func:`write_dashboard` draws both plots.
+:func:`overdue_over_time` counts overdue records as of each day of a range, as
+:func:`~hipaa_lab.records.status.training_status` would as of that day (status is derived, never
+stored, so the past is recomputed from the ledger as it was known then), from one read of the
+ledger for all the days (:func:`~hipaa_lab.records.status.standings_over_time`).
+:func:`write_dashboard` draws both plots.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from hipaa_lab.ledger import Ledger
 from hipaa_lab.records.curricula import Curricula
 from hipaa_lab.records.export import write_whole
-from hipaa_lab.records.status import Standing, TrainingRecord, training_status
+from hipaa_lab.records.status import Standing, TrainingRecord, standings_over_time
 
 __all__ = [
     "COMPLETION_PNG",
@@ -51,10 +53,12 @@ def completion_counts(
 def overdue_over_time(
     ledger: Ledger, curricula: Curricula, days: Sequence[dt.date]
 ) -> list[tuple[dt.date, int]]:
-    """The number of overdue records as of each of ``days``."""
+    """The number of overdue records as of each of ``days``: on each, the overdue records of
+    :func:`~hipaa_lab.records.status.training_status` as of that day, all from one read of the
+    ledger."""
     return [
-        (day, sum(r.status is Standing.OVERDUE for r in training_status(ledger, curricula, day)))
-        for day in days
+        (day, counts[Standing.OVERDUE])
+        for day, counts in standings_over_time(ledger, curricula, days)
     ]
 
 
