@@ -469,6 +469,43 @@ def test_the_dashboard_plots_completion_and_overdue_over_time(tmp_path, log, rec
             assert im.format == "PNG" and im.width >= 600 and im.height >= 300
 
 
+@pytest.mark.parametrize("departments", [3, 10])
+def test_the_completion_plot_is_a_readable_grid_at_a_sensible_width(
+    tmp_path, curricula, departments
+):
+    """A cell per department and module (not a bar each: 21 bars were 2,794 pixels wide), each
+    cell saying its share current, current of all and overdue."""
+    import random
+
+    from PIL import Image
+
+    rng = random.Random(departments)
+    modules = curricula.modules()
+    recs = [
+        status.TrainingRecord(f"E{i}", "n", "", f"Department {i % departments}", "technologist",
+                              m, "v", rng.choice(list(S)), None, None, None, False)
+        for i in range(40 * departments)
+        for m in modules
+        if not (i % departments == 0 and m == modules[3])  # no one there takes it: grey
+    ]  # fmt: skip
+    written = dashboard.write_dashboard(recs, [(AS_OF, 1)], tmp_path, as_of=AS_OF)
+    with Image.open(written[0]) as im:
+        assert 900 <= im.width <= 1600 and 300 <= im.height <= 1600, im.size
+    fig = dashboard._completion_figure(recs, AS_OF)
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    counts = dashboard.completion_counts(recs)
+    assert len(counts) == departments * len(modules) - 1
+    for c in counts.values():
+        current, total, late = c[S.CURRENT], c.total(), c[S.OVERDUE]
+        assert f"{100 * current / total:.0f}%" in texts
+        assert f"{current}/{total} current" + (f"\n{late} overdue" if late else "") in texts
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels[0] == "m01\nphi in images" and len(labels) == len(modules)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == sorted(
+        {r.department for r in recs}
+    )
+
+
 # ----------------------------------------------------------------------- the command
 
 
