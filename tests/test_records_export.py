@@ -650,6 +650,11 @@ def test_an_export_cuts_each_font_once_for_all_its_certificates(tmp_path, log, r
         if r.passed_on and (r.employee_id in {"E02", "E08"} or not fallback):
             text = PdfReader(tmp_path / certificate.certificate_name(r)).pages[0].extract_text()
             assert r.name.split()[0] in text  # the cut fonts have the name's glyphs
+    cuts.clear()  # one certificate alone: the whole fonts, no cutting (it costs three)
+    r = next(r for r in recs if r.passed_on)
+    cp = log.checkpoint()
+    certificate.write_certificate(r, log.receipt(r.entry_index, cp), tmp_path / "one.pdf")
+    assert cuts == []
 
 
 # ----------------------------------------------------------------------- crash safety
