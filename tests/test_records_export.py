@@ -634,6 +634,14 @@ def test_many_certificates_of_everyone_say_how_to_select_fewer(tmp_path, db, cap
     )
 
 
+def test_certificates_show_their_progress_when_asked(tmp_path, log, recs, capsys):
+    passes = [r for r in recs if r.passed_on][:2]
+    certificate.write_certificates(passes, log, log.checkpoint(), tmp_path / "a", progress=True)
+    assert "2/2" in capsys.readouterr().err  # tqdm's bar, on standard error
+    certificate.write_certificates(passes, log, log.checkpoint(), tmp_path / "b")
+    assert capsys.readouterr().err == ""
+
+
 def test_an_export_cuts_each_font_once_for_all_its_certificates(tmp_path, log, recs, monkeypatch):
     from pypdf import PdfReader
 
