@@ -48,9 +48,10 @@ def completion_counts(
     records: Sequence[TrainingRecord],
 ) -> dict[tuple[str, str], Counter[Standing]]:
     """How many records of each department and module stand where, sorted by department."""
+    tally = Counter((r.department, r.module, r.status) for r in records)  # then sort the few
     counts: dict[tuple[str, str], Counter[Standing]] = {}
-    for r in sorted(records, key=lambda r: (r.department, r.module)):
-        counts.setdefault((r.department, r.module), Counter())[r.status] += 1
+    for (department, module, status), n in sorted(tally.items(), key=lambda kv: kv[0][:2]):
+        counts.setdefault((department, module), Counter())[status] = n
     return counts
 
 
