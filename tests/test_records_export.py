@@ -469,6 +469,43 @@ def test_the_dashboard_plots_completion_and_overdue_over_time(tmp_path, log, rec
             assert im.format == "PNG" and im.width >= 600 and im.height >= 300
 
 
+@pytest.mark.parametrize("departments", [3, 10])
+def test_the_completion_plot_is_a_readable_grid_at_a_sensible_width(
+    tmp_path, curricula, departments
+):
+    """A cell per department and module (not a bar each: 21 bars were 2,794 pixels wide), each
+    cell saying its share current, current of all and overdue."""
+    import random
+
+    from PIL import Image
+
+    rng = random.Random(departments)
+    modules = curricula.modules()
+    recs = [
+        status.TrainingRecord(f"E{i}", "n", "", f"Department {i % departments}", "technologist",
+                              m, "v", rng.choice(list(S)), None, None, None, False)
+        for i in range(40 * departments)
+        for m in modules
+        if not (i % departments == 0 and m == modules[3])  # no one there takes it: grey
+    ]  # fmt: skip
+    written = dashboard.write_dashboard(recs, [(AS_OF, 1)], tmp_path, as_of=AS_OF)
+    with Image.open(written[0]) as im:
+        assert 900 <= im.width <= 1600 and 300 <= im.height <= 1600, im.size
+    fig = dashboard._completion_figure(recs, AS_OF)
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    counts = dashboard.completion_counts(recs)
+    assert len(counts) == departments * len(modules) - 1
+    for c in counts.values():
+        current, total, late = c[S.CURRENT], c.total(), c[S.OVERDUE]
+        assert f"{100 * current / total:.0f}%" in texts
+        assert f"{current}/{total} current" + (f"\n{late} overdue" if late else "") in texts
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels[0] == "m01\nphi in images" and len(labels) == len(modules)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == sorted(
+        {r.department for r in recs}
+    )
+
+
 # ----------------------------------------------------------------------- the command
 
 
@@ -510,6 +547,122 @@ def test_the_export_command_writes_each_format_and_a_certificate_verifies(
         main(["records", "export", "--format", "csv", "--out", str(out), "--as-of", "2026-13-01"])
     assert exc.value.code == 2
     assert "expected YYYY-MM-DD" in capsys.readouterr().err
+
+
+def _export(db, out, fmt, *extra):
+    base = ["--db", f"sqlite:///{db}", "--as-of", AS_OF.isoformat()]
+    return main(["records", "export", "--format", fmt, "--out", str(out), *base, *extra])
+
+
+def test_an_export_without_a_selection_is_every_record_byte_for_byte(tmp_path, db, recs):
+    assert _export(db, tmp_path / "cli", "csv") == 0
+    export.write_csv(recs, tmp_path / "all.csv")
+    cli = (tmp_path / "cli" / "training-records.csv").read_bytes()
+    assert cli == (tmp_path / "all.csv").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("extra", "wanted"),
+    [
+        (["--employee", "E01", "--employee", "E08"], lambda r: r.employee_id in {"E01", "E08"}),
+        (["--module", M2], lambda r: r.module == M2),
+        (["--department", "Imaging IT"], lambda r: r.department == "Imaging IT"),
+        (["--since", "2025-09-25"], lambda r: r.passed_on and r.passed_on >= dt.date(2025, 9, 25)),
+        (["--department", "Radiology", "--module", M1], lambda r: (r.department, r.module) == ("Radiology", M1)),
+    ],
+)  # fmt: skip
+def test_an_export_selects_by_employee_module_department_and_pass_day(
+    tmp_path, db, recs, capsys, extra, wanted
+):
+    selected = [r for r in recs if wanted(r)]
+    passes = [r for r in selected if r.passed_on]
+    assert selected and passes and len(selected) < len(recs)
+    for fmt in ("csv", "xlsx", "xapi", "pdf"):
+        assert _export(db, tmp_path / fmt, fmt, *extra) == 0
+    assert export.read_csv(tmp_path / "csv" / "training-records.csv") == _sans_graded_on(selected)
+    assert export.read_xlsx(tmp_path / "xlsx" / "training-records.xlsx") == _sans_graded_on(
+        selected
+    )
+    statements = export.read_xapi(tmp_path / "xapi" / "xapi-statements.json")
+    assert len(statements) == sum(r.score is not None for r in selected)
+    pdfs = sorted(p.name for p in (tmp_path / "pdf").glob("*.pdf"))
+    assert pdfs == sorted(certificate.certificate_name(r) for r in passes)
+    err = capsys.readouterr().err
+    assert f"pdf: {len(passes)} certificates to write, one a pass (" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["--employee", "E01", "--employee", "E99"], "no employee 'E99' on the roster"),
+        (["--module", "m99-no-such-module"], "no module 'm99-no-such-module' in the curricula"),
+        (["--department", "Cardiology"], "no department 'Cardiology' on the roster"),
+    ],
+)
+def test_an_unknown_employee_module_or_department_is_a_usage_error(
+    tmp_path, db, capsys, extra, named
+):
+    assert _export(db, tmp_path / "out", "pdf", *extra) == 2
+    assert named in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing written, not an empty export
+
+
+def test_the_dashboard_takes_no_selection(tmp_path, db, log, capsys):
+    assert _export(db, tmp_path / "out", "dashboard", "--module", M1) == 2
+    assert "the dashboard plots the whole workforce" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="whole workforce"):
+        export.write_export(
+            "dashboard",
+            log,
+            load_curricula(),
+            tmp_path,
+            as_of=AS_OF,
+            selection=export.Selection(modules=frozenset({M1})),
+        )
+
+
+def test_many_certificates_of_everyone_say_how_to_select_fewer(tmp_path, db, capsys, monkeypatch):
+    from hipaa_lab.records import commands
+
+    assert _export(db, tmp_path / "a", "pdf") == 0
+    err = capsys.readouterr().err
+    assert "certificates to write, one a pass\n" in err and "select fewer" not in err
+    monkeypatch.setattr(commands, "MANY_CERTIFICATES", 3)
+    assert _export(db, tmp_path / "b", "pdf") == 0
+    assert "select fewer with --employee, --module, --department or --since" in (
+        capsys.readouterr().err
+    )
+
+
+def test_certificates_show_their_progress_when_asked(tmp_path, log, recs, capsys):
+    passes = [r for r in recs if r.passed_on][:2]
+    certificate.write_certificates(passes, log, log.checkpoint(), tmp_path / "a", progress=True)
+    assert "2/2" in capsys.readouterr().err  # tqdm's bar, on standard error
+    certificate.write_certificates(passes, log, log.checkpoint(), tmp_path / "b")
+    assert capsys.readouterr().err == ""
+
+
+def test_an_export_cuts_each_font_once_for_all_its_certificates(tmp_path, log, recs, monkeypatch):
+    from pypdf import PdfReader
+
+    cuts = []
+    cut = certificate.FontBook._cut
+    monkeypatch.setattr(
+        certificate.FontBook, "_cut", lambda self, path, chars: cuts.append(path) or cut(self, path, chars)
+    )  # fmt: skip
+    written = certificate.write_certificates(recs, log, log.checkpoint(), tmp_path)
+    assert len(written) > 5
+    fallback = [p for p in certificate._FALLBACK_FONTS if p.exists()]
+    assert len(cuts) == len(certificate._FACES) + len(fallback)  # not once a certificate
+    for r in recs:
+        if r.passed_on and (r.employee_id in {"E02", "E08"} or not fallback):
+            text = PdfReader(tmp_path / certificate.certificate_name(r)).pages[0].extract_text()
+            assert r.name.split()[0] in text  # the cut fonts have the name's glyphs
+    cuts.clear()  # one certificate alone: the whole fonts, no cutting (it costs three)
+    r = next(r for r in recs if r.passed_on)
+    cp = log.checkpoint()
+    certificate.write_certificate(r, log.receipt(r.entry_index, cp), tmp_path / "one.pdf")
+    assert cuts == []
 
 
 # ----------------------------------------------------------------------- crash safety

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 
 import pytest
 
@@ -177,3 +178,102 @@ def test_a_past_day_is_judged_without_the_facts_of_later_days(log, curricula):
     assert r.status is S.OVERDUE and r.passed_on is None and r.score is None
     r = _one(log, curricula, dt.date(2026, 3, 1))
     assert r.status is S.CURRENT and r.passed_on == dt.date(2026, 3, 1) == r.graded_on
+
+
+# ----------------------------------------------------------------------- many days at once
+
+
+def _generated_ledger(log, curricula, seed):
+    """A ledger with a bit of everything, in an awkward order: hires on several rosters,
+    assignments (some twice), passes, failures, retakes, grades taken back, waivers, material
+    changes, terminations, removals and rehires, and facts synced late (an earlier day recorded
+    after later ones)."""
+    import random
+
+    rng = random.Random(seed)
+    roles = list(Role)
+    modules = curricula.modules()
+    start = dt.date(2024, 1, 1)
+
+    def day(lo=0, hi=900):
+        return start + dt.timedelta(days=rng.randint(lo, hi))
+
+    def people(hired):
+        return [
+            Employee(
+                f"E{i:02d}",
+                f"Person {i}",
+                f"p{i}@example.org",
+                roles[i % len(roles)],
+                f"Department {i % 3}",
+                hired.get(i, start + dt.timedelta(days=7 * i)),
+                EmploymentStatus.TERMINATED if i in gone else EmploymentStatus.ACTIVE,
+            )
+            for i in range(24)
+            if i not in removed
+        ]
+
+    gone, removed = set(), set()
+    import_roster(log, people({}))
+    items = []
+    for _ in range(260):
+        eid, module = f"E{rng.randrange(24):02d}", rng.choice(modules)
+        at = f"{day().isoformat()}T{rng.randrange(8, 18):02d}:00:00+00:00"
+        base = {"employee_id": eid, "module": module, "at": at, "version": rng.choice("ab")}
+        roll = rng.random()
+        if roll < 0.15:
+            items.append((K.ASSIGNED.value, base))
+        elif roll < 0.75:
+            score = rng.choice([5.0, 7.0, 8.0, 9.5, 10.0])
+            verdict = K.PASSED if score >= 8 else K.FAILED
+            graded = {**base, "score": score, "max_score": 10.0}
+            items += [(K.GRADED.value, graded), (verdict.value, {**graded, "threshold": 0.8})]
+            if verdict is K.PASSED and rng.random() < 0.15:  # the grade is taken back
+                items.append((K.FAILED.value, {**graded, "score": 6.0, "threshold": 0.8}))
+        elif roll < 0.8:
+            items.append((K.WAIVED.value, {**base, "reason": "trained elsewhere", "by": "m"}))
+        elif roll < 0.85:
+            change = {"at": day().isoformat(), "module": module, "version": "c", "by": "t"}
+            items.append((K.RETRAINING_REQUIRED.value, {**change, "reason": "new policy"}))
+        else:
+            items.append((K.ATTESTED.value, {**base, "statement": "read"}))
+        if len(items) > 40:
+            rng.shuffle(items)  # synced late: facts of earlier days after later ones
+            log.append_many(items)
+            items = []
+            gone ^= {rng.randrange(24)}  # terminated, or rehired
+            removed ^= {rng.randrange(24)}  # off the roster, or back on it
+            import_roster(log, people({i: day(0, 400) for i in range(0, 24, 5)}))
+    log.append_many(items)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_standings_over_many_days_are_those_of_one_status_a_day(log, curricula, seed):
+    _generated_ledger(log, curricula, seed)
+    days = [dt.date(2023, 12, 1) + dt.timedelta(days=23 * k) for k in range(50)]
+    days += [days[7], dt.date(2025, 2, 28)]  # a day twice, and out of order
+    series = status.standings_over_time(log, curricula, days)
+    assert [d for d, _ in series] == days
+    seen = set()
+    for day, counts in series:
+        rows = status.training_status(log, curricula, day)
+        assert counts == Counter(r.status for r in rows), day
+        seen |= set(counts)
+    assert seen == set(S)  # every standing came up
+
+
+def test_overdue_over_time_reads_the_ledger_once(log, curricula, monkeypatch):
+    from hipaa_lab.records import dashboard
+
+    _generated_ledger(log, curricula, 4)
+    reads = []
+    bodies = log.bodies
+    monkeypatch.setattr(log, "bodies", lambda: reads.append(1) or bodies())
+    days = [dt.date(2026, 6, 1) - dt.timedelta(weeks=w) for w in range(26, -1, -1)]
+    series = dashboard.overdue_over_time(log, curricula, days)
+    assert len(reads) == 1
+    monkeypatch.undo()
+    assert series == [
+        (d, sum(r.status is S.OVERDUE for r in status.training_status(log, curricula, d)))
+        for d in days
+    ]

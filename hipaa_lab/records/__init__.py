@@ -31,7 +31,12 @@ from hipaa_lab.records.roster import (
     import_roster,
     read_roster,
 )
-from hipaa_lab.records.status import Standing, TrainingRecord, training_status
+from hipaa_lab.records.status import (
+    Standing,
+    TrainingRecord,
+    standings_over_time,
+    training_status,
+)
 from hipaa_lab.records.sync import SyncSummary, module_version, sync
 
 __all__ = [
@@ -57,6 +62,7 @@ __all__ = [
     "read_roster",
     "read_xapi",
     "read_xlsx",
+    "standings_over_time",
     "sync",
     "training_status",
     "write_certificates",

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from hipaa_lab import ledger as lg
     from hipaa_lab.ledger import Ledger
     from hipaa_lab.records.curricula import Curricula
+    from hipaa_lab.records.export import Selection
+    from hipaa_lab.records.status import TrainingRecord
 
 __all__ = ["add_parser", "main"]
 
@@ -159,6 +161,34 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="FILE",
         help="the curricula file (default: the shipped one)",
     )
+    a.add_argument(
+        "--employee",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="only this employee (repeat for several; not for the dashboard)",
+    )
+    a.add_argument(
+        "--module",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this module (repeat for several; not for the dashboard)",
+    )
+    a.add_argument(
+        "--department",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this department (repeat for several; not for the dashboard)",
+    )
+    a.add_argument(
+        "--since",
+        type=_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="only records with a pass on or after this day (not for the dashboard)",
+    )
     ledger_arg(a)
     p.set_defaults(func=main)
 
@@ -170,19 +200,101 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date; expected YYYY-MM-DD") from None
 
 
+#: Certificates past which an export of every pass says how to select fewer.
+MANY_CERTIFICATES = 1000
+
+
 def _export(ledger: Ledger, args: argparse.Namespace) -> int:
-    """``records export``: write the chosen format into ``--out``; print each file's path."""
+    """``records export``: write the chosen format into ``--out``; print each file's path.
+
+    For the PDF, say first how many certificates it will write (one a pass), with a progress
+    bar while it does when standard error is a terminal, and how to select fewer when they
+    are many and nothing was selected."""
     from hipaa_lab.records.curricula import load_curricula
-    from hipaa_lab.records.export import write_export
+    from hipaa_lab.records.export import Selection, write_export
+    from hipaa_lab.records.status import training_status
 
     as_of = args.as_of or dt.date.today()
+    curricula = load_curricula(args.curricula)
+    selection = Selection(
+        frozenset(args.employee),
+        frozenset(args.module),
+        frozenset(args.department),
+        args.since,
+    )
+    if selection and args.format == "dashboard":
+        raise UsageError(
+            "the dashboard plots the whole workforce; --employee, --module, --department and "
+            "--since apply to --format csv, xlsx, xapi and pdf"
+        )
+    records = training_status(ledger, curricula, as_of)
+    _check_selection(selection, records, ledger, curricula)
+    selected = selection.select(records) if selection else records
+    if args.format == "pdf":
+        passes = sum(r.passed_on is not None for r in selected)
+        of = f" ({selection.describe()})" if selection else ""
+        print(f"pdf: {passes} certificates to write, one a pass{of}", file=sys.stderr)
+        if not selection and passes > MANY_CERTIFICATES:
+            print(
+                "  every pass of everyone; select fewer with --employee, --module, "
+                "--department or --since",
+                file=sys.stderr,
+            )
     written, count = write_export(
-        args.format, ledger, load_curricula(args.curricula), args.out, as_of=as_of
+        args.format,
+        ledger,
+        curricula,
+        args.out,
+        as_of=as_of,
+        records=selected,
+        progress=args.format == "pdf" and sys.stderr.isatty(),
     )
     for path in written:
         print(path)
     print(f"{args.format}: {len(written)} files in {args.out} ({count} records as of {as_of})")
     return 0
+
+
+def _check_selection(
+    selection: Selection, records: list[TrainingRecord], ledger: Ledger, curricula: Curricula
+) -> None:
+    """Refuse a selection that names what there is not: an employee never on the roster, a
+    module no curriculum has, a department no active employee is in (a typo would otherwise
+    export nothing, silently). An employee on the roster with no records (terminated, or
+    removed) is named on standard error.
+
+    Raises
+    ------
+    UsageError
+        Naming what is unknown, and what is known.
+    """
+    modules = set(curricula.modules())
+    unknown = sorted(selection.modules - modules)
+    if unknown:
+        raise UsageError(
+            f"no module {', '.join(map(repr, unknown))} in the curricula; "
+            f"the modules are {', '.join(sorted(modules))}"
+        )
+    departments = {r.department for r in records}
+    unknown = sorted(selection.departments - departments)
+    if unknown:
+        raise UsageError(
+            f"no department {', '.join(map(repr, unknown))} on the roster; "
+            f"the departments are {', '.join(sorted(departments)) or 'none'}"
+        )
+    missing = selection.employees - {r.employee_id for r in records}
+    if missing:
+        from hipaa_lab.records.roster import current_roster
+
+        on, removed = current_roster(ledger)
+        unknown = sorted(missing - set(on) - set(removed))
+        if unknown:
+            raise UsageError(f"no employee {', '.join(map(repr, unknown))} on the roster")
+        for employee_id in sorted(missing):
+            print(
+                f"employee {employee_id!r}: not active on the roster, no records",
+                file=sys.stderr,
+            )
 
 
 def _read_receipt(path: Path) -> lg.Receipt:

@@ -41,6 +41,7 @@ import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,7 @@ __all__ = [
     "DASHBOARD_WEEKS",
     "EXPORT_COLUMNS",
     "EXPORT_FORMATS",
+    "Selection",
     "XAPI_BASE",
     "XAPI_VERBS",
     "neutralise",
@@ -629,6 +631,61 @@ def _statements(value: Any) -> Iterator[dict[str, Any]]:
 
 # --------------------------------------------------------------------------- all formats
 
+
+@dataclass(frozen=True)
+class Selection:
+    """Which records an export covers: what a manager or an auditor asks for, not everyone.
+
+    Each part left empty selects everything; the parts together select what all of them do.
+    ``employees``, ``modules`` and ``departments``: any of those given; ``since``: a pass on or
+    after that day (a record with no pass has none, so it is left out).
+
+    Examples
+    --------
+    >>> Selection(modules=frozenset({"m01-phi-in-images"}), departments=frozenset({"X"})).describe()
+    'module m01-phi-in-images, department X'
+    >>> bool(Selection())
+    False
+    """
+
+    employees: frozenset[str] = frozenset()
+    modules: frozenset[str] = frozenset()
+    departments: frozenset[str] = frozenset()
+    since: dt.date | None = None
+
+    def __bool__(self) -> bool:
+        """Whether it selects anything less than everyone."""
+        return bool(self.employees or self.modules or self.departments or self.since)
+
+    def select(self, records: Iterable[TrainingRecord]) -> list[TrainingRecord]:
+        """The records selected, in their order."""
+        return [r for r in records if self.covers(r)]
+
+    def covers(self, r: TrainingRecord) -> bool:
+        """Whether ``r`` is selected."""
+        return (
+            (not self.employees or r.employee_id in self.employees)
+            and (not self.modules or r.module in self.modules)
+            and (not self.departments or r.department in self.departments)
+            and (self.since is None or (r.passed_on is not None and r.passed_on >= self.since))
+        )
+
+    def describe(self) -> str:
+        """The selection in words, for a message."""
+        parts = [
+            f"{name} {', '.join(sorted(values))}"
+            for name, values in (
+                ("employee", self.employees),
+                ("module", self.modules),
+                ("department", self.departments),
+            )
+            if values
+        ]
+        if self.since is not None:
+            parts.append(f"passed on or after {self.since.isoformat()}")
+        return ", ".join(parts) or "everyone"
+
+
 #: The formats of ``hipaa-lab records export --format``.
 EXPORT_FORMATS = ("csv", "xlsx", "xapi", "pdf", "dashboard")
 DASHBOARD_WEEKS = 26  #: how far back the overdue plot goes, in weeks
@@ -642,12 +699,16 @@ def write_export(
     *,
     as_of: dt.date,
     records: Sequence[TrainingRecord] | None = None,
+    selection: Selection | None = None,
+    progress: bool = False,
 ) -> tuple[list[Path], int]:
     """Write the records of ``ledger`` as of ``as_of`` in format ``fmt`` into ``out``.
 
     ``records``: the ledger's records as of ``as_of``
     (:func:`hipaa_lab.records.status.training_status`), when the caller has them already (one
-    computation for several formats); else they are computed here.
+    computation for several formats); else they are computed here. ``selection``: only these
+    records (every format but the dashboard, which plots the whole workforce). ``progress``: a
+    progress bar on standard error while the certificates are written.
 
     ``csv``: ``training-records.csv``; ``xlsx``: ``training-records.xlsx``; ``xapi``:
     ``xapi-statements.json``; ``pdf``: a certificate per pass
@@ -665,16 +726,23 @@ def write_export(
     Raises
     ------
     ValueError
-        For a format not in :data:`EXPORT_FORMATS`.
+        For a format not in :data:`EXPORT_FORMATS`, or a selection for the dashboard.
     """
     from hipaa_lab.records import certificate, dashboard
     from hipaa_lab.records.status import training_status
 
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {EXPORT_FORMATS}")
+    if selection and fmt == "dashboard":
+        raise ValueError(
+            f"the dashboard plots the whole workforce; a selection ({selection.describe()}) "
+            "applies to csv, xlsx, xapi and pdf"
+        )
     out = Path(out)
     if records is None:
         records = training_status(ledger, curricula, as_of)
+    if selection:
+        records = selection.select(records)
     if fmt == "csv":
         written = [write_csv(records, out / "training-records.csv")]
     elif fmt == "xlsx":
@@ -683,7 +751,9 @@ def write_export(
         written = [write_xapi(records, out / "xapi-statements.json", titles=curricula.titles)]
     elif fmt == "pdf":
         cp = ledger.checkpoint()
-        written = certificate.write_certificates(records, ledger, cp, out, titles=curricula.titles)
+        written = certificate.write_certificates(
+            records, ledger, cp, out, titles=curricula.titles, progress=progress
+        )
         text = cp.to_json() + "\n"
         written.append(write_whole(out / "checkpoint.json", lambda tmp: tmp.write_text(text)))
         written.append(write_whole(out / "ledger.pub", ledger.export_public_key))

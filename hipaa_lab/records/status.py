@@ -17,15 +17,20 @@ by then (the roster is the one recorded, whenever it was imported; employees are
 their hire dates). A day is overdue only after its due date has passed: a pass on the due date
 is on time. A terminated employee, or one no longer on the roster, has no rows; their history
 stays in the ledger, and a rehire (back on the roster, active) picks it up again.
+
+:func:`standings_over_time` counts the standings as of each of many days from one read of the
+ledger: the same counts as one :func:`training_status` a day, which would read it once a day.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import enum
 import functools
 import gc
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -35,7 +40,7 @@ from hipaa_lab.records.curricula import Curricula
 from hipaa_lab.records.events import RecordKind
 from hipaa_lab.records.roster import Employee, EmploymentStatus
 
-__all__ = ["Standing", "TrainingRecord", "paused_gc", "training_status"]
+__all__ = ["Standing", "TrainingRecord", "paused_gc", "standings_over_time", "training_status"]
 
 
 class Standing(enum.Enum):
@@ -303,4 +308,163 @@ def _status(ledger: Ledger, curricula: Curricula, as_of: dt.date) -> list[Traini
                     graded_on=p.graded_on,
                 )
             )
+    return out
+
+
+# --------------------------------------------------------------------------- over many days
+
+
+class _Fact(NamedTuple):
+    """A training fact that moves a standing: an assignment, a pass or fail, a waiver.
+
+    What :meth:`_Replay._apply` does with the same entry, kept for every day at once: the
+    grade itself and the attestations move no standing and are not kept."""
+
+    day: dt.date
+    kind: str
+    at: str  # the submission a verdict judges
+    entry: int  # the ledger index
+
+
+@dataclass
+class _History:
+    """The ledger read once for all days: the roster as recorded, each employee's and module's
+    facts in ledger order, and each module's material changes."""
+
+    replay: _Replay = field(default_factory=_Replay)
+    facts: dict[tuple[str, str], list[_Fact]] = field(default_factory=dict)
+    changes: dict[str, list[dt.date]] = field(default_factory=dict)
+
+    def read(self, ledger: Ledger) -> None:
+        """Keep every entry that moves a standing, whatever its day."""
+        for index, time, kind, body, digest in ledger.bodies():
+            if kind in _ROSTER_KINDS:
+                self.replay._apply(kind, index, time, body, digest)
+            elif kind in _STANDING_KINDS:
+                day = _date(str(body.get("at") or time)[:10])
+                if kind == _RETRAINING:
+                    self.changes.setdefault(body["module"], []).append(day)
+                    continue
+                key = (body["employee_id"], body["module"])
+                self.facts.setdefault(key, []).append(
+                    _Fact(day, kind, str(body.get("at", "")), index)
+                )
+
+    @staticmethod
+    def progress(facts: list[_Fact], as_of: dt.date) -> _Progress:
+        """What :class:`_Replay` makes of ``facts`` as of ``as_of``: those of later days left
+        out, the rest applied in ledger order (the first assignment counts, a submission's
+        latest verdict counts)."""
+        p = _Progress()
+        for f in facts:
+            if f.day > as_of:
+                continue
+            if f.kind == _ASSIGNED:
+                p.assigned_on = p.assigned_on or f.day
+            elif f.kind == _WAIVED:
+                p.waived = "waived"
+            else:
+                p.verdicts[f.at] = _Verdict(f.kind == _PASSED, f.day, "", (f.entry, ""))
+        return p
+
+
+_STANDING_KINDS = frozenset({_RETRAINING, _ASSIGNED, _PASSED, RecordKind.FAILED.value, _WAIVED})
+
+
+def _tally(
+    counts: dict[Standing, list[int]],
+    p: _Progress,
+    start: dt.date,
+    changes: list[dt.date],
+    rules: _Rules,
+    days: list[dt.date],
+    lo: int,
+    hi: int,
+) -> None:
+    """Add one record's standing on each of ``days[lo:hi]`` (sorted, the record's facts and its
+    module's changes the same on all of them) to ``counts``, kept as differences: +1 where a
+    standing starts, -1 where it ends."""
+    last = p.last_pass()
+    # as of days[lo]: the due date, and so the thresholds, stay the same until days[hi]
+    standing, due = _standing(p, last, start, changes, rules, days[lo])
+    if due is None:  # waived
+        edges = [(standing, lo, hi)]
+    else:
+        overdue = bisect.bisect_right(days, due, lo, hi)  # the first day after the due date
+        if last is None:
+            edges = [(Standing.NEVER_TRAINED, lo, overdue), (Standing.OVERDUE, overdue, hi)]
+        else:
+            soon = bisect.bisect_left(days, due - rules.due_soon, lo, overdue)
+            edges = [
+                (Standing.CURRENT, lo, soon),
+                (Standing.DUE_SOON, soon, overdue),
+                (Standing.OVERDUE, overdue, hi),
+            ]
+    for s, a, b in edges:
+        if a < b:
+            counts[s][a] += 1
+            counts[s][b] -= 1
+
+
+def standings_over_time(
+    ledger: Ledger, curricula: Curricula, days: Sequence[dt.date]
+) -> list[tuple[dt.date, Counter[Standing]]]:
+    """How many records stand where as of each of ``days``: for each day, the counts of
+    :func:`training_status` as of that day, from one read of the ledger.
+
+    A record's standing changes only on the day of one of its facts or of a material change to
+    its module, and in between by the calendar alone (the due date passes); so each record is
+    judged once for each of its facts, and the days in between are counted by their dates.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from hipaa_lab.records.curricula import load_curricula
+    >>> with tempfile.TemporaryDirectory() as folder, Ledger(f"{folder}/r.db") as ledger:
+    ...     standings_over_time(ledger, load_curricula(), [dt.date(2026, 1, 1)])
+    [(datetime.date(2026, 1, 1), Counter())]
+    """
+    ordered = sorted(set(days))
+    with paused_gc():
+        history = _History()
+        history.read(ledger)
+        counts = _counts(history, curricula, ordered)
+    by_day = dict(zip(ordered, counts, strict=True))
+    return [(day, Counter(by_day[day])) for day in days]
+
+
+def _counts(
+    history: _History, curricula: Curricula, days: list[dt.date]
+) -> list[Counter[Standing]]:
+    """:func:`standings_over_time` over ``days`` (sorted, distinct), from ``history``."""
+    n = len(days)
+    rules = _Rules.of(curricula)
+    diffs: dict[Standing, list[int]] = {s: [0] * (n + 1) for s in Standing}
+    if not n:
+        return []
+    # the first of the days that sees a fact (or a change) of a day: n when none does
+    first = functools.partial(bisect.bisect_left, days)
+    change_days = {m: sorted(ds) for m, ds in history.changes.items()}
+    no_facts: list[_Fact] = []
+    for e in history.replay.on.values():
+        if e.status is not EmploymentStatus.ACTIVE:
+            continue
+        for module in curricula.modules_for(e.role):
+            facts = history.facts.get((e.employee_id, module), no_facts)
+            changes = change_days.get(module, [])
+            edges = sorted({0, *(first(f.day) for f in facts), *(first(d) for d in changes)})
+            edges = [i for i in edges if i < n]
+            for lo, hi in zip(edges, [*edges[1:], n], strict=True):
+                as_of = days[lo]
+                p = _History.progress(facts, as_of)
+                start = max(e.hire_date, p.assigned_on or e.hire_date)
+                known = [d for d in changes if d <= as_of]
+                _tally(diffs, p, start, known, rules, days, lo, hi)
+    out: list[Counter[Standing]] = [Counter() for _ in range(n)]
+    for s, diff in diffs.items():
+        running = 0
+        for i in range(n):
+            running += diff[i]
+            if running:
+                out[i][s] = running
     return out
