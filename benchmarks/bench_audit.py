@@ -9,7 +9,8 @@ stays the same. Then, best of ``--repeat``, each in the same run on the same fil
 before, so every pass finds it in the page cache):
 
 * ``verify``: :meth:`AuditTrail.verify`, the whole chain line by line (what ``hipaa-lab audit
-  verify LOG`` does);
+  verify LOG`` does: a log of 48 MiB or more in two processes, ``hipaa_lab._linechain``);
+* ``verify, one process``: the same with the second process turned off;
 * ``verify + checkpoint``: the same against a checkpoint of the whole log (the chain, every
   line's leaf hash, the Merkle root, the signature);
 * the baselines: a plain SHA-256 pass over the file (one hash over its bytes, read in 4 MiB
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=HERE / ".corpus")
     args = parser.parse_args(argv)
 
+    from hipaa_lab import _linechain
     from hipaa_lab.safeguards.audit import AuditTrail
 
     print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -102,8 +104,18 @@ def main(argv: list[str] | None = None) -> int:
                 n += len(lines)
         return n
 
+    def one_process():  # type: ignore[no-untyped-def]
+        threshold = _linechain.PARALLEL_MIN_BYTES
+        _linechain.PARALLEL_MIN_BYTES = size + 1
+        try:
+            return trail.verify()
+        finally:
+            _linechain.PARALLEL_MIN_BYTES = threshold
+
     checkpoint = trail.checkpoint()
     t_verify, result = best(trail.verify, args.repeat)
+    assert result.ok and result.size == args.n, result  # type: ignore[attr-defined]
+    t_one, result = best(one_process, args.repeat)
     assert result.ok and result.size == args.n, result  # type: ignore[attr-defined]
     t_cp, result = best(lambda: trail.verify(checkpoint), args.repeat)
     assert result.ok, result  # type: ignore[attr-defined]
@@ -115,12 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"log: {args.n} events, {mb:.1f} MB ({size / args.n:.0f} bytes a line)")
     for name, t in (
         ("verify (chain)", t_verify),
+        ("verify, one process", t_one),
         ("verify + checkpoint", t_cp),
         ("plain SHA-256 pass (file)", t_plain),
         ("per-line SHA-256 pass", t_lines),
     ):
         print(f"{name:28s} {t:7.3f} s  {args.n / t:12,.0f} events/s  {mb / t:8.1f} MB/s")
     print(f"ratio plain hash pass / verify              {t_plain / t_verify:6.2f}x  (aim >= 0.5x)")
+    print(f"ratio plain hash pass / verify, one process {t_plain / t_one:6.2f}x")
     print(f"ratio plain hash pass / verify + checkpoint {t_plain / t_cp:6.2f}x")
     print(f"ratio per-line hash pass / verify           {t_lines / t_verify:6.2f}x")
     print(f"ratio per-line hash pass / verify + checkpoint {t_lines / t_cp:6.2f}x")
