@@ -703,6 +703,7 @@ def test_a_large_log_is_checked_in_two_processes_and_its_first_bad_line_named(
     (started, not forked: a Jupyter kernel's threads are not copied); a change in either half
     is named as in one process, and the leaves are those of one process."""
     monkeypatch.setattr(_linechain, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(_linechain, "STARTUP_BYTES", 0)
     started = []
     popen = _linechain.subprocess.Popen
 
@@ -735,6 +736,7 @@ def test_a_large_log_is_checked_in_two_processes_and_its_first_bad_line_named(
 
 def test_a_second_process_that_cannot_run_leaves_the_check_to_this_one(tmp_path, monkeypatch):
     monkeypatch.setattr(_linechain, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(_linechain, "STARTUP_BYTES", 0)
     monkeypatch.setattr(_linechain.sys, "executable", "/nonexistent/python")
     log = _make_log(tmp_path / "log.jsonl", random.Random(1), 50)
     assert _linechain.check_file(log.path) == 50 and log.verify(log.checkpoint()).ok
