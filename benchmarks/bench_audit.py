@@ -9,8 +9,10 @@ stays the same. Then, best of ``--repeat``, each in the same run on the same fil
 before, so every pass finds it in the page cache):
 
 * ``verify``: :meth:`AuditTrail.verify`, the whole chain line by line (what ``hipaa-lab audit
-  verify LOG`` does: a log of 48 MiB or more in two processes, ``hipaa_lab._linechain``);
-* ``verify, one process``: the same with the second process turned off;
+  verify LOG`` does: a log of 48 MiB or more in two processes on two cores or more,
+  ``hipaa_lab._linechain``);
+* ``verify, one process`` and ``verify, two processes``: the same with the second process forced
+  off, and on (for a log of 48 MiB or more) whatever the cores;
 * ``verify + checkpoint``: the same against a checkpoint of the whole log (the chain, every
   line's leaf hash, the Merkle root, the signature);
 * the baselines: a plain SHA-256 pass over the file (one hash over its bytes, read in 4 MiB
@@ -109,18 +111,22 @@ def main(argv: list[str] | None = None) -> int:
                 n += len(lines)
         return n
 
-    def one_process():  # type: ignore[no-untyped-def]
-        threshold = _linechain.PARALLEL_MIN_BYTES
-        _linechain.PARALLEL_MIN_BYTES = size + 1
+    def forced(two: bool):  # type: ignore[no-untyped-def]
+        """verify with the second process forced on (if the file is large enough) or off."""
+        saved = _linechain.PARALLEL_MIN_BYTES, _linechain._two_cores
+        _linechain.PARALLEL_MIN_BYTES = saved[0] if two else size + 1
+        _linechain._two_cores = lambda: two
         try:
             return trail.verify()
         finally:
-            _linechain.PARALLEL_MIN_BYTES = threshold
+            _linechain.PARALLEL_MIN_BYTES, _linechain._two_cores = saved
 
     checkpoint = trail.checkpoint()
     t_verify, result, c_verify = best(trail.verify, args.repeat)
     assert result.ok and result.size == args.n, result  # type: ignore[attr-defined]
-    t_one, result, c_one = best(one_process, args.repeat)
+    t_one, result, c_one = best(lambda: forced(False), args.repeat)
+    assert result.ok and result.size == args.n, result  # type: ignore[attr-defined]
+    t_two, result, c_two = best(lambda: forced(True), args.repeat)
     assert result.ok and result.size == args.n, result  # type: ignore[attr-defined]
     t_cp, result, c_cp = best(lambda: trail.verify(checkpoint), args.repeat)
     assert result.ok, result  # type: ignore[attr-defined]
@@ -133,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, t, c in (
         ("verify (chain)", t_verify, c_verify),
         ("verify, one process", t_one, c_one),
+        ("verify, two processes", t_two, c_two),
         ("verify + checkpoint", t_cp, c_cp),
         ("plain SHA-256 pass (file)", t_plain, c_plain),
         ("per-line SHA-256 pass", t_lines, c_lines),
@@ -144,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio plain hash pass / verify              {t_plain / t_verify:6.2f}x  (aim >= 0.5x)")
     print(f"ratio plain hash pass / verify, one process {t_plain / t_one:6.2f}x")
     print(f"  the same in CPU time                      {c_plain / c_one:6.2f}x")
+    print(f"ratio plain hash pass / verify, two processes {t_plain / t_two:6.2f}x")
+    print(f"ratio one process / two processes           {t_one / t_two:6.2f}x")
     print(f"ratio plain hash pass / verify + checkpoint {t_plain / t_cp:6.2f}x")
     print(f"ratio per-line hash pass / verify           {t_lines / t_verify:6.2f}x")
     print(f"ratio per-line hash pass / verify + checkpoint {t_lines / t_cp:6.2f}x")

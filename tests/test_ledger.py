@@ -704,6 +704,7 @@ def test_a_large_log_is_checked_in_two_processes_and_its_first_bad_line_named(
     is named as in one process, and the leaves are those of one process."""
     monkeypatch.setattr(_linechain, "PARALLEL_MIN_BYTES", 1)
     monkeypatch.setattr(_linechain, "STARTUP_BYTES", 0)
+    monkeypatch.setattr(_linechain, "_two_cores", lambda: True)
     started = []
     popen = _linechain.subprocess.Popen
 
@@ -737,6 +738,19 @@ def test_a_large_log_is_checked_in_two_processes_and_its_first_bad_line_named(
 def test_a_second_process_that_cannot_run_leaves_the_check_to_this_one(tmp_path, monkeypatch):
     monkeypatch.setattr(_linechain, "PARALLEL_MIN_BYTES", 1)
     monkeypatch.setattr(_linechain, "STARTUP_BYTES", 0)
+    monkeypatch.setattr(_linechain, "_two_cores", lambda: True)
     monkeypatch.setattr(_linechain.sys, "executable", "/nonexistent/python")
     log = _make_log(tmp_path / "log.jsonl", random.Random(1), 50)
     assert _linechain.check_file(log.path) == 50 and log.verify(log.checkpoint()).ok
+
+
+def test_one_core_keeps_the_check_in_one_process(tmp_path, monkeypatch):
+    """On one core a second process would only take turns with the first: none is started."""
+    monkeypatch.setattr(_linechain, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(_linechain, "STARTUP_BYTES", 0)
+    monkeypatch.setattr(_linechain.os, "sched_getaffinity", lambda pid: {0})
+    monkeypatch.setattr(_linechain, "_start_second", lambda *a: pytest.fail("started"))
+    log = _make_log(tmp_path / "log.jsonl", random.Random(2), 50)
+    assert not _linechain._two_cores() and _linechain.check_file(log.path) == 50
+    monkeypatch.setattr(_linechain.os, "sched_getaffinity", lambda pid: {0, 1})
+    assert _linechain._two_cores()
