@@ -15,16 +15,18 @@ list comprehension and everything else is checked a block at a time, in C, on th
   backslash in ``K`` or ``T``. Quotes inside JSON strings are escaped, so in such a line these are
   the **last** ``"index":`` and ``"prev":"``: the entry's own, those ``check_chain`` reads, whatever
   the body holds. The tails are cut once (one slice a line), joined, and checked column by
-  column with strided slices: the fixed text, the digits of ``N`` against the expected indexes,
-  ``P`` against the hashes of the lines before, and a count of quotes for ``K`` and ``T``;
+  column with strided slices: the fixed text (with ``K``), the digits of ``N`` against the
+  expected indexes, ``P`` against the hashes of the lines before, and no quote or backslash in
+  ``T``;
 * a block laid out otherwise is checked line by line (the entry's last ``"prev":"`` and
   ``"index":`` found with ``rfind``): slower, the same answer.
 
-A large file is checked in two processes (on two cores or more): this module is also a script (stdlib only, so it starts
-in some 50 ms, without the package) that checks the lines from a byte offset to the end, the
-chain starting from the hash of the line before that offset and the index from the first line's
-own; the calling process checks the lines before and that their count is that index. Any doubt in
-either half, or a second process that cannot run, gives ``None`` or a check in one process.
+A large file is checked in two processes (on two cores or more): this module is also a script
+(stdlib only, so it starts in some 50 ms, without the package) that checks the lines from a byte
+offset to the end, the chain starting from the hash of the line before that offset and the index
+from the first line's own; the calling process checks the lines before and that their count is
+that index. Any doubt in either half, or a second process that cannot run, gives ``None`` or a
+check in one process.
 """
 
 from __future__ import annotations
