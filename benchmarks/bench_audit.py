@@ -9,15 +9,19 @@ stays the same. Then, best of ``--repeat``, each in the same run on the same fil
 before, so every pass finds it in the page cache):
 
 * ``verify``: :meth:`AuditTrail.verify`, the whole chain line by line (what ``hipaa-lab audit
-  verify LOG`` does);
+  verify LOG`` does: a log of 48 MiB or more in two processes on two cores or more,
+  ``hipaa_lab._linechain``);
+* ``verify, one process`` and ``verify, two processes``: the same with the second process forced
+  off, and on (for a log of 48 MiB or more) whatever the cores;
 * ``verify + checkpoint``: the same against a checkpoint of the whole log (the chain, every
   line's leaf hash, the Merkle root, the signature);
 * the baselines: a plain SHA-256 pass over the file (one hash over its bytes, read in 4 MiB
   blocks), and a per-line SHA-256 pass (the file read in the same blocks, split into lines, each
   line hashed: the same work as the records benchmark's baseline, which hashes each entry).
 
-Prints the rate of each and the ratios ``plain pass / verify`` (aim: at least 0.5x), with the
-load average at the start and the end (the machine may be shared).
+Prints the rate of each (and its CPU time, this process's and its second process's: on a shared
+machine less moved by the others than wall time) and the ratios ``plain pass / verify`` (aim: at
+least 0.5x), with the load average at the start and the end (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -54,13 +58,17 @@ def build(path: Path, n: int) -> None:
     tmp.rename(path)
 
 
-def best(fn, repeat: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]
-    out, times = None, []
+def best(fn, repeat: int) -> tuple[float, object, float]:  # type: ignore[no-untyped-def]
+    """Best wall time of ``repeat`` calls, the last result, and the best CPU time (this process
+    and its finished children: on a shared machine, less moved by the others than wall time)."""
+    out, times, cpu = None, [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), os.times()
         out = fn()
         times.append(time.perf_counter() - t)
-    return min(times), out
+        e = os.times()
+        cpu.append(sum(e[:4]) - sum(c[:4]))
+    return min(times), out, min(cpu)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=HERE / ".corpus")
     args = parser.parse_args(argv)
 
+    from hipaa_lab import _linechain
     from hipaa_lab.safeguards.audit import AuditTrail
 
     print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -102,25 +111,48 @@ def main(argv: list[str] | None = None) -> int:
                 n += len(lines)
         return n
 
+    def forced(two: bool):  # type: ignore[no-untyped-def]
+        """verify with the second process forced on (if the file is large enough) or off."""
+        saved = _linechain.PARALLEL_MIN_BYTES, _linechain._two_cores
+        _linechain.PARALLEL_MIN_BYTES = saved[0] if two else size + 1
+        _linechain._two_cores = lambda: two
+        try:
+            return trail.verify()
+        finally:
+            _linechain.PARALLEL_MIN_BYTES, _linechain._two_cores = saved
+
     checkpoint = trail.checkpoint()
-    t_verify, result = best(trail.verify, args.repeat)
+    t_verify, result, c_verify = best(trail.verify, args.repeat)
     assert result.ok and result.size == args.n, result  # type: ignore[attr-defined]
-    t_cp, result = best(lambda: trail.verify(checkpoint), args.repeat)
+    t_one, result, c_one = best(lambda: forced(False), args.repeat)
+    assert result.ok and result.size == args.n, result  # type: ignore[attr-defined]
+    t_two, result, c_two = best(lambda: forced(True), args.repeat)
+    assert result.ok and result.size == args.n, result  # type: ignore[attr-defined]
+    t_cp, result, c_cp = best(lambda: trail.verify(checkpoint), args.repeat)
     assert result.ok, result  # type: ignore[attr-defined]
-    t_plain, _ = best(plain, args.repeat)
-    t_lines, count = best(per_line, args.repeat)
+    t_plain, _, c_plain = best(plain, args.repeat)
+    t_lines, count, c_lines = best(per_line, args.repeat)
     assert count == args.n, count
 
     mb = size / 1e6
     print(f"log: {args.n} events, {mb:.1f} MB ({size / args.n:.0f} bytes a line)")
-    for name, t in (
-        ("verify (chain)", t_verify),
-        ("verify + checkpoint", t_cp),
-        ("plain SHA-256 pass (file)", t_plain),
-        ("per-line SHA-256 pass", t_lines),
+    for name, t, c in (
+        ("verify (chain)", t_verify, c_verify),
+        ("verify, one process", t_one, c_one),
+        ("verify, two processes", t_two, c_two),
+        ("verify + checkpoint", t_cp, c_cp),
+        ("plain SHA-256 pass (file)", t_plain, c_plain),
+        ("per-line SHA-256 pass", t_lines, c_lines),
     ):
-        print(f"{name:28s} {t:7.3f} s  {args.n / t:12,.0f} events/s  {mb / t:8.1f} MB/s")
+        print(
+            f"{name:28s} {t:7.3f} s  {args.n / t:12,.0f} events/s  {mb / t:8.1f} MB/s"
+            f"  (CPU {c:6.3f} s)"
+        )
     print(f"ratio plain hash pass / verify              {t_plain / t_verify:6.2f}x  (aim >= 0.5x)")
+    print(f"ratio plain hash pass / verify, one process {t_plain / t_one:6.2f}x")
+    print(f"  the same in CPU time                      {c_plain / c_one:6.2f}x")
+    print(f"ratio plain hash pass / verify, two processes {t_plain / t_two:6.2f}x")
+    print(f"ratio one process / two processes           {t_one / t_two:6.2f}x")
     print(f"ratio plain hash pass / verify + checkpoint {t_plain / t_cp:6.2f}x")
     print(f"ratio per-line hash pass / verify           {t_lines / t_verify:6.2f}x")
     print(f"ratio per-line hash pass / verify + checkpoint {t_lines / t_cp:6.2f}x")

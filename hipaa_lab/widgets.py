@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import textwrap
 from collections import defaultdict
@@ -33,6 +34,7 @@ __all__ = [
     "accesses_per_hour",
     "display_pixels",
     "filter_events",
+    "fit_table",
     "header_table",
     "pass_mark",
     "plot_accesses_per_hour",
@@ -247,6 +249,59 @@ def safe_harbor_table() -> Styler:
         )
         .set_caption("45 CFR 164.514(b)(2)(i)(A)-(R): the identifiers Safe Harbor removes")
     )
+
+
+def fit_table(frame: pd.DataFrame) -> Styler:
+    """``frame`` as a table a reader sees whole, within the output area.
+
+    A DataFrame shown in JupyterLab cuts every text past ``display.max_colwidth`` with "..."
+    (module 3's reasons for a refusal were cut before the reason) and lets a wide table run past
+    the output area (the audit tables' patient and reason columns were out of sight). This shows
+    every text in full, lets texts and column names wrap (also after ``_``, ``^``, ``.`` and
+    ``/``, so role names, person names and UIDs break there, not inside an ID) so the table fits,
+    aligns left, leaves out the row index, shows times to the second and missing values blank.
+
+    Returns
+    -------
+    pandas.io.formats.style.Styler
+        Displayed as a table in a notebook; ``.data`` is ``frame``.
+
+    Examples
+    --------
+    >>> html = fit_table(pd.DataFrame({"reason": ["x" * 80], "note": [None]})).to_html()
+    >>> "x" * 80 in html and "None" not in html
+    True
+    """
+
+    def cell(value: object) -> str:
+        if isinstance(value, pd.Timestamp):
+            return str(value.strftime("%Y-%m-%d %H:%M:%S"))
+        return _breakable(str(value))
+
+    return (
+        frame.style.hide(axis="index")
+        .format(cell, na_rep="")
+        .format_index(lambda c: _breakable(str(c)), axis="columns")
+        .set_table_styles(
+            [
+                # JupyterLab pads cells 0.5em a side: a quarter em leaves room for 13 columns
+                {
+                    "selector": "th, td",
+                    "props": "text-align: left; vertical-align: top; padding: 0.3em 0.25em",
+                },
+                {"selector": "td", "props": "overflow-wrap: break-word; max-width: 28em"},
+            ]
+        )
+    )
+
+
+def _breakable(text: str) -> str:
+    """``text`` escaped for HTML, with a line break allowed after each ``_``, ``^``, ``.`` and
+    ``/`` (role and column names, DICOM person names and UIDs have no spaces to break at)."""
+    escaped = html.escape(text)
+    for mark in "_^./":
+        escaped = escaped.replace(mark, mark + "<wbr>")
+    return escaped
 
 
 def pass_mark(module: str) -> PassMark:
@@ -703,7 +758,8 @@ class AuditTable:
         )
         self.event = w.Dropdown(description="event", options=any_ + [(e, e) for e in events])
         outcomes = [(str(o), int(o)) for o in sorted(frame["outcome"].dropna().unique())]
-        self.outcome = w.Dropdown(description="outcome", options=[("(any)", None), *outcomes])
+        # (any) is -1, not None: a Dropdown whose value is None shows no option at all
+        self.outcome = w.Dropdown(description="outcome", options=[("(any)", -1), *outcomes])
         self.count = w.HTML()
         self.output = w.Output()
         for control in (self.user, self.patient, self.role, self.event, self.outcome):
@@ -726,7 +782,7 @@ class AuditTable:
             role=self.role.value,
             patient=self.patient.value.strip(),
             event=self.event.value,
-            outcome=self.outcome.value,
+            outcome=None if self.outcome.value == -1 else self.outcome.value,
         )
 
     def _render(self, *_: object) -> None:
@@ -739,7 +795,7 @@ class AuditTable:
             return
         columns = [c for c in _AUDIT_COLUMNS if c in chosen.columns]
         with self.output:
-            display(chosen[columns].head(self.rows))
+            display(fit_table(chosen[columns].head(self.rows)))
 
     def _ipython_display_(self) -> None:
         from IPython.display import display

@@ -1,8 +1,10 @@
-"""Module 1 runs in a real JupyterLab, driven in Chromium: its image and study browser render.
+"""Modules 1, 3 and 4 run in a real JupyterLab, driven in Chromium: what a learner must see renders.
 
-The module starts its own JupyterLab (isolated HOME, Jupyter and cache folders, a random token and
-a free port) on a copy of module 1's source notebook, runs all cells from the Run menu, checks the
-DOM, then uses the study browser. Full-page screenshots and the server log are kept in
+The module starts one JupyterLab (isolated HOME, Jupyter and cache folders, a random token and a
+free port) on copies of the modules' source notebooks; for each module it opens the notebook in
+its own browser context, runs all cells from the Run menu and checks the DOM: module 1's image and
+study browser (which it then uses), module 3's decisions and audit-trail tables, module 4's plot of
+accesses per user per hour and its filterable audit table (which it then filters). Full-page screenshots and the server log are kept in
 ``test-artifacts/`` at the repository root. Playwright drives Debian's Chromium
 (``/usr/bin/chromium``); ``playwright install`` is not needed.
 """
@@ -23,6 +25,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +33,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "m01-phi-in-images" / "m01-phi-in-images.ipynb"
+M03 = ROOT / "notebooks" / "m03-who-may-see-this-study" / "m03-who-may-see-this-study.ipynb"
+M04 = ROOT / "notebooks" / "m04-reading-the-audit-log" / "m04-reading-the-audit-log.ipynb"
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -161,7 +166,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         (settings / name).write_text(json.dumps(values))
     root = tmp / "root"
     root.mkdir()
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    for notebook in (NOTEBOOK, M03, M04):
+        shutil.copy(notebook, root / notebook.name)
     ARTIFACTS.mkdir(exist_ok=True)
     for old in ARTIFACTS.glob("browser-*"):
         old.unlink()
@@ -214,49 +220,72 @@ REQUESTED: list[str] = []
 
 
 @pytest.fixture(scope="module")
-def page(lab: Lab, request: pytest.FixtureRequest) -> Iterator:
+def browser() -> Iterator:
+    """One Chromium for the modules; each opens its notebook in a context of its own."""
     from playwright.sync_api import sync_playwright
 
-    failed_before = request.session.testsfailed
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000
         )
         try:
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            context.on("request", lambda r: REQUESTED.append(r.url))
-            page = context.new_page()
-            page.on("websocket", lambda ws: REQUESTED.append(ws.url))
-            page.set_default_timeout(RENDER_SECONDS * 1000)
-            messages: list[str] = []
-            page.on("pageerror", lambda error: messages.append(f"page error: {error}"))
-            page.goto(f"{lab.url}/lab/tree/{NOTEBOOK.name}?token={lab.token}")
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=KERNEL_START_SECONDS * 1000)
-            _wait_for_idle_kernel(page, lab, KERNEL_START_SECONDS)
-            yield page
-            if request.session.testsfailed > failed_before:
-                _screenshot(page, "failure")
-            for message in messages:
-                print(message)
+            yield browser
         finally:
             browser.close()
 
 
-def _kernel_states(lab: Lab) -> list[str]:
-    return [kernel["execution_state"] for kernel in lab.api("/api/kernels")]
+@contextmanager
+def _notebook_page(
+    browser, lab: Lab, name: str, request: pytest.FixtureRequest, requested: list[str]
+) -> Iterator:
+    """``name`` open in a new browser context, its kernel idle; URLs asked for go to
+    ``requested``. A screenshot is kept when a test using it failed."""
+    failed_before = request.session.testsfailed
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        context.on("request", lambda r: requested.append(r.url))
+        page = context.new_page()
+        page.on("websocket", lambda ws: requested.append(ws.url))
+        page.set_default_timeout(RENDER_SECONDS * 1000)
+        messages: list[str] = []
+        page.on("pageerror", lambda error: messages.append(f"page error: {error}"))
+        # a workspace of its own, reset: another module's notebook is not restored beside it
+        page.goto(f"{lab.url}/lab/workspaces/{name[:3]}/tree/{name}?reset&token={lab.token}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=KERNEL_START_SECONDS * 1000)
+        _wait_for_idle_kernel(page, lab, name, KERNEL_START_SECONDS)
+        yield page
+        if request.session.testsfailed > failed_before:
+            _screenshot(page, f"failure-{name[:3]}")
+        for message in messages:
+            print(message)
+    finally:
+        context.close()
 
 
-def _wait_for_idle_kernel(page, lab: Lab, seconds: float) -> None:
+@pytest.fixture(scope="module")
+def page(browser, lab: Lab, request: pytest.FixtureRequest) -> Iterator:
+    with _notebook_page(browser, lab, NOTEBOOK.name, request, REQUESTED) as page:
+        yield page
+
+
+def _kernel_states(lab: Lab, name: str) -> list[str]:
+    """The execution states of the kernels of notebook ``name``'s sessions."""
+    sessions = lab.api("/api/sessions")
+    return [s["kernel"]["execution_state"] for s in sessions if s["path"] == name]
+
+
+def _wait_for_idle_kernel(page, lab: Lab, name: str, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        states = _kernel_states(lab)
+        states = _kernel_states(lab, name)
         indicator = page.locator(".jp-Notebook-ExecutionIndicator").first
         shown = indicator.get_attribute("data-status") if indicator.count() else None
         if states == ["idle"] and shown == "idle":
             return
         page.wait_for_timeout(250)
     pytest.fail(
-        f"the kernel did not become idle in {seconds} s (server: {_kernel_states(lab)}):\n{lab.log_tail()}"
+        f"the kernel of {name} did not become idle in {seconds} s "
+        f"(server: {_kernel_states(lab, name)}):\n{lab.log_tail()}"
     )
 
 
@@ -297,9 +326,8 @@ def _tracebacks(scope) -> list[str]:
     return [text for text in stderr.all_inner_texts() if "Traceback" in text]
 
 
-@pytest.fixture(scope="module")
-def executed(page, lab: Lab):
-    """The page once Run > Run All Cells has finished (or stopped at an error)."""
+def _run_all(page, lab: Lab, name: str) -> None:
+    """Run > Run All Cells, until every cell has run (or the run stopped at an error)."""
     page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
     # The Run menu's item is the generic runmenu:run-all, which runs notebook:run-all-cells here.
     page.locator(
@@ -314,9 +342,9 @@ def executed(page, lab: Lab):
             not any("*" in p or any(ch.isdigit() for ch in p) for p in prompts)
             and time.monotonic() - start > 30
         ):
-            _screenshot(page, "not-started")
-            pytest.fail(f"Run All did not start a cell in 30 s; prompts: {prompts}")
-        busy = any("*" in prompt for prompt in prompts) or _kernel_states(lab) != ["idle"]
+            _screenshot(page, f"not-started-{name[:3]}")
+            pytest.fail(f"Run All did not start a cell of {name} in 30 s; prompts: {prompts}")
+        busy = any("*" in prompt for prompt in prompts) or _kernel_states(lab, name) != ["idle"]
         started = any(any(ch.isdigit() for ch in prompt) for prompt in prompts)
         if busy or not started:
             quiet_since = None
@@ -325,22 +353,32 @@ def executed(page, lab: Lab):
         elif time.monotonic() - quiet_since > 1.5:
             break
         if time.monotonic() > deadline:
-            _screenshot(page, "timeout")
-            pytest.fail(f"Run All did not finish in {RUN_ALL_SECONDS} s; prompts: {prompts}")
+            _screenshot(page, f"timeout-{name[:3]}")
+            pytest.fail(f"Run All did not finish {name} in {RUN_ALL_SECONDS} s; prompts: {prompts}")
         page.wait_for_timeout(250)
+
+
+@pytest.fixture(scope="module")
+def executed(page, lab: Lab):
+    """Module 1's page once Run > Run All Cells has finished (or stopped at an error)."""
+    _run_all(page, lab, NOTEBOOK.name)
     _scroll_to_top(_cell(page, SHOW_IMAGE_SOURCE, ran=False))
     _screenshot(page, "01-after-run-all")
     return page
 
 
-def test_every_cell_runs_without_a_traceback(executed):
-    tracebacks = _tracebacks(executed)
+def _assert_no_traceback_and_all_run(page) -> None:
+    tracebacks = _tracebacks(page)
     assert not tracebacks, "outputs show tracebacks:\n\n" + "\n\n".join(
         t[-2000:] for t in tracebacks
     )
-    prompts = _prompts(executed)
+    prompts = _prompts(page)
     unrun = [i for i, prompt in enumerate(prompts) if not any(ch.isdigit() for ch in prompt)]
     assert not unrun, f"code cells {unrun} have no execution count: {prompts}"
+
+
+def test_every_cell_runs_without_a_traceback(executed):
+    _assert_no_traceback_and_all_run(executed)
 
 
 def _natural_sizes(images) -> list[tuple[int, int]]:
@@ -461,3 +499,154 @@ def test_module_1_loads_nothing_from_outside_the_machine(executed):
         }
     )
     assert not outside, "requests that leave the machine:\n" + "\n".join(outside)
+
+
+# --------------------------------------------------------------------------- modules 3 and 4
+
+#: Sources that pick out module 3's decisions table, its audit-trail table, module 4's plots and
+#: its filterable audit table.
+DECISIONS_SOURCE = "for d in pacs.decisions])[columns]"
+AUDIT_TRAIL_SOURCE = "outcome 0: success"
+PLOTS_SOURCE = "hl.widgets.plot_accesses_per_hour(frame, top=25)"
+AUDIT_TABLE_SOURCE = "hl.widgets.AuditTable(frame)"
+
+
+def _shut_down_kernels(lab: Lab, name: str) -> None:
+    """End notebook ``name``'s sessions and their kernels, through the server's API."""
+    for session in lab.api("/api/sessions"):
+        if session["path"] == name:
+            request = urllib.request.Request(
+                f"{lab.url}/api/sessions/{session['id']}",
+                method="DELETE",
+                headers={"Authorization": f"token {lab.token}"},
+            )
+            urllib.request.urlopen(request, timeout=10).close()
+
+
+def _executed_module(browser, lab: Lab, notebook: Path, request) -> Iterator:
+    requested: list[str] = []
+    with _notebook_page(browser, lab, notebook.name, request, requested) as page:
+        _run_all(page, lab, notebook.name)
+        page.requested = requested  # for the test of what it loads
+        yield page
+    _shut_down_kernels(lab, notebook.name)
+
+
+@pytest.fixture(scope="module")
+def m03(browser, lab: Lab, request: pytest.FixtureRequest) -> Iterator:
+    """Module 3's page once Run All has finished."""
+    yield from _executed_module(browser, lab, M03, request)
+
+
+@pytest.fixture(scope="module")
+def m04(browser, lab: Lab, request: pytest.FixtureRequest) -> Iterator:
+    """Module 4's page once Run All has finished."""
+    yield from _executed_module(browser, lab, M04, request)
+
+
+def _table(cell):
+    """The first table in ``cell``'s outputs: its header texts and its rows' cell texts."""
+    table = cell.locator(".jp-OutputArea-output table").first
+    table.wait_for(state="visible")
+    headers = [h.strip() for h in table.locator("thead th").all_inner_texts()]
+    rows = table.locator("tbody tr").evaluate_all(
+        "rows => rows.map(r => Array.from(r.cells).map(c => c.innerText.trim()))"
+    )
+    return table, headers, rows
+
+
+def _assert_fits(table) -> None:
+    """A person sees every column without scrolling sideways: the table fits its output area."""
+    width, area = table.evaluate(
+        "t => [t.getBoundingClientRect().width, t.closest('.jp-OutputArea-output').clientWidth]"
+    )
+    assert width <= area + 1, f"the table ({width:.0f} px) overflows its output area ({area} px)"
+
+
+def _column(headers: list[str], rows: list[list[str]], name: str) -> list[str]:
+    at = headers.index(name)
+    return [row[at] for row in rows]
+
+
+@pytest.mark.parametrize("module", ["m03", "m04"])
+def test_modules_3_and_4_run_every_cell_without_a_traceback(module, request):
+    page = request.getfixturevalue(module)
+    _assert_no_traceback_and_all_run(page)
+    outside = sorted(
+        {
+            url
+            for url in page.requested
+            if urllib.parse.urlsplit(url).scheme not in ("data", "blob", "about")
+            and urllib.parse.urlsplit(url).hostname not in ("127.0.0.1", "localhost")
+        }
+    )
+    assert not outside, "requests that leave the machine:\n" + "\n".join(outside)
+
+
+def test_module_3_shows_each_decision_and_its_audit_trail(m03):
+    cell = _cell(m03, DECISIONS_SOURCE)
+    table, headers, rows = _table(cell)
+    columns = ["user", "role", "operation", "purpose", "facts", "allowed", "rule", "reason"]
+    assert headers == columns, headers
+    assert len(rows) == 8, rows  # six reads and two queries, each decided
+    assert set(_column(headers, rows, "allowed")) == {"True", "False"}, rows
+    reasons = _column(headers, rows, "reason")
+    assert all(reasons) and not any(r.endswith("...") for r in reasons), reasons  # whole
+    _assert_fits(table)
+    _scroll_to_top(cell)
+    _screenshot(m03, "m03-decisions")
+
+    cell = _cell(m03, AUDIT_TRAIL_SOURCE)
+    table, headers, rows = _table(cell)
+    assert {"event_meaning", "outcome", "user", "role", "patient_id", "reason"} <= set(headers)
+    _assert_fits(table)
+    meanings = set(_column(headers, rows, "event_meaning"))
+    assert {"DICOM Instances Accessed", "Query", "User Authentication"} <= meanings, meanings
+    assert {"0", "4"} <= set(_column(headers, rows, "outcome")), "allowed and refused both shown"
+    _scroll_to_top(cell)
+    _screenshot(m03, "m03-audit-trail")
+
+
+def test_module_4_shows_the_accesses_per_user_per_hour(m04):
+    cell = _cell(m04, PLOTS_SOURCE)
+    images = cell.locator(".jp-OutputArea-output img")
+    images.first.wait_for(state="visible")
+    sizes = _natural_sizes(images)
+    assert len(sizes) == 2 and all(w > 0 and h > 0 for w, h in sizes), sizes
+    box = images.first.bounding_box()
+    assert box and box["width"] > 600 and box["height"] > 300, f"the heat map is too small: {box}"
+    _scroll_to_top(cell)
+    _screenshot(m04, "m04-accesses-per-hour")
+
+
+def test_module_4_audit_table_filters_by_user(m04):
+    cell = _cell(m04, AUDIT_TABLE_SOURCE)
+    widget = cell.locator(".jp-OutputArea-output .jupyter-widgets.widget-vbox").first
+    widget.wait_for(state="visible")
+    assert widget.locator(".widget-text input").count() == 2  # user, patient
+    selects = widget.locator(".widget-dropdown select")  # role, event, outcome
+    shown = selects.evaluate_all(
+        "ss => ss.map(s => s.selectedIndex < 0 ? '' : s.options[s.selectedIndex].text)"
+    )
+    assert shown == ["(any)"] * 3, f"a filter shows no choice: {shown}"
+    count = widget.locator(".widget-html").first
+    total = int(re.fullmatch(r"(\d+) of (\d+) events match", count.inner_text().strip())[2])
+    table, headers, rows = _table(widget)
+    assert len(rows) == 50 and total > 50, (len(rows), total)
+    assert {"user", "patient_id", "patient_name", "reason"} <= set(headers), headers
+    _assert_fits(table)
+    _scroll_to_top(cell)
+    _screenshot(m04, "m04-audit-table")
+
+    user = _column(headers, rows, "user")[0]
+    widget.locator(".widget-text input").first.fill(user)
+    m04.wait_for_function(
+        "([el, total]) => !el.innerText.trim().endsWith(`${total} of ${total} events match`)",
+        arg=[count.element_handle(), total],
+    )
+    shown = int(count.inner_text().split()[0])
+    assert 0 < shown < total, count.inner_text()
+    m04.wait_for_timeout(300)  # the table is redrawn after the count
+    _table_el, headers, rows = _table(widget)
+    assert len(rows) == min(shown, 50) and set(_column(headers, rows, "user")) == {user}, rows
+    _screenshot(m04, "m04-audit-table-filtered")

@@ -3,11 +3,13 @@ vectors, proofs over every tree shape, and every way of tampering with a log on 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
 import random
 import stat
+import string
 import uuid
 from typing import Any
 
@@ -15,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from _postgres import postgres_url  # noqa: F401  (a fixture)
 
+from hipaa_lab import _linechain
 from hipaa_lab import ledger as L
 from hipaa_lab.errors import LedgerChangedError, LedgerError
 
@@ -528,3 +531,226 @@ def test_audit_paths_from_kept_subtrees_are_rfc_9162s(n):
     for i in sorted({0, n - 1, n // 2, (7 * n) // 9, max(0, n - 1025)}):
         assert tree.path(i) == path(i, leaves) == L.inclusion_proof(i, leaves)
         assert L.verify_inclusion(i, n, leaves[i], tree.path(i), root)
+
+
+# --------------------------------------------------------------------------- the file's fast pass
+
+_TIMES = ["2026-01-01T08:00:00.000Z", "2026-01-01T08:00:00.000000Z"]
+#: bodies that hold the entry's own keys and tails, escaped newlines and CRs, non-ASCII text
+_CRAFTED = [
+    {"index": 5, "kind": "k", "prev": L.GENESIS, "time": "x"},
+    {"note": '"prev":"' + "a" * 64 + '","time":"2026-01-01T08:00:00.000Z"}'},
+    {"note": 'x"}\n{"body":{},"index":3,"kind":"dicom-audit","prev":"' + "b" * 64 + '"}'},
+    {"z": {"index": 1, "prev": "f" * 64, "time": _TIMES[0]}, "kind": "dicom-audit"},
+    {"text": "line\r\nbreak\\", "name": "Müller^Zoë", "index": '"index":7,'},
+]
+
+
+def _make_log(path, rng, size):
+    """A file ledger of ``size`` entries: mostly alike, some with crafted bodies, another kind or
+    a time of another length (which the block check must hand to the line-by-line one)."""
+    log = L.FileLedger(path, key_file=path.with_name("k.key"))
+    items, times = [], []
+    for _ in range(size):
+        roll = rng.random()
+        body = rng.choice(_CRAFTED) if roll < 0.25 else {"user": f"U{rng.randrange(10**4)}"}
+        kind = "other" if roll > 0.95 else "dicom-audit"
+        items.append((kind, body))
+        times.append(_TIMES[1] if rng.random() < 0.05 else _TIMES[0])
+    log.append_many(items, times=times)
+    return log
+
+
+def _mutate(data, rng):
+    """``data`` changed as an editor, a crash or a forger could: one change, at random."""
+    lines = data.split(b"\n")[:-1]
+    i, j = rng.randrange(len(lines)), rng.randrange(len(lines))
+    what = rng.choice(
+        ["byte", "hex", "digit", "delete", "insert", "swap", "truncate", "crlf", "join",
+         "rechain", "fake-tail", "dup-key", "none"]
+    )  # fmt: skip
+    if what == "byte":
+        at = rng.randrange(len(data))
+        return (
+            data[:at]
+            + bytes([rng.choice(string.hexdigits.lower().encode() + b'",:{}\\ \n\rx')])
+            + data[at + 1 :]
+        )
+    if what in ("hex", "digit"):
+        line = lines[i]
+        key = b'"prev":"' if what == "hex" else b'"index":'
+        at = line.rfind(key) + len(key) + rng.randrange(3)
+        lines[i] = line[:at] + rng.choice([b"0", b"9", b"f", b"A", b"00"]) + line[at + 1 :]
+    elif what == "delete":
+        del lines[i]
+    elif what == "insert":
+        lines.insert(i, lines[j])
+    elif what == "swap":
+        lines[i], lines[j] = lines[j], lines[i]
+    elif what == "truncate":
+        return data[: rng.randrange(len(data) + 1)]
+    elif what == "crlf":
+        lines[i] += b"\r"
+    elif what == "join":  # two entries on one line
+        lines[i : i + 2] = [b"".join(lines[i : i + 2])]
+    elif what in ("rechain", "fake-tail", "dup-key"):
+        # a forger who recomputes every link after line i; its index may stay or move
+        entries = [json.loads(x) for x in lines]
+        if what == "rechain":
+            del entries[i]
+        for k, e in enumerate(entries):
+            if what == "rechain" and rng.random() < 0.5:
+                e["index"] = k
+        prev = L.GENESIS if i == 0 else hashlib.sha256(lines[i - 1]).hexdigest()
+        out = lines[:i]
+        for e in entries[i:]:
+            e["prev"] = prev
+            raw = json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            raw = raw.encode()
+            if what == "fake-tail" and e is entries[i]:
+                # a second tail after the entry's own: its own index and link first, a wrong
+                # "prev" last, where a reader of the last "prev" finds it
+                raw = (
+                    raw[:-1] + b',"prev":"' + b"e" * 64 + b'","time":"' + _TIMES[0].encode() + b'"}'
+                )
+            if what == "dup-key" and e is entries[i]:
+                raw = raw.replace(b'"index":', b'"index":9,"index":', 1)
+            out.append(raw)
+            prev = hashlib.sha256(raw).hexdigest()
+        lines = out
+    return b"".join(x + b"\n" for x in lines)
+
+
+def _check_chain_on(path):
+    rows = ((n, line, None) for n, line in enumerate(L.FileLedger(path).lines()))
+    leaves: list[bytes] = []
+    return L.check_chain(rows, leaves, name=L._line_name), leaves
+
+
+def _compare_fast_and_general(path, monkeypatch, checkpoint):
+    """The fast pass never accepts what check_chain rejects, and verify says the same with and
+    without it; returns whether the fast pass accepted the file."""
+    leaves: list[bytes] = []
+    fast = _linechain.check_file(path, leaves)
+    general, general_leaves = _check_chain_on(path)
+    if fast is not None:
+        assert general.ok and general.size == fast, (fast, general)
+        assert leaves == general_leaves
+    log = L.FileLedger(path, key_file=path.with_name("k.key"))
+    with_fast = (log.verify(), log.verify(checkpoint))
+    with monkeypatch.context() as m:
+        m.setattr(_linechain, "check_file", lambda *a, **k: None)
+        without = (log.verify(), log.verify(checkpoint))
+    assert with_fast == without
+    return fast is not None
+
+
+def test_the_fast_pass_shares_the_ledgers_constants():
+    assert (_linechain.GENESIS, _linechain.LEAF_PREFIX) == (L.GENESIS, L.LEAF_PREFIX)
+
+
+@pytest.mark.parametrize("block", [1 << 22, 1000])
+def test_the_fast_pass_never_accepts_what_check_chain_rejects(tmp_path, monkeypatch, block):
+    """Several hundred damaged logs (edited bytes, links and indexes, lines deleted, inserted,
+    swapped, joined, cut off, CRLF, chains recomputed by a forger, crafted bodies and tails),
+    in blocks of 4 MiB and of 1000 bytes (so lines straddle blocks and digit runs): the fast pass
+    accepts only what check_chain accepts, with the same leaves, and verify is unchanged."""
+    monkeypatch.setattr(_linechain, "BLOCK", block)
+    rng = random.Random(block)
+    accepted = 0
+    for case in range(150):
+        path = tmp_path / f"log{case}.jsonl"
+        log = _make_log(path, rng, rng.choice([1, 2, 9, 11, 30, 120]))
+        saved = log.checkpoint()
+        assert _compare_fast_and_general(path, monkeypatch, saved)  # intact: the fast pass
+        path.write_bytes(_mutate(path.read_bytes(), rng))
+        accepted += _compare_fast_and_general(path, monkeypatch, saved)
+    assert 5 < accepted < 100  # some changes (a cut at a line's end) keep a valid chain
+
+
+def test_the_fast_pass_checks_crafted_entries_a_block_at_a_time(tmp_path):
+    """Bodies that hold "index", "prev" and whole fake tails do not send a block to the
+    line-by-line check: the tail is found at the line's end."""
+    log = L.FileLedger(tmp_path / "log.jsonl")
+    log.append_many([("dicom-audit", body) for body in _CRAFTED * 30], time=_TIMES[0])
+    lines = list(log.lines())
+    calls = []
+    original = _linechain._line_by_line
+    try:
+        _linechain._line_by_line = lambda *a: calls.append(a) or original(*a)
+        assert _linechain.check_file(log.path) == len(lines) == 150
+    finally:
+        _linechain._line_by_line = original
+    assert calls == []
+
+
+def test_empty_missing_and_one_line_logs(tmp_path):
+    path = tmp_path / "log.jsonl"
+    assert _linechain.check_file(path) == 0  # missing
+    path.write_bytes(b"")
+    assert _linechain.check_file(path) == 0 and L.FileLedger(path).verify().ok
+    L.FileLedger(path).append("dicom-audit", {"a": 1})
+    assert _linechain.check_file(path) == 1
+    path.write_bytes(path.read_bytes()[:-1])  # no line end
+    assert _linechain.check_file(path) is None
+    assert "incomplete" in L.FileLedger(path).verify().reason
+
+
+def test_a_large_log_is_checked_in_two_processes_and_its_first_bad_line_named(
+    tmp_path, monkeypatch
+):
+    """Above the size threshold, the lines after the middle are checked by a second process
+    (started, not forked: a Jupyter kernel's threads are not copied); a change in either half
+    is named as in one process, and the leaves are those of one process."""
+    monkeypatch.setattr(_linechain, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(_linechain, "STARTUP_BYTES", 0)
+    monkeypatch.setattr(_linechain, "_two_cores", lambda: True)
+    started = []
+    popen = _linechain.subprocess.Popen
+
+    def spy(argv, **kwargs):
+        started.append(argv)
+        return popen(argv, **kwargs)
+
+    monkeypatch.setattr(_linechain.subprocess, "Popen", spy)
+    rng = random.Random(7)
+    path = tmp_path / "log.jsonl"
+    log = _make_log(path, rng, 400)
+    saved = log.checkpoint()
+    leaves: list[bytes] = []
+    assert _linechain.check_file(path, leaves) == 400 and len(started) == 1
+    assert started[0][1] == "-I" and leaves == _check_chain_on(path)[1]
+    assert log.verify(saved).ok
+    lines = path.read_bytes().split(b"\n")[:-1]
+    for bad in (10, 390):  # before and after the middle
+        changed = list(lines)
+        changed[bad] = changed[bad].replace(b'"user":"U', b'"user":"X', 1)
+        if changed[bad] == lines[bad]:
+            changed[bad] = changed[bad][:-2] + b'Z"}'
+        path.write_bytes(b"".join(x + b"\n" for x in changed))
+        v = log.verify()
+        assert not v.ok and v.first_bad == bad, v
+    for _ in range(12):  # the same answers as one process on damaged logs
+        path.write_bytes(_mutate(b"".join(x + b"\n" for x in lines), rng))
+        _compare_fast_and_general(path, monkeypatch, saved)
+
+
+def test_a_second_process_that_cannot_run_leaves_the_check_to_this_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(_linechain, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(_linechain, "STARTUP_BYTES", 0)
+    monkeypatch.setattr(_linechain, "_two_cores", lambda: True)
+    monkeypatch.setattr(_linechain.sys, "executable", "/nonexistent/python")
+    log = _make_log(tmp_path / "log.jsonl", random.Random(1), 50)
+    assert _linechain.check_file(log.path) == 50 and log.verify(log.checkpoint()).ok
+
+
+def test_one_core_keeps_the_check_in_one_process(tmp_path, monkeypatch):
+    """On one core a second process would only take turns with the first: none is started."""
+    monkeypatch.setattr(_linechain, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(_linechain, "STARTUP_BYTES", 0)
+    monkeypatch.setattr(_linechain.os, "sched_getaffinity", lambda pid: {0})
+    monkeypatch.setattr(_linechain, "_start_second", lambda *a: pytest.fail("started"))
+    log = _make_log(tmp_path / "log.jsonl", random.Random(2), 50)
+    assert not _linechain._two_cores() and _linechain.check_file(log.path) == 50
+    monkeypatch.setattr(_linechain.os, "sched_getaffinity", lambda pid: {0, 1})
+    assert _linechain._two_cores()

@@ -11,6 +11,7 @@ from hipaa_lab.widgets import (
     AuditTable,
     accesses_per_hour,
     filter_events,
+    fit_table,
     plot_accesses_per_hour,
 )
 
@@ -96,9 +97,36 @@ def test_the_table_widget_filters_with_its_controls(frame, monkeypatch):
     assert table.count.value == f"{len(expected)} of {len(frame)} events match"
     table.user.value = "  " + expected.user.iloc[0] + " "
     assert set(table.selection().user) == {expected.user.iloc[0]}
+    table.user.value, table.role.value, table.event.value = "", "", ""
+    assert table.outcome.label == "(any)" and table.selection().equals(frame)
+    table.outcome.value = 4
+    assert table.selection().equals(filter_events(frame, outcome=4))
 
 
 def test_the_table_widget_draws_nothing_when_nobody_looks(frame, monkeypatch, capsys):
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     AuditTable(frame)._ipython_display_()
     assert "open the notebook to filter it" in capsys.readouterr().out
+
+
+def test_fit_table_shows_every_text_whole_and_wraps_within_the_output_area(frame):
+    """A DataFrame cut module 3's reasons with "..." and ran past the output area; the table
+    shows each text in full, no index, times to the second, blanks for missing values,
+    escaped, with line breaks allowed after underscores, carets and dots."""
+    long = (
+        "U0101 (radiologist) may not read study 2.25.1 for treatment: " + "no rule allows it " * 4
+    )
+    data = pd.DataFrame(
+        {
+            "time": frame.time.head(2).to_numpy(),
+            "reason": [long, "<b>bold</b>"],
+            "patient_id": [None, "P1"],
+        }
+    )
+    html = fit_table(data).to_html()
+    assert long.replace(".", ".<wbr>") in html and "..." not in html
+    assert "&lt;b&gt;bold" in html and "<b>bold" not in html
+    assert frame.time.iloc[0].strftime("%Y-%m-%d %H:%M:%S") in html and "+00:00" not in html
+    assert "None" not in html and "nan" not in html
+    assert "patient_<wbr>id" in html and "overflow-wrap: break-word" in html
+    assert ">0<" not in html  # no row index
