@@ -439,7 +439,11 @@ def make_link(study_uid: str, recipient: str, expires: str, key: str) -> dict[st
     >>> link = make_link("1.2.3", "dr.lee", "2026-05-01T12:00:00Z", "00" * 32)
     >>> sorted(link)
     ['expires', 'recipient', 'signature', 'study_uid']
+
+    Refuses while a learner's function runs for a grade (:func:`refusing`): its signature is the
+    half of ``link_valid``'s answer the exercise asks the learner to compute with ``hmac``.
     """
+    _refuse("make_link")
     mac = hmac.new(bytes.fromhex(key), _message(study_uid, recipient, expires), hashlib.sha256)
     return {
         "study_uid": study_uid,
