@@ -1,18 +1,25 @@
 """Red-team submissions for modules 5 to 7 that earned marks without doing the work (each
-failed on the graders before their fixes): returning nothing, a scan that never reads a header,
-``None`` everywhere but once, and the package's own link signer."""
+earned them on the graders before their fixes): returning nothing, a scan that never reads a
+header, ``None`` everywhere but once, and the package's own link signer. In a learner's kernel
+first (fast), then once through the sealed autograde (one course, every attack graded in one run
+per module)."""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
+import nbformat
+import pandas as pd
 import pytest
 
+from hipaa_lab import course
 from hipaa_lab.course import checks_breach as cb
 from hipaa_lab.course import checks_safeguards as cs
 from hipaa_lab.course import checks_sharing as csh
+from hipaa_lab.course import sandbox
 from hipaa_lab.errors import GradingError
 from hipaa_lab.safeguards import sharing
 
@@ -74,3 +81,103 @@ def test_the_package_signer_refuses_while_link_valid_is_graded() -> None:
         csh.check_link_valid(via_make_link, seed=3)
     # outside a grade it still signs
     assert len(sharing.make_link("2.25.7", "dr.lee", "2026-05-01T12:00:00Z", "00" * 32)) == 4
+
+
+# --------------------------------------------------------------------------- sealed
+
+M05, M06, M07 = (
+    "m05-safeguards-in-practice",
+    "m06-when-something-goes-wrong",
+    "m07-sharing-images-safely",
+)
+#: module -> learner -> (the answer cells it replaces, the grade cell they attack, the share of
+#: that cell's points the attack may keep). Every other answer is the model solution.
+SEALED_ATTACKS: dict[str, dict[str, tuple[dict[str, str], str, float]]] = {
+    M05: {
+        "x-empty-restore": (
+            {
+                "verify_restore": "def verify_restore(manifest, files):\n"
+                "    return {'changed': [], 'missing': [], 'extra': []}\n"
+            },
+            "verify_restore_check",
+            0.0,
+        ),
+        "x-aligned-carve": (
+            {
+                "carve_dicom": "import base64\n\n\ndef carve_dicom(image):\n"
+                "    data = base64.b64decode(image)\n"
+                "    return [o for o in range(0, len(data), 2048)\n"
+                "            if data[o + 128:o + 132] == b'DICM']\n"
+            },
+            "carve_dicom_check",
+            0.5,
+        ),
+    },
+    M06: {
+        "x-none-but-once": (
+            {
+                "which_exclusion": "def which_exclusion(incident):\n"
+                "    return None if incident['incident'] != 1 else 'x'\n"
+            },
+            "which_exclusion_check",
+            0.0,
+        ),
+    },
+    M07: {
+        "x-make-link": (
+            {
+                "link_valid": "import datetime as dt\n"
+                "from hipaa_lab.safeguards import sharing as _s\n\n\n"
+                "def link_valid(link, user, now, key):\n"
+                "    sig = _s.make_link(link['study_uid'], link['recipient'], link['expires'],"
+                " key)\n"
+                "    w = lambda t: dt.datetime.fromisoformat(t.replace('Z', '+00:00'))\n"
+                "    return (sig['signature'] == link['signature'] and user == link['recipient']"
+                " and w(now) < w(link['expires']))\n"
+            },
+            "link_valid_check",
+            0.0,
+        ),
+    },
+}
+
+
+def _points(nb: nbformat.NotebookNode, grade_id: str) -> float:
+    return next(
+        float(c.metadata.nbgrader["points"])
+        for c in nb.cells
+        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id
+    )
+
+
+@pytest.fixture(scope="module")
+def sealed_scores(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, Path]:
+    course_dir = course.build(tmp_path_factory.mktemp("redteam") / "course")
+    course.release(course_dir, list(SEALED_ATTACKS))
+    for module, attacks in SEALED_ATTACKS.items():
+        released = course.released_notebook(course_dir, module)
+        source = course.source_notebook(course_dir, module)
+        correct = course.simulate_submission(released, source, "correct")
+        course.submit(course_dir, "correct", module, correct)
+        for who, (answers, _, _) in attacks.items():
+            work = course.simulate_submission(released, source, answers, base="correct")
+            course.submit(course_dir, who, module, work)
+        assert all(o.graded for o in course.autograde(course_dir, module))
+    return course.scores(course_dir).set_index(["learner", "module"]), course_dir
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sandbox.available() is not None, reason="bubblewrap is not installed")
+@pytest.mark.parametrize(
+    ("module", "who"), [(m, w) for m, attacks in SEALED_ATTACKS.items() for w in attacks]
+)
+def test_sealed_attacks_keep_no_more_than_their_share(
+    sealed_scores: tuple[pd.DataFrame, Path], module: str, who: str
+) -> None:
+    scores, course_dir = sealed_scores
+    _, cell, share = SEALED_ATTACKS[module][who]
+    points = _points(course.source_notebook(course_dir, module), cell)
+    full = scores.loc[("correct", module), "auto_score"]
+    assert full == scores.loc[("correct", module), "max_auto_score"]
+    # the graded inputs are fresh each build: a share is a ceiling (the carver may lose more)
+    assert scores.loc[(who, module), "auto_score"] <= full - points * (1 - share) + 1e-9
