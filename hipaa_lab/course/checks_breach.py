@@ -860,5 +860,5 @@ def try_which_exclusion(function: Callable[..., Any], incidents: list[dict[str, 
 def no_plan() -> contextlib.AbstractContextManager[None]:
     """While ``plan_notices`` or ``which_exclusion`` runs, the package's breach planner refuses
     to do the work (:data:`hipaa_lab.course.rules.RULES`). A reminder of the exercise's rule, not
-    a seal: the grade does not rest on it."""
+    a seal (see :mod:`hipaa_lab.course.rules`)."""
     return own_work("plan_notices")

@@ -9,9 +9,13 @@ the scanner or the de-identifier; module 4's ``find_tampered`` the chain checks;
 6's ``plan_notices`` and ``which_exclusion`` the breach planner; module 7's ``decide`` and
 ``link_valid`` the request desk's answers.
 
-A reminder of each exercise's rule, not a seal: the learner's code runs in the same process and
-could undo a replaced attribute. No grade rests on it: the checks grade fresh inputs made at
-grading time, whose answers the learner's function must work out.
+A reminder of each exercise's rule, not a seal: the learner's code runs in the same process as
+the package, so a reference to an answer taken before the call (a default argument, a name bound
+at the top of a cell), a reloaded module or a switch turned off (``sharing._REFUSING``) gets the
+package's answer on the fresh inputs, and the grade rests on it: the red team's sealed runs
+earned full marks on ``decide`` that way, and part of ``plan_notices`` with the planner alone
+captured (its helpers refuse too). The rules stop a learner who calls an answer by mistake, not
+one set on cheating; a seal needs the answers out of the sandbox's reach.
 """
 
 from __future__ import annotations

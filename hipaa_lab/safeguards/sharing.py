@@ -137,7 +137,8 @@ _REFUSING = False
 def refusing(name: str) -> Iterator[None]:
     """While the learner's ``name`` runs for a grade, the package's answers refuse.
 
-    A reminder of the exercise's rule, not a seal: the grade does not rest on it.
+    A reminder of the exercise's rule, not a seal: code that turns the switch off, or reloads
+    this module, gets the answers (see :mod:`hipaa_lab.course.rules`).
     """
     global _REFUSING  # one process-wide switch, set only around a learner's call
     saved, _REFUSING = _REFUSING, True
