@@ -84,6 +84,33 @@ def test_the_package_signer_refuses_while_link_valid_is_graded() -> None:
     assert sharing.make_link(link["study_uid"], link["recipient"], link["expires"], key) == link
 
 
+def test_an_answer_imported_by_name_before_the_call_still_refuses() -> None:
+    # ``from hipaa_lab.ledger import check_chain`` at the top of the cell kept the original: a
+    # default argument is the same capture. check_chain earned full marks, plan a third
+    from hipaa_lab import ledger
+    from hipaa_lab.course import checks_audit as cau
+    from hipaa_lab.safeguards import breach
+
+    def find_tampered(lines: list[str], check_chain: Any = ledger.check_chain) -> Any:
+        return check_chain([(i, line.encode(), None) for i, line in enumerate(lines)]).first_bad
+
+    def plan_notices(card: dict[str, Any], plan: Any = breach.plan) -> dict[str, Any]:
+        p = plan(cb.card_facts(card), as_of=dt.date.fromisoformat(card["today"]))
+        recipients = [n.to_json() for n in p.recipients]
+        return {
+            "notification_required": p.notification_required,
+            "recipients": [
+                {k: v for k, v in r.items() if k in ("who", "state", "deadline")}
+                for r in recipients
+            ],
+        }
+
+    with pytest.raises(GradingError, match="in 0 of 3"):
+        cau.check_find_tampered(find_tampered, seed=5)
+    with pytest.raises(GradingError, match="right on 0 of"):
+        cb.check_plan_notices(plan_notices, seed=5)
+
+
 # --------------------------------------------------------------------------- sealed
 
 M05, M06, M07 = (
