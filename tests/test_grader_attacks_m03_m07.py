@@ -1,6 +1,7 @@
-"""Red-team submissions for modules 5 to 7 that earned marks without doing the work (each
+"""Red-team submissions for modules 4 to 7 that earned marks without doing the work (each
 earned them on the graders before their fixes): returning nothing, a scan that never reads a
-header, ``None`` everywhere but once, and the package's own link signer. In a learner's kernel
+header, ``None`` everywhere but once, the package's own link signer, and an answer imported by
+name before the exercise's rule replaced it. In a learner's kernel
 first (fast), then once through the sealed autograde (one course, every attack graded in one run
 per module)."""
 
@@ -113,7 +114,8 @@ def test_an_answer_imported_by_name_before_the_call_still_refuses() -> None:
 
 # --------------------------------------------------------------------------- sealed
 
-M05, M06, M07 = (
+M04, M05, M06, M07 = (
+    "m04-reading-the-audit-log",
     "m05-safeguards-in-practice",
     "m06-when-something-goes-wrong",
     "m07-sharing-images-safely",
@@ -121,6 +123,18 @@ M05, M06, M07 = (
 #: module -> learner -> (the answer cells it replaces, the grade cell they attack, the share of
 #: that cell's points the attack may keep). Every other answer is the model solution.
 SEALED_ATTACKS: dict[str, dict[str, tuple[dict[str, str], str, float]]] = {
+    M04: {
+        "x-imported-check-chain": (
+            {
+                "find_tampered": "from hipaa_lab.ledger import check_chain\n\n\n"
+                "def find_tampered(lines):\n"
+                "    rows = [(i, line.encode(), None) for i, line in enumerate(lines)]\n"
+                "    return check_chain(rows).first_bad\n"
+            },
+            "find_tampered_check",
+            0.0,
+        ),
+    },
     M05: {
         "x-empty-restore": (
             {
@@ -142,6 +156,21 @@ SEALED_ATTACKS: dict[str, dict[str, tuple[dict[str, str], str, float]]] = {
         ),
     },
     M06: {
+        "x-imported-plan": (
+            {
+                "plan_notices": "import datetime as dt\n"
+                "from hipaa_lab.course.checks_breach import card_facts\n"
+                "from hipaa_lab.safeguards.breach import plan\n\n\n"
+                "def plan_notices(card):\n"
+                "    p = plan(card_facts(card), as_of=dt.date.fromisoformat(card['today']))\n"
+                "    keep = ('who', 'state', 'deadline')\n"
+                "    return {'notification_required': p.notification_required, 'recipients': [\n"
+                "        {k: v for k, v in n.to_json().items() if k in keep}\n"
+                "        for n in p.recipients]}\n"
+            },
+            "plan_notices_check",
+            0.0,
+        ),
         "x-none-but-once": (
             {
                 "which_exclusion": "def which_exclusion(incident):\n"
