@@ -112,6 +112,25 @@ def test_an_answer_imported_by_name_before_the_call_still_refuses() -> None:
         cb.check_plan_notices(plan_notices, seed=5)
 
 
+def test_the_desks_basis_refuses_while_decide_is_graded() -> None:
+    # decide_request refused, but its _basis (the rule that allows the request) did not: with it,
+    # access_due and _MINIMUM_NECESSARY, decide earned full marks
+    def decide(request: dict[str, Any]) -> dict[str, Any]:
+        basis = sharing._basis(request)
+        allowed = basis is not sharing.Basis.NONE
+        return {
+            "allowed": allowed,
+            "basis": basis.value,
+            "minimum_necessary": allowed and basis in sharing._MINIMUM_NECESSARY,
+            "due": sharing.access_due(request["received"], request["extension_notice"]).isoformat()
+            if basis is sharing.Basis.RIGHT_OF_ACCESS
+            else None,
+        }
+
+    with pytest.raises(GradingError, match="_basis is the package's answer"):
+        csh.check_decide(decide, seed=5)
+
+
 # --------------------------------------------------------------------------- sealed
 
 M04, M05, M06, M07 = (

@@ -199,7 +199,9 @@ _MINIMUM_NECESSARY = frozenset({Basis.IRB_WAIVER, Basis.LIMITED_DATA_SET, Basis.
 
 
 def _basis(request: Mapping[str, Any]) -> Basis:
-    """The rule that allows ``request``, or :attr:`Basis.NONE`."""
+    """The rule that allows ``request``, or :attr:`Basis.NONE` (the heart of
+    :func:`decide_request`'s answer: it refuses as that does)."""
+    _refuse("_basis")
     who, purpose = request.get("from"), request.get("purpose")
     has = {flag for flag in _FLAGS if request.get(flag) is True}
     if who == "patient" and purpose == "own_copy":
