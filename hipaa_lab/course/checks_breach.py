@@ -17,8 +17,10 @@ learner's function is plain data: one dict per incident.
   work (:func:`no_plan`, applied here and, through the harness, in the sandbox).
 - :func:`check_which_exclusion`: ``which_exclusion(incident)`` gets an incident's facts and
   returns the exclusion of 45 CFR 164.402 (definition of breach, paragraph (1)(i)-(iii)) that
-  applies, or ``None``. Credit is the share of :data:`NARRATIVES` fresh incidents answered right:
-  one for each exclusion and near misses that fail one condition.
+  applies, or ``None``, on :data:`NARRATIVES` fresh incidents: one for each exclusion and near
+  misses that fail one condition. Credit is the share of the incidents an exclusion covers
+  answered right times the share of the near misses answered right (``None`` everywhere but
+  once earns nothing).
 
 Every name, place, date and number here is synthetic.
 """
@@ -758,6 +760,21 @@ class ExclusionResult:
     def right(self) -> int:
         return sum(a == e for a, e in zip(self.answers, self.expected, strict=True))
 
+    def share(self, excluded: bool) -> float:
+        """The share of the incidents an exclusion covers (``excluded``), or none does, answered
+        right."""
+        mine = [
+            a == e
+            for a, e in zip(self.answers, self.expected, strict=True)
+            if (e is not None) is excluded
+        ]
+        return sum(mine) / len(mine) if mine else 1.0
+
+    def fraction(self) -> float:
+        """The share of excluded incidents right times the share of the others right: answering
+        None everywhere but once earns nothing."""
+        return self.share(True) * self.share(False)
+
 
 def _answer(returned: object) -> object:
     if isinstance(returned, str) and returned.strip().lower() == "none":
@@ -790,8 +807,9 @@ def grade_which_exclusion(
 def check_which_exclusion(
     function: Callable[..., Any] | SandboxFunction, seed: int | None = None
 ) -> Credit:
-    """Credit for the share of fresh incidents on which ``which_exclusion`` names the exclusion
-    that applies (or None). Giving every incident the same answer earns nothing."""
+    """Credit for the fresh incidents on which ``which_exclusion`` names the exclusion that
+    applies (or None): the share of those an exclusion covers answered right, times the share of
+    the near misses answered right. Giving every incident the same answer earns nothing."""
     result = grade_which_exclusion(function, seed)
     on = f" (on {PRACTICE.replace('studies', 'incidents')})" if result.practice else ""
     n = len(result.expected)
@@ -815,7 +833,7 @@ def check_which_exclusion(
         return _credit(
             0.0, message + " It gave every incident the same answer: that earns nothing."
         )
-    return Credit(1.0, message) if result.right() == n else _credit(result.right() / n, message)
+    return Credit(1.0, message) if result.right() == n else _credit(result.fraction(), message)
 
 
 def try_which_exclusion(function: Callable[..., Any], incidents: list[dict[str, Any]]) -> None:
@@ -842,5 +860,5 @@ def try_which_exclusion(function: Callable[..., Any], incidents: list[dict[str, 
 def no_plan() -> contextlib.AbstractContextManager[None]:
     """While ``plan_notices`` or ``which_exclusion`` runs, the package's breach planner refuses
     to do the work (:data:`hipaa_lab.course.rules.RULES`). A reminder of the exercise's rule, not
-    a seal: the grade does not rest on it."""
+    a seal (see :mod:`hipaa_lab.course.rules`)."""
     return own_work("plan_notices")

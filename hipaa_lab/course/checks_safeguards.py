@@ -11,16 +11,17 @@ learner's function is plain data: dicts, lists and text (file bytes as base64 te
   differ from the manifest's SHA-256, those the manifest lists and the backup lacks, those the
   backup holds and the manifest does not list. It runs on :data:`RESTORE_CASES` fresh backups
   (real ones, made by :func:`hipaa_lab.safeguards.backup.backup`), each damaged in its own way or
-  not at all (:func:`damaged_backup`); credit is the share it gets exactly right. While it runs,
+  not at all (:func:`damaged_backup`); credit is the share it gets exactly right (an intact one
+  counts once a damaged one is right). While it runs,
   the package's own restore verification refuses to do the work (:func:`own_work`).
 - :func:`check_carve_dicom`: ``carve_dicom(image)`` gets a raw image of a USB stick whose studies
   were deleted (base64 text) and returns the offsets at which DICOM files start (their
   preamble, 128 bytes before ``DICM``). Each image (:func:`raw_image`) also holds two of three
-  look-alikes: a deleted note whose text says ``DICM``, a blob with ``DICM`` inside, a file whose
-  header an interrupted wipe zeroed after its ``DICM``. Credit is the recall over :data:`CARVE_IMAGES`
-  fresh images times :func:`~hipaa_lab.course.grading.precision_factor` of the share of reported
-  offsets that are files. While it runs, :func:`hipaa_lab.safeguards.media.carve` and its kin
-  refuse.
+  look-alikes: a deleted note whose text says ``DICM``, a blob with ``DICM`` inside, and always
+  a file whose header an interrupted wipe zeroed after its ``DICM``. Credit is the recall over
+  :data:`CARVE_IMAGES` fresh images times :func:`~hipaa_lab.course.grading.precision_factor` of
+  the share of reported offsets that are files, less half of it for the share of wiped files
+  reported. While it runs, :func:`hipaa_lab.safeguards.media.carve` and its kin refuse.
 
 Every name and number in the inputs is synthetic.
 """
@@ -66,6 +67,7 @@ __all__ = [
     "own_work",
     "raw_image",
     "score_carve",
+    "wiped_offsets",
 ]
 
 #: How many fresh backups ``verify_restore`` checks.
@@ -209,7 +211,12 @@ class RestoreResult:
         return sum(a == k for a, k in zip(self.answers, self.keys, strict=True))
 
     def fraction(self) -> float:
-        return self.right() / len(self.keys) if self.keys else 0.0
+        """The share of backups answered exactly right; an intact backup counts only when a
+        damaged one was right too (three empty lists, whatever the backup, earn nothing)."""
+        pairs = list(zip(self.answers, self.keys, strict=True))
+        damaged = sum(a == k for a, k in pairs if any(k.values()))
+        intact = sum(a == k for a, k in pairs if not any(k.values()))
+        return (damaged + intact) / len(pairs) if damaged else 0.0
 
 
 def _problems_from(returned: object) -> dict[str, list[str]] | str:
@@ -291,6 +298,8 @@ def check_verify_restore(
     hints = _restore_hints(result)
     if hints:
         message += " " + "; ".join(hints) + "."
+    if not result.fraction() and result.right():
+        message += " An intact backup counts only once a damaged one is found right."
     return Credit(1.0, message) if result.right() == n else _credit(result.fraction(), message)
 
 
@@ -315,7 +324,8 @@ def raw_image(seed: int) -> tuple[str, list[int]]:
     them. It holds the deleted DICOM files of two small studies (their offsets are the answer),
     files that were *cleared* (zeros: nothing left), and two of three look-alikes: a deleted note
     that says ``DICM``, a compressed-looking blob with ``DICM`` inside it, a DICOM file whose bytes
-    after ``DICM`` an interrupted wipe zeroed (no header left to read).
+    after ``DICM`` an interrupted wipe zeroed (no header left to read): always the wiped file, and
+    one of the other two.
 
     Examples
     --------
@@ -339,9 +349,10 @@ def raw_image(seed: int) -> tuple[str, list[int]]:
     blob = bytearray(rng.randbytes(rng.randint(3, 6) * CLUSTER - rng.randrange(CLUSTER)))
     at = rng.randrange(_PREAMBLE, len(blob) - 4)
     blob[at : at + 4] = b"DICM"
-    decoys = [_NOTE.encode() * rng.randint(1, 3), bytes(blob), bytes(wiped)]
-    rng.shuffle(decoys)
-    items += [(d, False) for d in decoys[:2]]  # two of the three kinds
+    others = [_NOTE.encode() * rng.randint(1, 3), bytes(blob)]
+    rng.shuffle(others)
+    # the wiped file, always (only reading a header tells it from a file), and one of the others
+    items += [(bytes(wiped), False), (others[0], False)]
     rng.shuffle(items)
     out = bytearray(rng.randbytes(512) + bytes(3 * CLUSTER - 512))  # boot sector, FATs, root
     offsets = []
@@ -352,6 +363,24 @@ def raw_image(seed: int) -> tuple[str, list[int]]:
         out += _cluster_pad(data)
     out += bytes(4 * CLUSTER)
     return _b64(bytes(out)), offsets
+
+
+def wiped_offsets(image: str, offsets: list[int]) -> list[int]:
+    """The offsets of the image's wiped file (``DICM`` 128 bytes after a cluster's start, and
+    nothing readable after it): the look-alike only a header check tells from a file.
+
+    >>> image, offsets = raw_image(3)
+    >>> len(wiped_offsets(image, offsets))
+    1
+    """
+    data = base64.b64decode(image)
+    return [
+        o
+        for o in range(0, len(data) - _PREAMBLE - 8, CLUSTER)
+        if o not in offsets
+        and data[o + _PREAMBLE : o + _PREAMBLE + 4] == b"DICM"
+        and not any(data[o + _PREAMBLE + 4 : o + _PREAMBLE + 64])
+    ]
 
 
 @dataclass
@@ -366,6 +395,10 @@ class CarveScore:
     """Offsets reported in all."""
     off_by_preamble: int = 0
     """Reported offsets 128 bytes past a file's start (where ``DICM`` is, not where it starts)."""
+    wiped: int = 0
+    """Wiped files on the images (one each: ``DICM`` at a cluster's 128th byte, no header)."""
+    wiped_reported: int = 0
+    """Of them, reported as files."""
     errors: list[str] = field(default_factory=list)
     practice: bool = True
 
@@ -376,8 +409,10 @@ class CarveScore:
         return self.found / self.reported if self.reported else 0.0
 
     def fraction(self) -> float:
-        """Recall times :func:`~hipaa_lab.course.grading.precision_factor` of precision."""
-        return self.recall() * precision_factor(self.precision())
+        """Recall times :func:`~hipaa_lab.course.grading.precision_factor` of precision, less
+        half of it for the share of wiped files reported (a ``DICM`` is not yet a file)."""
+        spared = 1.0 - 0.5 * self.wiped_reported / self.wiped if self.wiped else 1.0
+        return self.recall() * precision_factor(self.precision()) * spared
 
 
 def _offsets_from(returned: object) -> set[int] | str:
@@ -393,9 +428,13 @@ def _offsets_from(returned: object) -> set[int] | str:
 
 
 def score_carve(
-    reported: object, offsets: list[int], score: CarveScore | None = None
+    reported: object,
+    offsets: list[int],
+    score: CarveScore | None = None,
+    wiped: list[int] | None = None,
 ) -> CarveScore:
-    """Add one image's result to ``score`` (a new one if ``None``).
+    """Add one image's result to ``score`` (a new one if ``None``); ``wiped`` are the offsets of
+    its wiped files (:func:`wiped_offsets`), if known.
 
     Examples
     --------
@@ -405,6 +444,7 @@ def score_carve(
     """
     score = score if score is not None else CarveScore()
     score.files += len(offsets)
+    score.wiped += len(wiped or ())
     got = _offsets_from(reported)
     if isinstance(got, str):
         score.errors.append(got)
@@ -413,6 +453,7 @@ def score_carve(
     score.found += len(got & truth)
     score.reported += len(got)
     score.off_by_preamble += len({o - _PREAMBLE for o in got} & truth - got)
+    score.wiped_reported += len(got & set(wiped or ()))
     return score
 
 
@@ -426,15 +467,17 @@ def grade_carve_dicom(
         score = CarveScore(practice=practice)
         for _ in range(CARVE_IMAGES):
             image, offsets = raw_image(rng.getrandbits(64))
+            wiped = wiped_offsets(image, offsets)
             try:
                 returned = call_learner(function, "carve_dicom", image)
             except GradingError as exc:
                 if "not written" in str(exc):
                     raise
                 score.files += len(offsets)
+                score.wiped += len(wiped)
                 score.errors.append(str(exc))
                 continue
-            score_carve(returned, offsets, score)
+            score_carve(returned, offsets, score, wiped)
         return score
 
     return _one_run(function, "carve_dicom", seed, compute)
@@ -458,6 +501,11 @@ def check_carve_dicom(
                 "a DICOM header with a SOP Instance UID can be read from there"
             )
         message += "."
+    if score.wiped_reported:
+        message += (
+            f" It reported {score.wiped_reported} wiped file(s) (DICM, then zeros: no header to "
+            "read), which costs half the credit in that share."
+        )
     if score.off_by_preamble:
         message += (
             f" {score.off_by_preamble} offset(s) are where DICM is: a file starts 128 bytes "

@@ -9,9 +9,14 @@ the scanner or the de-identifier; module 4's ``find_tampered`` the chain checks;
 6's ``plan_notices`` and ``which_exclusion`` the breach planner; module 7's ``decide`` and
 ``link_valid`` the request desk's answers.
 
-A reminder of each exercise's rule, not a seal: the learner's code runs in the same process and
-could undo a replaced attribute. No grade rests on it: the checks grade fresh inputs made at
-grading time, whose answers the learner's function must work out.
+Each rule replaces an answer's helpers as well as the answer, so that an answer imported by name
+before the call (``from hipaa_lab.ledger import check_chain`` at the top of a cell) still
+refuses. A reminder of each exercise's rule, not a seal: the learner's code runs in the same
+process as the package, so a reloaded module, the helpers captured too, or a switch turned off
+(``sharing._REFUSING``) gets the package's answer on the fresh inputs, and the grade rests on
+it (the red team's sealed run earned full marks on ``decide`` with the switch off). The rules
+stop a learner who calls an answer by mistake, not one set on cheating; a seal needs the answers
+out of the sandbox's reach.
 """
 
 from __future__ import annotations
@@ -64,6 +69,9 @@ _FIND_PHI = Refusal(
 _CHAIN = Refusal(
     (
         (_LEDGER, "check_chain"),
+        # its helper too: a check_chain imported by name before the call (``from ... import``)
+        # escapes the replaced attribute, not the helper it calls through the module
+        (_LEDGER, "_index_and_prev"),
         (_LEDGER, "FileLedger.verify"),
         (_LEDGER, "Ledger.verify"),
         (_AUDIT, "AuditTrail.verify"),
@@ -94,6 +102,7 @@ _CARVING = Refusal(
 _PLANNER = Refusal(
     (
         (_BREACH, "plan"),
+        (_BREACH, "_counts"),  # plan's first helper, whatever the card: as _index_and_prev above
         (_BREACH, "_notices"),
         (_BREACH, "_delay"),
         (_CHECKS_BREACH, "expected_notices"),

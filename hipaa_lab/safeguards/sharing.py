@@ -137,7 +137,8 @@ _REFUSING = False
 def refusing(name: str) -> Iterator[None]:
     """While the learner's ``name`` runs for a grade, the package's answers refuse.
 
-    A reminder of the exercise's rule, not a seal: the grade does not rest on it.
+    A reminder of the exercise's rule, not a seal: code that turns the switch off, or reloads
+    this module, gets the answers (see :mod:`hipaa_lab.course.rules`).
     """
     global _REFUSING  # one process-wide switch, set only around a learner's call
     saved, _REFUSING = _REFUSING, True
@@ -198,7 +199,9 @@ _MINIMUM_NECESSARY = frozenset({Basis.IRB_WAIVER, Basis.LIMITED_DATA_SET, Basis.
 
 
 def _basis(request: Mapping[str, Any]) -> Basis:
-    """The rule that allows ``request``, or :attr:`Basis.NONE`."""
+    """The rule that allows ``request``, or :attr:`Basis.NONE` (the heart of
+    :func:`decide_request`'s answer: it refuses as that does)."""
+    _refuse("_basis")
     who, purpose = request.get("from"), request.get("purpose")
     has = {flag for flag in _FLAGS if request.get(flag) is True}
     if who == "patient" and purpose == "own_copy":
@@ -439,7 +442,11 @@ def make_link(study_uid: str, recipient: str, expires: str, key: str) -> dict[st
     >>> link = make_link("1.2.3", "dr.lee", "2026-05-01T12:00:00Z", "00" * 32)
     >>> sorted(link)
     ['expires', 'recipient', 'signature', 'study_uid']
+
+    Refuses while a learner's function runs for a grade (:func:`refusing`): its signature is the
+    half of ``link_valid``'s answer the exercise asks the learner to compute with ``hmac``.
     """
+    _refuse("make_link")
     mac = hmac.new(bytes.fromhex(key), _message(study_uid, recipient, expires), hashlib.sha256)
     return {
         "study_uid": study_uid,
