@@ -81,6 +81,7 @@ from pathlib import Path
 from typing import Any
 
 from hipaa_lab.course.build import COURSE_ID, _venv_on_path, serve_until_signal
+from hipaa_lab.course.sandbox import processes_of as _processes_of
 from hipaa_lab.errors import HubError
 from hipaa_lab.postgres import LocalPostgres, free_port, port_in_use, url_argument
 from hipaa_lab.records.roster import Employee, EmploymentStatus, read_roster
@@ -1305,25 +1306,6 @@ def course_step(
 
 #: How long :func:`_end_processes` keeps ending a disabled account's processes, in seconds.
 END_WITHIN = 5.0
-
-
-def _processes_of(uid: int) -> list[int]:
-    """The live processes whose real UID is ``uid``, by the ``Uid:`` line of their
-    ``/proc/PID/status`` (a process that made itself non-dumpable has its ``/proc`` entries owned
-    by root; its status still names its user). Zombies are left out: they run nothing."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            status = (proc / "status").read_text(encoding="utf-8", errors="replace")
-        except OSError:  # ended meanwhile
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        uids, state = fields.get("Uid", "").split(), fields.get("State", "").strip()
-        if uids and int(uids[0]) == uid and not state.startswith(("Z", "X")):
-            found.append(int(proc.name))
-    return found
 
 
 def _kill_all_as(uid: int, gid: int) -> None:

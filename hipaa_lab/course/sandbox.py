@@ -53,6 +53,7 @@ __all__ = [
     "SandboxFunction",
     "SandboxUnavailable",
     "available",
+    "processes_of",
 ]
 
 #: The unprivileged account learner code runs as, when the grader runs as root; a sandbox that
@@ -188,19 +189,30 @@ def _claim_account(wait_seconds: float) -> tuple[tuple[int, int] | None, int | N
         time.sleep(0.25)
 
 
-def _kill_processes_of(uid: int) -> None:
-    """SIGKILL every process whose real user is ``uid``."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+def processes_of(uid: int) -> list[int]:
+    """The live processes whose real UID is ``uid``, by the ``Uid:`` line of their
+    ``/proc/PID/status`` (a process that made itself non-dumpable has its ``/proc`` entries owned
+    by root; its status still names its user). Zombies are left out: they run nothing."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
             continue
         try:
-            status = (entry / "status").read_text()
+            status = (proc / "status").read_text(encoding="utf-8", errors="replace")
         except OSError:  # ended meanwhile
             continue
-        line = next((x for x in status.splitlines() if x.startswith("Uid:")), "")
-        if line.split()[1:2] == [str(uid)]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(entry.name), signal.SIGKILL)
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        uids, state = fields.get("Uid", "").split(), fields.get("State", "").strip()
+        if uids and int(uids[0]) == uid and not state.startswith(("Z", "X")):
+            found.append(int(proc.name))
+    return found
+
+
+def _kill_processes_of(uid: int) -> None:
+    """SIGKILL every process whose real user is ``uid`` (:func:`processes_of`)."""
+    for pid in processes_of(uid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _package_dirs() -> list[Path]:
