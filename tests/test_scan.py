@@ -503,3 +503,24 @@ def test_the_de_identifiers_keyed_names_are_no_finding_but_a_number_in_a_name_is
             Location.FILENAME,
             Location.HEADER,
         }, name
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("submitted YYYY-12-07 20:19:59.518569+00:00", False),  # a day and a clock, not 2019
+        ("graded 12-07 20:19", False),
+        ("born 12/07/2019", True),
+        ("born 2019-12-07", True),
+        ("born 07.12.2019", True),
+        ("born 12 07 2019", True),
+        ("born 20191207", True),
+    ],
+)
+def test_a_known_date_is_found_in_its_layouts_not_across_a_time_stamps_clock(text, found):
+    """A demo's completion export (submission times) failed our own scan from 20:00 to 20:26 on
+    any day whose month and day a synthetic study date shared: the digits of ``12-07 20:19`` are
+    those of 12/07/2019. A date's year is never split: year, month and day each in one piece."""
+    known = KnownValues()
+    known.add("20191207", C.DATES)
+    assert bool(known.find(text)) is found

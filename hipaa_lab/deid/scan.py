@@ -615,6 +615,13 @@ def _is_cjk(text: str) -> bool:
     return any(ord(ch) > 0x2E80 for ch in text)
 
 
+#: How a known date's digits may be split in text: whole (19730121), or year, month and day each
+#: in one piece (1973-01-21, 01/21/1973). A date's year is never split, so the digits of a time
+#: stamp's day and clock (``12-07 20:19``) are not the date of 7 December of the year "2019",
+#: digits though they share.
+_DATE_LAYOUTS = frozenset({(8,), (4, 2, 2), (2, 2, 4)})
+
+
 def _date_forms(value: str) -> list[str]:
     """An 8-digit date as the digit strings its common renderings give."""
     m = re.fullmatch(r"((?:18|19|20)\d\d)(\d\d)(\d\d)", value[:8])
@@ -827,13 +834,17 @@ class KnownValues:
                         out.append((start, toks[k - 1][1], cat))
             if first.isdigit() and self.digits:
                 digits = ""
+                lengths: tuple[int, ...] = ()
                 for k in range(i, n):
                     s, e, t = toks[k]
                     if not t.isdigit() or (k > i and s - toks[k - 1][1] > 3):
                         break
                     digits += t
+                    lengths += (len(t),)
                     cat = self.digits.get(digits)
-                    if cat is not None:
+                    if cat is not None and (
+                        cat is not SafeHarborCategory.DATES or lengths in _DATE_LAYOUTS
+                    ):
                         out.append((start, e, cat))
                     if len(digits) > 16:
                         break
