@@ -524,3 +524,13 @@ def test_a_known_date_is_found_in_its_layouts_not_across_a_time_stamps_clock(tex
     known = KnownValues()
     known.add("20191207", C.DATES)
     assert bool(known.find(text)) is found
+
+
+def test_a_name_cut_at_an_accented_letter_is_known_whole_not_by_its_ascii_stump():
+    """The name pattern is ASCII: in "Pt DE LA CRÚZ, ..." it stopped at "CR", and "cr" became a
+    known name, so a model name "Glx CR-729" (CR, the modality) read as the patient's name: module
+    2's grader took a point from the model answer on such a patient."""
+    known = KnownValues()
+    known.add("Pt DE LA CRÚZ, Victoria MRN 5369653; ordered by Dr Nunez", C.NAMES)
+    assert not known.find("Glx CR-729")
+    assert known.find("seen: Crúz")

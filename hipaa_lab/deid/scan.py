@@ -607,6 +607,15 @@ def _norm(token: str) -> str:
     return "".join(ch for ch in token if not unicodedata.combining(ch))
 
 
+def _whole_words(text: str, start: int, end: int) -> str:
+    """``text[start:end]`` widened to whole words (letters) at both ends."""
+    while start > 0 and text[start - 1].isalpha():
+        start -= 1
+    while end < len(text) and text[end].isalpha():
+        end += 1
+    return text[start:end]
+
+
 def _tokens(text: str) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), _norm(m.group())) for m in _TOKEN.finditer(text)]
 
@@ -734,6 +743,9 @@ class KnownValues:
                                     self._digits(form, C.DATES)
                 continue
             if rule == "name":
+                # the whole words: the pattern is ASCII and stops inside "CRÚZ"; its "CR" would
+                # make every "CR" (the modality, a model name "Glx CR-729") a name found
+                part = _whole_words(value, start, end)
                 for w in re.findall(r"[^\W\d_]+", part):
                     if w.lower() not in _NOT_NAMES:
                         self._phrase([_norm(w)], C.NAMES)
