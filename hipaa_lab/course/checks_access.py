@@ -1,22 +1,30 @@
 """Module 3's graded exercise: an access policy, checked against the hospital's requirements.
 
-The learner is given :data:`FLAWED_POLICY` (one realistic mistake for each role) and the hospital's
-requirements in plain words (:data:`REQUIREMENTS`), and edits the policy until it decides requests
-as the requirements do. :data:`REFERENCE_RULES` are those requirements as rules: the module's
-reference, once, here. They are the rules of the shipped ``policy.csv`` (a test holds the two
-together), so the PACS a learner watches and the exercise agree.
+The learner watches the PACS decide requests under the main hospital's shipped ``policy.csv``, then
+writes the policy of the hospital's outpatient imaging centre, whose requirements (stated in the
+notebook, in plain words) differ from that file for every role. They start from
+:data:`FLAWED_POLICY` (one realistic mistake for each role).
 
-Two ways to run a policy against scenarios:
+**The reference is the trainer's, never the package's.** The centre's requirements as rules live
+only in the course's source notebook, in the grade cell's hidden test (nbgrader removes it from the
+released notebook; the hub closes the source notebooks to learners, and the grading sandbox never
+sees them). Nothing a learner can import or read holds the answer: copying the shipped
+``policy.csv`` earns nothing, since every role's requirements differ from it.
 
-- :func:`try_access_policy` prints the visible scenarios (:data:`VISIBLE_SCENARIOS`) as a table:
-  who, expected, what the policy decided;
-- :func:`check_access_policy` grades on **hidden scenarios made fresh** (:func:`hidden_scenarios`):
-  for every role, operation and purpose, the requests each requirement allows with the fewest
-  facts, the near misses one fact short, no facts and every fact, and random draws. In the sealed
-  autograde their seed comes from the course secret and the submission; in a learner's kernel a
-  new one is drawn each time (practice). Credit is the share of the seven roles whose every hidden
-  request is decided as required, so a policy that allows everything, or nothing, earns nothing
-  (every role may do something and may not do something else).
+Two ways to run a policy:
+
+- :func:`try_access_policy` prints the visible scenarios (:data:`VISIBLE_SCENARIOS`, each with the
+  decision the centre's requirements give it) as a table: who, expected, what the policy decided;
+- :func:`check_access_policy` grades. Given the trainer's ``reference`` (the hidden test), it asks
+  **fresh hidden requests** (:func:`hidden_scenarios`): for every role, operation and purpose, no
+  facts and every fact; for every rule of the reference *and of the learner's policy*, the fewest
+  facts that satisfy it and each near miss one fact short; the visible requests; and random
+  draws. Their seed comes from the course secret and the submission in the sealed autograde. As
+  policies are unions of conjunctions of facts, a policy that differs from the reference on any
+  request differs on one of the fewest-facts requests of a rule of one of them, so the check is
+  exact, not a sample. Credit is the share of the seven roles whose every request is decided as
+  required. Without a reference (a learner's kernel) it checks the visible scenarios only, as
+  practice, and says so.
 
 Which facts a request can carry: ``deidentified`` only with an export (the PACS sets it when
 de-identified copies are asked for); the others with any operation.
@@ -26,7 +34,7 @@ from __future__ import annotations
 
 import functools
 import random
-import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import combinations
 from typing import TYPE_CHECKING
@@ -39,7 +47,7 @@ from hipaa_lab.safeguards.policy import (
     Operation,
     Purpose,
     Role,
-    holds,
+    Rule,
 )
 
 if TYPE_CHECKING:
@@ -47,76 +55,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FLAWED_POLICY",
-    "REFERENCE_RULES",
-    "REQUIREMENTS",
     "SEED_PURPOSE",
     "Scenario",
     "VISIBLE_SCENARIOS",
     "check_access_policy",
     "every_request",
     "hidden_scenarios",
-    "required",
     "try_access_policy",
 ]
 
-#: The hospital's requirements, one sentence a role, as module 3 states them to the learner.
-REQUIREMENTS: dict[str, str] = {
-    "radiologist": (
-        "for treatment, may query and read the studies of their own patients (care team) and of "
-        "their section's worklist, and read any study under break-glass; may export for "
-        "treatment only their own patients' studies; may read their worklist's studies for "
-        "operations (peer review); nothing else"
-    ),
-    "technologist": (
-        "for treatment, may query and read the studies of their worklist and of their own "
-        "patients, and read any study under break-glass; never exports; nothing else"
-    ),
-    "referring_physician": (
-        "for treatment, may query, read and export only their own patients' studies (care team), "
-        "and read any study under break-glass; nothing else"
-    ),
-    "front_desk": (
-        "may query any patient for treatment (scheduling) and for operations (registration); "
-        "never reads or exports images"
-    ),
-    "billing": "may query any patient for payment; never reads or exports images",
-    "pacs_admin": (
-        "may query and read any study for operations (fixing misfiled studies); never exports"
-    ),
-    "researcher": (
-        "for research, may query with an approval (IRB or privacy board waiver) on file, and "
-        "export only with that approval and only de-identified copies; never reads in the PACS"
-    ),
-}
-
-#: The requirements as rules ``(role, operation, purpose, condition)``: the module's reference.
-REFERENCE_RULES: tuple[tuple[str, str, str, str], ...] = (
-    ("radiologist", "query", "treatment", "care_team"),
-    ("radiologist", "query", "treatment", "worklist"),
-    ("radiologist", "read", "treatment", "care_team"),
-    ("radiologist", "read", "treatment", "worklist"),
-    ("radiologist", "read", "treatment", "break_glass"),
-    ("radiologist", "export", "treatment", "care_team"),
-    ("radiologist", "read", "operations", "worklist"),
-    ("technologist", "query", "treatment", "worklist"),
-    ("technologist", "query", "treatment", "care_team"),
-    ("technologist", "read", "treatment", "worklist"),
-    ("technologist", "read", "treatment", "care_team"),
-    ("technologist", "read", "treatment", "break_glass"),
-    ("referring_physician", "query", "treatment", "care_team"),
-    ("referring_physician", "read", "treatment", "care_team"),
-    ("referring_physician", "read", "treatment", "break_glass"),
-    ("referring_physician", "export", "treatment", "care_team"),
-    ("front_desk", "query", "treatment", "any"),
-    ("front_desk", "query", "operations", "any"),
-    ("billing", "query", "payment", "any"),
-    ("pacs_admin", "query", "operations", "any"),
-    ("pacs_admin", "read", "operations", "any"),
-    ("researcher", "query", "research", "approved"),
-    ("researcher", "export", "research", "approved & deidentified"),
-)
-
-#: What the learner starts from: the reference with one realistic mistake for each role.
+#: What the learner starts from: the centre's requirements with one realistic mistake for each
+#: role (the released notebook's answer cell holds this text).
 FLAWED_POLICY = """\
 # p, ROLE, ACTION, PURPOSE, CONDITION   (CONDITION: any, or facts joined by &)
 p, radiologist, query, treatment, care_team
@@ -126,27 +75,22 @@ p, radiologist, read, treatment, worklist
 p, radiologist, read, treatment, break_glass
 p, radiologist, export, treatment, care_team
 p, radiologist, export, treatment, break_glass
-p, radiologist, read, operations, worklist
 p, technologist, query, treatment, worklist
-p, technologist, query, treatment, care_team
 p, technologist, read, treatment, worklist
 p, technologist, read, treatment, care_team
 p, technologist, read, treatment, break_glass
-p, technologist, export, treatment, worklist
-p, referring_physician, query, treatment, any
+p, referring_physician, query, treatment, care_team
 p, referring_physician, read, treatment, any
-p, referring_physician, read, treatment, break_glass
 p, referring_physician, export, treatment, care_team
 p, front_desk, query, treatment, any
-p, front_desk, query, operations, any
 p, front_desk, read, treatment, any
 p, billing, query, payment, any
-p, billing, read, payment, any
 p, pacs_admin, query, operations, any
 p, pacs_admin, read, operations, any
 p, pacs_admin, export, operations, any
 p, researcher, query, research, approved
-p, researcher, export, research, any
+p, researcher, read, research, approved
+p, researcher, export, research, approved
 """
 
 
@@ -159,99 +103,102 @@ def _facts_of(operation: str) -> tuple[str, ...]:
     )
 
 
-def required(role: str, operation: str, purpose: str, facts: frozenset[str]) -> bool:
-    """Whether the hospital's requirements allow the request (the module's reference).
-
-    >>> required("front_desk", "read", "treatment", frozenset({"care_team"}))
-    False
-    >>> required("researcher", "export", "research", frozenset({"approved", "deidentified"}))
-    True
-    """
-    return any(
-        rule[:3] == (role, operation, purpose) and holds(facts, rule[3]) for rule in REFERENCE_RULES
-    )
-
-
 @dataclass(frozen=True)
 class Scenario:
-    """One request: who asks (in words), their role, what, for which purpose, with which facts."""
+    """One request: who asks (in words), their role, what, for which purpose, with which facts,
+    and whether the centre's requirements allow it."""
 
     who: str
     role: str
     operation: str
     purpose: str
-    facts: frozenset[str] = frozenset()
+    facts: frozenset[str]
+    expected: bool
 
     @property
-    def expected(self) -> bool:
-        """Whether the hospital's requirements allow it."""
-        return required(self.role, self.operation, self.purpose, self.facts)
+    def request(self) -> tuple[str, str, str, frozenset[str]]:
+        return (self.role, self.operation, self.purpose, self.facts)
 
     def describe(self) -> str:
         held = " & ".join(sorted(self.facts)) or "none"
         return f"{self.role} {self.operation} for {self.purpose} (facts: {held})"
 
 
-def _s(who: str, role: str, operation: str, purpose: str, *facts: str) -> Scenario:
-    return Scenario(who, role, operation, purpose, frozenset(facts))
+def _s(who: str, expected: bool, role: str, operation: str, purpose: str, *facts: str) -> Scenario:
+    return Scenario(who, role, operation, purpose, frozenset(facts), expected)
 
 
-#: The scenarios a learner sees and runs (:func:`try_access_policy`); grading uses others.
+ALLOW, REFUSE = True, False
+
+#: The scenarios a learner sees and runs (:func:`try_access_policy`), with the decision the
+#: centre's requirements give each (a test holds them to the trainer's reference); grading asks
+#: others as well.
 VISIBLE_SCENARIOS: tuple[Scenario, ...] = (
-    _s("CT radiologist opens a CT on the section's worklist", "radiologist", "read", "treatment", "worklist"),
-    _s("radiologist opens her own patient's CT, on her worklist too", "radiologist", "read", "treatment", "care_team", "worklist"),
-    _s("radiologist sends her patient's CT to the patient's surgeon", "radiologist", "export", "treatment", "care_team", "worklist"),
-    _s("radiologist, break-glass on, exports a trauma CT to a USB stick", "radiologist", "export", "treatment", "break_glass"),
-    _s("radiologist peer-reviews a colleague's read on the worklist", "radiologist", "read", "operations", "worklist"),
-    _s("radiologist opens a worklist study for her own research", "radiologist", "read", "research", "worklist"),
-    _s("CT technologist checks a scan on the CT worklist", "technologist", "read", "treatment", "worklist"),
-    _s("technologist burns a CD of a worklist study for the patient", "technologist", "export", "treatment", "worklist"),
-    _s("technologist, break-glass on, opens a trauma study", "technologist", "read", "treatment", "break_glass"),
-    _s("technologist opens a neighbour's study (not worklist, not care team)", "technologist", "read", "treatment"),
-    _s("referring physician opens her own patient's MR", "referring_physician", "read", "treatment", "care_team"),
-    _s("referring physician opens a patient who is not hers", "referring_physician", "read", "treatment"),
-    _s("referring physician, break-glass on, opens an unknown ED patient's CT", "referring_physician", "read", "treatment", "break_glass"),
-    _s("front desk looks up tomorrow's appointments", "front_desk", "query", "operations"),
-    _s("front desk opens a patient's images to answer a question", "front_desk", "read", "treatment"),
-    _s("billing finds the study it bills for", "billing", "query", "payment"),
-    _s("billing opens the images to code a claim", "billing", "read", "payment"),
-    _s("PACS admin opens a misfiled study to fix it", "pacs_admin", "read", "operations"),
-    _s("PACS admin exports studies to a vendor's laptop", "pacs_admin", "export", "operations"),
-    _s("researcher with an IRB waiver exports de-identified copies", "researcher", "export", "research", "approved", "deidentified"),
-    _s("researcher with no approval exports identifiable studies", "researcher", "export", "research"),
-    _s("researcher with an IRB waiver opens images in the PACS", "researcher", "read", "research", "approved"),
+    _s("radiologist opens a CT on her section's worklist", ALLOW, "radiologist", "read", "treatment", "worklist"),
+    _s("radiologist sends her patient's CT to the patient's surgeon", ALLOW, "radiologist", "export", "treatment", "care_team", "worklist"),
+    _s("radiologist, break-glass on, exports a study to a USB stick", REFUSE, "radiologist", "export", "treatment", "break_glass"),
+    _s("radiologist peer-reviews a colleague's read on the worklist", REFUSE, "radiologist", "read", "operations", "worklist"),
+    _s("radiologist opens a worklist study for her own research", REFUSE, "radiologist", "read", "research", "worklist"),
+    _s("technologist checks a scan on the CT worklist", ALLOW, "technologist", "read", "treatment", "worklist"),
+    _s("technologist opens a patient she scanned last month, now off the worklist", REFUSE, "technologist", "read", "treatment", "care_team"),
+    _s("technologist burns a CD of a worklist study for the patient", REFUSE, "technologist", "export", "treatment", "worklist"),
+    _s("technologist, break-glass on, opens a study", ALLOW, "technologist", "read", "treatment", "break_glass"),
+    _s("referring physician opens her own patient's MR", ALLOW, "referring_physician", "read", "treatment", "care_team"),
+    _s("referring physician opens a patient who is not hers", REFUSE, "referring_physician", "read", "treatment"),
+    _s("referring physician, break-glass on, opens a patient who is not hers", REFUSE, "referring_physician", "read", "treatment", "break_glass"),
+    _s("front desk looks up tomorrow's appointments", ALLOW, "front_desk", "query", "treatment"),
+    _s("front desk opens a patient's images to answer a question", REFUSE, "front_desk", "read", "treatment"),
+    _s("front desk searches the archive to register a new patient", REFUSE, "front_desk", "query", "operations"),
+    _s("billing finds the study it bills for", ALLOW, "billing", "query", "payment"),
+    _s("billing looks up last quarter's studies for a claims audit", ALLOW, "billing", "query", "operations"),
+    _s("billing opens the images to code a claim", REFUSE, "billing", "read", "payment"),
+    _s("PACS admin opens a misfiled study to fix it", ALLOW, "pacs_admin", "read", "operations"),
+    _s("PACS admin exports identifiable studies to a vendor's laptop", REFUSE, "pacs_admin", "export", "operations"),
+    _s("PACS admin attaches de-identified copies to a vendor's service ticket", ALLOW, "pacs_admin", "export", "operations", "deidentified"),
+    _s("researcher with an IRB waiver exports de-identified copies", ALLOW, "researcher", "export", "research", "approved", "deidentified"),
+    _s("researcher with an IRB waiver exports identifiable studies", REFUSE, "researcher", "export", "research", "approved"),
+    _s("researcher with no approval searches the archive", REFUSE, "researcher", "query", "research"),
+    _s("researcher with an IRB waiver opens images in the research viewer", ALLOW, "researcher", "read", "research", "approved"),
 )  # fmt: skip
 
 
-def hidden_scenarios(seed: int, draws: int = 6) -> list[Scenario]:
-    """Fresh scenarios for every role, operation and purpose (no two alike).
+def _needed(condition: str) -> frozenset[str]:
+    """The facts a rule's condition needs (none for ``any``)."""
+    return frozenset() if condition == ANY else frozenset(p.strip() for p in condition.split("&"))
 
-    For each: no facts and every fact; for each requirement, the fewest facts that allow it and
-    each near miss one fact short of them; then ``draws`` random sets of facts from ``seed``.
+
+def hidden_scenarios(
+    reference: AccessPolicy, seed: int, learner: Iterable[Rule] = (), draws: int = 6
+) -> list[Scenario]:
+    """Fresh requests for every role, operation and purpose (no two alike), decided by
+    ``reference``.
+
+    For each: no facts and every fact; the visible scenarios' facts; for each rule of
+    ``reference`` and of ``learner``, the fewest facts that satisfy it and each near miss one
+    fact short of them (or one fact short of every fact); then ``draws`` random sets of facts
+    from ``seed``.
     """
     rng = random.Random(seed)  # noqa: S311 - which requests to ask, not a secret (the seed is one)
+    rules = [*reference.rules, *learner]
     made: list[Scenario] = []
     for role in Role:
         for operation in Operation:
             for purpose in Purpose:
                 key = (role.value, operation.value, purpose.value)
-                universe = _facts_of(operation.value)
-                sets = {frozenset(), frozenset(universe)}
-                for rule in REFERENCE_RULES:
-                    if rule[:3] != key:
+                universe = frozenset(_facts_of(operation.value))
+                sets = {frozenset(), universe}
+                sets.update(s.facts for s in VISIBLE_SCENARIOS if s.request[:3] == key)
+                for rule in rules:
+                    if rule.fields()[:3] != key:
                         continue
-                    needed = (
-                        frozenset()
-                        if rule[3] == ANY
-                        else frozenset(p.strip() for p in rule[3].split("&"))
-                    )
+                    needed = _needed(rule.condition) & universe
                     sets.add(needed)
                     sets.update(needed - {fact} for fact in needed)
-                    sets.update(frozenset(universe) - {fact} for fact in needed)
+                    sets.update(universe - {fact} for fact in needed)
                 for _ in range(draws):
-                    sets.add(frozenset(f for f in universe if rng.random() < 0.5))
+                    sets.add(frozenset(f for f in sorted(universe) if rng.random() < 0.5))
                 made.extend(
-                    Scenario("hidden", *key, facts)
+                    Scenario("hidden", *key, facts, reference.decide(*key, facts).allowed)
                     for facts in sorted(sets, key=lambda s: (len(s), sorted(s)))
                 )
     rng.shuffle(made)
@@ -271,10 +218,21 @@ def _policy(policy: object) -> AccessPolicy:
         raise GradingError(f"the PACS cannot use this policy: {exc}") from None
 
 
+def _reference(reference: object) -> AccessPolicy:
+    """The trainer's reference policy; an error naming the course (not the learner) if unusable."""
+    if not isinstance(reference, str):
+        raise GradingError(
+            f"the course's reference policy must be text; it is {type(reference).__name__} "
+            "(a trainer's error in the grade cell's hidden test)"
+        )
+    try:
+        return AccessPolicy(reference, policy_source="the course's reference policy")
+    except PolicyError as exc:
+        raise GradingError(f"the course's reference policy cannot be loaded: {exc}") from None
+
+
 def _decided(policy: AccessPolicy, scenario: Scenario) -> bool:
-    return policy.decide(
-        scenario.role, scenario.operation, scenario.purpose, scenario.facts
-    ).allowed
+    return policy.decide(*scenario.request).allowed
 
 
 def try_access_policy(policy: str) -> None:
@@ -299,7 +257,7 @@ def try_access_policy(policy: str) -> None:
         print(f"{who:{width}}  {facts:30}  {word[expected]:8}  {word[got]:7}{mark}")
     right = sum(r[1] == r[2] for r in rows)
     print(
-        f"\n{right} of {len(rows)} visible scenarios decided as the hospital requires. "
+        f"\n{right} of {len(rows)} visible scenarios decided as the centre requires. "
         "Grading asks other requests, made fresh: meet the requirements, not just these rows."
     )
 
@@ -308,55 +266,68 @@ def try_access_policy(policy: str) -> None:
 SEED_PURPOSE = "access-policy"
 
 
-def check_access_policy(policy: object, seed: int | None = None) -> Credit:
-    """Credit for each role whose every fresh hidden request ``policy`` decides as required.
+def _credit_by_role(loaded: AccessPolicy, scenarios: list[Scenario], asked: str) -> Credit:
+    """Credit for each role whose every scenario ``loaded`` decides as expected."""
+    from hipaa_lab.course.grading import _credit
+
+    wrong: dict[str, Scenario] = {}  # each role's wrong request with the fewest facts
+    for scenario in scenarios:
+        if _decided(loaded, scenario) == scenario.expected:
+            continue
+        before = wrong.get(scenario.role)
+        if before is None or len(scenario.facts) < len(before.facts):
+            wrong[scenario.role] = scenario
+    roles = [r.value for r in Role]
+    met = len(roles) - len(wrong)
+    message = f"{met} of {len(roles)} roles decided as the centre requires on {asked}."
+    for role in roles:
+        if role in wrong:
+            s = wrong[role]
+            did, must = ("allows", "refuse") if not s.expected else ("refuses", "allow")
+            message += f"\n  - {role}: your policy {did} {s.describe()}; the centre would {must} it"
+    return _credit(met / len(roles), message)
+
+
+def check_access_policy(
+    policy: object, reference: str | None = None, seed: int | None = None
+) -> Credit:
+    """Credit for each role whose every request ``policy`` decides as the centre requires.
 
     Parameters
     ----------
     policy
         The learner's policy text (``p, ROLE, ACTION, PURPOSE, CONDITION`` lines).
+    reference
+        The centre's requirements as a policy: the trainer's, from the grade cell's hidden test.
+        Without it, only the visible scenarios are checked (practice in a learner's kernel); in
+        the sealed autograde a check without a reference earns nothing and says why (the cell's
+        hidden test, which follows, gives the grade).
     seed
-        The hidden scenarios' seed; by default the sealed run's (from the course secret and the
-        submission), or, in a learner's kernel, a new one each time (practice).
+        The hidden requests' seed; by default the sealed run's (from the course secret and the
+        submission), else a fixed one.
 
     Raises
     ------
     GradingError
         When no role is right, or the policy is not text or cannot be loaded (naming the line).
     """
-    from hipaa_lab.course.grading import SEALED, _credit
+    from hipaa_lab.course.grading import SEALED, Credit
 
     loaded = _policy(policy)
     run = SEALED.get()
-    practice = seed is None and run is None
+    if reference is None:
+        if run is not None:  # never graded on the visible rows: the hidden test gives the grade
+            return Credit(0.0, "no reference policy: the grade comes from the hidden test")
+        return _credit_by_role(
+            loaded,
+            list(VISIBLE_SCENARIOS),
+            f"the {len(VISIBLE_SCENARIOS)} visible requests (practice: grading asks fresh ones)",
+        )
+    centre = _reference(reference)
     if seed is None:
-        seed = run.seed(SEED_PURPOSE) if run is not None else secrets.randbelow(2**31)
-    scenarios = hidden_scenarios(seed)
-    wrong: dict[str, Scenario] = {}  # each role's wrong request with the fewest facts
-    got: dict[str, bool] = {}
-    for scenario in scenarios:
-        decision = _decided(loaded, scenario)
-        if decision == scenario.expected:
-            continue
-        before = wrong.get(scenario.role)
-        if before is None or len(scenario.facts) < len(before.facts):
-            wrong[scenario.role], got[scenario.role] = scenario, decision
-    roles = [r.value for r in Role]
-    met = len(roles) - len(wrong)
-    on = " (practice requests, drawn afresh each time)" if practice else ""
-    message = (
-        f"{met} of {len(roles)} roles decided as the hospital requires on {len(scenarios)} "
-        f"fresh requests{on}."
-    )
-    for role in roles:
-        if role in wrong:
-            s = wrong[role]
-            did = "allows" if got[role] else "refuses"
-            must = "refuse" if got[role] else "allow"
-            message += (
-                f"\n  - {role}: your policy {did} {s.describe()}; the hospital would {must} it"
-            )
-    return _credit(met / len(roles), message)
+        seed = run.seed(SEED_PURPOSE) if run is not None else 0
+    scenarios = hidden_scenarios(centre, seed, loaded.rules)
+    return _credit_by_role(loaded, scenarios, f"{len(scenarios)} fresh requests")
 
 
 @functools.cache
