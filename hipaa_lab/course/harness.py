@@ -23,6 +23,13 @@ line each on the file descriptor ``REPLY_FD``:
 
 Everything here runs beside the learner's code, which can change any of it: the grader trusts
 none of these answers beyond their being data, and checks each one again.
+
+The rule (:func:`~hipaa_lab.course.rules.own_work`) is only a reminder here, as in a learner's
+kernel: what seals a grade is that the package's answers to the graded assignment are not in
+this process at all. The sandbox binds :mod:`hipaa_lab.course.withheld` over their modules'
+source and bytecode (:attr:`hipaa_lab.course.rules.Refusal.withheld`), so a reload, a helper
+captured before the call, a switch turned off or a module's file read and ``exec``'d finds
+only names that raise :class:`~hipaa_lab.errors.GradingError`.
 """
 
 from __future__ import annotations

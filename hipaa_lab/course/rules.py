@@ -23,7 +23,8 @@ the breach facts and plans, the request cards) stays importable:
 ==================  ===================================================================
 exercise            withheld while its assignment is graded
 ==================  ===================================================================
-``find_phi``        :mod:`hipaa_lab.deid.scan` (the scanner and its patterns)
+``find_phi``        :mod:`hipaa_lab.deid.scan` (the scanner and its patterns) and
+                    :mod:`hipaa_lab.deid.engine` (the de-identifier's ``Deidentifier``)
 ``find_tampered``   :mod:`hipaa_lab._chaincheck` (``check_chain`` and its parser, which
                     every ledger's ``verify`` runs) and :mod:`hipaa_lab._linechain` (the
                     fast check of a log file)
@@ -92,16 +93,16 @@ _BREACH, _CHECKS_BREACH = "hipaa_lab.safeguards.breach", "hipaa_lab.course.check
 _CHAINCHECK, _LINECHAIN = "hipaa_lab._chaincheck", "hipaa_lab._linechain"
 _RESTORE_CHECK, _CARVER = "hipaa_lab.safeguards._restore_check", "hipaa_lab.safeguards._carving"
 _BREACH_PLAN, _BREACH_KEY = "hipaa_lab.safeguards._breach_plan", "hipaa_lab.course._breach_key"
-_SCAN = "hipaa_lab.deid.scan"
+_SCAN, _ENGINE = "hipaa_lab.deid.scan", "hipaa_lab.deid.engine"
 
 _FIND_PHI = Refusal(
     (
         (_SCAN, "scan_dataset"),
         (_SCAN, "find_patterns"),
-        ("hipaa_lab.deid", "Deidentifier.deidentify"),
+        (_ENGINE, "Deidentifier.deidentify"),  # hl.deid.Deidentifier: this class
     ),
     "find_phi must find PHI itself: it may not call hl.scan or hl.deid",
-    withheld=(_SCAN,),
+    withheld=(_SCAN, _ENGINE),
 )
 _CHAIN = Refusal(
     (

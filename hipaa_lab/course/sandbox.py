@@ -10,8 +10,10 @@ A :class:`Sandbox` runs :mod:`hipaa_lab.course.harness` under bubblewrap (``bwra
 - seeing only what a notebook needs, read-only: the system (``/usr``), a few files of ``/etc``,
   Python, the virtual environment and the ``hipaa_lab`` package, and the datasets the grader built
   for it. The course folder, the gradebook, the configuration, the model solutions, the dataset
-  cache and other learners' work are not in its file system at all. It writes only to its own
-  ``/tmp`` and to the exchange folder ``/io``;
+  cache and other learners' work are not in its file system at all; nor are the package's answers
+  to the assignment being graded: :mod:`hipaa_lab.course.withheld` is bound over their modules'
+  source and ``__pycache__`` copies (:func:`bwrap_command`, :mod:`hipaa_lab.course.rules`). It
+  writes only to its own ``/tmp`` and to the exchange folder ``/io``;
 - within :class:`Limits` of memory, CPU time, processes, file size and wall-clock time, for the
   whole notebook and every question asked of it; at the end its process group and its PID
   namespace are killed.
