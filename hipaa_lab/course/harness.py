@@ -104,6 +104,13 @@ def _paths(result: object) -> list[str]:
     return paths
 
 
+def _one_line(
+    shell: Any, etype: type[BaseException], value: BaseException, tb: Any, tb_offset: Any = None
+) -> list[str]:
+    """IPython's traceback of a :class:`~hipaa_lab.errors.GradingError`: its one sentence."""
+    return [f"{etype.__name__}: {value}"]
+
+
 class Harness:
     """One learner notebook, run once, then asked questions."""
 
@@ -117,6 +124,11 @@ class Harness:
         # matplotlib, the cells that plot fail on their own
         with contextlib.suppress(Exception):
             self.shell.enable_matplotlib("inline")
+        from hipaa_lab.errors import GradingError
+
+        # a sentence for the learner (a withheld answer a locked demo cell calls, a check's
+        # message), not a traceback through the package, in the graded copy's outputs
+        self.shell.set_custom_exc((GradingError,), _one_line)
 
     # -------------------------------------------------------------- the notebook
 
