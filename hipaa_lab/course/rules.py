@@ -9,8 +9,8 @@ or the de-identifier; module 4's ``find_tampered`` the chain checks; module 5's
 7's ``decide`` and ``link_valid`` the request desk's answers.
 
 **Sealed autograding: withheld.** Each rule names the modules whose files hold its answers
-(:attr:`Refusal.withheld`). When an assignment is graded (:class:`~hipaa_lab.course.sealed.SealedExecute`),
-the grade cells' names that are keys of :data:`RULES` give the assignment's modules
+(:attr:`Refusal.withheld`). When an assignment is graded
+(:class:`~hipaa_lab.course.sealed.SealedExecute`), the grade cells' names that are keys of :data:`RULES` give the assignment's modules
 (:func:`withheld_modules`); the sandbox binds :mod:`hipaa_lab.course.withheld` over each of
 their files and over their compiled copies in ``__pycache__``
 (:func:`~hipaa_lab.course.sandbox.bwrap_command`). Inside, the answers are then neither in

@@ -27,8 +27,9 @@ __withheld__ = True
 def refusal(module: str) -> str:
     """The sentence a learner reads when their code uses a withheld module.
 
-    >>> refusal("hipaa_lab.safeguards._breach_plan")
-    'hipaa_lab.safeguards._breach_plan holds an answer of this assignment and is not available while your notebook is graded: work it out yourself'
+    >>> print(refusal("hipaa_lab.safeguards._desk"))  # doctest: +NORMALIZE_WHITESPACE
+    hipaa_lab.safeguards._desk holds an answer of this assignment and is not available while
+    your notebook is graded: work it out yourself
     """
     return (
         f"{module} holds an answer of this assignment and is not available while your "

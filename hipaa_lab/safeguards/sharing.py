@@ -135,8 +135,9 @@ _REFUSING = False
 def refusing(name: str) -> Iterator[None]:
     """While the learner's ``name`` runs for a grade, the package's answers refuse.
 
-    A reminder of the exercise's rule, not a seal: code that turns the switch off, or reloads
-    this module, gets the answers (see :mod:`hipaa_lab.course.rules`).
+    A reminder of the exercise's rule in a learner's own kernel, not a seal: code that turns
+    the switch off, or reloads this module, gets the answers there. Sealed grading withholds
+    them (:mod:`hipaa_lab.safeguards._desk`) from the sandbox: see :mod:`hipaa_lab.course.rules`.
     """
     global _REFUSING  # one process-wide switch, set only around a learner's call
     saved, _REFUSING = _REFUSING, True
