@@ -265,3 +265,21 @@ def test_bwrap_binds_the_stub_over_every_readable_copy_of_a_withheld_module(tmp_
     )
     assert all(cmd.index(path) > last_package_bind for path in bound)
     assert stub not in plain
+
+
+def test_a_copy_in_another_pythons_packages_inside_a_visible_folder_is_found(tmp_path):
+    """A system Python's ``dist-packages`` (``/usr`` is bound into the sandbox) may hold another
+    installed copy of the package, not on this ``sys.path``: it is withheld too."""
+    from hipaa_lab.course import sandbox
+
+    other = tmp_path / "usr" / "lib" / "python3" / "dist-packages" / "hipaa_lab" / "safeguards"
+    (other / "__pycache__").mkdir(parents=True)
+    (other / "_desk.py").write_text("")
+    (other / "__pycache__" / "_desk.cpython-311.pyc").write_bytes(b"")
+    (other / "sharing.py").write_text("")
+    found = sandbox.withheld_files(["hipaa_lab.safeguards._desk"], [tmp_path / "usr"])
+    assert {p for p in found if p.is_relative_to(tmp_path)} == {
+        (other / "_desk.py").resolve(),
+        (other / "__pycache__" / "_desk.cpython-311.pyc").resolve(),
+    }
+    assert not sandbox.withheld_files(["hipaa_lab.safeguards._desk"], [tmp_path / "elsewhere"])

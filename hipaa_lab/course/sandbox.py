@@ -252,17 +252,23 @@ def withheld_files(modules: Iterable[str], visible: Iterable[Path]) -> list[Path
     """Every copy of ``modules``' source and bytecode that a sandbox seeing ``visible`` could read.
 
     A module ``hipaa_lab.x.y`` is looked for as ``hipaa_lab/x/y.py`` and
-    ``hipaa_lab/x/__pycache__/y.*.pyc`` under the package's own folder's parent and under every
-    ``site-packages`` and ``sys.path`` entry (a second installed copy of ``hipaa_lab``, a wheel's
-    beside a checkout's): whichever exist inside a visible folder.
+    ``hipaa_lab/x/__pycache__/y.*.pyc`` under the package's own folder's parent, under every
+    ``site-packages`` and ``sys.path`` entry, and under the ``site-packages`` and
+    ``dist-packages`` of every Python inside a visible folder (a second installed copy of
+    ``hipaa_lab``: a wheel's beside a checkout's, the system's): whichever exist inside a visible
+    folder.
     """
     import site
 
     import hipaa_lab
 
+    visible = list(visible)
     roots = {Path(hipaa_lab.__file__).resolve().parent.parent}
     roots |= {Path(p) for p in site.getsitepackages()} | {Path(p) for p in sys.path if p}
-    visible = list(visible)
+    for folder in visible:
+        for pattern in ("lib/python3*/*-packages", "local/lib/python3*/*-packages"):
+            with contextlib.suppress(OSError):
+                roots |= set(folder.glob(pattern))
     found: set[Path] = set()
     for module in modules:
         *folders, stem = module.split(".")
@@ -348,7 +354,7 @@ def bwrap_command(
         cmd += ["--tmpfs", str(path)]
     if withheld:
         stub = str(Path(__file__).resolve().with_name("withheld.py"))
-        for path in withheld_files(withheld, visible):
+        for path in withheld_files(withheld, [*visible, Path("/usr")]):
             cmd += ["--ro-bind", stub, str(path)]
     cmd += ["--proc", "/proc", "--dev", "/dev"]
     cmd += ["--ro-bind", str(io_dir), "/io"]
