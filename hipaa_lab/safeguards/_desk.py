@@ -92,8 +92,9 @@ def make_link(study_uid: str, recipient: str, expires: str, key: str) -> dict[st
     >>> sorted(link)
     ['expires', 'recipient', 'signature', 'study_uid']
 
-    Refuses while a learner's function runs for a grade (:func:`~hipaa_lab.safeguards.sharing.refusing`): its signature is the
-    half of ``link_valid``'s answer the exercise asks the learner to compute with ``hmac``.
+    Refuses while a learner's function runs for a grade
+    (:func:`~hipaa_lab.safeguards.sharing.refusing`): its signature is the half of
+    ``link_valid``'s answer the exercise asks the learner to compute with ``hmac``.
     """
     _refuse("make_link")
     mac = hmac.new(bytes.fromhex(key), _message(study_uid, recipient, expires), hashlib.sha256)
