@@ -452,23 +452,6 @@ class Verification:
 # --------------------------------------------------------------------------- checks shared by every store
 
 
-def _index_and_prev(data: bytes) -> tuple[int | None, str | None]:
-    """An entry's ``index`` and ``prev``, read from its canonical JSON without parsing it.
-
-    In canonical form the keys are sorted (``body``, ``index``, ``kind``, ``prev``, ``time``) and
-    a quote inside a string is escaped, so the last ``"index":`` and ``"prev":"`` are the entry's
-    own, whatever its body holds. A damaged entry gives ``None``.
-    """
-    at = data.rfind(b'"prev":"')
-    link = data[at + 8 : at + 72] if at >= 0 and data[at + 72 : at + 73] == b'"' else None
-    at = data.rfind(b'"index":')
-    end = data.find(b",", at)
-    digits = data[at + 8 : end] if at >= 0 and end > at else b""
-    return (int(digits) if digits.isdigit() else None), (
-        link.decode("ascii", "replace") if link is not None else None
-    )
-
-
 def _entry_name(index: int) -> str:
     return f"entry {index}"
 
@@ -492,37 +475,9 @@ def check_chain(
     name
         How a message names entry ``i`` (a file names its 1-based line).
     """
-    prev, size = GENESIS, 0
-    sha256 = hashlib.sha256
-    for expected, (idx, raw, stored) in enumerate(rows):
-        size = expected + 1
-        if idx != expected:
-            what = "missing" if idx > expected else "out of order"
-            return Verification(False, size, expected, f"{name(expected)} is {what}")
-        index, link = _index_and_prev(raw)
-        if index is None or link is None:
-            return Verification(False, size, idx, f"{name(idx)} is damaged: not an entry")
-        if index != idx:
-            return Verification(
-                False,
-                size,
-                idx,
-                f"{name(idx)} says it is entry {index}: moved",
-            )
-        if link != prev:
-            return Verification(
-                False,
-                size,
-                idx,
-                f"{name(idx)} does not follow {name(idx - 1)}: one of them was changed, "
-                "or entries between them were removed or inserted",
-            )
-        prev = sha256(raw).hexdigest()
-        if stored is not None and prev != stored:
-            return Verification(False, size, idx, f"{name(idx)} was changed after it was written")
-        if leaves is not None:
-            leaves.append(sha256(LEAF_PREFIX + raw).digest())
-    return Verification(True, size)
+    from hipaa_lab import _chaincheck  # the answer: withheld while m04 is graded
+
+    return _chaincheck.check_chain(rows, leaves, name=name)
 
 
 def check_extends(
@@ -1300,6 +1255,8 @@ class FileLedger(_SignedLog):
             except ValueError as exc:
                 return Verification(False, found.size, bad - 1, f"line {bad}: {exc}")
         if here is not None and after is not None and before is not None:
+            from hipaa_lab._chaincheck import _index_and_prev
+
             _index, link = _index_and_prev(after)
             if link == hashlib.sha256(here).hexdigest():
                 return Verification(

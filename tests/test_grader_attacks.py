@@ -94,6 +94,14 @@ M01_ATTACKS: dict[str, dict[str, str]] = {
         "        return json.dumps(obj, **kw)\n"
         "type(harness).run_cells.__globals__['json'] = Json\n"
     },
+    # the scanner reloaded inside find_phi: a fresh scan_dataset, not the one the rule replaced
+    # (the scanner is withheld from the sandbox while module 1 is graded)
+    "e05-reloaded-scanner": {
+        "find_phi": "import importlib\nfrom hipaa_lab.deid import scan\n\n\n"
+        "def find_phi(ds):\n"
+        "    fresh = importlib.reload(scan)\n"
+        "    return [f.path for f in fresh.scan_dataset(ds) if f.path]\n"
+    },
     # script links in the written answer (and in a Markdown cell the learner adds, below)
     "e03-markdown-links": {"find_phi": BLANK_FIND_PHI, "residual_phi": MARKDOWN_ATTACK},
 }
@@ -212,6 +220,15 @@ def test_forged_harness_outcomes_do_not_reach_grade_cells(m01: Any, who: str) ->
     outputs = _grade_outputs(_autograded(m01["dir"], who))
     assert "FORGED" not in outputs
     assert "could not be graded" in outputs or "not written yet" in outputs
+
+
+def test_a_reloaded_scanner_earns_nothing_on_find_phi(m01: Any) -> None:
+    """The scanner and the de-identifier are withheld from the sandbox while module 1 is graded
+    (:mod:`hipaa_lab.course.rules`): reloading the scanner, past the rule that only replaces its
+    names, finds names that refuse, with one sentence. Before, it earned find_phi's points."""
+    assert m01["scores"].loc["e05-reloaded-scanner", "auto_score"] == 0
+    outputs = _grade_outputs(_autograded(m01["dir"], "e05-reloaded-scanner"))
+    assert "hipaa_lab.deid.scan holds an answer of this assignment" in outputs
 
 
 def test_learner_markdown_renders_no_script_link(m01: Any) -> None:

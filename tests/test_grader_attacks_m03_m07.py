@@ -1,14 +1,20 @@
 """Red-team submissions for modules 4 to 7 that earned marks without doing the work (each
 earned them on the graders before their fixes): returning nothing, a scan that never reads a
 header, ``None`` everywhere but once, the package's own link signer, and an answer imported by
-name before the exercise's rule replaced it. In a learner's kernel
-first (fast), then once through the sealed autograde (one course, every attack graded in one run
-per module)."""
+name before the exercise's rule replaced it; and, sealed only, the answers reached past the
+rule: a module reloaded, its source read from disk and exec'd, its compiled copy read from
+``__pycache__``, the desk's switch turned off (the answers' modules are withheld from the
+sandbox: :mod:`hipaa_lab.course.rules`). In a learner's kernel first (fast), then once through
+the sealed autograde (one course, every attack graded in one run per module)."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
+import importlib.util
+import py_compile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +28,7 @@ from hipaa_lab.course import checks_safeguards as cs
 from hipaa_lab.course import checks_sharing as csh
 from hipaa_lab.course import sandbox
 from hipaa_lab.errors import GradingError
-from hipaa_lab.safeguards import sharing
+from hipaa_lab.safeguards import _desk, sharing
 
 SEEDS = (1, 12345)
 
@@ -116,12 +122,12 @@ def test_the_desks_basis_refuses_while_decide_is_graded() -> None:
     # decide_request refused, but its _basis (the rule that allows the request) did not: with it,
     # access_due and _MINIMUM_NECESSARY, decide earned full marks
     def decide(request: dict[str, Any]) -> dict[str, Any]:
-        basis = sharing._basis(request)
+        basis = _desk._basis(request)
         allowed = basis is not sharing.Basis.NONE
         return {
             "allowed": allowed,
             "basis": basis.value,
-            "minimum_necessary": allowed and basis in sharing._MINIMUM_NECESSARY,
+            "minimum_necessary": allowed and basis in _desk._MINIMUM_NECESSARY,
             "due": sharing.access_due(request["received"], request["extension_notice"]).isoformat()
             if basis is sharing.Basis.RIGHT_OF_ACCESS
             else None,
@@ -143,6 +149,25 @@ M04, M05, M06, M07 = (
 #: that cell's points the attack may keep). Every other answer is the model solution.
 SEALED_ATTACKS: dict[str, dict[str, tuple[dict[str, str], str, float]]] = {
     M04: {
+        # the ledger's (and the chain check's) source read from disk and exec'd: a check_chain
+        # no rule replaced
+        "x-exec-ledger-source": (
+            {
+                "find_tampered": "import importlib.util\n\n\n"
+                "def find_tampered(lines):\n"
+                "    rows = [(i, line.encode(), None) for i, line in enumerate(lines)]\n"
+                "    ns = {}\n"
+                "    for name in ('hipaa_lab.ledger', 'hipaa_lab._chaincheck'):\n"
+                "        spec = importlib.util.find_spec(name)\n"
+                "        if spec is not None:\n"
+                "            with open(spec.origin) as f:\n"
+                "                ns = {'__name__': name, **ns}\n"
+                "                exec(compile(f.read(), spec.origin, 'exec'), ns)\n"
+                "    return ns['check_chain'](rows).first_bad\n"
+            },
+            "find_tampered_check",
+            0.0,
+        ),
         "x-imported-check-chain": (
             {
                 "find_tampered": "from hipaa_lab.ledger import check_chain\n\n\n"
@@ -155,6 +180,27 @@ SEALED_ATTACKS: dict[str, dict[str, tuple[dict[str, str], str, float]]] = {
         ),
     },
     M05: {
+        # the carver's compiled copy read from __pycache__ and marshal-loaded (the fixture
+        # compiles the package's modules, as an installed package ships them): its carve runs
+        # outside the rule's replaced names
+        "x-carver-from-pyc": (
+            {
+                "carve_dicom": "import base64, importlib.util, marshal\n\n\n"
+                "def carve_dicom(image):\n"
+                "    for name in ('hipaa_lab.safeguards._carving', 'hipaa_lab.safeguards.media'):\n"
+                "        spec = importlib.util.find_spec(name)\n"
+                "        if spec is None:\n"
+                "            continue\n"
+                "        with open(importlib.util.cache_from_source(spec.origin), 'rb') as f:\n"
+                "            code = marshal.loads(f.read()[16:])\n"
+                "        ns = {'__name__': name}\n"
+                "        exec(code, ns)\n"
+                "        found = ns['carve'](base64.b64decode(image))\n"
+                "        return [c.offset for c in found]\n"
+            },
+            "carve_dicom_check",
+            0.0,
+        ),
         "x-empty-restore": (
             {
                 "verify_restore": "def verify_restore(manifest, files):\n"
@@ -190,6 +236,24 @@ SEALED_ATTACKS: dict[str, dict[str, tuple[dict[str, str], str, float]]] = {
             "plan_notices_check",
             0.0,
         ),
+        # breach reloaded inside the call: fresh plan and helpers, none of them the rule's
+        "x-reloaded-plan": (
+            {
+                "plan_notices": "import datetime as dt\nimport importlib\n"
+                "from hipaa_lab.safeguards import breach\n\n\n"
+                "def plan_notices(card):\n"
+                "    from hipaa_lab.course import checks_breach\n"
+                "    fresh = importlib.reload(breach)\n"
+                "    facts = importlib.reload(checks_breach).card_facts(card)  # fresh classes\n"
+                "    p = fresh.plan(facts, as_of=dt.date.fromisoformat(card['today']))\n"
+                "    keep = ('who', 'state', 'deadline')\n"
+                "    return {'notification_required': p.notification_required, 'recipients': [\n"
+                "        {k: v for k, v in n.to_json().items() if k in keep}\n"
+                "        for n in p.recipients]}\n"
+            },
+            "plan_notices_check",
+            0.0,
+        ),
         "x-none-but-once": (
             {
                 "which_exclusion": "def which_exclusion(incident):\n"
@@ -200,6 +264,18 @@ SEALED_ATTACKS: dict[str, dict[str, tuple[dict[str, str], str, float]]] = {
         ),
     },
     M07: {
+        # the desk's switch turned off (in one cell, before decide is defined), then the desk's
+        # own answer: it was full marks while the answer was in the sandbox (red team)
+        "x-switch-off-desk": (
+            {
+                "decide": "from hipaa_lab.safeguards import sharing as _s\n\n\n"
+                "def decide(request):\n"
+                "    _s._REFUSING = False\n"
+                "    return _s.decide_request(request)\n"
+            },
+            "decide_check",
+            0.0,
+        ),
         "x-make-link": (
             {
                 "link_valid": "import datetime as dt\n"
@@ -226,20 +302,41 @@ def _points(nb: nbformat.NotebookNode, grade_id: str) -> float:
     )
 
 
+@contextlib.contextmanager
+def _compiled(modules: tuple[str, ...]) -> Iterator[list[Path]]:
+    """``modules`` compiled into their ``__pycache__``, as an installed package ships them (the
+    tests run with ``PYTHONDONTWRITEBYTECODE``); the copies made are removed after."""
+    made = []
+    try:
+        for name in modules:
+            spec = importlib.util.find_spec(name)
+            if spec is None or spec.origin is None:
+                continue
+            pyc = Path(importlib.util.cache_from_source(spec.origin))
+            if not pyc.exists():
+                py_compile.compile(spec.origin, cfile=str(pyc), doraise=True)
+                made.append(pyc)
+        yield made
+    finally:
+        for pyc in made:
+            pyc.unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="module")
-def sealed_scores(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, Path]:
+def sealed_scores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[pd.DataFrame, Path]]:
     course_dir = course.build(tmp_path_factory.mktemp("redteam") / "course")
     course.release(course_dir, list(SEALED_ATTACKS))
-    for module, attacks in SEALED_ATTACKS.items():
-        released = course.released_notebook(course_dir, module)
-        source = course.source_notebook(course_dir, module)
-        correct = course.simulate_submission(released, source, "correct")
-        course.submit(course_dir, "correct", module, correct)
-        for who, (answers, _, _) in attacks.items():
-            work = course.simulate_submission(released, source, answers, base="correct")
-            course.submit(course_dir, who, module, work)
-        assert all(o.graded for o in course.autograde(course_dir, module))
-    return course.scores(course_dir).set_index(["learner", "module"]), course_dir
+    with _compiled(("hipaa_lab.safeguards.media", "hipaa_lab.safeguards._carving")):
+        for module, attacks in SEALED_ATTACKS.items():
+            released = course.released_notebook(course_dir, module)
+            source = course.source_notebook(course_dir, module)
+            correct = course.simulate_submission(released, source, "correct")
+            course.submit(course_dir, "correct", module, correct)
+            for who, (answers, _, _) in attacks.items():
+                work = course.simulate_submission(released, source, answers, base="correct")
+                course.submit(course_dir, who, module, work)
+            assert all(o.graded for o in course.autograde(course_dir, module))
+    yield course.scores(course_dir).set_index(["learner", "module"]), course_dir
 
 
 @pytest.mark.slow

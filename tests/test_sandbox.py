@@ -484,3 +484,79 @@ def test_a_fork_bomb_beside_does_not_stop_another_learners_sandbox() -> None:
         with Sandbox([(0, HONEST_WITH_THREADS)], limits=Limits(wall_seconds=30)) as other:
             assert other.values(["answer"]) == {"answer": {"value": 42}}
             assert other.account != bomb.account
+
+
+WITHHELD_PROBE = """
+import importlib, importlib.util, json, marshal
+from pathlib import Path
+
+import hipaa_lab.course.grading  # imports every checks module, and they the safeguards
+from hipaa_lab.course import withheld
+from hipaa_lab.safeguards import breach, sharing
+stub = Path(withheld.__file__).read_text()
+seen = {}
+for name in ("hipaa_lab._chaincheck", "hipaa_lab.safeguards._breach_plan", "hipaa_lab.ledger"):
+    origin = importlib.util.find_spec(name).origin
+    seen[name] = {
+        "source is the stub": Path(origin).read_text() == stub,
+        "pyc": Path(importlib.util.cache_from_source(origin)).read_bytes()[:16].hex(),
+    }
+seen["cards"] = len(sharing.request_cards(7))
+seen["facts"] = type(breach.BreachFacts(discovered=__import__("datetime").date(2026, 1, 5),
+                                        affected={"TX": 3})).__name__
+try:
+    importlib.reload(importlib.import_module("hipaa_lab.safeguards._breach_plan")).plan(None)
+except Exception as exc:
+    seen["reloaded plan"] = f"{type(exc).__name__}: {exc}"
+try:
+    breach.plan(None)
+except Exception as exc:
+    seen["plan"] = f"{type(exc).__name__}: {exc}"
+print(json.dumps(seen))
+"""
+
+
+def test_withheld_modules_are_stubs_inside_and_the_rest_of_the_package_works() -> None:
+    """Sealed grading's seal: a withheld module's source and ``__pycache__`` copy read as the
+    stub, reloading it gets the stub again and its names refuse with one sentence; the modules
+    beside it (the breach facts, the request cards, every checks module) load and work; a module
+    not withheld is its own source. A cell that calls a withheld answer fails with its sentence
+    alone."""
+    import importlib.util
+    import py_compile
+
+    names = ("hipaa_lab._chaincheck", "hipaa_lab.safeguards._breach_plan", "hipaa_lab.ledger")
+    made = []
+    for name in names:  # compiled, as an installed package ships them
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin is not None
+        pyc = Path(importlib.util.cache_from_source(spec.origin))
+        if not pyc.exists():
+            py_compile.compile(spec.origin, cfile=str(pyc), doraise=True)
+            made.append(pyc)
+    try:
+        with Sandbox(
+            [(0, WITHHELD_PROBE), (1, "print('a demo')\nbreach.plan(None)")],
+            withheld=("hipaa_lab._chaincheck", "hipaa_lab.safeguards._breach_plan"),
+        ) as box:
+            outcome, demo = box.outcomes
+    finally:
+        for pyc in made:
+            pyc.unlink()
+    assert outcome.error is None, outcome.stderr
+    seen = json.loads(outcome.stdout.strip().splitlines()[-1])
+    stub_head = Path(sandbox.__file__).with_name("withheld.py").read_bytes()[:16].hex()
+    for name in names[:2]:
+        assert seen[name] == {"source is the stub": True, "pyc": stub_head}, name
+    assert seen["hipaa_lab.ledger"]["source is the stub"] is False
+    assert seen["hipaa_lab.ledger"]["pyc"] != stub_head  # the real bytecode: magic number first
+    assert seen["cards"] == 14 and seen["facts"] == "BreachFacts"
+    sentence = (
+        "GradingError: hipaa_lab.safeguards._breach_plan holds an answer of this assignment "
+        "and is not available while your notebook is graded"
+    )
+    assert seen["reloaded plan"].startswith(sentence)
+    assert seen["plan"].startswith(sentence)
+    # a locked demo cell that calls a withheld answer: its sentence, no traceback
+    assert demo.error is not None and demo.error.startswith(sentence)
+    assert demo.stdout == "a demo\n" and "Traceback" not in demo.stderr

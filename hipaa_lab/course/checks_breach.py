@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hipaa_lab.course._breach_key import _exclusion_of, expected_notices
 from hipaa_lab.course.grading import PRACTICE, Credit, _credit, _one_run
 from hipaa_lab.course.rules import call_learner, own_work
 from hipaa_lab.course.sandbox import SandboxFunction
@@ -445,19 +446,6 @@ def card_facts(card: Mapping[str, Any]) -> BreachFacts:
     )
 
 
-def expected_notices(card: Mapping[str, Any]) -> dict[str, Any]:
-    """What :func:`~hipaa_lab.safeguards.breach.plan` says a card requires, in the exercise's
-    shape: ``{"notification_required", "recipients": [{"who", "state" (media), "deadline"}]}``."""
-    p = breach.plan(card_facts(card), as_of=dt.date.fromisoformat(card["today"]))
-    return {
-        "notification_required": p.notification_required,
-        "recipients": [
-            {k: v for k, v in n.to_json().items() if k in ("who", "state", "deadline")}
-            for n in p.recipients
-        ],
-    }
-
-
 _WHO = ("individuals", "media", "hhs", "covered_entity")
 
 
@@ -628,29 +616,6 @@ def plot_deadlines(card: Mapping[str, Any], ax: Axes | None = None) -> Axes:
 
 
 # --------------------------------------------------------------------------- exercise 2
-
-
-def _exclusion_of(incident: Mapping[str, Any]) -> str | None:
-    """The exclusion of 164.402 (breach, paragraph (1)) that the incident's facts meet, or None."""
-    if incident["further_use_or_disclosure"]:
-        return None
-    if incident["event"] == "access":
-        ok = (
-            incident["by_workforce"]
-            and incident["unintentional"]
-            and incident["good_faith"]
-            and incident["within_scope"]
-        )
-        return Exclusion.UNINTENTIONAL_ACCESS.value if ok else None
-    if (
-        incident["by_workforce"]
-        and incident["unintentional"]
-        and incident["recipient_authorized_same_entity"]
-    ):
-        return Exclusion.INADVERTENT_DISCLOSURE.value
-    if not incident["recipient_could_retain"]:
-        return Exclusion.UNABLE_TO_RETAIN.value
-    return None
 
 
 def _incident(story: str, event: str, **facts: bool) -> dict[str, Any]:

@@ -23,6 +23,13 @@ line each on the file descriptor ``REPLY_FD``:
 
 Everything here runs beside the learner's code, which can change any of it: the grader trusts
 none of these answers beyond their being data, and checks each one again.
+
+The rule (:func:`~hipaa_lab.course.rules.own_work`) is only a reminder here, as in a learner's
+kernel: what seals a grade is that the package's answers to the graded assignment are not in
+this process at all. The sandbox binds :mod:`hipaa_lab.course.withheld` over their modules'
+source and bytecode (:attr:`hipaa_lab.course.rules.Refusal.withheld`), so a reload, a helper
+captured before the call, a switch turned off or a module's file read and ``exec``'d finds
+only names that raise :class:`~hipaa_lab.errors.GradingError`.
 """
 
 from __future__ import annotations
@@ -97,6 +104,13 @@ def _paths(result: object) -> list[str]:
     return paths
 
 
+def _one_line(
+    shell: Any, etype: type[BaseException], value: BaseException, tb: Any, tb_offset: Any = None
+) -> list[str]:
+    """IPython's traceback of a :class:`~hipaa_lab.errors.GradingError`: its one sentence."""
+    return [f"{etype.__name__}: {value}"]
+
+
 class Harness:
     """One learner notebook, run once, then asked questions."""
 
@@ -110,6 +124,11 @@ class Harness:
         # matplotlib, the cells that plot fail on their own
         with contextlib.suppress(Exception):
             self.shell.enable_matplotlib("inline")
+        from hipaa_lab.errors import GradingError
+
+        # a sentence for the learner (a withheld answer a locked demo cell calls, a check's
+        # message), not a traceback through the package, in the graded copy's outputs
+        self.shell.set_custom_exc((GradingError,), _one_line)
 
     # -------------------------------------------------------------- the notebook
 

@@ -10,8 +10,10 @@ A :class:`Sandbox` runs :mod:`hipaa_lab.course.harness` under bubblewrap (``bwra
 - seeing only what a notebook needs, read-only: the system (``/usr``), a few files of ``/etc``,
   Python, the virtual environment and the ``hipaa_lab`` package, and the datasets the grader built
   for it. The course folder, the gradebook, the configuration, the model solutions, the dataset
-  cache and other learners' work are not in its file system at all. It writes only to its own
-  ``/tmp`` and to the exchange folder ``/io``;
+  cache and other learners' work are not in its file system at all; nor are the package's answers
+  to the assignment being graded: :mod:`hipaa_lab.course.withheld` is bound over their modules'
+  source and ``__pycache__`` copies (:func:`bwrap_command`, :mod:`hipaa_lab.course.rules`). It
+  writes only to its own ``/tmp`` and to the exchange folder ``/io``;
 - within :class:`Limits` of memory, CPU time, processes, file size and wall-clock time, for the
   whole notebook and every question asked of it; at the end its process group and its PID
   namespace are killed.
@@ -54,6 +56,7 @@ __all__ = [
     "SandboxUnavailable",
     "available",
     "processes_of",
+    "withheld_files",
 ]
 
 #: The unprivileged account learner code runs as, when the grader runs as root; a sandbox that
@@ -245,14 +248,61 @@ def _hidden_dirs(visible: Iterable[Path]) -> list[Path]:
     return sorted(c for c in candidates if c.is_dir() and any(c.is_relative_to(v) for v in visible))
 
 
+def withheld_files(modules: Iterable[str], visible: Iterable[Path]) -> list[Path]:
+    """Every copy of ``modules``' source and bytecode that a sandbox seeing ``visible`` could read.
+
+    A module ``hipaa_lab.x.y`` is looked for as ``hipaa_lab/x/y.py`` and
+    ``hipaa_lab/x/__pycache__/y.*.pyc`` under the package's own folder's parent, under every
+    ``site-packages`` and ``sys.path`` entry, and under the ``site-packages`` and
+    ``dist-packages`` of every Python inside a visible folder (a second installed copy of
+    ``hipaa_lab``: a wheel's beside a checkout's, the system's): whichever exist inside a visible
+    folder.
+    """
+    import site
+
+    import hipaa_lab
+
+    visible = list(visible)
+    roots = {Path(hipaa_lab.__file__).resolve().parent.parent}
+    roots |= {Path(p) for p in site.getsitepackages()} | {Path(p) for p in sys.path if p}
+    for folder in visible:
+        for pattern in ("lib/python3*/*-packages", "local/lib/python3*/*-packages"):
+            with contextlib.suppress(OSError):
+                roots |= set(folder.glob(pattern))
+    found: set[Path] = set()
+    for module in modules:
+        *folders, stem = module.split(".")
+        for root in roots:
+            folder = root.joinpath(*folders)
+            try:
+                candidates = [
+                    folder / f"{stem}.py",
+                    *(folder / "__pycache__").glob(f"{stem}.*.pyc"),
+                ]
+            except OSError:
+                continue
+            for path in candidates:
+                with contextlib.suppress(OSError):
+                    real = path.resolve()
+                    if real.is_file() and any(real.is_relative_to(v) for v in visible):
+                        found.add(real)
+    return sorted(found)
+
+
 def bwrap_command(
     io_dir: Path,
     cache_dir: Path | None,
     account: tuple[int, int] | None,
     tmp_bytes: int = Limits.tmp_bytes,
     out_bytes: int = Limits.out_bytes,
+    withheld: Sequence[str] = (),
 ) -> list[str]:
     """The ``bwrap`` command line that runs the harness on ``io_dir`` (mounted at ``/io``).
+
+    ``withheld`` names the modules that hold the graded assignment's answers
+    (:func:`hipaa_lab.course.rules.withheld_modules`): :mod:`hipaa_lab.course.withheld` is bound
+    over each copy of their source and bytecode (:func:`withheld_files`), so that inside, the
+    answers are neither in memory nor on disk.
 
     ``/io`` is read-only inside: the grader writes into ``io_dir`` as root, so the learner must
     not be able to rename or replace anything there (a symlink planted as ``/io/in/00001.dcm``
@@ -302,6 +352,10 @@ def bwrap_command(
         cmd += ["--ro-bind", str(path), str(path)]
     for path in _hidden_dirs(visible):
         cmd += ["--tmpfs", str(path)]
+    if withheld:
+        stub = str(Path(__file__).resolve().with_name("withheld.py"))
+        for path in withheld_files(withheld, [*visible, Path("/usr")]):
+            cmd += ["--ro-bind", stub, str(path)]
     cmd += ["--proc", "/proc", "--dev", "/dev"]
     cmd += ["--ro-bind", str(io_dir), "/io"]
     cmd += ["--perms", "0777", "--size", str(out_bytes), "--tmpfs", "/io/out"]
@@ -420,6 +474,9 @@ class Sandbox:
         ``(index, source)`` of the code cells to run, in order (grade cells left out).
     cache_dir
         Datasets built by the grader, mounted read-only where ``hl.datasets.load`` looks.
+    withheld
+        Modules that hold the graded assignment's answers: not readable inside
+        (:func:`bwrap_command`).
     """
 
     def __init__(
@@ -428,8 +485,10 @@ class Sandbox:
         *,
         cache_dir: Path | None = None,
         limits: Limits | None = None,
+        withheld: Sequence[str] = (),
     ) -> None:
         self.cells = list(cells)
+        self.withheld = tuple(withheld)
         self.cache_dir = cache_dir
         self.limits = limits or Limits()
         self.outcomes: list[CellOutcome] = []
@@ -468,7 +527,12 @@ class Sandbox:
     def _start(self, account: tuple[int, int] | None) -> None:
         read_end, write_end = os.pipe()
         cmd = bwrap_command(
-            self.io_dir, self.cache_dir, account, self.limits.tmp_bytes, self.limits.out_bytes
+            self.io_dir,
+            self.cache_dir,
+            account,
+            self.limits.tmp_bytes,
+            self.limits.out_bytes,
+            self.withheld,
         )
         keep = [write_end]
         seccomp = seccomp_filter()

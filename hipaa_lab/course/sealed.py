@@ -12,8 +12,9 @@ uses them too):
     it shows as text, never as a script, in the formgrader and in feedback.
 
 :class:`SealedExecute` (instead of nbgrader's ``Execute``)
-    runs the learner's code cells in a :class:`~hipaa_lab.course.sandbox.Sandbox` and copies what
-    they printed and showed (plain text and PNG images only) into the notebook; then runs each
+    runs the learner's code cells in a :class:`~hipaa_lab.course.sandbox.Sandbox` (which withholds
+    the modules holding the answers of the exercises its grade cells name:
+    :func:`~hipaa_lab.course.rules.withheld_modules`) and copies what they printed and showed (plain text and PNG images only) into the notebook; then runs each
     grade cell *here*, in the trusted grader, where the learner's names are either plain data read
     back from the sandbox or handles that make the sandbox run a function on studies the grader
     makes. A grade cell's result becomes its output: a number of points (partial credit), a short
@@ -45,6 +46,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 
+from hipaa_lab.course.rules import withheld_modules
 from hipaa_lab.course.sandbox import (
     Limits,
     Sandbox,
@@ -304,6 +306,20 @@ def _free_names(tree: ast.Module) -> set[str]:
     return loaded - stored - set(dir(builtins))
 
 
+def _graded_names(nb: NotebookNode) -> set[str]:
+    """The free names of the notebook's grade cells (the trainer's tests): the learner's
+    functions they grade among them, which :data:`~hipaa_lab.course.rules.RULES` maps to the
+    modules withheld from the sandbox."""
+    names: set[str] = set()
+    for cell in nb.cells:
+        if cell.cell_type == "code" and _is_test(cell):
+            try:
+                names |= _free_names(ast.parse(cell.source))
+            except SyntaxError:
+                continue
+    return names
+
+
 def _stream(text: str) -> NotebookNode:
     return cast(NotebookNode, nbformat.v4.new_output("stream", name="stdout", text=text))
 
@@ -375,9 +391,12 @@ class SealedExecute(NbGraderPreprocessor):  # type: ignore[misc]
             if c.cell_type == "code" and not _is_test(c)
         ]
         namespace = _imports(nb)
+        withheld = withheld_modules(_graded_names(nb))
         token = grading.SEALED.set(run)
         try:
-            with Sandbox(learner, cache_dir=cache, limits=self.limits) as sandbox:
+            with Sandbox(
+                learner, cache_dir=cache, limits=self.limits, withheld=withheld
+            ) as sandbox:
                 # the learner's code can write the harness's answer itself: outputs go only to the
                 # learner's own code cells, once each. A grade cell that has outputs is not run
                 # again (see _grade_cells), and nbgrader gives full marks to one without an error

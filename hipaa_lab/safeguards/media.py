@@ -22,7 +22,6 @@ disposed of one of two ways (:class:`Disposal`): deleted, or cleared and deleted
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
@@ -91,11 +90,9 @@ def dicom_offsets(data: bytes | bytearray | memoryview) -> Iterator[int]:
     >>> list(dicom_offsets(bytes(300) + bytes(128) + b"DICM"))
     [300]
     """
-    view = bytes(data)
-    at = view.find(_MAGIC, PREAMBLE)
-    while at != -1:
-        yield at - PREAMBLE
-        at = view.find(_MAGIC, at + 1)
+    from hipaa_lab.safeguards import _carving  # the answer: withheld while m05 is graded
+
+    return _carving.dicom_offsets(data)
 
 
 def carve(image: str | os.PathLike[str] | bytes) -> list[CarvedFile]:
@@ -119,31 +116,9 @@ def carve(image: str | os.PathLike[str] | bytes) -> list[CarvedFile]:
     list[CarvedFile]
         The files recovered, by offset.
     """
-    data = image if isinstance(image, bytes) else Path(image).read_bytes()
-    found: list[CarvedFile] = []
-    for offset in dicom_offsets(data):
-        try:
-            ds = pydicom.dcmread(io.BytesIO(data[offset:]), stop_before_pixels=True)
-        except (InvalidDicomError, ValueError, TypeError, KeyError, EOFError, OSError):
-            continue
-        meta = getattr(ds, "file_meta", None)
-        uid = str(
-            ds.get("SOPInstanceUID", "")
-            or (meta.get("MediaStorageSOPInstanceUID", "") if meta is not None else "")
-        )
-        if not uid:
-            continue  # a stray DICM, or bytes that parse as a dataset but are not an instance
-        found.append(
-            CarvedFile(
-                offset=offset,
-                sop_instance_uid=uid,
-                patient_name=str(ds.get("PatientName", "")),
-                patient_id=str(ds.get("PatientID", "")),
-                study_date=str(ds.get("StudyDate", "")),
-                modality=str(ds.get("Modality", "")),
-            )
-        )
-    return found
+    from hipaa_lab.safeguards import _carving
+
+    return _carving.carve(image)
 
 
 # --- the USB stick ---------------------------------------------------------------------------

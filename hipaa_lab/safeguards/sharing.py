@@ -47,8 +47,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
-import hmac
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from enum import Enum
@@ -137,8 +135,9 @@ _REFUSING = False
 def refusing(name: str) -> Iterator[None]:
     """While the learner's ``name`` runs for a grade, the package's answers refuse.
 
-    A reminder of the exercise's rule, not a seal: code that turns the switch off, or reloads
-    this module, gets the answers (see :mod:`hipaa_lab.course.rules`).
+    A reminder of the exercise's rule in a learner's own kernel, not a seal: code that turns
+    the switch off, or reloads this module, gets the answers there. Sealed grading withholds
+    them (:mod:`hipaa_lab.safeguards._desk`) from the sandbox: see :mod:`hipaa_lab.course.rules`.
     """
     global _REFUSING  # one process-wide switch, set only around a learner's call
     saved, _REFUSING = _REFUSING, True
@@ -179,50 +178,9 @@ def decide_request(request: Mapping[str, Any]) -> dict[str, Any]:
     >>> decide_request({"from": "outside_provider", "purpose": "treatment", "received": "2026-03-02"})
     {'allowed': True, 'basis': 'treatment', 'minimum_necessary': False, 'due': None}
     """
-    _refuse("decide_request")
-    basis = _basis(request)
-    allowed = basis is not Basis.NONE
-    due = None
-    if basis is Basis.RIGHT_OF_ACCESS:
-        due = access_due(request["received"], bool(request.get("extension_notice"))).isoformat()
-    return {
-        "allowed": allowed,
-        "basis": basis.value,
-        "minimum_necessary": allowed and basis in _MINIMUM_NECESSARY,
-        "due": due,
-    }
+    from hipaa_lab.safeguards import _desk  # the answer: withheld while m07 is graded
 
-
-#: The bases whose disclosures the minimum necessary standard covers (45 CFR 164.502(b)(1));
-#: the others are excepted (164.502(b)(2)(i), (ii), (iii)) or are not PHI (164.502(d)(2)).
-_MINIMUM_NECESSARY = frozenset({Basis.IRB_WAIVER, Basis.LIMITED_DATA_SET, Basis.BAA})
-
-
-def _basis(request: Mapping[str, Any]) -> Basis:
-    """The rule that allows ``request``, or :attr:`Basis.NONE` (the heart of
-    :func:`decide_request`'s answer: it refuses as that does)."""
-    _refuse("_basis")
-    who, purpose = request.get("from"), request.get("purpose")
-    has = {flag for flag in _FLAGS if request.get(flag) is True}
-    if who == "patient" and purpose == "own_copy":
-        return Basis.RIGHT_OF_ACCESS
-    if who == "patient" and purpose == "send_to_designee":
-        directed = {"written", "signed", "recipient_named"} <= has
-        return Basis.RIGHT_OF_ACCESS if directed else Basis.NONE
-    if who == "outside_provider" and purpose == "treatment":
-        return Basis.TREATMENT
-    if who == "cloud_vendor":
-        return Basis.BAA if "baa" in has else Basis.NONE
-    if who == "researcher":
-        if "deidentified" in has:
-            return Basis.DEIDENTIFIED
-        if "irb_waiver" in has:
-            return Basis.IRB_WAIVER
-        if {"limited_data_set", "data_use_agreement"} <= has:
-            return Basis.LIMITED_DATA_SET
-    if "authorization" in has:
-        return Basis.AUTHORIZATION
-    return Basis.NONE
+    return _desk.decide_request(request)
 
 
 # --------------------------------------------------------------------------- the cards
@@ -429,10 +387,6 @@ def plot_access_timeline(received: str, ax: Axes | None = None) -> Axes:
 # --------------------------------------------------------------------------- expiring links
 
 
-def _message(study_uid: str, recipient: str, expires: str) -> bytes:
-    return f"{study_uid}|{recipient}|{expires}".encode()
-
-
 def make_link(study_uid: str, recipient: str, expires: str, key: str) -> dict[str, str]:
     """A signed, expiring link to a study for one recipient (plain data).
 
@@ -446,18 +400,9 @@ def make_link(study_uid: str, recipient: str, expires: str, key: str) -> dict[st
     Refuses while a learner's function runs for a grade (:func:`refusing`): its signature is the
     half of ``link_valid``'s answer the exercise asks the learner to compute with ``hmac``.
     """
-    _refuse("make_link")
-    mac = hmac.new(bytes.fromhex(key), _message(study_uid, recipient, expires), hashlib.sha256)
-    return {
-        "study_uid": study_uid,
-        "recipient": recipient,
-        "expires": expires,
-        "signature": mac.hexdigest(),
-    }
+    from hipaa_lab.safeguards import _desk
 
-
-def _when(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return _desk.make_link(study_uid, recipient, expires, key)
 
 
 def verify_link(link: Mapping[str, Any], user: str, now: str, key: str) -> bool:
@@ -471,13 +416,9 @@ def verify_link(link: Mapping[str, Any], user: str, now: str, key: str) -> bool:
     >>> verify_link(link, "dr.lee", "2026-05-01T12:00:00Z", key)
     False
     """
-    _refuse("verify_link")
-    try:
-        expected = make_link(link["study_uid"], link["recipient"], link["expires"], key)
-        signed = hmac.compare_digest(expected["signature"], str(link["signature"]))
-        return signed and user == link["recipient"] and _when(now) < _when(link["expires"])
-    except (KeyError, TypeError, ValueError):
-        return False
+    from hipaa_lab.safeguards import _desk
+
+    return _desk.verify_link(link, user, now, key)
 
 
 def link_cases(seed: int, count: int = 16) -> list[dict[str, Any]]:
