@@ -139,7 +139,8 @@ def test_the_desks_basis_refuses_while_decide_is_graded() -> None:
 
 # --------------------------------------------------------------------------- sealed
 
-M04, M05, M06, M07 = (
+M03, M04, M05, M06, M07 = (
+    "m03-who-may-see-this-study",
     "m04-reading-the-audit-log",
     "m05-safeguards-in-practice",
     "m06-when-something-goes-wrong",
@@ -148,6 +149,18 @@ M04, M05, M06, M07 = (
 #: module -> learner -> (the answer cells it replaces, the grade cell they attack, the share of
 #: that cell's points the attack may keep). Every other answer is the model solution.
 SEALED_ATTACKS: dict[str, dict[str, tuple[dict[str, str], str, float]]] = {
+    M03: {
+        # the main hospital's shipped policy, which was the exercise's answer: the centre's
+        # requirements differ from it for every role, and the reference is the trainer's only
+        "x-copied-policy-csv": (
+            {
+                "my_policy": "from hipaa_lab.safeguards.policy import default_policy_path\n\n"
+                "my_policy = default_policy_path().read_text(encoding='utf-8')\n"
+            },
+            "my_policy_check",
+            0.0,
+        ),
+    },
     M04: {
         # the ledger's (and the chain check's) source read from disk and exec'd: a check_chain
         # no rule replaced
