@@ -243,7 +243,7 @@ def test_a_rule_too_narrow_loses_its_role() -> None:
 def test_the_check_is_exact_on_random_policies() -> None:
     """Whatever the seed, a role earns its point exactly when the policy decides every possible
     request of that role as the centre does (the rules' fewest facts are all asked)."""
-    rng = random.Random(20261207)
+    rng = random.Random(4271)
     pool = sorted(
         {r.fields() for r in CENTRE.rules}
         | {r.fields() for r in parse_rules(ca.FLAWED_POLICY, "flawed")}

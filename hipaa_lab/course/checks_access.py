@@ -311,13 +311,13 @@ def check_access_policy(
     GradingError
         When no role is right, or the policy is not text or cannot be loaded (naming the line).
     """
-    from hipaa_lab.course.grading import SEALED, Credit
+    from hipaa_lab.course import grading
 
     loaded = _policy(policy)
-    run = SEALED.get()
+    run = grading.SEALED.get()
     if reference is None:
         if run is not None:  # never graded on the visible rows: the hidden test gives the grade
-            return Credit(0.0, "no reference policy: the grade comes from the hidden test")
+            return grading.Credit(0.0, "no reference policy: the grade comes from the hidden test")
         return _credit_by_role(
             loaded,
             list(VISIBLE_SCENARIOS),
