@@ -2,6 +2,8 @@
 
 import datetime as dt
 import json
+import re
+from pathlib import Path
 
 import matplotlib
 import pytest
@@ -16,10 +18,40 @@ def test_thirty_days_from_receipt_and_one_extension_of_thirty():
     assert sharing.access_due(dt.date(2026, 12, 15), extension=True) == dt.date(2027, 2, 13)
 
 
+B = sharing.Basis
+#: Each kind's reference basis and whether the minimum necessary standard applies when it is
+#: allowed: the exercise's answer, kept here and not in the package the graded sandbox reads.
+EXPECTED = {
+    "patient_copy": (B.RIGHT_OF_ACCESS, False),
+    "patient_directs": (B.RIGHT_OF_ACCESS, False),
+    "outside_treatment": (B.TREATMENT, False),
+    "research_waiver": (B.IRB_WAIVER, True),
+    "research_authorization": (B.AUTHORIZATION, False),
+    "research_deidentified": (B.DEIDENTIFIED, False),
+    "research_lds": (B.LIMITED_DATA_SET, True),
+    "research_nothing": (B.NONE, False),
+    "research_lds_no_dua": (B.NONE, False),
+    "cloud_baa": (B.BAA, True),
+    "cloud_no_baa": (B.NONE, False),
+    "attorney_authorization": (B.AUTHORIZATION, False),
+    "attorney_no_authorization": (B.NONE, False),
+    "family_no_authorization": (B.NONE, False),
+}
+
+
+def test_the_expected_table_names_every_kind_and_the_package_holds_no_answers():
+    assert set(EXPECTED) == set(sharing.KINDS)
+    source = Path(sharing.__file__).read_text(encoding="utf-8")
+    assert not re.search(r"\(Basis\.\w+, (True|False)\)", source)  # no (basis, flag) by kind
+    assert not any(
+        isinstance(v, dict) and set(v) == set(sharing.KINDS) for v in vars(sharing).values()
+    )
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_every_card_is_decided_as_its_kind_says(seed):
     for kind, card in sharing.kinded_cards(seed, per_kind=2):
-        basis, minimum = sharing.KINDS[kind]
+        basis, minimum = EXPECTED[kind]
         decision = sharing.decide_request(card)
         assert decision["basis"] == basis.value, kind
         assert decision["allowed"] is (basis is not sharing.Basis.NONE)

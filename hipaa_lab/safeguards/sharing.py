@@ -95,24 +95,26 @@ class Basis(str, Enum):
     NONE = "none"
 
 
-#: The kinds of card the desk sees, each with its reference basis and whether the minimum
-#: necessary standard applies when it is allowed.
-KINDS: dict[str, tuple[Basis, bool]] = {
-    "patient_copy": (Basis.RIGHT_OF_ACCESS, False),
-    "patient_directs": (Basis.RIGHT_OF_ACCESS, False),
-    "outside_treatment": (Basis.TREATMENT, False),
-    "research_waiver": (Basis.IRB_WAIVER, True),
-    "research_authorization": (Basis.AUTHORIZATION, False),
-    "research_deidentified": (Basis.DEIDENTIFIED, False),
-    "research_lds": (Basis.LIMITED_DATA_SET, True),
-    "research_nothing": (Basis.NONE, False),
-    "research_lds_no_dua": (Basis.NONE, False),
-    "cloud_baa": (Basis.BAA, True),
-    "cloud_no_baa": (Basis.NONE, False),
-    "attorney_authorization": (Basis.AUTHORIZATION, False),
-    "attorney_no_authorization": (Basis.NONE, False),
-    "family_no_authorization": (Basis.NONE, False),
-}
+#: The kinds of card the desk sees. Which basis allows each, and whether the minimum necessary
+#: standard then applies, is the exercise's answer: the desk works it out from a card's facts
+#: (:mod:`hipaa_lab.safeguards._desk`, withheld while module 7 is graded), and the tests hold it
+#: to a table of their own; this module, which the graded sandbox reads, keeps no such table.
+KINDS: tuple[str, ...] = (
+    "patient_copy",
+    "patient_directs",
+    "outside_treatment",
+    "research_waiver",
+    "research_authorization",
+    "research_deidentified",
+    "research_lds",
+    "research_nothing",
+    "research_lds_no_dua",
+    "cloud_baa",
+    "cloud_no_baa",
+    "attorney_authorization",
+    "attorney_no_authorization",
+    "family_no_authorization",
+)
 
 _FLAGS = (
     "written",
