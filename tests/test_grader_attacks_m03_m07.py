@@ -139,6 +139,13 @@ def test_the_desks_basis_refuses_while_decide_is_graded() -> None:
 
 # --------------------------------------------------------------------------- sealed
 
+#: A plan ``p`` in ``plan_notices``'s answer shape: both planner attacks end with it.
+_AS_NOTICES = (
+    "    keep = ('who', 'state', 'deadline')\n"
+    "    return {'notification_required': p.notification_required, 'recipients': [\n"
+    "        {k: v for k, v in n.to_json().items() if k in keep}\n"
+    "        for n in p.recipients]}\n"
+)
 M03, M04, M05, M06, M07 = (
     "m03-who-may-see-this-study",
     "m04-reading-the-audit-log",
@@ -241,10 +248,7 @@ SEALED_ATTACKS: dict[str, dict[str, tuple[dict[str, str], str, float]]] = {
                 "from hipaa_lab.safeguards.breach import plan\n\n\n"
                 "def plan_notices(card):\n"
                 "    p = plan(card_facts(card), as_of=dt.date.fromisoformat(card['today']))\n"
-                "    keep = ('who', 'state', 'deadline')\n"
-                "    return {'notification_required': p.notification_required, 'recipients': [\n"
-                "        {k: v for k, v in n.to_json().items() if k in keep}\n"
-                "        for n in p.recipients]}\n"
+                + _AS_NOTICES
             },
             "plan_notices_check",
             0.0,
@@ -259,10 +263,7 @@ SEALED_ATTACKS: dict[str, dict[str, tuple[dict[str, str], str, float]]] = {
                 "    fresh = importlib.reload(breach)\n"
                 "    facts = importlib.reload(checks_breach).card_facts(card)  # fresh classes\n"
                 "    p = fresh.plan(facts, as_of=dt.date.fromisoformat(card['today']))\n"
-                "    keep = ('who', 'state', 'deadline')\n"
-                "    return {'notification_required': p.notification_required, 'recipients': [\n"
-                "        {k: v for k, v in n.to_json().items() if k in keep}\n"
-                "        for n in p.recipients]}\n"
+                + _AS_NOTICES
             },
             "plan_notices_check",
             0.0,

@@ -23,15 +23,8 @@ __all__ = ["decide_request", "make_link", "verify_link"]
 
 
 def decide_request(request: Mapping[str, Any]) -> dict[str, Any]:
-    """The reference decision on one request card.
-
-    Returns ``{"allowed", "basis", "minimum_necessary", "due"}`` (``due`` as ``YYYY-MM-DD`` or
-    ``None``). Refuses while a learner's function runs for a grade
-    (:func:`~hipaa_lab.safeguards.sharing.refusing`).
-
-    >>> decide_request({"from": "outside_provider", "purpose": "treatment", "received": "2026-03-02"})
-    {'allowed': True, 'basis': 'treatment', 'minimum_necessary': False, 'due': None}
-    """
+    """The answer behind :func:`hipaa_lab.safeguards.sharing.decide_request` (its contract and
+    examples are there)."""
     _refuse("decide_request")
     basis = _basis(request)
     allowed = basis is not Basis.NONE
@@ -83,19 +76,8 @@ def _message(study_uid: str, recipient: str, expires: str) -> bytes:
 
 
 def make_link(study_uid: str, recipient: str, expires: str, key: str) -> dict[str, str]:
-    """A signed, expiring link to a study for one recipient (plain data).
-
-    ``signature`` is the hex HMAC-SHA256, keyed by ``key`` (hex), of
-    ``"<study_uid>|<recipient>|<expires>"``; ``expires`` is ISO 8601 UTC text.
-
-    >>> link = make_link("1.2.3", "dr.lee", "2026-05-01T12:00:00Z", "00" * 32)
-    >>> sorted(link)
-    ['expires', 'recipient', 'signature', 'study_uid']
-
-    Refuses while a learner's function runs for a grade
-    (:func:`~hipaa_lab.safeguards.sharing.refusing`): its signature is the half of
-    ``link_valid``'s answer the exercise asks the learner to compute with ``hmac``.
-    """
+    """The answer behind :func:`hipaa_lab.safeguards.sharing.make_link` (its contract and examples
+    are there): the signature is half of ``link_valid``'s answer."""
     _refuse("make_link")
     mac = hmac.new(bytes.fromhex(key), _message(study_uid, recipient, expires), hashlib.sha256)
     return {
@@ -111,16 +93,8 @@ def _when(text: str) -> dt.datetime:
 
 
 def verify_link(link: Mapping[str, Any], user: str, now: str, key: str) -> bool:
-    """Whether ``user`` may open ``link`` at ``now``: the signature is the key's over the study,
-    recipient and expiry; ``user`` is its recipient; ``now`` is before its expiry.
-
-    >>> key = "11" * 32
-    >>> link = make_link("1.2.3", "dr.lee", "2026-05-01T12:00:00Z", key)
-    >>> verify_link(link, "dr.lee", "2026-05-01T11:59:59Z", key)
-    True
-    >>> verify_link(link, "dr.lee", "2026-05-01T12:00:00Z", key)
-    False
-    """
+    """The answer behind :func:`hipaa_lab.safeguards.sharing.verify_link` (its contract and
+    examples are there)."""
     _refuse("verify_link")
     try:
         expected = make_link(link["study_uid"], link["recipient"], link["expires"], key)
