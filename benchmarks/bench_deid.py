@@ -259,7 +259,7 @@ HIPAA_STEPS = (
     "file meta and name",
     "provenance record",
     "encode",
-    "temp file, write, link",
+    "staged file, write, link",
 )
 RAW_STEPS = ("read", "encode", "create and write")
 
@@ -305,11 +305,10 @@ def steps(src: Path, work: Path, n: int, passes: int = 3) -> tuple[dict, dict]:
                 buffer = io.BytesIO()
                 hl_deid.write_dicom(buffer, ds)
                 t6 = time.perf_counter()
-                fd, temp = hl_deid._create_temp(out / "h" / Path(name).parent)
-                os.write(fd, buffer.getbuffer())
-                os.close(fd)
-                os.link(temp, out / "h" / name)
-                os.unlink(temp)
+                staged = hl_deid._Staged(out / "h" / Path(name).parent)
+                staged.file.write(buffer.getbuffer())
+                staged.link(out / "h" / name)
+                staged.close()
                 t7 = time.perf_counter()
                 for step, a, b in zip(
                     HIPAA_STEPS,

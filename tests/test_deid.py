@@ -709,26 +709,58 @@ def _outputs(dst: Path) -> list[str]:
     return sorted(str(p.relative_to(dst)) for p in dst.rglob("*.dcm"))
 
 
-def test_one_uid_different_content_both_de_identified_same_names_each_run(tmp_path):
+@pytest.fixture(params=["unnamed", "hidden name"])
+def staging(request, monkeypatch):
+    """Both ways an output is staged before it gets its name: ``O_TMPFILE`` (Linux), and the
+    hidden ``.tmp`` name used where that is not supported (no ``/proc`` here)."""
+    if request.param == "hidden name":
+        monkeypatch.setattr(deid.batch, "_PROC_FD", "/nonexistent/proc/self/fd")
+    return request.param
+
+
+def test_a_staged_output_has_no_name_in_dst_until_it_is_linked(tmp_path, staging):
+    folder = tmp_path / "new" / "series"  # made on first use
+    staged = deid.batch._Staged(folder)
+    staged.file.write(b"whole")
+    hidden = [p.name for p in folder.iterdir()]
+    assert hidden == ([] if staging == "unnamed" else [hidden[0]])
+    assert all(re.fullmatch(r"\.\d+-\d+\.tmp", n) for n in hidden)
+    staged.link(folder / "out.dcm")
+    with pytest.raises(FileExistsError):  # never overwrites
+        staged.link(folder / "out.dcm")
+    staged.close()
+    assert [p.name for p in folder.iterdir()] == ["out.dcm"]
+    assert (folder / "out.dcm").read_bytes() == b"whole"
+    failed = deid.batch._Staged(folder)  # written, never linked: nothing stays
+    failed.file.write(b"half")
+    failed.close()
+    assert [p.name for p in folder.iterdir()] == ["out.dcm"]
+
+
+def test_one_uid_different_content_all_de_identified_same_names_each_run(tmp_path, staging):
+    """Three inputs of one SOP Instance UID, of the same size, differing in their pixels (as
+    2-frame or 16-bit variants do): three outputs, the same names run after run."""
     src = tmp_path / "src"
     src.mkdir()
     _ct().save_as(src / "a.dcm")
-    other = _ct()  # same SOP Instance UID, other pixels (as a 2-frame or 16-bit variant has)
-    arr = other.pixel_array.copy()
-    arr[:8, :8] = 0
-    other.PixelData = arr.tobytes()
-    other.save_as(src / "b.dcm")
+    for name, corner in (("b.dcm", 0), ("c.dcm", 1)):
+        other = _ct()
+        arr = other.pixel_array.copy()
+        arr[:8, :8] = corner
+        other.PixelData = arr.tobytes()
+        other.save_as(src / name)
     report, errors = _batch(src, tmp_path / "o1", tmp_path / "k")
-    assert report.processed == 2 and not report.skipped, errors
-    assert report.uid_collisions == 1 and report.to_json()["uid_collisions"] == 1
+    assert report.processed == 3 and not report.skipped, errors
+    assert report.uid_collisions == 2 and report.to_json()["uid_collisions"] == 2
     uids = {pydicom.dcmread(tmp_path / "o1" / n).SOPInstanceUID for n in _outputs(tmp_path / "o1")}
-    assert len(uids) == 2
+    assert len(uids) == 3
     again, _ = _batch(src, tmp_path / "o2", tmp_path / "k")
-    assert again.uid_collisions == 1
+    assert again.uid_collisions == 2
     assert _outputs(tmp_path / "o1") == _outputs(tmp_path / "o2")  # keyed on content: stable
+    assert not [p for p in (tmp_path / "o1").rglob(".*") if p.name.endswith(".tmp")]
 
 
-def test_a_true_duplicate_is_skipped_and_named(tmp_path):
+def test_a_true_duplicate_is_skipped_and_named(tmp_path, staging):
     """A copy, or a copy that differs only in what de-identification removes: the output would
     be the same bytes as one already written."""
     src = tmp_path / "src"

@@ -4,9 +4,10 @@
 ``hipaa-lab deid`` command).  A batch writes into DST the outputs, ``deid-report.json`` and the
 provenance log: ``provenance/part-N.jsonl``, one per process, one JSON line per output
 (``{"output": name, "changes": [{"path", "action", "rule"}...]}``, tag paths and the tool's own
-words, no values).  Every file is written under a hidden ``.*.tmp`` name and gets its final name
-only whole: an output by a link once written, a log by a rename once the batch has finished (a
-killed batch leaves its logs hidden, and no report).  How each element is decided:
+words, no values).  Every file gets its final name only whole: an output is written without a
+name (``O_TMPFILE``; where that is not supported, under a hidden ``.*.tmp`` name) and linked to
+its name once written, a log is written under a hidden ``.*.tmp`` name and renamed once the batch
+has finished (a killed batch leaves its logs hidden, and no report).  How each element is decided:
 
 * a row of Table E.1-1 (:mod:`hipaa_lab.deid.profile`), with the chosen options; combined actions
   (``X/Z``, ``Z/D`` ...) by the attribute's Type in the IOD (:data:`ATTRIBUTE_TYPES`);

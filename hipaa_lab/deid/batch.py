@@ -448,6 +448,65 @@ def _output_name(ds: Dataset, deid: Deidentifier) -> str:
 
 
 _TEMP_NAMES = itertools.count()
+_PROC_FD = "/proc/self/fd"
+
+
+class _Staged:
+    """An output being written, with no name in DST until it is whole.
+
+    On Linux the file is made with ``O_TMPFILE``: it has no name at all until :meth:`link` gives
+    it one, so a batch killed mid-write leaves nothing (and a file costs no unlink). Elsewhere,
+    or where the file system or ``/proc`` does not allow it, it is a hidden ``.<pid>-<n>.tmp``
+    (:func:`_create_temp`), removed by :meth:`close`. :attr:`path` reaches the file while it is
+    open, either way.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        fd = _open_unnamed(folder)
+        self.named = fd is None
+        if fd is None:
+            fd, self.path = _create_temp(folder)
+        else:
+            self.path = f"{_PROC_FD}/{fd}"
+        self.file = os.fdopen(fd, "wb")
+
+    def link(self, to: Path) -> None:
+        """Give the written file the name ``to``; :class:`FileExistsError` when it is taken."""
+        self.file.flush()
+        if self.named:
+            os.link(self.path, to)
+        else:  # linkat(..., AT_SYMLINK_FOLLOW), which os.link uses only given a dir fd
+            os.link(self.path, to, src_dir_fd=_root_fd(), follow_symlinks=True)
+
+    def close(self) -> None:
+        self.file.close()
+        if self.named:
+            os.unlink(self.path)
+
+
+def _open_unnamed(folder: Path) -> int | None:
+    """A new file in ``folder`` (made when missing) that has no name, or ``None`` where the
+    system cannot make one (not Linux, no ``/proc``, a file system without ``O_TMPFILE``)."""
+    if not hasattr(os, "O_TMPFILE") or not os.path.isdir(_PROC_FD):
+        return None
+    for _ in range(2):
+        try:
+            return os.open(folder, os.O_WRONLY | os.O_TMPFILE, 0o600)
+        except FileNotFoundError:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:  # EOPNOTSUPP; EISDIR from a kernel older than O_TMPFILE
+            return None
+    return None
+
+
+_ROOT_FD: list[int] = []
+
+
+def _root_fd() -> int:
+    """An fd of ``/``, opened once a process (any directory fd will do for an absolute path)."""
+    if not _ROOT_FD:
+        _ROOT_FD.append(os.open("/", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)))
+    return _ROOT_FD[0]
 
 
 def _create_temp(folder: Path, suffix: str = ".tmp") -> tuple[int, str]:
@@ -506,9 +565,17 @@ def _content_digest(path: Path) -> str:
 
 
 def _same_bytes(a: str | Path, b: str | Path) -> bool:
-    import filecmp
-
-    return filecmp.cmp(a, b, shallow=False)
+    """Whether two files hold the same bytes (not :func:`filecmp.cmp`, whose cache keys on the
+    path, size and time: a staged file's ``/proc/self/fd/N`` is reused)."""
+    if os.path.getsize(a) != os.path.getsize(b):
+        return False
+    with open(a, "rb") as f, open(b, "rb") as g:
+        while True:
+            x, y = f.read(1 << 20), g.read(1 << 20)
+            if x != y:
+                return False
+            if not x:
+                return True
 
 
 def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
@@ -556,18 +623,17 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
         log = _provenance_log(
             dst
         )  # before the output: a log that cannot be opened leaves no output
-        fd, tmp = _create_temp(out.parent)
+        staged = _Staged(out.parent)
         try:
-            with os.fdopen(fd, "wb") as f:
-                _write(f, ds)
+            _write(staged.file, ds)
             try:  # never overwrite
-                os.link(tmp, out)
+                staged.link(out)
             except FileExistsError:
-                name = _renamed(Path(src), Path(tmp), dst, out, ds, deid)
+                name = _renamed(Path(src), staged, dst, out, ds, deid)
                 result.uid_origin = UIDOrigin.COLLISION
-                os.link(tmp, dst / name)
+                staged.link(dst / name)
         finally:
-            os.unlink(tmp)
+            staged.close()
         # the output's record, whole, right after it (one write; no fsync: the log has a final
         # name only once the batch has finished, see _finish_provenance)
         record = orjson.dumps({"output": name, "changes": [c.to_json() for c in ctx_changes]})
@@ -591,25 +657,30 @@ def _write(f: BinaryIO, ds: Dataset) -> None:
         raise _SkipFile(SkipReason.DAMAGED, f"cannot be written: {_describe(exc)}") from None
 
 
-def _renamed(src: Path, tmp: Path, dst: Path, taken: Path, ds: Dataset, deid: Deidentifier) -> str:
-    """The output name for ``ds`` (written to ``tmp``) when ``taken`` already holds another
+def _renamed(
+    src: Path, staged: _Staged, dst: Path, taken: Path, ds: Dataset, deid: Deidentifier
+) -> str:
+    """The output name for ``ds`` (written to ``staged``) when ``taken`` already holds another
     input's output of the same SOP Instance UID.
 
     Same bytes: a true duplicate, skipped. Otherwise ``ds`` gets a SOP Instance UID keyed on its
-    de-identified UID and its input's bytes, ``tmp`` is written again, and its new name returned;
-    a name taken again by the same bytes is a duplicate too (the same input twice).
+    de-identified UID and its input's bytes, ``staged`` is written again, and its new name
+    returned; a name taken again by the same bytes is a duplicate too (the same input twice).
     """
-    if _same_bytes(tmp, taken):
+    staged.file.flush()
+    if _same_bytes(staged.path, taken):
         raise _SkipFile(SkipReason.DUPLICATE, "an output with the same UID and content exists")
     uid = deid.pseudo.content_uid(f"{ds.SOPInstanceUID}\0{_content_digest(src)}")
     ds.SOPInstanceUID = uid
     ds.file_meta.MediaStorageSOPInstanceUID = UID(uid)
-    with open(tmp, "wb") as f:
-        _write(f, ds)
+    staged.file.seek(0)
+    staged.file.truncate()
+    _write(staged.file, ds)
+    staged.file.flush()
     name = _output_name(ds, deid)
-    if (dst / name).exists() and _same_bytes(tmp, dst / name):
+    if (dst / name).exists() and _same_bytes(staged.path, dst / name):
         raise _SkipFile(SkipReason.DUPLICATE, "an output with the same UID and content exists")
-    _check_reads_back(tmp)
+    _check_reads_back(Path(staged.path))
     return name
 
 
