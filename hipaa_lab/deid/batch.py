@@ -336,6 +336,17 @@ def _recognisable(ds: Dataset) -> bool:
     return public
 
 
+#: The elements that give the size of native pixel data, with their defaults when absent.
+_IMAGE_SIZE_DEFAULTS = {
+    "Rows": None,
+    "Columns": None,
+    "BitsAllocated": None,
+    "SamplesPerPixel": 1,
+    "NumberOfFrames": 1,
+}
+_IMAGE_SIZE_TAGS = {keyword: min(tags([keyword])) for keyword in _IMAGE_SIZE_DEFAULTS}
+
+
 def _image_size(ds: Dataset) -> int:
     """The bytes native pixel data of ``ds`` needs (odd-length padding aside).
 
@@ -343,13 +354,20 @@ def _image_size(ds: Dataset) -> int:
     C.7.6.3.1.2), so Rows x Columns x 2 values, not x 3.
     """
     values: dict[str, int] = {}
-    for keyword, default in (
-        ("Rows", None),
-        ("Columns", None),
-        ("BitsAllocated", None),
-        ("SamplesPerPixel", 1),
-        ("NumberOfFrames", 1),
-    ):
+    little = ds.original_encoding[1] is not False
+    for keyword, default in _IMAGE_SIZE_DEFAULTS.items():
+        raw = ds.get_item(_IMAGE_SIZE_TAGS[keyword])
+        if (
+            little  # a US value as read, without converting the element (most files)
+            and raw is not None
+            and raw.is_raw
+            and raw.VR in ("US", None)
+            and keyword != "NumberOfFrames"  # IS
+            and isinstance(raw.value, bytes)
+            and len(raw.value) == 2
+        ):
+            values[keyword] = int.from_bytes(raw.value, "little")
+            continue
         try:
             value = ds.get(keyword, default)
             values[keyword] = int(default if value in (None, "") else value)  # type: ignore[arg-type]
