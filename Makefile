@@ -11,7 +11,7 @@ CHP_VERSION := 4.6.3
 CHP    := .node/node_modules/.bin/configurable-http-proxy
 PORT   ?= 8000
 
-.PHONY: demo hub lab lint test install install-test system-packages clean
+.PHONY: demo hub lab lint test install install-test system-packages demo-packages clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,7 +33,11 @@ $(CHP): | system-packages
 system-packages:
 	@bash scripts/install-system-packages.sh
 
-demo: install
+# what the demo needs of Debian: bubblewrap (grading) and tesseract (text in pixels)
+demo-packages:
+	@bash scripts/install-system-packages.sh demo
+
+demo: install demo-packages
 	rm -rf demo-output
 	$(RUN) hipaa-lab demo --out demo-output
 

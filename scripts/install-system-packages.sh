@@ -8,19 +8,35 @@
 # (pdftoppm: the records export test renders a certificate to an image), and npm (the Makefile
 # installs JupyterHub's configurable-http-proxy with it for `make hub` and its tests), and mtools
 # (FAT disk images of a USB stick without mounting: hipaa_lab.safeguards.media).
+#
+# `install-system-packages.sh demo` installs only what `make demo` needs: bubblewrap (the demo
+# autogrades its learners, and learner code is graded only inside the sandbox) and tesseract
+# (the de-identifier reads text burned into pixels with it).
 set -euo pipefail
-declare -A wanted=([bwrap]=bubblewrap [dciodvfy]=dicom3tools [dcmdump]=dcmtk [chromium]=chromium [tesseract]="tesseract-ocr tesseract-ocr-eng" [pdftoppm]=poppler-utils [npm]=npm [mformat]=mtools)
+declare -A wanted=([bwrap]=bubblewrap [tesseract]="tesseract-ocr tesseract-ocr-eng")
+if [ "${1:-}" != demo ]; then
+    wanted+=([dciodvfy]=dicom3tools [dcmdump]=dcmtk [chromium]=chromium [pdftoppm]=poppler-utils [npm]=npm [mformat]=mtools)
+fi
 missing=()
 for cmd in "${!wanted[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=(${wanted[$cmd]})
 done
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
-for font in fonts-dejavu-core fonts-ipafont-gothic; do
-    dpkg-query -W -f='${Status}' "$font" 2>/dev/null | grep -q "install ok installed" || missing+=("$font")
-done
+if [ "${1:-}" != demo ]; then
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+    for font in fonts-dejavu-core fonts-ipafont-gothic; do
+        dpkg-query -W -f='${Status}' "$font" 2>/dev/null | grep -q "install ok installed" || missing+=("$font")
+    done
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
+if [ "$(id -u)" -ne 0 ]; then
+    if ! command -v sudo >/dev/null 2>&1; then
+        echo "missing Debian packages: ${missing[*]}" >&2
+        echo "install them as root (apt-get install ${missing[*]}), or run this again with sudo" >&2
+        exit 1
+    fi
+    sudo="sudo"
+fi
 echo "installing Debian packages: ${missing[*]}"
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
