@@ -4,6 +4,7 @@ the report (the ``hipaa-lab deid`` command)."""
 from __future__ import annotations
 
 import enum
+import functools
 import itertools
 import json
 import os
@@ -517,14 +518,10 @@ def _open_unnamed(folder: Path) -> int | None:
     return None
 
 
-_ROOT_FD: list[int] = []
-
-
+@functools.cache
 def _root_fd() -> int:
     """An fd of ``/``, opened once a process (any directory fd will do for an absolute path)."""
-    if not _ROOT_FD:
-        _ROOT_FD.append(os.open("/", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)))
-    return _ROOT_FD[0]
+    return os.open("/", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
 
 
 def _create_temp(folder: Path, suffix: str = ".tmp") -> tuple[int, str]:
