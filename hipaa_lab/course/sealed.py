@@ -20,6 +20,11 @@ uses them too):
     makes. A grade cell's result becomes its output: a number of points (partial credit), a short
     message, or an error saying what to fix. A notebook that crashes, hangs or exits gets zero for
     what it did not answer, with the reason, and grading goes on.
+
+    The trainer's own cells (a locked demonstration, or a cell to try things in that the learner
+    left as released; known from the release, never from the submission) that used a withheld
+    answer show :data:`WITHHELD_NOTE` instead of the refusal, which is meant for the learner's
+    code: ``breach.plan``'s demonstration cannot run while ``plan_notices`` is graded.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -54,6 +59,7 @@ from hipaa_lab.course.sandbox import (
     SandboxFunction,
     SandboxUnavailable,
 )
+from hipaa_lab.course.withheld import refusal
 from hipaa_lab.errors import CourseError, GradingError
 
 __all__ = [
@@ -62,6 +68,7 @@ __all__ = [
     "SECRET_FILE",
     "SealedExecute",
     "SealedRun",
+    "WITHHELD_NOTE",
     "configure",
     "course_secret",
     "escape_markdown",
@@ -74,6 +81,12 @@ _DATASET_LOAD = re.compile(r"""datasets\.load\(\s*["']([A-Za-z0-9_-]+)["']""")
 #: in the page: the Markdown renderer decodes entities in it (``java&#115;cript:`` is
 #: ``javascript:``, even once ``&`` is escaped), so only a literal safe start is let through
 _UNSAFE_LINK = re.compile(r"\]\((?!\s*(?:https?://|mailto:|#))\s*", re.IGNORECASE)
+#: What a trainer's cell shows in the graded copy when it used an answer withheld from the
+#: sandbox (lines short enough for the feedback's output box)
+WITHHELD_NOTE = (
+    "Not run while your notebook was graded: this example uses the answers of this\n"
+    "assignment, which grading keeps out of reach. In your own notebook it runs as usual.\n"
+)
 
 
 def course_secret(course_dir: Path) -> bytes:
@@ -161,6 +174,14 @@ def _plain_cell(cell: NotebookNode) -> NotebookNode | None:
     return None
 
 
+def _released(root: Path, info: dict[str, Any]) -> NotebookNode:
+    """The released notebook being graded (``info``: the nbgrader resources' names)."""
+    path = root / "release" / info["assignment"] / f"{info['notebook']}.ipynb"
+    if not path.is_file():
+        raise CourseError(f"{path} is missing: release {info['assignment']} again")
+    return cast(NotebookNode, nbformat.read(path, as_version=4))
+
+
 class Reseal(NbGraderPreprocessor):  # type: ignore[misc]
     """Rebuild a submission from the released notebook and the learner's answers only."""
 
@@ -170,11 +191,7 @@ class Reseal(NbGraderPreprocessor):  # type: ignore[misc]
         from nbgrader.api import Gradebook
 
         info = resources["nbgrader"]
-        root = Path(self.config.CourseDirectory.root)
-        release_path = root / "release" / info["assignment"] / f"{info['notebook']}.ipynb"
-        if not release_path.is_file():
-            raise CourseError(f"{release_path} is missing: release {info['assignment']} again")
-        release = nbformat.read(release_path, as_version=4)
+        release = _released(Path(self.config.CourseDirectory.root), info)
         with Gradebook(info["db_url"]) as gb:
             source = {
                 c.name: c.source
@@ -280,6 +297,35 @@ def learner_digest(nb: NotebookNode) -> str:
     return hashlib.sha256(json.dumps(own).encode()).hexdigest()
 
 
+def _trainer_cells(nb: NotebookNode, release: NotebookNode) -> set[int]:
+    """The code cells of ``nb`` (a resealed submission) that run the trainer's code as released:
+    a locked cell that is not a test, or a cell to try things in that the learner left as it was.
+
+    Known by the released cell of the same id (:class:`Reseal` keeps the release's ids and gives
+    the cells a learner adds fresh ones), never by the submission's metadata; a locked cell's
+    text is the trainer's (:class:`Reseal` restores it), an editable one's must be the release's.
+    """
+    released = {
+        c["id"]: c
+        for c in release.cells
+        if c.cell_type == "code" and c.get("id") and not utils.is_grade(c)
+        if not utils.is_solution(c)
+    }
+    return {
+        i
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code"
+        and (ours := released.get(c.get("id"))) is not None
+        and (utils.is_locked(ours) or _text(c.source) == _text(ours.source))
+    }
+
+
+def _refused(outcome: Any, withheld: Iterable[str]) -> bool:
+    """Whether a cell's run was refused a withheld answer (its error, or a message it printed)."""
+    said = f"{outcome.stdout}\n{outcome.stderr}\n{outcome.error or ''}"
+    return any(refusal(module) in said for module in withheld)
+
+
 def _imports(nb: NotebookNode) -> dict[str, Any]:
     """The names the locked cells import (``hl`` and the like), imported here, in the grader."""
     namespace: dict[str, Any] = {"__builtins__": builtins, "__name__": "__grader__"}
@@ -324,15 +370,20 @@ def _stream(text: str) -> NotebookNode:
     return cast(NotebookNode, nbformat.v4.new_output("stream", name="stdout", text=text))
 
 
+def _error_line(ename: str, message: str) -> NotebookNode:
+    """An error output of one line, the message (no traceback)."""
+    return cast(
+        NotebookNode,
+        nbformat.v4.new_output("error", ename=ename, evalue=message, traceback=[message]),
+    )
+
+
 def _error(exc: BaseException) -> NotebookNode:
     message = str(exc).strip() or type(exc).__name__
     ename = type(exc).__name__ if isinstance(exc, AssertionError) else "GradingError"
     if not isinstance(exc, AssertionError):
         message = f"{type(exc).__name__}: {message}"
-    return cast(
-        NotebookNode,
-        nbformat.v4.new_output("error", ename=ename, evalue=message, traceback=[message]),
-    )
+    return _error_line(ename, message)
 
 
 def _datasets_for(nb: NotebookNode, cache_root: Path) -> Path:
@@ -382,6 +433,7 @@ class SealedExecute(NbGraderPreprocessor):  # type: ignore[misc]
         root = Path(self.config.CourseDirectory.root)
         assignment = resources["nbgrader"]["assignment"]
         run = SealedRun(course_secret(root), assignment, learner_digest(nb))
+        trainers = _trainer_cells(nb, _released(root, resources["nbgrader"]))
         cache = _datasets_for(nb, root / ".sandbox-datasets")
         # every code cell but the trainer's tests: a manually graded code answer (grade and
         # solution) is the learner's code, run in the sandbox, never here
@@ -404,7 +456,11 @@ class SealedExecute(NbGraderPreprocessor):  # type: ignore[misc]
                 for outcome in sandbox.outcomes:
                     if outcome.index in own:
                         own.discard(outcome.index)
-                        nb.cells[outcome.index].outputs = _cell_outputs(outcome)
+                        nb.cells[outcome.index].outputs = (
+                            [_stream(WITHHELD_NOTE)]
+                            if outcome.index in trainers and _refused(outcome, withheld)
+                            else _cell_outputs(outcome)
+                        )
                 self._grade_cells(nb, namespace, sandbox, None)
         except SandboxBroken as exc:
             self.log.warning("%s: %s", resources["nbgrader"].get("student"), exc)
@@ -511,10 +567,10 @@ def _cell_outputs(outcome: Any) -> list[NotebookNode]:
 
     outputs = []
     text = outcome.stdout + (outcome.stderr and f"\n[standard error]\n{outcome.stderr}")
-    if outcome.error and outcome.error not in text:
-        text += f"\n{outcome.error}\n"
     if text.strip():
         outputs.append(_stream(text))
+    if outcome.error and outcome.error not in text:  # one line (a traceback is in the text)
+        outputs.append(_error_line(outcome.error.partition(":")[0], outcome.error))
     for png in outcome.images:
         try:
             raw = base64.b64decode(png, validate=True)
