@@ -347,7 +347,7 @@ def _dressed_as_trainer(correct: nbformat.NotebookNode) -> nbformat.NotebookNode
             cell.metadata.update(editable=False, deletable=False)
             cells.append(
                 nbformat.v4.new_code_cell(
-                    "sharing.make_link('2.25.1', 'dr.okafor', '2026-05-01T12:00:00Z', '5a' * 32)",
+                    "sharing.make_link('2.25.1', 'dr.okafor', 'soon', '5a' * 32)",
                     metadata={**copy.deepcopy(locked), "editable": False},
                 )
             )
@@ -495,7 +495,7 @@ def test_a_learners_own_refusal_shows_however_the_cell_is_dressed(
     is the trainer's again (its text restored: the note, nothing of theirs)."""
     _, course_dir = sealed_scores
     nb = _autograded(course_dir, DRESSED, M07)
-    for text in ("decide(cards[0])", "make_link('2.25.1'", "# mine"):
+    for text in ("decide(cards[0])", "'dr.okafor', 'soon'", "# mine"):
         outputs = _cell(nb, text).outputs
         errors = [o for o in outputs if o.output_type == "error"]  # wraps in the feedback
         assert errors and errors[-1].evalue.startswith(f"GradingError: {DESK_REFUSAL}"), text
