@@ -34,7 +34,7 @@ from hipaa_lab.course import checks_breach as cb
 from hipaa_lab.course import checks_safeguards as cs
 from hipaa_lab.course import checks_sharing as csh
 from hipaa_lab.course import sandbox
-from hipaa_lab.course.sealed import WITHHELD_NOTE, _trainer_cells
+from hipaa_lab.course.sealed import WITHHELD_NOTE, _put_outputs, _trainer_cells
 from hipaa_lab.course.withheld import refusal
 from hipaa_lab.errors import GradingError
 from hipaa_lab.safeguards import _desk, sharing
@@ -462,26 +462,58 @@ def test_the_trainers_cells_are_known_from_the_release_not_the_submission() -> N
     assert _trainer_cells(graded, release) == {0}
 
 
+def test_a_trainers_cell_that_misses_what_a_refused_one_sets_shows_the_note() -> None:
+    """Only the trainer's cells, and only a name a refused trainer's cell sets: a learner's
+    cell, or a missing name the refused cell does not set, shows its error."""
+    cells = ["cases = sign()\nshow(cases)", "for c in cases: ...", "print(cases)", "print(other)"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    missing = [f"NameError: name '{n}' is not defined" for n in ("cases", "cases", "other")]
+    outcomes = [
+        sandbox.CellOutcome(0, "", "", f"GradingError: {DESK_REFUSAL}", []),
+        *(sandbox.CellOutcome(i, "", "", error, []) for i, error in enumerate(missing, 1)),
+    ]
+    _put_outputs(nb, outcomes, {0, 1, 2, 3}, {0, 1, 3}, ["hipaa_lab.safeguards._desk"])
+    note = [nbformat.v4.new_output("stream", text=WITHHELD_NOTE)]
+    assert [c.outputs == note for c in nb.cells] == [True, True, False, False]
+    assert nb.cells[2].outputs[0].evalue == missing[1]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sandbox.available() is not None, reason="bubblewrap is not installed")
+@pytest.mark.parametrize("module", list(SEALED_ATTACKS))
+def test_the_model_answers_graded_copy_shows_no_error(
+    sealed_scores: tuple[pd.DataFrame, Path], module: str
+) -> None:
+    """Modules 4 to 7's demonstrations call answers withheld while their module is graded: the
+    refusal, meant for a learner's code, said "work it out yourself" under the trainer's cells
+    (and module 7's cell to try ``link_valid`` in, whose practice links the withheld signer
+    makes, failed on a missing name). Under the model answer, no cell shows an error."""
+    _, course_dir = sealed_scores
+    nb = _autograded(course_dir, "correct", module)
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = json.dumps(outputs)
+    assert "holds an answer of this assignment" not in text and "Traceback" not in text
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(sandbox.available() is not None, reason="bubblewrap is not installed")
 def test_the_trainers_demonstrations_show_a_note_not_the_refusal(
     sealed_scores: tuple[pd.DataFrame, Path],
 ) -> None:
-    """m07's links demonstration and the cell to try ``decide`` in call the desk, withheld while
-    the module is graded: the refusal, meant for a learner's code, said "work it out yourself"
-    under the trainer's cells; a note says why they did not run."""
+    """Module 7's links demonstration, and the cells to try ``decide`` and ``link_valid`` in, say
+    why they did not run; so does the feedback page."""
     _, course_dir = sealed_scores
     nb = _autograded(course_dir, "correct", M07)
-    outputs = json.dumps([c.get("outputs", []) for c in nb.cells])
-    assert "holds an answer of this assignment" not in outputs
-    for text in ("sharing.make_link(", "sharing.try_decide(decide, cards)"):
-        assert _cell(nb, text).outputs == [nbformat.v4.new_output("stream", text=WITHHELD_NOTE)]
+    note = [nbformat.v4.new_output("stream", text=WITHHELD_NOTE)]
+    for text in ("sharing.make_link(", "sharing.try_decide(decide, cards)", "in practice_cases:"):
+        assert _cell(nb, text).outputs == note, text
     assert course.feedback(course_dir, M07, ["correct"])
     page = (course_dir / "feedback" / "correct" / M07 / f"{M07}.html").read_text()
     assert "holds an answer of this assignment" not in page
     assert WITHHELD_NOTE.splitlines()[0] in page
     # an error's message wraps in its box (the learner's, a check's): a style of our template
-    assert re.search(r"div\.output_error pre \{ white-space: pre-wrap;", page)
+    assert re.search(r"div\.output_error pre \{ white-space: pre-wrap; word-break: normal;", page)
 
 
 @pytest.mark.slow

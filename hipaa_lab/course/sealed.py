@@ -23,8 +23,9 @@ uses them too):
 
     The trainer's own cells (a locked demonstration, or a cell to try things in that the learner
     left as released; known from the release, never from the submission) that used a withheld
-    answer show :data:`WITHHELD_NOTE` instead of the refusal, which is meant for the learner's
-    code: ``breach.plan``'s demonstration cannot run while ``plan_notices`` is graded.
+    answer, or failed on a name such a cell did not get to set, show :data:`WITHHELD_NOTE`
+    instead of the refusal, which is meant for the learner's code: ``breach.plan``'s
+    demonstration cannot run while ``plan_notices`` is graded.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ _DATASET_LOAD = re.compile(r"""datasets\.load\(\s*["']([A-Za-z0-9_-]+)["']""")
 #: in the page: the Markdown renderer decodes entities in it (``java&#115;cript:`` is
 #: ``javascript:``, even once ``&`` is escaped), so only a literal safe start is let through
 _UNSAFE_LINK = re.compile(r"\]\((?!\s*(?:https?://|mailto:|#))\s*", re.IGNORECASE)
+_NAME_ERROR = re.compile(r"NameError: name '(\w+)' is not defined")
 #: What a trainer's cell shows in the graded copy when it used an answer withheld from the
 #: sandbox (lines short enough for the feedback's output box)
 WITHHELD_NOTE = (
@@ -326,6 +328,54 @@ def _refused(outcome: Any, withheld: Iterable[str]) -> bool:
     return any(refusal(module) in said for module in withheld)
 
 
+def _names_set(source: str) -> set[str]:
+    """The names a cell's code sets (assigns, defines or imports), anywhere in it."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).partition(".")[0] for a in node.names}
+    return names
+
+
+def _put_outputs(
+    nb: NotebookNode,
+    outcomes: Iterable[Any],
+    own: set[int],
+    trainers: set[int],
+    withheld: Iterable[str],
+) -> None:
+    """Each outcome's outputs on its cell, for the cells in ``own`` only, once each (the learner's
+    code can write the harness's answer itself: a grade cell that has outputs is not run again,
+    see ``SealedExecute._grade_cells``, and nbgrader gives full marks to one without an error).
+
+    A trainer's cell refused a withheld answer shows :data:`WITHHELD_NOTE`, and so does a later
+    trainer's cell that failed on a name such a cell did not get to set (module 7's practice
+    links, signed by the withheld signer, that the cell to try ``link_valid`` in reads).
+    """
+    unset: set[str] = set()
+    for outcome in outcomes:
+        if outcome.index not in own:
+            continue
+        own.discard(outcome.index)
+        cell = nb.cells[outcome.index]
+        missing = _NAME_ERROR.match(outcome.error or "")
+        if outcome.index in trainers and (
+            _refused(outcome, withheld) or (missing is not None and missing[1] in unset)
+        ):
+            unset |= _names_set(cell.source)
+            cell.outputs = [_stream(WITHHELD_NOTE)]
+        else:
+            cell.outputs = _cell_outputs(outcome)
+
+
 def _imports(nb: NotebookNode) -> dict[str, Any]:
     """The names the locked cells import (``hl`` and the like), imported here, in the grader."""
     namespace: dict[str, Any] = {"__builtins__": builtins, "__name__": "__grader__"}
@@ -452,15 +502,7 @@ class SealedExecute(NbGraderPreprocessor):  # type: ignore[misc]
                 # the learner's code can write the harness's answer itself: outputs go only to the
                 # learner's own code cells, once each. A grade cell that has outputs is not run
                 # again (see _grade_cells), and nbgrader gives full marks to one without an error
-                own = {i for i, _ in learner}
-                for outcome in sandbox.outcomes:
-                    if outcome.index in own:
-                        own.discard(outcome.index)
-                        nb.cells[outcome.index].outputs = (
-                            [_stream(WITHHELD_NOTE)]
-                            if outcome.index in trainers and _refused(outcome, withheld)
-                            else _cell_outputs(outcome)
-                        )
+                _put_outputs(nb, sandbox.outcomes, {i for i, _ in learner}, trainers, withheld)
                 self._grade_cells(nb, namespace, sandbox, None)
         except SandboxBroken as exc:
             self.log.warning("%s: %s", resources["nbgrader"].get("student"), exc)
