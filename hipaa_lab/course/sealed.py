@@ -82,9 +82,10 @@ _DATASET_LOAD = re.compile(r"""datasets\.load\(\s*["']([A-Za-z0-9_-]+)["']""")
 #: in the page: the Markdown renderer decodes entities in it (``java&#115;cript:`` is
 #: ``javascript:``, even once ``&`` is escaped), so only a literal safe start is let through
 _UNSAFE_LINK = re.compile(r"\]\((?!\s*(?:https?://|mailto:|#))\s*", re.IGNORECASE)
+#: A cell's error when a name it reads was never set
 _NAME_ERROR = re.compile(r"NameError: name '(\w+)' is not defined")
 #: What a trainer's cell shows in the graded copy when it used an answer withheld from the
-#: sandbox (lines short enough for the feedback's output box)
+#: sandbox, or missed a name such a cell sets (lines short enough for the feedback's output box)
 WITHHELD_NOTE = (
     "Not run while your notebook was graded: this example uses the answers of this\n"
     "assignment, which grading keeps out of reach. In your own notebook it runs as usual.\n"
@@ -310,8 +311,7 @@ def _trainer_cells(nb: NotebookNode, release: NotebookNode) -> set[int]:
     released = {
         c["id"]: c
         for c in release.cells
-        if c.cell_type == "code" and c.get("id") and not utils.is_grade(c)
-        if not utils.is_solution(c)
+        if c.cell_type == "code" and c.get("id") and not (utils.is_grade(c) or utils.is_solution(c))
     }
     return {
         i
@@ -499,9 +499,6 @@ class SealedExecute(NbGraderPreprocessor):  # type: ignore[misc]
             with Sandbox(
                 learner, cache_dir=cache, limits=self.limits, withheld=withheld
             ) as sandbox:
-                # the learner's code can write the harness's answer itself: outputs go only to the
-                # learner's own code cells, once each. A grade cell that has outputs is not run
-                # again (see _grade_cells), and nbgrader gives full marks to one without an error
                 _put_outputs(nb, sandbox.outcomes, {i for i, _ in learner}, trainers, withheld)
                 self._grade_cells(nb, namespace, sandbox, None)
         except SandboxBroken as exc:
