@@ -5,7 +5,7 @@ round, found by red-teaming the grader (its module names which defence each cove
 
 - the harness's answer forged (the reply pipe, or the harness's own list of outcomes): outputs
   put on grade cells, which the grader then did not run and nbgrader scored full marks
-  (defence: outcomes reach only the learner's own code cells, ``SealedExecute.preprocess``);
+  (defence: outcomes reach only the learner's own code cells, ``sealed._put_outputs``);
 - learner Markdown with link reference definitions or entity-obfuscated schemes, which rendered
   as ``javascript:`` links in the feedback and the formgrader (defence: ``escape_markdown``);
 - a submitted notebook's own outputs, metadata, kernelspec and attachments (defence: ``Reseal``);

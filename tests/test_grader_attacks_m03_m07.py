@@ -5,15 +5,22 @@ name before the exercise's rule replaced it; and, sealed only, the answers reach
 rule: a module reloaded, its source read from disk and exec'd, its compiled copy read from
 ``__pycache__``, the desk's switch turned off (the answers' modules are withheld from the
 sandbox: :mod:`hipaa_lab.course.rules`). In a learner's kernel first (fast), then once through
-the sealed autograde (one course, every attack graded in one run per module)."""
+the sealed autograde (one course, every attack graded in one run per module).
+
+In the same run, the graded copy's outputs: the trainer's demonstrations that use a withheld
+answer show a note, not a refusal meant for the learner's code; a learner's own cells that call
+one still show the refusal, however they dress as the trainer's."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import datetime as dt
 import importlib.util
+import json
 import py_compile
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +34,8 @@ from hipaa_lab.course import checks_breach as cb
 from hipaa_lab.course import checks_safeguards as cs
 from hipaa_lab.course import checks_sharing as csh
 from hipaa_lab.course import sandbox
+from hipaa_lab.course.sealed import WITHHELD_NOTE, _put_outputs, _trainer_cells
+from hipaa_lab.course.withheld import refusal
 from hipaa_lab.errors import GradingError
 from hipaa_lab.safeguards import _desk, sharing
 
@@ -308,6 +317,50 @@ SEALED_ATTACKS: dict[str, dict[str, tuple[dict[str, str], str, float]]] = {
 }
 
 
+#: The M07 learner whose own cells call the desk's withheld answers dressed as the trainer's.
+DRESSED = "x-dressed-as-trainer"
+DESK_REFUSAL = refusal("hipaa_lab.safeguards._desk")
+
+
+def _grade_id(cell: nbformat.NotebookNode) -> str | None:
+    gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    return gid if isinstance(gid, str) else None
+
+
+def _dressed_as_trainer(correct: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """``correct`` whose answer cell ``decide`` calls the desk and says, in its metadata, that it
+    is a locked demonstration; with a cell added after it that calls the signer, carrying the
+    links demonstration's id and locked metadata (the real one's id changed, and ``MINE``
+    printed in its text); and whose cell to try ``decide`` in is edited (the learner's now)."""
+    nb = copy.deepcopy(correct)
+    locked = {"nbgrader": {"grade": False, "locked": True, "solution": False, "schema_version": 3}}
+    cells = []
+    for cell in nb.cells:
+        cells.append(cell)
+        if _grade_id(cell) == "decide":
+            cell.source = (
+                "from hipaa_lab.safeguards import sharing as _s\n\n\n"
+                "def decide(request):\n    return _s.decide_request(request)\n\n\n"
+                "decide(cards[0])\n"
+            )
+            cell.metadata["nbgrader"].update(locked=True, solution=False)
+            cell.metadata.update(editable=False, deletable=False)
+            cells.append(
+                nbformat.v4.new_code_cell(
+                    "sharing.make_link('2.25.1', 'dr.okafor', 'soon', '5a' * 32)",
+                    metadata={**copy.deepcopy(locked), "editable": False},
+                )
+            )
+            cells[-1]["id"] = "m07-links-demo"
+        elif _grade_id(cell) == "m07-links-demo":
+            cell["id"] = "x-moved-aside"
+            cell.source = "print('MINE')\n" + cell.source
+        elif "sharing.try_decide(decide, cards)" in cell.source:
+            cell.source = "# mine\nsharing.try_decide(decide, cards)\n"
+    nb.cells = cells
+    return nb
+
+
 def _points(nb: nbformat.NotebookNode, grade_id: str) -> float:
     return next(
         float(c.metadata.nbgrader["points"])
@@ -349,6 +402,8 @@ def sealed_scores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[pd
             for who, (answers, _, _) in attacks.items():
                 work = course.simulate_submission(released, source, answers, base="correct")
                 course.submit(course_dir, who, module, work)
+            if module == M07:
+                course.submit(course_dir, DRESSED, module, _dressed_as_trainer(correct))
             assert all(o.graded for o in course.autograde(course_dir, module))
     yield course.scores(course_dir).set_index(["learner", "module"]), course_dir
 
@@ -368,3 +423,116 @@ def test_sealed_attacks_keep_no_more_than_their_share(
     assert full == scores.loc[("correct", module), "max_auto_score"]
     # the graded inputs are fresh each build: a share is a ceiling (the carver may lose more)
     assert scores.loc[(who, module), "auto_score"] <= full - points * (1 - share) + 1e-9
+
+
+# --------------------------------------------------------------------------- the graded copy
+
+
+def _autograded(course_dir: Path, who: str, module: str) -> nbformat.NotebookNode:
+    nb: nbformat.NotebookNode = nbformat.read(
+        course_dir / "autograded" / who / module / f"{module}.ipynb", as_version=4
+    )
+    return nb
+
+
+def _cell(nb: nbformat.NotebookNode, text: str) -> nbformat.NotebookNode:
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and text in c.source]
+    return cell
+
+
+def test_the_trainers_cells_are_known_from_the_release_not_the_submission() -> None:
+    """A released cell's id, not the submission's metadata: locked (not a test), or editable and
+    left as released."""
+    meta = {"nbgrader": {"grade": False, "locked": True, "solution": False, "grade_id": "demo"}}
+    answer = {"nbgrader": {"grade": False, "locked": False, "solution": True, "grade_id": "f"}}
+    test = {"nbgrader": {"grade": True, "locked": True, "solution": False, "grade_id": "f_check"}}
+    release = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("demo()", id="demo", metadata=meta),
+            nbformat.v4.new_code_cell("try_f(f)", id="try"),
+            nbformat.v4.new_code_cell("def f(): ...", id="f", metadata=answer),
+            nbformat.v4.new_code_cell("check(f)", id="f_check", metadata=test),
+        ]
+    )
+    graded = copy.deepcopy(release)
+    graded.cells[2].metadata = copy.deepcopy(meta)  # the answer says it is locked
+    assert _trainer_cells(graded, release) == {0, 1}
+    graded.cells[1].source = "try_f(f)  # mine"
+    graded.cells.append(nbformat.v4.new_code_cell("demo()", metadata=copy.deepcopy(meta)))
+    assert _trainer_cells(graded, release) == {0}
+
+
+def test_a_trainers_cell_that_misses_what_a_refused_one_sets_shows_the_note() -> None:
+    """Only the trainer's cells, and only a name a refused trainer's cell sets: a learner's
+    cell, or a missing name the refused cell does not set, shows its error."""
+    cells = ["cases = sign()\nshow(cases)", "for c in cases: ...", "print(cases)", "print(other)"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    missing = [f"NameError: name '{n}' is not defined" for n in ("cases", "cases", "other")]
+    outcomes = [
+        sandbox.CellOutcome(0, "", "", f"GradingError: {DESK_REFUSAL}", []),
+        *(sandbox.CellOutcome(i, "", "", error, []) for i, error in enumerate(missing, 1)),
+    ]
+    _put_outputs(nb, outcomes, {0, 1, 2, 3}, {0, 1, 3}, ["hipaa_lab.safeguards._desk"])
+    note = [nbformat.v4.new_output("stream", text=WITHHELD_NOTE)]
+    assert [c.outputs == note for c in nb.cells] == [True, True, False, False]
+    assert nb.cells[2].outputs[0].evalue == missing[1]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sandbox.available() is not None, reason="bubblewrap is not installed")
+@pytest.mark.parametrize("module", list(SEALED_ATTACKS))
+def test_the_model_answers_graded_copy_shows_no_error(
+    sealed_scores: tuple[pd.DataFrame, Path], module: str
+) -> None:
+    """Modules 4 to 7's demonstrations call answers withheld while their module is graded: the
+    refusal, meant for a learner's code, said "work it out yourself" under the trainer's cells
+    (and module 7's cell to try ``link_valid`` in, whose practice links the withheld signer
+    makes, failed on a missing name). Under the model answer, no cell shows an error."""
+    _, course_dir = sealed_scores
+    nb = _autograded(course_dir, "correct", module)
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = json.dumps(outputs)
+    assert "holds an answer of this assignment" not in text and "Traceback" not in text
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sandbox.available() is not None, reason="bubblewrap is not installed")
+def test_the_trainers_demonstrations_show_a_note_not_the_refusal(
+    sealed_scores: tuple[pd.DataFrame, Path],
+) -> None:
+    """Module 7's links demonstration, and the cells to try ``decide`` and ``link_valid`` in, say
+    why they did not run; so does the feedback page."""
+    _, course_dir = sealed_scores
+    nb = _autograded(course_dir, "correct", M07)
+    note = [nbformat.v4.new_output("stream", text=WITHHELD_NOTE)]
+    for text in ("sharing.make_link(", "sharing.try_decide(decide, cards)", "in practice_cases:"):
+        assert _cell(nb, text).outputs == note, text
+    assert course.feedback(course_dir, M07, ["correct"])
+    page = (course_dir / "feedback" / "correct" / M07 / f"{M07}.html").read_text()
+    assert "holds an answer of this assignment" not in page
+    assert WITHHELD_NOTE.splitlines()[0] in page
+    # an error's message wraps in its box (the learner's, a check's): a style of our template
+    assert re.search(r"div\.output_error pre \{ white-space: pre-wrap; word-break: normal;", page)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sandbox.available() is not None, reason="bubblewrap is not installed")
+def test_a_learners_own_refusal_shows_however_the_cell_is_dressed(
+    sealed_scores: tuple[pd.DataFrame, Path],
+) -> None:
+    """The refusal is meant for the learner's code: it shows under their answer cell whose
+    metadata says locked, under a cell they added with a demonstration's id and locked metadata,
+    and under the cell to try things in that they edited. The locked demonstration they changed
+    is the trainer's again (its text restored: the note, nothing of theirs)."""
+    _, course_dir = sealed_scores
+    nb = _autograded(course_dir, DRESSED, M07)
+    for text in ("decide(cards[0])", "'dr.okafor', 'soon'", "# mine"):
+        outputs = _cell(nb, text).outputs
+        errors = [o for o in outputs if o.output_type == "error"]  # wraps in the feedback
+        assert errors and errors[-1].evalue.startswith(f"GradingError: {DESK_REFUSAL}"), text
+    (demo,) = [c for c in nb.cells if _grade_id(c) == "m07-links-demo"]
+    release = course.released_notebook(course_dir, M07)
+    assert demo.source == next(c.source for c in release.cells if _grade_id(c) == "m07-links-demo")
+    assert demo.outputs == [nbformat.v4.new_output("stream", text=WITHHELD_NOTE)]
+    assert "MINE" not in json.dumps([c.get("outputs", []) for c in nb.cells])

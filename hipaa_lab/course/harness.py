@@ -126,8 +126,9 @@ class Harness:
             self.shell.enable_matplotlib("inline")
         from hipaa_lab.errors import GradingError
 
-        # a sentence for the learner (a withheld answer a locked demo cell calls, a check's
-        # message), not a traceback through the package, in the graded copy's outputs
+        # a sentence for the learner (a withheld answer their code calls, a check's message),
+        # not a traceback through the package, in the graded copy's outputs (a trainer's cell
+        # refused a withheld answer shows a note instead: sealed.WITHHELD_NOTE)
         self.shell.set_custom_exc((GradingError,), _one_line)
 
     # -------------------------------------------------------------- the notebook

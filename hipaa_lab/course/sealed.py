@@ -20,6 +20,12 @@ uses them too):
     makes. A grade cell's result becomes its output: a number of points (partial credit), a short
     message, or an error saying what to fix. A notebook that crashes, hangs or exits gets zero for
     what it did not answer, with the reason, and grading goes on.
+
+    The trainer's own cells (a locked demonstration, or a cell to try things in that the learner
+    left as released; known from the release, never from the submission) that used a withheld
+    answer, or failed on a name such a cell did not get to set, show :data:`WITHHELD_NOTE`
+    instead of the refusal, which is meant for the learner's code: ``breach.plan``'s
+    demonstration cannot run while ``plan_notices`` is graded.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -54,6 +60,7 @@ from hipaa_lab.course.sandbox import (
     SandboxFunction,
     SandboxUnavailable,
 )
+from hipaa_lab.course.withheld import refusal
 from hipaa_lab.errors import CourseError, GradingError
 
 __all__ = [
@@ -62,6 +69,7 @@ __all__ = [
     "SECRET_FILE",
     "SealedExecute",
     "SealedRun",
+    "WITHHELD_NOTE",
     "configure",
     "course_secret",
     "escape_markdown",
@@ -74,6 +82,14 @@ _DATASET_LOAD = re.compile(r"""datasets\.load\(\s*["']([A-Za-z0-9_-]+)["']""")
 #: in the page: the Markdown renderer decodes entities in it (``java&#115;cript:`` is
 #: ``javascript:``, even once ``&`` is escaped), so only a literal safe start is let through
 _UNSAFE_LINK = re.compile(r"\]\((?!\s*(?:https?://|mailto:|#))\s*", re.IGNORECASE)
+#: A cell's error when a name it reads was never set
+_NAME_ERROR = re.compile(r"NameError: name '(\w+)' is not defined")
+#: What a trainer's cell shows in the graded copy when it used an answer withheld from the
+#: sandbox, or missed a name such a cell sets (lines short enough for the feedback's output box)
+WITHHELD_NOTE = (
+    "Not run while your notebook was graded: this example uses the answers of this\n"
+    "assignment, which grading keeps out of reach. In your own notebook it runs as usual.\n"
+)
 
 
 def course_secret(course_dir: Path) -> bytes:
@@ -161,6 +177,14 @@ def _plain_cell(cell: NotebookNode) -> NotebookNode | None:
     return None
 
 
+def _released(root: Path, info: dict[str, Any]) -> NotebookNode:
+    """The released notebook being graded (``info``: the nbgrader resources' names)."""
+    path = root / "release" / info["assignment"] / f"{info['notebook']}.ipynb"
+    if not path.is_file():
+        raise CourseError(f"{path} is missing: release {info['assignment']} again")
+    return cast(NotebookNode, nbformat.read(path, as_version=4))
+
+
 class Reseal(NbGraderPreprocessor):  # type: ignore[misc]
     """Rebuild a submission from the released notebook and the learner's answers only."""
 
@@ -170,11 +194,7 @@ class Reseal(NbGraderPreprocessor):  # type: ignore[misc]
         from nbgrader.api import Gradebook
 
         info = resources["nbgrader"]
-        root = Path(self.config.CourseDirectory.root)
-        release_path = root / "release" / info["assignment"] / f"{info['notebook']}.ipynb"
-        if not release_path.is_file():
-            raise CourseError(f"{release_path} is missing: release {info['assignment']} again")
-        release = nbformat.read(release_path, as_version=4)
+        release = _released(Path(self.config.CourseDirectory.root), info)
         with Gradebook(info["db_url"]) as gb:
             source = {
                 c.name: c.source
@@ -280,6 +300,82 @@ def learner_digest(nb: NotebookNode) -> str:
     return hashlib.sha256(json.dumps(own).encode()).hexdigest()
 
 
+def _trainer_cells(nb: NotebookNode, release: NotebookNode) -> set[int]:
+    """The code cells of ``nb`` (a resealed submission) that run the trainer's code as released:
+    a locked cell that is not a test, or a cell to try things in that the learner left as it was.
+
+    Known by the released cell of the same id (:class:`Reseal` keeps the release's ids and gives
+    the cells a learner adds fresh ones), never by the submission's metadata; a locked cell's
+    text is the trainer's (:class:`Reseal` restores it), an editable one's must be the release's.
+    """
+    released = {
+        c["id"]: c
+        for c in release.cells
+        if c.cell_type == "code" and c.get("id") and not (utils.is_grade(c) or utils.is_solution(c))
+    }
+    return {
+        i
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code"
+        and (ours := released.get(c.get("id"))) is not None
+        and (utils.is_locked(ours) or _text(c.source) == _text(ours.source))
+    }
+
+
+def _refused(outcome: Any, withheld: Iterable[str]) -> bool:
+    """Whether a cell's run was refused a withheld answer (its error, or a message it printed)."""
+    said = f"{outcome.stdout}\n{outcome.stderr}\n{outcome.error or ''}"
+    return any(refusal(module) in said for module in withheld)
+
+
+def _names_set(source: str) -> set[str]:
+    """The names a cell's code sets (assigns, defines or imports), anywhere in it."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).partition(".")[0] for a in node.names}
+    return names
+
+
+def _put_outputs(
+    nb: NotebookNode,
+    outcomes: Iterable[Any],
+    own: set[int],
+    trainers: set[int],
+    withheld: Iterable[str],
+) -> None:
+    """Each outcome's outputs on its cell, for the cells in ``own`` only, once each (the learner's
+    code can write the harness's answer itself: a grade cell that has outputs is not run again,
+    see ``SealedExecute._grade_cells``, and nbgrader gives full marks to one without an error).
+
+    A trainer's cell refused a withheld answer shows :data:`WITHHELD_NOTE`, and so does a later
+    trainer's cell that failed on a name such a cell did not get to set (module 7's practice
+    links, signed by the withheld signer, that the cell to try ``link_valid`` in reads).
+    """
+    unset: set[str] = set()
+    for outcome in outcomes:
+        if outcome.index not in own:
+            continue
+        own.discard(outcome.index)
+        cell = nb.cells[outcome.index]
+        missing = _NAME_ERROR.match(outcome.error or "")
+        if outcome.index in trainers and (
+            _refused(outcome, withheld) or (missing is not None and missing[1] in unset)
+        ):
+            unset |= _names_set(cell.source)
+            cell.outputs = [_stream(WITHHELD_NOTE)]
+        else:
+            cell.outputs = _cell_outputs(outcome)
+
+
 def _imports(nb: NotebookNode) -> dict[str, Any]:
     """The names the locked cells import (``hl`` and the like), imported here, in the grader."""
     namespace: dict[str, Any] = {"__builtins__": builtins, "__name__": "__grader__"}
@@ -324,15 +420,20 @@ def _stream(text: str) -> NotebookNode:
     return cast(NotebookNode, nbformat.v4.new_output("stream", name="stdout", text=text))
 
 
+def _error_line(ename: str, message: str) -> NotebookNode:
+    """An error output of one line, the message (no traceback)."""
+    return cast(
+        NotebookNode,
+        nbformat.v4.new_output("error", ename=ename, evalue=message, traceback=[message]),
+    )
+
+
 def _error(exc: BaseException) -> NotebookNode:
     message = str(exc).strip() or type(exc).__name__
     ename = type(exc).__name__ if isinstance(exc, AssertionError) else "GradingError"
     if not isinstance(exc, AssertionError):
         message = f"{type(exc).__name__}: {message}"
-    return cast(
-        NotebookNode,
-        nbformat.v4.new_output("error", ename=ename, evalue=message, traceback=[message]),
-    )
+    return _error_line(ename, message)
 
 
 def _datasets_for(nb: NotebookNode, cache_root: Path) -> Path:
@@ -382,6 +483,7 @@ class SealedExecute(NbGraderPreprocessor):  # type: ignore[misc]
         root = Path(self.config.CourseDirectory.root)
         assignment = resources["nbgrader"]["assignment"]
         run = SealedRun(course_secret(root), assignment, learner_digest(nb))
+        trainers = _trainer_cells(nb, _released(root, resources["nbgrader"]))
         cache = _datasets_for(nb, root / ".sandbox-datasets")
         # every code cell but the trainer's tests: a manually graded code answer (grade and
         # solution) is the learner's code, run in the sandbox, never here
@@ -397,14 +499,7 @@ class SealedExecute(NbGraderPreprocessor):  # type: ignore[misc]
             with Sandbox(
                 learner, cache_dir=cache, limits=self.limits, withheld=withheld
             ) as sandbox:
-                # the learner's code can write the harness's answer itself: outputs go only to the
-                # learner's own code cells, once each. A grade cell that has outputs is not run
-                # again (see _grade_cells), and nbgrader gives full marks to one without an error
-                own = {i for i, _ in learner}
-                for outcome in sandbox.outcomes:
-                    if outcome.index in own:
-                        own.discard(outcome.index)
-                        nb.cells[outcome.index].outputs = _cell_outputs(outcome)
+                _put_outputs(nb, sandbox.outcomes, {i for i, _ in learner}, trainers, withheld)
                 self._grade_cells(nb, namespace, sandbox, None)
         except SandboxBroken as exc:
             self.log.warning("%s: %s", resources["nbgrader"].get("student"), exc)
@@ -511,10 +606,10 @@ def _cell_outputs(outcome: Any) -> list[NotebookNode]:
 
     outputs = []
     text = outcome.stdout + (outcome.stderr and f"\n[standard error]\n{outcome.stderr}")
-    if outcome.error and outcome.error not in text:
-        text += f"\n{outcome.error}\n"
     if text.strip():
         outputs.append(_stream(text))
+    if outcome.error and outcome.error not in text:  # one line (a traceback is in the text)
+        outputs.append(_error_line(outcome.error.partition(":")[0], outcome.error))
     for png in outcome.images:
         try:
             raw = base64.b64decode(png, validate=True)
