@@ -137,6 +137,44 @@ def test_the_desks_basis_refuses_while_decide_is_graded() -> None:
         csh.check_decide(decide, seed=5)
 
 
+def test_huge_answers_are_not_kept_until_the_grade_is_done() -> None:
+    """A sandboxed function's answer may be 16 MiB of JSON, and the checks kept each one (or a
+    sentence per item of it) until the submission's grade was done: at a quarter of that limit,
+    which_exclusion's 6 answers kept 585 MiB in the grader and plan_notices' 14 cards 771 MiB (a
+    million unknown recipients a card), some 5 GiB at the limit for one learner of module 6.
+    Defence: grading.kept_answer (a few words for a list or a long text), at most 10 problems a
+    card, and a verify_restore list longer than the backup is refused unkept."""
+    many = 50_000
+    exclusions = cb.grade_which_exclusion(lambda incident: [{}] * many, seed=5)
+    assert all(a == f"<a list of {many} items>" for a in exclusions.answers), exclusions.answers[0]
+    from hipaa_lab.course.grading import ANSWER_TEXT, kept_answer
+
+    assert kept_answer("none") == "none" and kept_answer("x" * (ANSWER_TEXT + 1)).startswith("<")
+
+    def plan_notices(card: dict[str, Any]) -> dict[str, Any]:
+        return {"notification_required": True, "recipients": [{"who": 1}] * many}
+
+    cards = cb.grade_plan_notices(plan_notices, seed=5)
+    assert max(len(p) for p in cards.problems) <= 10
+    assert any(q.startswith("unknown recipient 1 ") for p in cards.problems for q in p)
+
+    def decide(request: dict[str, Any]) -> dict[str, Any]:
+        basis = ["treatment"] * many
+        return {"allowed": True, "basis": basis, "minimum_necessary": True, "due": "x" * many}
+
+    desk = csh.grade_decide(decide, seed=5)
+    assert all(g["basis"] == f"<a list of {many} items>" for g in desk.got if isinstance(g, dict))
+    assert all(
+        g["due"] == f"<a text of {many} characters>" for g in desk.got if isinstance(g, dict)
+    )
+
+    def verify_restore(manifest: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
+        return {"changed": [f"f{i}" for i in range(many)], "missing": [], "extra": []}
+
+    restore = cs.grade_verify_restore(verify_restore, seed=5)
+    assert all(isinstance(a, str) and "the backup has only" in a for a in restore.answers)
+
+
 # --------------------------------------------------------------------------- sealed
 
 #: A plan ``p`` in ``plan_notices``'s answer shape: both planner attacks end with it.

@@ -79,6 +79,7 @@ if TYPE_CHECKING:
     from hipaa_lab.course.sealed import SealedRun
 
 __all__ = [
+    "ANSWER_TEXT",
     "CATEGORY_GROUPS",
     "Credit",
     "FULL_PRECISION",
@@ -109,6 +110,7 @@ __all__ = [
     "dataset_bytes",
     "grade_find_phi",
     "incident_narratives",
+    "kept_answer",
     "log_lines",
     "plot_deadlines",
     "precision_factor",
@@ -213,6 +215,33 @@ class Credit:
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))
+
+
+#: The longest text a check keeps of one answer of the learner's (no right answer is longer).
+ANSWER_TEXT = 200
+
+
+def kept_answer(value: object) -> object:
+    """What a check keeps of one of the learner's answers: ``value`` itself when it is ``None``, a
+    bool, a number or a short text, else a few words saying what it was.
+
+    A sandboxed function's answer may be 16 MiB of JSON (``sandbox.REPLY_LIMIT``), some 400 MiB
+    once parsed; a check that kept each answer of its inputs until the grade was done held
+    gigabytes in the grader's process (module 6: 6 incidents and 14 cards). No right answer is
+    a list or a long text: what is kept still compares unequal to every right one.
+
+    >>> kept_answer("hipaa"), kept_answer(None), kept_answer(3)
+    ('hipaa', None, 3)
+    >>> kept_answer([1, 2, 3]), kept_answer("x" * 1000)
+    ('<a list of 3 items>', '<a text of 1000 characters>')
+    """
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return value if len(value) <= ANSWER_TEXT else f"<a text of {len(value)} characters>"
+    if isinstance(value, (list, tuple, dict)):
+        return f"<a {type(value).__name__} of {len(value)} items>"
+    return f"<a {type(value).__name__}>"
 
 
 def _credit(fraction: float, message: str) -> Credit:
