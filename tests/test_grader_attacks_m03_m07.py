@@ -137,6 +137,26 @@ def test_the_desks_basis_refuses_while_decide_is_graded() -> None:
         csh.check_decide(decide, seed=5)
 
 
+def test_a_policy_of_thousands_of_rules_is_refused_before_it_is_tried() -> None:
+    """Each hidden request of module 3 is decided by trying every rule of the learner's policy,
+    in the grader's process: 40,000 rules (1.7 MB of the 16 MiB a sandboxed answer may hold) cost
+    it 68 s, and the time grows with the rules. Defence: a policy of more than MOST_RULES rule
+    lines (the centre's requirements take about twenty) or MOST_POLICY_TEXT characters earns
+    nothing, untried."""
+    from hipaa_lab.course import checks_access as ca
+
+    rules = [line for line in ca.FLAWED_POLICY.splitlines() if line.startswith("p,")]
+    many = "\n".join(rules[i % len(rules)] for i in range(1000)) + "\n"
+    with pytest.raises(GradingError, match="1000 rule lines"):
+        ca.check_access_policy(many, reference=ca.FLAWED_POLICY, seed=1)
+    assert (
+        ca.check_access_policy(ca.FLAWED_POLICY, reference=ca.FLAWED_POLICY, seed=1).fraction == 1
+    )
+    padded = ca.FLAWED_POLICY + "#" * ca.MOST_POLICY_TEXT
+    with pytest.raises(GradingError, match="characters are accepted"):
+        ca.check_access_policy(padded, reference=ca.FLAWED_POLICY, seed=1)
+
+
 def test_huge_answers_are_not_kept_until_the_grade_is_done() -> None:
     """A sandboxed function's answer may be 16 MiB of JSON, and the checks kept each one (or a
     sentence per item of it) until the submission's grade was done: at a quarter of that limit,
