@@ -157,6 +157,20 @@ def test_a_policy_of_thousands_of_rules_is_refused_before_it_is_tried() -> None:
         ca.check_access_policy(padded, reference=ca.FLAWED_POLICY, seed=1)
 
 
+def test_a_huge_quiz_answer_is_named_in_a_few_words() -> None:
+    """A quiz answer or an option name of 16 MiB (plain data from the sandbox) was repeated whole
+    in the grade cell's error, the graded notebook and the feedback the trainer opens."""
+    from hipaa_lab.course import grading
+
+    for check in (
+        lambda: grading.check_choice("x" * 1_000_000, "abcd"),
+        lambda: grading.check_options(["x" * 1_000_000]),
+    ):
+        with pytest.raises(GradingError) as raised:
+            check()
+        assert len(str(raised.value)) < 400  # the options listed, and a few words
+
+
 def test_huge_answers_are_not_kept_until_the_grade_is_done() -> None:
     """A sandboxed function's answer may be 16 MiB of JSON, and the checks kept each one (or a
     sentence per item of it) until the submission's grade was done: at a quarter of that limit,

@@ -614,7 +614,9 @@ def check_choice(answer: object, options: str | Sequence[str]) -> None:
     """
     valid = list(options)
     if not isinstance(answer, str) or answer.strip().lower() not in valid:
-        raise GradingError(f"answer {answer!r} is not one of the options: {', '.join(valid)}")
+        raise GradingError(
+            f"answer {kept_answer(answer)!r:.60} is not one of the options: {', '.join(valid)}"
+        )
 
 
 # ====================================================================== module 2: de-identification
@@ -640,7 +642,9 @@ def check_options(options: object) -> None:
         )
     for name in options:
         if name not in valid:
-            raise GradingError(f"{name!r} is not an option; valid options: {', '.join(valid)}")
+            raise GradingError(
+                f"{kept_answer(name)!r:.60} is not an option; valid options: {', '.join(valid)}"
+            )
 
 
 @dataclass
