@@ -45,6 +45,27 @@ def test_only_regular_files_within_the_limit_are_copied(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
+def test_a_file_grown_after_its_check_is_copied_only_as_checked(tmp_path, monkeypatch):
+    """The learner owns the submitted file and may grow it between the size check and the copy:
+    made sparse and gigabytes long (a truncate: no disk of theirs), every zero was copied into the
+    course's folder, past the course's limits. Defence: only the size checked is copied."""
+    from hipaa_lab.course import exchange
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    checked = os.fstat
+
+    def then_grown(fd):
+        info = checked(fd)
+        os.truncate(notes, 8 * 2**20)  # the learner's own process, just after the check
+        return info
+
+    monkeypatch.setattr(exchange.os, "fstat", then_grown)
+    assert _copy_regular(notes, tmp_path / "copy.txt", 1000) == 8
+    monkeypatch.undo()
+    assert (tmp_path / "copy.txt").read_bytes() == b"my notes"
+
+
 def _collector(max_dir_kb=100_000, max_file_kb=100_000):
     import logging
     import types

@@ -383,6 +383,41 @@ def test_an_output_much_larger_than_its_input_is_not_parsed() -> None:
     assert result is None and error and "larger than the grader accepts" in error
 
 
+#: Capitals, a comma and a word: a family name and a given name to the scanner, which looks back
+#: before each for a code object's owner (its time grows with the square of the text's length).
+NAME_LIKE = "AB" + ", Cd "
+
+
+def test_an_output_holding_long_text_is_not_scanned() -> None:
+    """The scanner's patterns take time that grows with the square of a value's length: one UT
+    value filling the room the size bound leaves (99,000 characters of :data:`NAME_LIKE` on a CT
+    instance) cost the grader 104 s (a loaded machine), in its own process with no time limit,
+    for each of a submission's 16 instances (larger inputs leave more room), while every other
+    learner waited. Defence: grading._read_back refuses, unscanned, an output with a value longer
+    than any of its input's (and than VALUE_FLOOR), or more text in all than its input's and
+    TEXT_GROWTH."""
+    original, size = _original()
+    room = grading._output_limit(size) - size - 2000
+
+    def read_back(ds: pydicom.Dataset) -> tuple[pydicom.Dataset | None, str | None]:
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=False)
+        assert len(buffer.getvalue()) <= grading._output_limit(size)  # the size bound lets it by
+        return grading._read_back({"kept": True, "output": buffer.getvalue()}, "CT", original, size)
+
+    long_text = pydicom.dcmread(io.BytesIO(grading.dataset_bytes(original)))
+    long_text.TextValue = (NAME_LIKE * (room // 7))[:room]
+    result, error = read_back(long_text)
+    assert result is None and error and "longer than any of the original's" in error
+    # as many values as fit, each as long as the floor: more text in all than the input holds
+    many = pydicom.dcmread(io.BytesIO(grading.dataset_bytes(original)))
+    block = many.private_block(0x0029, "HIPAA LAB RED TEAM", create=True)
+    for offset in range(room // (grading.VALUE_FLOOR + 16)):
+        block.add_new(offset, "UT", (NAME_LIKE * 147)[: grading.VALUE_FLOOR])
+    result, error = read_back(many)
+    assert result is None and error and "more text than the grader accepts" in error
+
+
 # ---------------------------------------------------------------------- module 2, end to end
 
 M02_TINY_ELEMENTS = """import pydicom
@@ -392,6 +427,12 @@ def prepare(ds):
     item = pydicom.Dataset()
     item.CodeValue = "1"
     ds.ContentSequence = [item] * 40_000  # ~0.7 MiB of one-element items
+    return True
+"""
+
+
+M02_LONG_TEXT = """def prepare(ds):
+    ds.TextValue = (("AB" + ", Cd ") * 9000)[:60_000]  # the scanner's time: its length squared
     return True
 """
 
@@ -408,19 +449,27 @@ def m02(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def _graded_m02(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    answers = {"e10-tiny-elements": {"prepare": M02_TINY_ELEMENTS}, "z-honest": "correct"}
+    answers = {
+        "e10-tiny-elements": {"prepare": M02_TINY_ELEMENTS},
+        "e11-long-text": {"prepare": M02_LONG_TEXT},
+        "z-honest": "correct",
+    }
     return grade_m02(tmp_path_factory.mktemp("attacks-m02"), answers)
 
 
 def test_module2_bounds_keep_the_model_answer_and_refuse_the_flood(m02: Any) -> None:
     """The output bounds, wired end to end: the model answer (whose outputs are read back) keeps
-    full marks; outputs swollen with tiny elements are refused unread and earn nothing."""
+    full marks; outputs swollen with tiny elements are refused unread, outputs holding a long
+    text are refused unscanned, and both earn nothing."""
     course_dir, outcomes, scores = m02
     assert all(o.graded for o in outcomes), outcomes
     assert scores.loc["z-honest", "auto_score"] == scores.loc["z-honest", "max_auto_score"] > 0
     assert scores.loc["e10-tiny-elements", "auto_score"] == 0
     outputs = _grade_outputs(_autograded(course_dir, "e10-tiny-elements", M02))
     assert "larger than the grader accepts" in outputs
+    assert scores.loc["e11-long-text", "auto_score"] == 0
+    outputs = _grade_outputs(_autograded(course_dir, "e11-long-text", M02))
+    assert "longer than any of the original's" in outputs
 
 
 def test_learner_ids_that_are_paths_or_markup_are_refused(m01: Any) -> None:

@@ -146,6 +146,78 @@ def test_the_desks_basis_refuses_while_decide_is_graded() -> None:
         csh.check_decide(decide, seed=5)
 
 
+def test_a_policy_of_thousands_of_rules_is_refused_before_it_is_tried() -> None:
+    """Each hidden request of module 3 is decided by trying every rule of the learner's policy,
+    in the grader's process: 40,000 rules (1.7 MB of the 16 MiB a sandboxed answer may hold) cost
+    it 68 s, and the time grows with the rules. Defence: a policy of more than MOST_RULES rule
+    lines (the centre's requirements take about twenty) or MOST_POLICY_TEXT characters earns
+    nothing, untried."""
+    from hipaa_lab.course import checks_access as ca
+
+    rules = [line for line in ca.FLAWED_POLICY.splitlines() if line.startswith("p,")]
+    many = "\n".join(rules[i % len(rules)] for i in range(1000)) + "\n"
+    with pytest.raises(GradingError, match="1000 rule lines"):
+        ca.check_access_policy(many, reference=ca.FLAWED_POLICY, seed=1)
+    assert (
+        ca.check_access_policy(ca.FLAWED_POLICY, reference=ca.FLAWED_POLICY, seed=1).fraction == 1
+    )
+    padded = ca.FLAWED_POLICY + "#" * ca.MOST_POLICY_TEXT
+    with pytest.raises(GradingError, match="characters are accepted"):
+        ca.check_access_policy(padded, reference=ca.FLAWED_POLICY, seed=1)
+
+
+def test_a_huge_quiz_answer_is_named_in_a_few_words() -> None:
+    """A quiz answer or an option name of 16 MiB (plain data from the sandbox) was repeated whole
+    in the grade cell's error, the graded notebook and the feedback the trainer opens."""
+    from hipaa_lab.course import grading
+
+    for check in (
+        lambda: grading.check_choice("x" * 1_000_000, "abcd"),
+        lambda: grading.check_options(["x" * 1_000_000]),
+    ):
+        with pytest.raises(GradingError) as raised:
+            check()
+        assert len(str(raised.value)) < 400  # the options listed, and a few words
+
+
+def test_huge_answers_are_not_kept_until_the_grade_is_done() -> None:
+    """A sandboxed function's answer may be 16 MiB of JSON, and the checks kept each one (or a
+    sentence per item of it) until the submission's grade was done: at a quarter of that limit,
+    which_exclusion's 6 answers kept 585 MiB in the grader and plan_notices' 14 cards 771 MiB (a
+    million unknown recipients a card), some 5 GiB at the limit for one learner of module 6.
+    Defence: grading.kept_answer (a few words for a list or a long text), at most 10 problems a
+    card, and a verify_restore list longer than the backup is refused unkept."""
+    many = 50_000
+    exclusions = cb.grade_which_exclusion(lambda incident: [{}] * many, seed=5)
+    assert all(a == f"<a list of {many} items>" for a in exclusions.answers), exclusions.answers[0]
+    from hipaa_lab.course.grading import ANSWER_TEXT, kept_answer
+
+    assert kept_answer("none") == "none" and kept_answer("x" * (ANSWER_TEXT + 1)).startswith("<")
+
+    def plan_notices(card: dict[str, Any]) -> dict[str, Any]:
+        return {"notification_required": True, "recipients": [{"who": 1}] * many}
+
+    cards = cb.grade_plan_notices(plan_notices, seed=5)
+    assert max(len(p) for p in cards.problems) <= 10
+    assert any(q.startswith("unknown recipient 1 ") for p in cards.problems for q in p)
+
+    def decide(request: dict[str, Any]) -> dict[str, Any]:
+        basis = ["treatment"] * many
+        return {"allowed": True, "basis": basis, "minimum_necessary": True, "due": "x" * many}
+
+    desk = csh.grade_decide(decide, seed=5)
+    assert all(g["basis"] == f"<a list of {many} items>" for g in desk.got if isinstance(g, dict))
+    assert all(
+        g["due"] == f"<a text of {many} characters>" for g in desk.got if isinstance(g, dict)
+    )
+
+    def verify_restore(manifest: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
+        return {"changed": [f"f{i}" for i in range(many)], "missing": [], "extra": []}
+
+    restore = cs.grade_verify_restore(verify_restore, seed=5)
+    assert all(isinstance(a, str) and "the backup has only" in a for a in restore.answers)
+
+
 # --------------------------------------------------------------------------- sealed
 
 #: A plan ``p`` in ``plan_notices``'s answer shape: both planner attacks end with it.

@@ -39,6 +39,7 @@ from hipaa_lab.course.sandbox import (
     SandboxFunction,
     SandboxUnavailable,
 )
+from hipaa_lab.errors import GradingError
 
 pytestmark = [
     pytest.mark.slow,
@@ -437,6 +438,32 @@ def test_forged_answers_break_the_session(payload: str) -> None:
         with pytest.raises(SandboxBroken, match=r"not data|larger"):
             SandboxFunction(box, "forge")()
         assert box.broken
+
+
+HUGE_ERRORS = """
+import gc
+# the harness runs as python -m hipaa_lab.course.harness: its class, wherever IPython put __main__
+Harness = next(o for o in gc.get_objects() if isinstance(o, type) and o.__name__ == "Harness")
+huge = "x" * 2_000_000
+Harness.call = lambda self, name, args: {"error": huge}
+Harness.map = lambda self, name, kind, inputs: [{"error": huge} for _ in inputs]
+def f(ds=None):
+    return 1
+"""
+
+
+def test_a_learners_error_messages_reach_the_grader_as_one_sentence() -> None:
+    """The learner's code answers for the harness: an error of 2 MB (16 MiB fit in a reply) went
+    whole into the check's result, the graded notebook and the feedback, once per input. The
+    grader keeps ERROR_TEXT printable characters of each."""
+    with Sandbox([(0, HUGE_ERRORS)], limits=Limits(wall_seconds=60)) as box:
+        function = SandboxFunction(box, "f")
+        with pytest.raises(GradingError) as raised:
+            function(1)
+        assert len(str(raised.value)) <= 400 + 40  # sandbox.ERROR_TEXT, and the sentence
+        replies = function.map("paths", [_dicom(), _dicom()])
+        assert all(len(r["error"]) <= 400 for r in replies)
+    assert sandbox.ERROR_TEXT == 400  # as much as the harness's own messages hold
 
 
 def test_find_phi_may_not_hand_the_work_to_the_scanner(probe: dict[str, Any]) -> None:

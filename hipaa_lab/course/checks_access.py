@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FLAWED_POLICY",
+    "MOST_POLICY_TEXT",
+    "MOST_RULES",
     "SEED_PURPOSE",
     "Scenario",
     "VISIBLE_SCENARIOS",
@@ -205,12 +207,29 @@ def hidden_scenarios(
     return made
 
 
+#: The most rule lines a learner's policy may hold (the centre's requirements take about twenty),
+#: and the most characters in all. Each hidden request is decided by trying every rule: a policy
+#: of 40,000 rules (1.7 MB; a sandboxed answer may be 16 MiB) cost the grader 68 s in its own
+#: process, and time grows with the number of rules.
+MOST_RULES = 200
+MOST_POLICY_TEXT = 64 * 2**10
+
+
 def _policy(policy: object) -> AccessPolicy:
     """The learner's policy text, loaded as the PACS loads one; a grading error if it cannot be."""
     if not isinstance(policy, str):
         raise GradingError(
             "my_policy must be the policy's text, a string of lines such as "
             f"'p, billing, query, payment, any'; it is {type(policy).__name__}"
+        )
+    rules = sum(
+        1 for line in policy.splitlines() if line.strip() and not line.lstrip().startswith("#")
+    )
+    if rules > MOST_RULES or len(policy) > MOST_POLICY_TEXT:
+        raise GradingError(
+            f"my_policy holds {rules} rule lines and {len(policy)} characters: the centre's "
+            f"requirements take a few dozen lines (at most {MOST_RULES} rules and "
+            f"{MOST_POLICY_TEXT} characters are accepted)"
         )
     try:
         return AccessPolicy(policy, policy_source="my_policy")

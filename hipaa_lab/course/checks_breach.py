@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hipaa_lab.course._breach_key import _exclusion_of, expected_notices
-from hipaa_lab.course.grading import PRACTICE, Credit, _credit, _one_run
+from hipaa_lab.course.grading import PRACTICE, Credit, _credit, _one_run, kept_answer
 from hipaa_lab.course.rules import call_learner, own_work
 from hipaa_lab.course.sandbox import SandboxFunction
 from hipaa_lab.errors import GradingError
@@ -449,6 +449,11 @@ def card_facts(card: Mapping[str, Any]) -> BreachFacts:
 _WHO = ("individuals", "media", "hhs", "covered_entity")
 
 
+#: The most problems kept for one card (the message names three): a reply of a million unknown
+#: recipients kept a million sentences per card, 3 GiB for the 14 cards of one grade.
+_MOST_PROBLEMS = 10
+
+
 def _problems(answer: object, expected: Mapping[str, Any]) -> list[str]:
     """What is wrong with an answer, in words that do not give the right one away."""
     if not isinstance(answer, Mapping) or not isinstance(answer.get("notification_required"), bool):
@@ -467,11 +472,17 @@ def _problems(answer: object, expected: Mapping[str, Any]) -> list[str]:
     for r in recipients:
         who = r.get("who")
         if who not in _WHO:
-            problems.append(f"unknown recipient {who!r} (use one of: {', '.join(_WHO)})")
+            problems.append(
+                f"unknown recipient {kept_answer(who)!r:.60} (use one of: {', '.join(_WHO)})"
+            )
+            if len(problems) >= _MOST_PROBLEMS:  # a card's problems, not a million of them
+                break
             continue
         state = r.get("state") if who == "media" else None
         if (who, state) in got:
             problems.append(f"the same notice to {who} listed twice")
+            if len(problems) >= _MOST_PROBLEMS:
+                break
         got[(who, state)] = r.get("deadline")
     for key in sorted(want.keys() - got.keys(), key=str):
         problems.append(f"no notice to {key[0]}")
@@ -482,7 +493,7 @@ def _problems(answer: object, expected: Mapping[str, Any]) -> list[str]:
     for key in sorted(want.keys() & got.keys(), key=str):
         if got[key] != want[key]:
             problems.append(f"the deadline for {key[0]}")
-    return problems
+    return problems[:_MOST_PROBLEMS]
 
 
 @dataclass
@@ -518,7 +529,9 @@ def grade_plan_notices(
                 continue
             result.problems.append(_problems(answer, expected))
             result.verdicts.append(
-                answer.get("notification_required") if isinstance(answer, Mapping) else None
+                kept_answer(answer.get("notification_required"))
+                if isinstance(answer, Mapping)
+                else None
             )
         return result
 
@@ -742,6 +755,7 @@ class ExclusionResult:
 
 
 def _answer(returned: object) -> object:
+    returned = kept_answer(returned)  # never the whole of a huge answer: see kept_answer
     if isinstance(returned, str) and returned.strip().lower() == "none":
         return None
     return returned.strip().lower() if isinstance(returned, str) else returned

@@ -219,7 +219,10 @@ class RestoreResult:
         return (damaged + intact) / len(pairs) if damaged else 0.0
 
 
-def _problems_from(returned: object) -> dict[str, list[str]] | str:
+def _problems_from(returned: object, most: int) -> dict[str, list[str]] | str:
+    """The learner's answer, each list sorted, or what is wrong with it. A list of more than
+    ``most`` paths (every path the backup and the manifest name) cannot be right, and is not kept:
+    the grader keeps every backup's answer until the grade is done (see ``kept_answer``)."""
     name = "verify_restore"
     if not isinstance(returned, Mapping):
         return (
@@ -236,6 +239,8 @@ def _problems_from(returned: object) -> dict[str, list[str]] | str:
             return f"{name}'s {kind!r} must be a list of paths; it is {type(paths).__name__}"
         if not all(type(p) is str for p in paths):
             return f"{name}'s {kind!r} must list paths as text (str)"
+        if len(paths) > most:
+            return f"{name}'s {kind!r} lists {len(paths)} paths; the backup has only {most}"
         out[kind] = sorted(set(paths))
     return out
 
@@ -258,7 +263,8 @@ def grade_verify_restore(
                     raise
                 result.answers.append(str(exc))
                 continue
-            result.answers.append(_problems_from(returned))
+            most = len(manifest["manifest"]["files"]) + len(files)
+            result.answers.append(_problems_from(returned, most))
         return result
 
     return _one_run(function, "verify_restore", seed, compute)

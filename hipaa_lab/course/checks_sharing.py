@@ -32,6 +32,7 @@ from hipaa_lab.course.grading import (
     Credit,
     _credit,
     _one_run,
+    kept_answer,
 )
 from hipaa_lab.course.rules import call_learner
 from hipaa_lab.course.sandbox import SandboxFunction
@@ -81,8 +82,8 @@ def _normal(returned: object) -> dict[str, Any] | str:
     missing = [f for f in _FIELDS if f not in returned]
     if missing:
         return f"decide's dict has no {', '.join(missing)}"
-    basis = returned["basis"]
-    due = returned["due"]
+    basis = kept_answer(returned["basis"])  # never the whole of a huge answer: see kept_answer
+    due = kept_answer(returned["due"])
     return {
         "allowed": returned["allowed"] is True,
         "basis": basis.strip().lower() if isinstance(basis, str) else basis,

@@ -129,8 +129,12 @@ def _copy_regular(
     src: str | Path, dest: Path, most: float, *, dir_fd: int | None = None
 ) -> int | None:
     """Copy ``src`` (relative to ``dir_fd`` when given) to ``dest`` when it is a regular file
-    of at most ``most`` bytes, opened without following a link; its size, or ``None`` when it
-    is not copied."""
+    of at most ``most`` bytes, opened without following a link; the bytes copied, or ``None`` when
+    it is not copied.
+
+    Only the size checked is copied: the learner owns the file and may grow it while it is read
+    (append, or make it sparse and gigabytes long between the check and the copy, which writes
+    every zero into the course's folder)."""
     try:
         fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
     except OSError:
@@ -139,7 +143,9 @@ def _copy_regular(
         info = os.fstat(f.fileno())
         if not stat.S_ISREG(info.st_mode) or info.st_size > most:
             return None
+        left = info.st_size
         with open(dest, "wb") as out:
-            while chunk := f.read(_CHUNK):
+            while left > 0 and (chunk := f.read(min(_CHUNK, left))):
                 out.write(chunk)
-    return info.st_size
+                left -= len(chunk)
+    return info.st_size - left

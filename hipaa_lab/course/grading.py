@@ -79,6 +79,7 @@ if TYPE_CHECKING:
     from hipaa_lab.course.sealed import SealedRun
 
 __all__ = [
+    "ANSWER_TEXT",
     "CATEGORY_GROUPS",
     "Credit",
     "FULL_PRECISION",
@@ -109,6 +110,7 @@ __all__ = [
     "dataset_bytes",
     "grade_find_phi",
     "incident_narratives",
+    "kept_answer",
     "log_lines",
     "plot_deadlines",
     "precision_factor",
@@ -213,6 +215,33 @@ class Credit:
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))
+
+
+#: The longest text a check keeps of one answer of the learner's (no right answer is longer).
+ANSWER_TEXT = 200
+
+
+def kept_answer(value: object) -> object:
+    """What a check keeps of one of the learner's answers: ``value`` itself when it is ``None``, a
+    bool, a number or a short text, else a few words saying what it was.
+
+    A sandboxed function's answer may be 16 MiB of JSON (``sandbox.REPLY_LIMIT``), some 400 MiB
+    once parsed; a check that kept each answer of its inputs until the grade was done held
+    gigabytes in the grader's process (module 6: 6 incidents and 14 cards). No right answer is
+    a list or a long text: what is kept still compares unequal to every right one.
+
+    >>> kept_answer("hipaa"), kept_answer(None), kept_answer(3)
+    ('hipaa', None, 3)
+    >>> kept_answer([1, 2, 3]), kept_answer("x" * 1000)
+    ('<a list of 3 items>', '<a text of 1000 characters>')
+    """
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return value if len(value) <= ANSWER_TEXT else f"<a text of {len(value)} characters>"
+    if isinstance(value, (list, tuple, dict)):
+        return f"<a {type(value).__name__} of {len(value)} items>"
+    return f"<a {type(value).__name__}>"
 
 
 def _credit(fraction: float, message: str) -> Credit:
@@ -585,7 +614,9 @@ def check_choice(answer: object, options: str | Sequence[str]) -> None:
     """
     valid = list(options)
     if not isinstance(answer, str) or answer.strip().lower() not in valid:
-        raise GradingError(f"answer {answer!r} is not one of the options: {', '.join(valid)}")
+        raise GradingError(
+            f"answer {kept_answer(answer)!r:.60} is not one of the options: {', '.join(valid)}"
+        )
 
 
 # ====================================================================== module 2: de-identification
@@ -611,7 +642,9 @@ def check_options(options: object) -> None:
         )
     for name in options:
         if name not in valid:
-            raise GradingError(f"{name!r} is not an option; valid options: {', '.join(valid)}")
+            raise GradingError(
+                f"{kept_answer(name)!r:.60} is not an option; valid options: {', '.join(valid)}"
+            )
 
 
 @dataclass
@@ -705,6 +738,19 @@ def _run_in_kernel(
 OUTPUT_GROWTH = 64 * 2**10
 #: The pixel elements pydicom decodes (``pixel_array``).
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+#: The longest value a kept output may hold in one element the scanner reads as text, unless its
+#: input holds a longer one. The scanner's patterns take time that grows with the square of a
+#: value's length (99,000 characters of capitals, a comma and a word, again and again, in one UT
+#: element: 104 s for one CT instance), in the grader's own process, with no time limit, for each
+#: of a submission's instances.
+VALUE_FLOOR = 1024
+#: What a kept output may add, in all, to the text of its input (the de-identifier's marks,
+#: pseudonyms and dummy values are a few hundred characters).
+TEXT_GROWTH = 16 * 2**10
+#: Value representations the scanner never reads as text (:func:`hipaa_lab.deid.scan.scan_dataset`).
+_UNSCANNED_VRS = frozenset(
+    {"SQ", "OW", "OF", "OD", "OL", "OV", "FL", "FD", "SL", "SS", "UL", "US", "SV", "UV", "AT"}
+)
 
 
 def _output_limit(input_size: int) -> int:
@@ -742,14 +788,44 @@ def _decoded_size(ds: Dataset) -> int | None:
         return None
 
 
+def _value_length(value: object) -> int:
+    """The characters (or bytes) of one element's value, as the scanner reads it."""
+    if isinstance(value, (str, bytes, bytearray)):
+        return len(value)
+    if isinstance(value, (list, tuple)):  # pydicom's MultiValue is a list
+        return sum(len(str(v)) + 1 for v in value)
+    return len(str(value))
+
+
+def _text_sizes(ds: Dataset) -> tuple[int, int]:
+    """(longest, total) length of the values of ``ds`` and its file meta that the scanner reads
+    as text: every element but sequences, pixel data, overlay bitmaps and binary numbers."""
+    longest = total = 0
+    meta = getattr(ds, "file_meta", None)
+    for part in (meta, ds):
+        if part is None:
+            continue
+        for _path, elem in iter_elements(part):
+            tag = int(elem.tag)
+            if elem.VR in _UNSCANNED_VRS or tag == 0x7FE00010:
+                continue
+            if tag >> 16 & 0xFF00 == 0x6000 and tag & 0xFFFF == 0x3000:  # overlay data
+                continue
+            size = _value_length(elem.value)
+            longest, total = max(longest, size), total + size
+    return longest, total
+
+
 def _read_back(
     reply: dict[str, Any], modality: str, original: Dataset, input_size: int
 ) -> tuple[Dataset | None, str | None]:
     """The learner's output, read again from its bytes: never the object their code made.
 
-    Refused unread when it is much larger than its input, and unparsed further when its pixels
-    would decode to more than the original's (a compressed image a few bytes long can declare
-    gigabytes): the grader's time and memory are everyone's.
+    Refused unread when it is much larger than its input; unscanned when one of its values is
+    longer than any of the original's (and than :data:`VALUE_FLOOR`), or it holds more text in
+    all (:data:`TEXT_GROWTH`): the scanner's time grows with the square of a value's length; and
+    unparsed further when its pixels would decode to more than the original's (a compressed
+    image a few bytes long can declare gigabytes): the grader's time and memory are everyone's.
     """
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -775,6 +851,25 @@ def _read_back(
         return (
             None,
             f"the {modality} data set prepare returned cannot be read: {type(exc).__name__}",
+        )
+    try:
+        (longest, text), (most, had) = _text_sizes(result), _text_sizes(original)
+    except Exception as exc:  # a value of the learner's bytes that pydicom cannot convert
+        return (
+            None,
+            f"the {modality} data set prepare returned cannot be read: {type(exc).__name__}",
+        )
+    if longest > max(most, VALUE_FLOOR):
+        return (
+            None,
+            f"the {modality} data set prepare returned holds a value of {longest} characters, "
+            f"longer than any of the original's ({most}): de-identifying does not make a value grow",
+        )
+    if text > had + TEXT_GROWTH:
+        return (
+            None,
+            f"the {modality} data set prepare returned holds more text than the grader accepts "
+            f"({text} characters, from {had}): de-identifying does not add text",
         )
     declared, limit = _decoded_size(result), _decoded_size(original) or 0
     if declared is None or declared > limit:

@@ -69,6 +69,9 @@ LOCK_DIR = Path("/run/hipaa-lab-sandbox")
 #: The most a learner's answer to one question may hold, in bytes. Parsed JSON takes up to ~25
 #: times its size in the grader's memory (``[{},{},...]``): 16 MiB of reply stays under ~400 MiB.
 REPLY_LIMIT = 16 * 2**20
+#: The most of a learner's error message the grader keeps (the harness sends at most 400
+#: characters; the learner's code can send its own answer of up to :data:`REPLY_LIMIT`).
+ERROR_TEXT = 400
 #: The most a data set the learner's function saved in ``/io/out`` may hold, in bytes.
 OUTPUT_LIMIT = 64 * 2**20
 #: Files of /etc a Python process and its libraries read; the rest of /etc is not visible.
@@ -703,6 +706,8 @@ class Sandbox:
         replies: list[dict[str, Any]] = []
         for file, raw in zip(files, answer, strict=True):
             reply: dict[str, Any] = raw if isinstance(raw, dict) else {"error": "not data"}
+            if "error" in reply:  # into messages, the notebook and the feedback: a sentence
+                reply["error"] = _short(reply["error"])
             out = self._out_dir() / file
             if kind == "dataset" and reply.get("kept") is True:
                 saved = _read_output(out)
@@ -770,6 +775,13 @@ def _printable(text: str) -> str:
     and the reason goes to the trainer's terminal, where escape sequences would act (rewrite
     lines, set the window title or the clipboard)."""
     return "".join(c if c.isprintable() or c in "\n\t" else "\ufffd" for c in text)
+
+
+def _short(text: object) -> str:
+    """A learner's error message as the grader keeps it: printable, at most :data:`ERROR_TEXT`
+    characters. Each one went whole into a check's result (kept until the grade was done), the
+    graded notebook and the feedback: 16 MiB a reply."""
+    return _printable(str(text) if isinstance(text, str) else "not data")[:ERROR_TEXT]
 
 
 def _not_a_number(constant: str) -> Any:
@@ -849,5 +861,7 @@ class SandboxFunction:
         if "value" in reply:
             return reply["value"]
         if "not_plain" in reply:
-            raise GradingError(f"{self.name} must return plain data, not a {reply['not_plain']}")
-        raise GradingError(f"{self.name} raised {reply.get('error', 'an error')!s}")
+            raise GradingError(
+                f"{self.name} must return plain data, not a {_short(reply['not_plain'])}"
+            )
+        raise GradingError(f"{self.name} raised {_short(reply.get('error', 'an error'))}")
