@@ -65,6 +65,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import bisect
 import datetime as dt
 import functools
 import json
@@ -385,15 +386,21 @@ def _urls(text: str) -> Iterator[tuple[int, int]]:
 
 
 _LAST_FIRST = re.compile(rf"\b({_CAPS_WORD},\s*{_NAME_WORD})\b")
+#: A word and a dot (``Modality.``): where one ends, what follows is a member of a code object.
+_OWNER = re.compile(r"\b([A-Za-z_]\w*)\.")
 
 
 def _last_first(text: str) -> Iterator[tuple[int, int]]:
     """A family name in capitals, a comma and a given name; but not a member of a code object
     (``Modality.CT, Modality.MR``, ``Location.PIXELS, None``: a word and a dot before it, no
     space, the word neither a title nor a label), nor a company (a legal form for given name)."""
+    owners: dict[int, str] | None = None
     for m in _LAST_FIRST.finditer(text):
-        owner = re.search(r"\b([A-Za-z_]\w*)\.$", text[: m.start()])
-        if owner and owner[1].lower() not in _TITLES | _NAME_LABELS:
+        if owners is None:  # once a text: reading the text before each match took the square
+            owners = {o.end(): o[1] for o in _OWNER.finditer(text)}
+        start = m.start()
+        owner = owners.get(start) or (text[start - 1 : start] == "\n" and owners.get(start - 1))
+        if owner and owner.lower() not in _TITLES | _NAME_LABELS:
             continue
         if m[1].rpartition(",")[2].strip().lower() in _COMPANY_FORMS:  # "CMS, Inc": a company
             continue
@@ -526,12 +533,31 @@ def _attribute_phrases() -> frozenset[str]:
     return frozenset(phrases)
 
 
+_LAST_WORD = re.compile(r"[^\W\d_]+(?=[\W\d_]*\Z)")
+
+
+def _word_before(text: str, start: int) -> list[str]:
+    """The last word of ``text[:start]`` (a list of one, or none), read back from ``start`` in
+    growing windows: a long text's every name once read it all, a time that grew with the
+    square of the text's length."""
+    width = 64
+    while True:
+        lo = max(0, start - width)
+        found = _LAST_WORD.search(text, lo, start)
+        # a word cut by the window's start may be longer: read again from further back
+        if found is not None and (found.start() > lo or lo == 0):
+            return [found.group()]
+        if lo == 0:
+            return []
+        width *= 4
+
+
 def _names_an_attribute(text: str, start: int, words: list[str]) -> bool:
     """Whether ``words``, found as a name at ``start``, are with the word before them part of a
     DICOM name (``Patient State``, ``Referring Physician Identification Sequence``, ``Retain
     Patient Characteristics Option``): an attribute or a code, not a person. A person's name
     is never one: no name in the standard has a title before a family name."""
-    before = re.findall(r"[^\W\d_]+", text[:start])[-1:]
+    before = _word_before(text, start)
     phrase = " ".join(w.lower() for w in [*before, *words])
     return len(before) + len(words) >= 2 and phrase in _attribute_phrases()
 
@@ -552,16 +578,14 @@ def find_patterns(
     """
     # hexadecimal numbers (0x00100010, a SHA-256) hold digit runs by chance: they are not taken,
     # but nothing is found inside them
-    hex_numbers = [m.span() for m in _HEX_NUMBER.finditer(text)]
-    taken: list[tuple[int, int]] = []
+    hex_numbers = _Spans(m.span() for m in _HEX_NUMBER.finditer(text))
+    taken = _Spans()
     out = []
     for name, cat, finder in _PATTERNS + (_LOOSE_NAMES if loose else []):
         if name in skip:
             continue
         for start, end in finder(text):
-            if end <= start or any(s < end and start < e for s, e in taken):
-                continue
-            if any(s <= start and end <= e for s, e in hex_numbers):
+            if end <= start or taken.overlaps(start, end) or hex_numbers.covers(start, end):
                 continue
             if name == "name":
                 words = re.findall(r"[^\W\d_]+", text[start:end])
@@ -569,9 +593,33 @@ def find_patterns(
                     continue
                 if _names_an_attribute(text, start, words):
                     continue
-            taken.append((start, end))
+            taken.add(start, end)
             out.append((name, cat, start, end))
     return out
+
+
+class _Spans:
+    """Spans of a text that do not overlap, kept in order: whether a new one overlaps or lies
+    within one of them, by bisection (a text of many matches once compared each with all)."""
+
+    def __init__(self, spans: Iterable[tuple[int, int]] = ()) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        for start, end in spans:
+            self.add(start, end)
+
+    def add(self, start: int, end: int) -> None:
+        at = bisect.bisect(self.starts, start)
+        self.starts.insert(at, start)
+        self.ends.insert(at, end)
+
+    def overlaps(self, start: int, end: int) -> bool:
+        at = bisect.bisect_left(self.starts, end)  # the spans that start before ``end``...
+        return at > 0 and self.ends[at - 1] > start  # ...the last of which ends latest
+
+    def covers(self, start: int, end: int) -> bool:
+        at = bisect.bisect_right(self.starts, start)
+        return at > 0 and self.ends[at - 1] >= end
 
 
 # --------------------------------------------------------------------------- known values
