@@ -760,6 +760,31 @@ def test_one_uid_different_content_all_de_identified_same_names_each_run(tmp_pat
     assert not [p for p in (tmp_path / "o1").rglob(".*") if p.name.endswith(".tmp")]
 
 
+def test_inputs_sharing_a_uid_give_the_same_outputs_in_any_order(tmp_path):
+    """``a`` and ``c`` come out the same (``c`` differs only in a name the engine removes),
+    ``b`` differs in its pixels: two outputs, of the same pixels, and one duplicate, whichever is
+    reached first (with ``--jobs 2`` the processes take them in any order; renamed on the input's
+    bytes, ``b`` first gave three outputs)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    _ct().save_as(src / "a.dcm")
+    other = _ct()
+    arr = other.pixel_array.copy()
+    arr[:8, :8] = 0
+    other.PixelData = arr.tobytes()
+    other.save_as(src / "b.dcm")
+    _ct(OtherPatientNames="Other^Name").save_as(src / "c.dcm")
+    pixels = set()
+    for order in ("abc", "bac", "bca", "cba"):
+        dst, deidentifier = tmp_path / order, Deidentifier(KEY)
+        results = [deid.deidentify_file(src / f"{x}.dcm", dst, deidentifier) for x in order]
+        assert [r.code for r in results if r.output is None] == [deid.SkipReason.DUPLICATE]
+        outputs = list(dst.rglob("*.dcm"))
+        assert len(outputs) == 2, order
+        pixels.add(frozenset(pydicom.dcmread(p).PixelData for p in outputs))
+    assert len(pixels) == 1
+
+
 def test_a_true_duplicate_is_skipped_and_named(tmp_path, staging):
     """A copy, or a copy that differs only in what de-identification removes: the output would
     be the same bytes as one already written."""

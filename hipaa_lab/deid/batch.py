@@ -599,8 +599,9 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
     A readable data set without a SOP Instance UID gets one keyed on its file's bytes
     (:meth:`~hipaa_lab.deid.pseudonyms.Pseudonymizer.content_uid`). An input whose output name is
     taken by another input's output is a duplicate when the two outputs are the same bytes, and
-    otherwise is written under a UID keyed on its own bytes (``uid_origin`` COLLISION): the same
-    names run after run with one key.
+    otherwise is written under a UID keyed on its output's bytes (``uid_origin`` COLLISION): the
+    same names run after run with one key. (With several processes, which of the inputs sharing
+    a UID keeps it depends on which is reached first; which outputs there are does not.)
 
     The output's provenance record is appended to this process's hidden log in ``dst``, which
     :func:`deidentify_tree` names ``provenance/part-N.jsonl`` at the end of the batch.
@@ -644,7 +645,7 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
             try:  # never overwrite
                 staged.link(out)
             except FileExistsError:
-                name = _renamed(Path(src), staged, dst, out, ds, deid)
+                name = _renamed(staged, dst, out, ds, deid)
                 result.uid_origin = UIDOrigin.COLLISION
                 staged.link(dst / name)
         finally:
@@ -672,20 +673,20 @@ def _write(f: BinaryIO, ds: Dataset) -> None:
         raise _SkipFile(SkipReason.DAMAGED, f"cannot be written: {_describe(exc)}") from None
 
 
-def _renamed(
-    src: Path, staged: _Staged, dst: Path, taken: Path, ds: Dataset, deid: Deidentifier
-) -> str:
+def _renamed(staged: _Staged, dst: Path, taken: Path, ds: Dataset, deid: Deidentifier) -> str:
     """The output name for ``ds`` (written to ``staged``) when ``taken`` already holds another
     input's output of the same SOP Instance UID.
 
     Same bytes: a true duplicate, skipped. Otherwise ``ds`` gets a SOP Instance UID keyed on its
-    de-identified UID and its input's bytes, ``staged`` is written again, and its new name
-    returned; a name taken again by the same bytes is a duplicate too (the same input twice).
+    de-identified UID and its output's bytes, ``staged`` is written again, and its new name
+    returned; a name taken again by the same bytes is a duplicate too. Keyed on the output, not
+    the input: two inputs that come out the same (a copy that differs only in what is removed)
+    are one output, whichever of the inputs of that UID a batch's processes reach first.
     """
     staged.file.flush()
     if _same_bytes(staged.path, taken):
         raise _SkipFile(SkipReason.DUPLICATE, "an output with the same UID and content exists")
-    uid = deid.pseudo.content_uid(f"{ds.SOPInstanceUID}\0{_content_digest(src)}")
+    uid = deid.pseudo.content_uid(f"{ds.SOPInstanceUID}\0{_content_digest(Path(staged.path))}")
     ds.SOPInstanceUID = uid
     ds.file_meta.MediaStorageSOPInstanceUID = UID(uid)
     staged.file.seek(0)
