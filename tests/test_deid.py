@@ -785,6 +785,31 @@ def test_inputs_sharing_a_uid_give_the_same_outputs_in_any_order(tmp_path):
     assert len(pixels) == 1
 
 
+def test_a_renamed_output_another_process_wrote_meanwhile_is_a_duplicate(tmp_path, monkeypatch):
+    """Two processes renaming the same output at once: the one that links second finds the name
+    taken by the same bytes, a duplicate (it was reported as a failure)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    _ct().save_as(src / "a.dcm")
+    other = _ct()
+    arr = other.pixel_array.copy()
+    arr[:8, :8] = 0
+    other.PixelData = arr.tobytes()
+    other.save_as(src / "b.dcm")
+    dst, deidentifier = tmp_path / "o", Deidentifier(KEY)
+    assert deid.deidentify_file(src / "a.dcm", dst, deidentifier).output
+    renamed = deid.batch._renamed
+
+    def and_meanwhile(staged, dst, taken, ds, deid_):
+        name = renamed(staged, dst, taken, ds, deid_)
+        (dst / name).write_bytes(Path(staged.path).read_bytes())  # the other process's link
+        return name
+
+    monkeypatch.setattr(deid.batch, "_renamed", and_meanwhile)
+    result = deid.deidentify_file(src / "b.dcm", dst, deidentifier)
+    assert result.output is None and result.code is deid.SkipReason.DUPLICATE, result.reason
+
+
 def test_a_true_duplicate_is_skipped_and_named(tmp_path, staging):
     """A copy, or a copy that differs only in what de-identification removes: the output would
     be the same bytes as one already written."""

@@ -647,7 +647,12 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
             except FileExistsError:
                 name = _renamed(staged, dst, out, ds, deid)
                 result.uid_origin = UIDOrigin.COLLISION
-                staged.link(dst / name)
+                try:
+                    staged.link(dst / name)
+                except FileExistsError:  # another process, since _renamed looked
+                    if not _same_bytes(staged.path, dst / name):
+                        raise
+                    raise _SkipFile(SkipReason.DUPLICATE, _SAME_OUTPUT) from None
         finally:
             staged.close()
         # the output's record, whole, right after it (one write; no fsync: the log has a final
@@ -673,6 +678,9 @@ def _write(f: BinaryIO, ds: Dataset) -> None:
         raise _SkipFile(SkipReason.DAMAGED, f"cannot be written: {_describe(exc)}") from None
 
 
+_SAME_OUTPUT = "an output with the same UID and content exists"
+
+
 def _renamed(staged: _Staged, dst: Path, taken: Path, ds: Dataset, deid: Deidentifier) -> str:
     """The output name for ``ds`` (written to ``staged``) when ``taken`` already holds another
     input's output of the same SOP Instance UID.
@@ -685,7 +693,7 @@ def _renamed(staged: _Staged, dst: Path, taken: Path, ds: Dataset, deid: Deident
     """
     staged.file.flush()
     if _same_bytes(staged.path, taken):
-        raise _SkipFile(SkipReason.DUPLICATE, "an output with the same UID and content exists")
+        raise _SkipFile(SkipReason.DUPLICATE, _SAME_OUTPUT)
     uid = deid.pseudo.content_uid(f"{ds.SOPInstanceUID}\0{_content_digest(Path(staged.path))}")
     ds.SOPInstanceUID = uid
     ds.file_meta.MediaStorageSOPInstanceUID = UID(uid)
@@ -695,7 +703,7 @@ def _renamed(staged: _Staged, dst: Path, taken: Path, ds: Dataset, deid: Deident
     staged.file.flush()
     name = _output_name(ds, deid)
     if (dst / name).exists() and _same_bytes(staged.path, dst / name):
-        raise _SkipFile(SkipReason.DUPLICATE, "an output with the same UID and content exists")
+        raise _SkipFile(SkipReason.DUPLICATE, _SAME_OUTPUT)
     _check_reads_back(Path(staged.path))
     return name
 
