@@ -28,6 +28,7 @@ from typing import Any
 import nbformat
 import pandas as pd
 import pytest
+from _postgres import fresh_database, postgres_url  # noqa: F401  (a fixture)
 
 from hipaa_lab import course
 from hipaa_lab.course import checks_breach as cb
@@ -462,8 +463,20 @@ def _compiled(modules: tuple[str, ...]) -> Iterator[list[Path]]:
 
 
 @pytest.fixture(scope="module")
-def sealed_scores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[pd.DataFrame, Path]]:
-    course_dir = course.build(tmp_path_factory.mktemp("redteam") / "course")
+def sealed_scores(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[tuple[pd.DataFrame, Path]]:
+    """Each module's right answer and its attackers, graded two at a time on a PostgreSQL
+    gradebook of the session's server (``jobs=2``, as tests/test_sealed_grading.py grades the
+    first round): the same sealed grading of each submission, in about two thirds of the time
+    on two cores (the one-at-a-time path is graded against attacks by
+    tests/test_grader_attacks.py). Without a PostgreSQL server, one at a time on SQLite."""
+    try:
+        db_url: str | None = fresh_database(request.getfixturevalue("postgres_url"))
+    except pytest.skip.Exception:  # no server could start: grade all the same, one at a time
+        db_url = None
+    jobs = 1 if db_url is None else 2
+    course_dir = course.build(tmp_path_factory.mktemp("redteam") / "course", db_url=db_url)
     course.release(course_dir, list(SEALED_ATTACKS))
     with _compiled(("hipaa_lab.safeguards.media", "hipaa_lab.safeguards._carving")):
         for module, attacks in SEALED_ATTACKS.items():
@@ -476,7 +489,7 @@ def sealed_scores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[pd
                 course.submit(course_dir, who, module, work)
             if module == M07:
                 course.submit(course_dir, DRESSED, module, _dressed_as_trainer(correct))
-            assert all(o.graded for o in course.autograde(course_dir, module))
+            assert all(o.graded for o in course.autograde(course_dir, module, jobs=jobs))
     yield course.scores(course_dir).set_index(["learner", "module"]), course_dir
 
 
