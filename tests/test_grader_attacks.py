@@ -383,13 +383,14 @@ def test_an_output_much_larger_than_its_input_is_not_parsed() -> None:
     assert result is None and error and "larger than the grader accepts" in error
 
 
-#: Capitals, a comma and a word: a family name and a given name to the scanner, which looks back
-#: before each for a code object's owner (its time grows with the square of the text's length).
+#: Capitals, a comma and a word: a family name and a given name to the scanner, which looked back
+#: before each for a code object's owner (its time grew with the square of the text's length,
+#: until the scanner was mended: tests/test_scan.py).
 NAME_LIKE = "AB" + ", Cd "
 
 
 def test_an_output_holding_long_text_is_not_scanned() -> None:
-    """The scanner's patterns take time that grows with the square of a value's length: one UT
+    """The scanner's patterns took time that grew with the square of a value's length: one UT
     value filling the room the size bound leaves (99,000 characters of :data:`NAME_LIKE` on a CT
     instance) cost the grader 104 s (a loaded machine), in its own process with no time limit,
     for each of a submission's 16 instances (larger inputs leave more room), while every other
@@ -432,7 +433,7 @@ def prepare(ds):
 
 
 M02_LONG_TEXT = """def prepare(ds):
-    ds.TextValue = (("AB" + ", Cd ") * 9000)[:60_000]  # the scanner's time: its length squared
+    ds.TextValue = (("AB" + ", Cd ") * 9000)[:60_000]  # the scanner's time grows with it
     return True
 """
 

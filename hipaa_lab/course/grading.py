@@ -739,10 +739,10 @@ OUTPUT_GROWTH = 64 * 2**10
 #: The pixel elements pydicom decodes (``pixel_array``).
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 #: The longest value a kept output may hold in one element the scanner reads as text, unless its
-#: input holds a longer one. The scanner's patterns take time that grows with the square of a
-#: value's length (99,000 characters of capitals, a comma and a word, again and again, in one UT
-#: element: 104 s for one CT instance), in the grader's own process, with no time limit, for each
-#: of a submission's instances.
+#: input holds a longer one. The scanner runs in the grader's own process, with no time limit, for
+#: each of a submission's instances: its time once grew with the square of a value's length
+#: (99,000 characters of capitals, a comma and a word in one UT element: 104 s for one CT
+#: instance on a loaded machine) and still grows with it, and de-identifying never lengthens one.
 VALUE_FLOOR = 1024
 #: What a kept output may add, in all, to the text of its input (the de-identifier's marks,
 #: pseudonyms and dummy values are a few hundred characters).
@@ -823,7 +823,7 @@ def _read_back(
 
     Refused unread when it is much larger than its input; unscanned when one of its values is
     longer than any of the original's (and than :data:`VALUE_FLOOR`), or it holds more text in
-    all (:data:`TEXT_GROWTH`): the scanner's time grows with the square of a value's length; and
+    all (:data:`TEXT_GROWTH`): the scanner's time grows with the text; and
     unparsed further when its pixels would decode to more than the original's (a compressed
     image a few bytes long can declare gigabytes): the grader's time and memory are everyone's.
     """
