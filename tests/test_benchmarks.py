@@ -43,7 +43,7 @@ def test_bench_deid_prints_rates_and_ratios(tmp_path):
     assert "load average" in out
     steps = [line for line in out.splitlines() if line.startswith("steps ")]
     assert [line.split()[1] for line in steps] == ["hipaa-lab", "raw"], out
-    for step in ("read and checks", "engine rules", "encode", "temp file, write, link"):
+    for step in ("read and checks", "engine rules", "encode", "staged file, write, link"):
         assert step in steps[0], out
 
 
