@@ -699,6 +699,16 @@ def _ct(**changes) -> pydicom.Dataset:
     return ds
 
 
+def _ct_other_pixels(corner: int = 0) -> pydicom.Dataset:
+    """:func:`_ct` with its top left corner set to ``corner``: the same SOP Instance UID and
+    size, other pixels (as a 2-frame or 16-bit variant has)."""
+    ds = _ct()
+    arr = ds.pixel_array.copy()
+    arr[:8, :8] = corner
+    ds.PixelData = arr.tobytes()
+    return ds
+
+
 def _batch(src: Path, dst: Path, key: Path, jobs: int = 1) -> tuple[deid.BatchReport, str]:
     errors = __import__("io").StringIO()
     report = deidentify_tree(src, dst, key_file=key, progress=False, err=errors, jobs=jobs)
@@ -744,11 +754,7 @@ def test_one_uid_different_content_all_de_identified_same_names_each_run(tmp_pat
     src.mkdir()
     _ct().save_as(src / "a.dcm")
     for name, corner in (("b.dcm", 0), ("c.dcm", 1)):
-        other = _ct()
-        arr = other.pixel_array.copy()
-        arr[:8, :8] = corner
-        other.PixelData = arr.tobytes()
-        other.save_as(src / name)
+        _ct_other_pixels(corner).save_as(src / name)
     report, errors = _batch(src, tmp_path / "o1", tmp_path / "k")
     assert report.processed == 3 and not report.skipped, errors
     assert report.uid_collisions == 2 and report.to_json()["uid_collisions"] == 2
@@ -768,11 +774,7 @@ def test_inputs_sharing_a_uid_give_the_same_outputs_in_any_order(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     _ct().save_as(src / "a.dcm")
-    other = _ct()
-    arr = other.pixel_array.copy()
-    arr[:8, :8] = 0
-    other.PixelData = arr.tobytes()
-    other.save_as(src / "b.dcm")
+    _ct_other_pixels().save_as(src / "b.dcm")
     _ct(OtherPatientNames="Other^Name").save_as(src / "c.dcm")
     pixels = set()
     for order in ("abc", "bac", "bca", "cba"):
@@ -791,11 +793,7 @@ def test_a_renamed_output_another_process_wrote_meanwhile_is_a_duplicate(tmp_pat
     src = tmp_path / "src"
     src.mkdir()
     _ct().save_as(src / "a.dcm")
-    other = _ct()
-    arr = other.pixel_array.copy()
-    arr[:8, :8] = 0
-    other.PixelData = arr.tobytes()
-    other.save_as(src / "b.dcm")
+    _ct_other_pixels().save_as(src / "b.dcm")
     dst, deidentifier = tmp_path / "o", Deidentifier(KEY)
     assert deid.deidentify_file(src / "a.dcm", dst, deidentifier).output
     renamed = deid.batch._renamed

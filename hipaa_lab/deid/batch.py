@@ -580,17 +580,12 @@ def _content_digest(path: Path) -> str:
 
 
 def _same_bytes(a: str | Path, b: str | Path) -> bool:
-    """Whether two files hold the same bytes (not :func:`filecmp.cmp`, whose cache keys on the
-    path, size and time: a staged file's ``/proc/self/fd/N`` is reused)."""
-    if os.path.getsize(a) != os.path.getsize(b):
-        return False
-    with open(a, "rb") as f, open(b, "rb") as g:
-        while True:
-            x, y = f.read(1 << 20), g.read(1 << 20)
-            if x != y:
-                return False
-            if not x:
-                return True
+    """Whether two files hold the same bytes. :func:`filecmp.cmp`'s cache keys on the path, size
+    and time, and a staged file's ``/proc/self/fd/N`` is reused: it is cleared first."""
+    import filecmp
+
+    filecmp.clear_cache()
+    return filecmp.cmp(a, b, shallow=False)
 
 
 def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> FileResult:
