@@ -726,6 +726,26 @@ class _SignedLog:
         checks checkpoints with."""
         return self._signing_key().public_key()
 
+    def _extends(
+        self,
+        checkpoint: Checkpoint,
+        leaves: Sequence[bytes],
+        public_key: Ed25519PublicKey | None,
+        name: Callable[[int], str] = _entry_name,
+    ) -> Verification:
+        """:func:`check_extends` with ``public_key``, else this ledger's own key when it has one.
+        A check never makes a key: a copy of a ledger checked without its key (an auditor's)
+        made a new one beside it, and the checkpoint then failed as "another ledger's"."""
+        if public_key is None and self._key is None and not self.key_file.exists():
+            return Verification(
+                False,
+                len(leaves),
+                None,
+                f"no signing key at {self.key_file} to check the checkpoint with: give the "
+                "ledger's public key (--public-key)",
+            )
+        return check_extends(checkpoint, leaves, public_key or self.public_key(), name=name)
+
     def export_public_key(self, path: str | os.PathLike[str]) -> None:
         """Write the public key (PEM) for auditors; it reveals nothing of the signing key."""
         Path(path).write_bytes(
@@ -950,7 +970,7 @@ class Ledger(_SignedLog):
         result = check_chain(rows, leaves)
         if not result.ok or checkpoint is None or leaves is None:
             return result
-        return check_extends(checkpoint, leaves, public_key or self.public_key())
+        return self._extends(checkpoint, leaves, public_key)
 
 
 # --------------------------------------------------------------------------- the log as a file
@@ -1200,7 +1220,7 @@ class FileLedger(_SignedLog):
                 )
         if checkpoint is None or leaves is None:
             return result
-        return check_extends(checkpoint, leaves, public_key or self.public_key(), name=_line_name)
+        return self._extends(checkpoint, leaves, public_key, name=_line_name)
 
     def _fast_chain(
         self, leaves: list[bytes] | None, progress: Callable[[int], object] | None

@@ -343,6 +343,23 @@ def test_a_checkpoint_of_another_ledger_or_edited_is_refused(log, tmp_path):
         L.Checkpoint.from_json('{"size": 1}')
 
 
+def test_a_copy_checked_without_its_key_makes_none_and_says_what_to_give(tmp_path):
+    """An auditor's copy of a ledger, without its signing key: checking a checkpoint made a new
+    key beside the copy, and failed as "another ledger's checkpoint"."""
+    with L.Ledger(tmp_path / "records.db") as original:
+        original.append("completion", {"employee": "E1000", "module": "m01"})
+        cp = original.checkpoint()
+        original.export_public_key(tmp_path / "ledger.pub")
+    copy = tmp_path / "audit" / "records.db"
+    copy.parent.mkdir()
+    copy.write_bytes((tmp_path / "records.db").read_bytes())
+    with L.Ledger(copy) as audited:
+        v = audited.verify(cp)
+        assert not v.ok and "no signing key" in v.reason and "public key" in v.reason
+        assert not list(copy.parent.glob("*signing-key*"))  # a check made no key
+        assert audited.verify(cp, L.load_public_key(tmp_path / "ledger.pub")).ok
+
+
 def test_a_receipt_proves_one_entry_with_the_public_key_alone(log, tmp_path):
     log.export_public_key(tmp_path / "ledger.pub")
     public = L.load_public_key(tmp_path / "ledger.pub")
